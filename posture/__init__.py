@@ -1,0 +1,1 @@
+"""Posture: container security posture across build, distribute and run."""

@@ -1,0 +1,32 @@
+"""Source plug-ins of ``posture collect``: each module contributes its options and builds collectors.
+
+A source module exposes ``OPTIONS`` (click option decorators added to ``posture collect``) and
+``build(params, context) -> list[Collector]``; it returns an empty list when none of its options
+were given. Modules are listed explicitly in :data:`SOURCES`, in collection order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from posture.records import Collector
+from posture.secrets import SecretScanner
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What the composition root hands to collectors: never a database handle, only values."""
+
+    secrets: SecretScanner
+    #: Image digests (config and manifest) the store already holds, so a registry collector can
+    #: skip fetching manifests and configs it has seen.
+    known_digests: frozenset[str] = frozenset()
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Source(Protocol):
+    OPTIONS: Sequence[Callable[[Any], Any]]
+
+    def build(self, params: Mapping[str, Any], context: SourceContext) -> list[Collector]: ...

@@ -1,0 +1,250 @@
+"""One collection of one source scope: collector → rules → store, in that order and no other.
+
+Nothing is written while the collector runs: records are gathered first, so a collector that
+fails half-way leaves the store exactly as it was (the run is recorded as failed and nothing else).
+The reconcile, the history events and the end of the run are one write transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from posture.clock import utcnow
+from posture.db import read_session, write_session
+from posture.model import run_table
+from posture.records import (
+    AssetRecord,
+    AssetRef,
+    Collector,
+    CollectorError,
+    ObservationRecord,
+    Problem,
+    RelationRecord,
+)
+from posture.rules.base import RuleRegistry, Snapshot, Verdict, evaluate_all
+from posture.scoring import BASE_RISK
+from posture.store.assets import (
+    UNCHANGED,
+    AssetIndex,
+    record_sightings,
+    replace_relations,
+    stored_attributes,
+    upsert_assets,
+)
+from posture.store.exceptions import ExceptionMatcher, expire_exceptions
+from posture.store.findings import Produced, reconcile_findings
+from posture.store.history import FindingChange
+from posture.store.runs import ensure_scope, finish_run, start_run
+from posture.taxonomy import RunStatus
+
+log = logging.getLogger(__name__)
+
+#: Called inside the write transaction after the findings are reconciled (the notification
+#: outbox is written here, so an announced change and its message commit together).
+AfterReconcile = Callable[[Session, "RunResult"], None]
+
+
+@dataclass
+class RunResult:
+    scope: str
+    run_id: int
+    status: RunStatus
+    error: str | None = None
+    problems: list[str] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+    changes: list[FindingChange] = field(default_factory=list)
+    first_run: bool = False
+
+
+@dataclass
+class _Gathered:
+    assets: list[AssetRecord] = field(default_factory=list)
+    relations: list[RelationRecord] = field(default_factory=list)
+    observations: list[ObservationRecord] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _gather(collector: Collector) -> _Gathered:
+    out = _Gathered()
+    for record in collector.collect():
+        if isinstance(record, AssetRecord):
+            out.assets.append(record)
+        elif isinstance(record, RelationRecord):
+            out.relations.append(record)
+        elif isinstance(record, ObservationRecord):
+            out.observations.append(record)
+        elif isinstance(record, Problem):
+            out.problems.append(record.message)
+    return out
+
+
+def _restore_unchanged(assets: list[AssetRecord], stored: dict[AssetRef, dict[str, Any]]) -> list[AssetRecord]:
+    """Assets a collector skipped re-reading get their stored attributes back before rules run."""
+    restored: list[AssetRecord] = []
+    for asset in assets:
+        if asset.attributes.get(UNCHANGED) and asset.ref in stored:
+            asset = AssetRecord(
+                asset.kind, asset.key, asset.name, asset.phase, stored[asset.ref], asset.parent, asset.aliases
+            )
+        restored.append(asset)
+    return restored
+
+
+def collect(
+    engine: Engine,
+    collector: Collector,
+    registry: RuleRegistry,
+    *,
+    now: datetime | None = None,
+    after_reconcile: Sequence[AfterReconcile] = (),
+) -> RunResult:
+    """Collect one scope and reconcile it; never raises for a source failure (the run says failed)."""
+    started = now or utcnow()
+    scope = collector.scope
+    with write_session(engine) as session:
+        scope_id = ensure_scope(session, scope, started)
+        run_id = start_run(session, scope_id, started)
+        first_run = _is_first_run(session, scope_id, run_id)
+    try:
+        gathered = _gather(collector)
+        _check_observations(gathered, registry)
+    except CollectorError as exc:
+        return _fail(engine, str(scope), run_id, str(exc), first_run)
+    except Exception as exc:  # a collector bug must still end its run, not leave it "running"
+        log.exception("collector %s crashed", scope)
+        return _fail(engine, str(scope), run_id, f"{scope}: unexpected error: {type(exc).__name__}: {exc}", first_run)
+
+    status = RunStatus.PARTIAL if gathered.problems else RunStatus.COMPLETE
+    assets = gathered.assets
+    unchanged = [a.ref for a in assets if a.attributes.get(UNCHANGED)]
+    with read_session(engine) as session:
+        previous = stored_attributes(session, [a.ref for a in assets if a.kind in registry.kinds_needing_previous])
+        stored = stored_attributes(session, unchanged) if unchanged else {}
+    assets = _restore_unchanged(assets, stored)
+    snapshot = Snapshot(assets, gathered.relations, previous)
+    verdicts = list(evaluate_all(registry, snapshot, assets))
+
+    finished = now or utcnow()
+    result = RunResult(str(scope), run_id, status, problems=gathered.problems, first_run=first_run)
+    with write_session(engine) as session:
+        expired = expire_exceptions(session, finished)
+        index, asset_counts = upsert_assets(session, assets, finished)
+        complete = status is RunStatus.COMPLETE
+        gone = record_sightings(session, scope_id, run_id, set(index.ids.values()), complete, finished)
+        relations_added = replace_relations(session, scope_id, gathered.relations, index, complete)
+        produced = _produced(session, registry, index, assets, verdicts, gathered.observations)
+        changes = reconcile_findings(
+            session,
+            scope_id=scope_id,
+            run_id=run_id,
+            produced=produced,
+            complete=complete,
+            now=finished,
+            base_risk=BASE_RISK,
+            exceptions=ExceptionMatcher.load(session, finished),
+        )
+        result.changes = expired + changes
+        result.stats = {
+            "assets": len(index.ids),
+            **asset_counts,
+            "assets_gone": gone,
+            "relations_added": relations_added,
+            "findings": len(produced),
+            **_count_events(changes),
+            "problems": len(gathered.problems),
+        }
+        error = "; ".join(gathered.problems[:5]) if gathered.problems else None
+        result.error = error
+        finish_run(session, run_id, status, finished, error, result.stats)
+        for hook in after_reconcile:
+            hook(session, result)
+    return result
+
+
+def _check_observations(gathered: _Gathered, registry: RuleRegistry) -> None:
+    stated = {a.ref for a in gathered.assets}
+    for obs in gathered.observations:
+        if obs.asset not in stated:
+            raise CollectorError(f"finding {obs.rule_id} points at an asset the source did not state: {obs.asset.key}")
+        if obs.rule_id not in registry:
+            raise CollectorError(f"finding names an unknown rule {obs.rule_id}")
+
+
+def _is_first_run(session: Session, scope_id: int, run_id: int) -> bool:
+    earlier = session.execute(
+        select(run_table.c.id)
+        .where(
+            run_table.c.scope_id == scope_id, run_table.c.id != run_id, run_table.c.status == RunStatus.COMPLETE.value
+        )
+        .limit(1)
+    ).first()
+    return earlier is None
+
+
+def _fail(engine: Engine, scope: str, run_id: int, message: str, first_run: bool) -> RunResult:
+    with write_session(engine) as session:
+        finish_run(session, run_id, RunStatus.FAILED, utcnow(), message)
+    return RunResult(scope, run_id, RunStatus.FAILED, error=message, first_run=first_run)
+
+
+def _count_events(changes: Sequence[FindingChange]) -> dict[str, int]:
+    counts = {"new": 0, "resolved": 0, "reopened": 0, "regressed": 0}
+    for change in changes:
+        if change.event in counts:
+            counts[change.event] += 1
+    return counts
+
+
+def _produced(
+    session: Session,
+    registry: RuleRegistry,
+    index: AssetIndex,
+    assets: Sequence[AssetRecord],
+    verdicts: Sequence[Verdict],
+    observations: Sequence[ObservationRecord],
+) -> list[Produced]:
+    attrs = {a.ref: a.attributes for a in assets}
+    names = {a.ref: a.name for a in assets}
+    out = [
+        Produced(
+            v.rule,
+            index.resolve(v.asset),
+            index.ids[v.asset],
+            v.asset_name,
+            attrs.get(v.asset, {}),
+            v.hit.discriminator,
+            v.title,
+            v.severity,
+            v.hit.evidence,
+        )
+        for v in verdicts
+    ]
+    for obs in observations:
+        rule = registry.get(obs.rule_id)
+        evidence = dict(obs.evidence)
+        if obs.aliases:
+            evidence.setdefault("aliases", sorted(obs.aliases))
+        accepted = evidence.get("accepted_reason")
+        out.append(
+            Produced(
+                rule,
+                index.resolve(obs.asset),
+                index.ids[obs.asset],
+                names.get(obs.asset, obs.asset.key),
+                attrs.get(obs.asset, {}),
+                obs.discriminator,
+                obs.title,
+                obs.severity,
+                evidence,
+                str(accepted) if accepted else None,
+            )
+        )
+    return out

@@ -1,0 +1,47 @@
+"""Finding history: every state change is an event row, so any two moments can be diffed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlmodel import Session
+
+from posture.model import finding_event_table
+
+
+@dataclass
+class FindingChange:
+    """One state change, for history, diff and the notification outbox."""
+
+    finding_id: int
+    fingerprint: str
+    event: str  # new | reopened | regressed | resolved | accepted
+    severity: str
+    risk: int
+    rule_id: str
+    title: str
+    asset_name: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def record_events(session: Session, run_id: int | None, changes: Sequence[FindingChange], now: datetime) -> None:
+    if changes:
+        session.execute(
+            insert(finding_event_table),
+            [
+                {
+                    "finding_id": c.finding_id,
+                    "run_id": run_id,
+                    "at": now,
+                    "event": c.event,
+                    "severity": c.severity,
+                    "risk": c.risk,
+                    "detail": c.detail,
+                }
+                for c in changes
+            ],
+        )
