@@ -1,0 +1,96 @@
+"""``posture collect``: run every requested source, one collection run per source scope."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType
+from typing import Any
+
+import click
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from posture.cli.context import AppContext, PostureError, db_option, pass_app
+from posture.cli.hooks import after_reconcile_hooks
+from posture.cli.output import console
+from posture.cli.sources import SourceContext, docker, kubernetes, manifests, registry, reports
+from posture.db import read_session, write_session
+from posture.model import alias_table, asset_table
+from posture.pipeline import AfterReconcile, RunResult, collect
+from posture.records import AssetKind, Collector
+from posture.secrets import SecretScanner
+from posture.store.runs import secret_hash_key
+from posture.taxonomy import RunStatus
+from posture.textsafe import clean
+
+#: Source plug-ins in collection order: what is run is collected before what scans it.
+SOURCES: Sequence[ModuleType] = (docker, kubernetes, manifests, registry, reports)
+
+#: Exit codes: 0 all complete, 1 a run failed, 3 a run was partial (collected with problems).
+EXIT_FAILED = 1
+EXIT_PARTIAL = 3
+
+
+def source_context(engine: Engine, settings: Mapping[str, Any] | None = None) -> SourceContext:
+    with write_session(engine) as session:
+        key = secret_hash_key(session)
+    with read_session(engine) as session:
+        digests = {r.key for r in session.execute(select(asset_table.c.key).where(asset_table.c.kind == AssetKind.IMAGE.value))}
+        digests |= {r.alias for r in session.execute(select(alias_table.c.alias).where(alias_table.c.kind == AssetKind.IMAGE.value))}
+    return SourceContext(secrets=SecretScanner(key), known_digests=frozenset(digests), settings=settings or {})
+
+
+def build_collectors(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
+    collectors: list[Collector] = []
+    for source in SOURCES:
+        collectors.extend(source.build(params, context))
+    return collectors
+
+
+def run_all(app: AppContext, collectors: Sequence[Collector], after: Sequence[AfterReconcile] = ()) -> list[RunResult]:
+    engine = app.engine_for_write()
+    return [collect(engine, c, app.registry, after_reconcile=after) for c in collectors]
+
+
+def report(results: Sequence[RunResult]) -> int:
+    """One line per run on stderr; returns the exit code."""
+    out = console()
+    code = 0
+    for res in results:
+        stats = res.stats
+        if res.status is RunStatus.FAILED:
+            click.echo(f"posture: {clean(res.error or 'failed')}", err=True)
+            code = EXIT_FAILED
+            continue
+        line = (
+            f"{clean(res.scope)}: {res.status.value}, {stats.get('assets', 0)} assets, {stats.get('findings', 0)} findings "
+            f"({stats.get('new', 0)} new, {stats.get('resolved', 0)} resolved)"
+        )
+        out.print(line, markup=False, highlight=False)
+        if res.status is RunStatus.PARTIAL:
+            for problem in res.problems[:10]:
+                click.echo(f"posture: {clean(res.scope)}: {clean(problem)}", err=True)
+            code = max(code, EXIT_PARTIAL) if code != EXIT_FAILED else code
+    return code
+
+
+def _with_source_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for source in reversed(SOURCES):
+        for option in reversed(source.OPTIONS):
+            func = option(func)
+    return func
+
+
+@click.command("collect")
+@db_option
+@_with_source_options
+@pass_app
+def collect_command(app: AppContext, **params: Any) -> None:
+    """Collect from Docker engines, Kubernetes clusters and manifests, registries and scanner reports."""
+    engine = app.engine_for_write()
+    collectors = build_collectors(params, source_context(engine))
+    if not collectors:
+        raise PostureError("nothing to collect: give a source (--docker, --kube-context, --manifests, --registry, --report …); see posture collect --help", 2)
+    code = report(run_all(app, collectors, after_reconcile_hooks(app)))
+    if code:
+        raise SystemExit(code)

@@ -1,0 +1,89 @@
+"""What every command shares: the database URL, the engine, the rule registry, error reporting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from posture.db import DatabaseError, make_engine, redact_url, resolve_url
+from posture.migrations import require_current, upgrade
+from posture.rules import default_registry
+from posture.rules.base import RuleRegistry
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class PostureError(click.ClickException):
+    """A one-line error for the user; ``exit_code`` 2 for usage and input errors, 1 otherwise."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class AppContext:
+    db_url: str | None = None
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @cached_property
+    def url(self) -> str:
+        try:
+            return resolve_url(self.db_url)
+        except DatabaseError as exc:
+            raise PostureError(str(exc), 2) from None
+
+    @cached_property
+    def registry(self) -> RuleRegistry:
+        return default_registry()
+
+    def _make(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.url)
+        return self._engine
+
+    def engine_for_write(self) -> Engine:
+        """An engine on a schema brought to head (collect, demo, notify write)."""
+        engine = self._make()
+        self._guard(lambda: upgrade(engine, self.url))
+        return engine
+
+    def engine_for_read(self) -> Engine:
+        engine = self._make()
+        self._guard(lambda: require_current(engine, self.url))
+        return engine
+
+    def _guard(self, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except DatabaseError as exc:
+            raise PostureError(f"database {redact_url(self.url)}: {exc}", 2) from None
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+            raise PostureError(f"database {redact_url(self.url)}: cannot open ({reason})") from None
+
+
+pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+
+def _set_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        ctx.ensure_object(AppContext).db_url = value
+
+
+def db_option(func: F) -> F:
+    """``--db URL`` accepted on the group and on every command (``POSTURE_DB`` otherwise)."""
+    return click.option(
+        "--db",
+        metavar="URL",
+        expose_value=False,
+        is_eager=True,
+        callback=_set_db,
+        help="Database URL (sqlite:///path or postgresql://user@host/db); default $POSTURE_DB or ~/.local/share/posture/posture.db.",
+    )(func)

@@ -1,0 +1,109 @@
+"""``posture findings``, ``posture assets`` and ``posture rules``: what the store and the rule set hold."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from posture.cli.context import AppContext, PostureError, db_option, pass_app
+from posture.cli.output import SEVERITY_STYLE, cell, console, table, write_json
+from posture.db import read_session
+from posture.store.queries import FindingFilter, asset_json, finding_json, iter_assets, iter_findings
+from posture.taxonomy import Category, FindingStatus, Phase, Severity
+
+_SEVERITIES = [s.value for s in Severity]
+
+
+def _severity(value: str | None) -> Severity | None:
+    return Severity(value) if value else None
+
+
+@click.command("findings")
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "sarif"]), default="table", show_default=True)
+@click.option("--min-severity", type=click.Choice(_SEVERITIES), help="Only findings at or above this severity.")
+@click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in FindingStatus]),
+              help="Repeatable; default: open.")
+@click.option("--all", "all_statuses", is_flag=True, help="Every status, resolved and accepted included.")
+@click.option("--phase", "phases", multiple=True, type=click.Choice([p.value for p in Phase]))
+@click.option("--category", "categories", multiple=True, type=click.Choice([c.value for c in Category]),
+              help="NIST SP 800-190 area.")
+@click.option("--rule", "rule_ids", multiple=True, help="Only these rule ids.")
+@click.option("--search", "text", help="Text in rule id, title or asset name.")
+@click.option("--sort", type=click.Choice(["risk", "severity", "age"]), default="risk", show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many.")
+@click.option("--fail-on", type=click.Choice(_SEVERITIES),
+              help="Exit 1 when an open finding at or above this severity exists (for CI pipelines).")
+@pass_app
+def findings_command(app: AppContext, fmt: str, min_severity: str | None, statuses: tuple[str, ...],
+                     all_statuses: bool, phases: tuple[str, ...], categories: tuple[str, ...],
+                     rule_ids: tuple[str, ...], text: str | None, sort: str, limit: int | None,
+                     fail_on: str | None) -> None:
+    """List findings, riskiest first."""
+    engine = app.engine_for_read()
+    chosen = () if all_statuses else (statuses or (FindingStatus.OPEN.value,))
+    flt = FindingFilter(_severity(min_severity), chosen, phases, categories, rule_ids, text)
+    with read_session(engine) as session:
+        rows = list(iter_findings(session, flt, sort, limit))
+        failing = fail_on is not None and any(
+            True for _ in iter_findings(session, FindingFilter(Severity(fail_on), (FindingStatus.OPEN.value,)), limit=1)
+        )
+    remediation = {r.id: r.remediation for r in app.registry}
+    if fmt == "json":
+        write_json([finding_json(r, remediation.get(r["rule_id"])) for r in rows])
+    elif fmt in ("csv", "sarif"):
+        from posture.reports import findings_export
+
+        findings_export(fmt, [finding_json(r, remediation.get(r["rule_id"])) for r in rows], app.registry)
+    else:
+        console().print(table(
+            f"{len(rows)} findings",
+            ["risk", "severity", "status", "rule", "title", "asset"],
+            ([cell(r["risk"]), cell(r["severity"], SEVERITY_STYLE.get(r["severity"], "")), cell(r["status"]),
+              cell(r["rule_id"]), cell(r["title"], limit=60), cell(r["asset_name"], limit=60)] for r in rows),
+        ))
+    if failing:
+        raise SystemExit(1)
+
+
+@click.command("assets")
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--kind", "kinds", multiple=True, help="Only these asset kinds (image, container, k8s-workload, …).")
+@click.option("--include-gone", is_flag=True, help="Also assets no source sees any more.")
+@pass_app
+def assets_command(app: AppContext, fmt: str, kinds: tuple[str, ...], include_gone: bool) -> None:
+    """List collected assets of every lifecycle phase."""
+    engine = app.engine_for_read()
+    with read_session(engine) as session:
+        rows = list(iter_assets(session, kinds, include_gone))
+    if fmt == "json":
+        write_json([asset_json(r) for r in rows])
+        return
+    console().print(table(
+        f"{len(rows)} assets", ["kind", "phase", "name", "key"],
+        ([cell(r["kind"]), cell(r["phase"]), cell(r["name"], limit=60), cell(r["key"], limit=70)] for r in rows),
+    ))
+
+
+@click.command("rules")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_app
+def rules_command(app: AppContext, fmt: str) -> None:
+    """List every rule with its severity, phase, NIST area and references."""
+    rules = list(app.registry)
+    if fmt == "json":
+        write_json([r.as_dict() for r in rules])
+        return
+    if not rules:
+        raise PostureError("no rules are registered")
+
+    def refs(rule: Any) -> str:
+        return ", ".join(f"{r.framework} {r.id}" for r in rule.all_references)
+
+    console().print(table(
+        f"{len(rules)} rules", ["id", "severity", "phase", "category", "title", "references"],
+        ([cell(r.id), cell(r.severity.value, SEVERITY_STYLE[r.severity.value]), cell(r.phase.value),
+          cell(r.category.value), cell(r.title, limit=60), cell(refs(r), limit=None)] for r in rules),
+    ))

@@ -1,0 +1,54 @@
+"""Entry point: the ``posture`` group, its commands, and one-line errors with stable exit codes."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from posture.cli.collect import collect_command
+from posture.cli.context import AppContext, PostureError, db_option
+from posture.cli.db import db_group
+from posture.cli.listing import assets_command, findings_command, rules_command
+
+
+@click.group(invoke_without_command=True)
+@db_option
+@click.version_option(package_name="posture")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Posture: container security posture across build, distribute and run.
+
+    Collect from Docker engines, Kubernetes, registries and scanner reports; browse findings in the
+    terminal UI; get one chat message when a new risk appears.
+    """
+    ctx.ensure_object(AppContext)
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+for command in (collect_command, findings_command, assets_command, rules_command, db_group):
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI: usage and input errors exit 2 with one line, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="posture", standalone_mode=False)
+    except PostureError as exc:
+        click.echo(f"posture: error: {exc.message}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("posture: aborted", err=True)
+        sys.exit(130)
+    except click.UsageError as exc:
+        hint = f" (see posture {exc.ctx.command_path.split(' ', 1)[1]} --help)" if exc.ctx and " " in exc.ctx.command_path else ""
+        click.echo(f"posture: error: {exc.format_message()}{hint}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"posture: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

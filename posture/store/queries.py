@@ -1,0 +1,145 @@
+"""Read-side queries shared by the CLI, reports and the TUI (which only ever read the store)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlmodel import Session
+
+from posture.model import asset_table, finding_table, run_table, scope_table
+from posture.taxonomy import Severity
+
+
+@dataclass(frozen=True)
+class FindingFilter:
+    """Filters every finding listing understands; None means "any"."""
+
+    min_severity: Severity | None = None
+    statuses: tuple[str, ...] = ()
+    phases: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    rule_ids: tuple[str, ...] = ()
+    text: str | None = None
+    asset_id: int | None = None
+
+
+_ORDER = {
+    "risk": (finding_table.c.risk.desc(), finding_table.c.severity_rank.desc(), finding_table.c.id),
+    "severity": (finding_table.c.severity_rank.desc(), finding_table.c.risk.desc(), finding_table.c.id),
+    "age": (finding_table.c.first_seen, finding_table.c.id),
+    "last_seen": (finding_table.c.last_seen.desc(), finding_table.c.id),
+}
+
+
+def _finding_select(flt: FindingFilter) -> Select[Any]:
+    stmt = select(
+        finding_table,
+        asset_table.c.kind.label("asset_kind"),
+        asset_table.c.key.label("asset_key"),
+        asset_table.c.name.label("asset_name"),
+    ).join(asset_table, asset_table.c.id == finding_table.c.asset_id)
+    if flt.min_severity is not None:
+        stmt = stmt.where(finding_table.c.severity_rank >= flt.min_severity.rank)
+    if flt.statuses:
+        stmt = stmt.where(finding_table.c.status.in_(flt.statuses))
+    if flt.phases:
+        stmt = stmt.where(finding_table.c.phase.in_(flt.phases))
+    if flt.categories:
+        stmt = stmt.where(finding_table.c.category.in_(flt.categories))
+    if flt.rule_ids:
+        stmt = stmt.where(finding_table.c.rule_id.in_(flt.rule_ids))
+    if flt.asset_id is not None:
+        stmt = stmt.where(finding_table.c.asset_id == flt.asset_id)
+    if flt.text:
+        like = f"%{flt.text.lower()}%"
+        stmt = stmt.where(
+            or_(
+                func.lower(finding_table.c.rule_id).like(like),
+                func.lower(finding_table.c.title).like(like),
+                func.lower(asset_table.c.name).like(like),
+            )
+        )
+    return stmt
+
+
+def iter_findings(
+    session: Session, flt: FindingFilter, order: str = "risk", limit: int | None = None, offset: int = 0
+) -> Iterator[dict[str, Any]]:
+    stmt = _finding_select(flt).order_by(*_ORDER[order]).offset(offset)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    for row in session.execute(stmt).mappings():
+        yield dict(row)
+
+
+def count_findings(session: Session, flt: FindingFilter) -> int:
+    return int(session.execute(select(func.count()).select_from(_finding_select(flt).subquery())).scalar_one())
+
+
+def finding_json(row: dict[str, Any], remediation: str | None = None) -> dict[str, Any]:
+    """The ``posture findings --format json`` contract for one finding."""
+    return {
+        "id": row["id"],
+        "fingerprint": row["fingerprint"],
+        "rule_id": row["rule_id"],
+        "title": row["title"],
+        "severity": row["severity"],
+        "risk": row["risk"],
+        "risk_factors": row["risk_factors"],
+        "status": row["status"],
+        "phase": row["phase"],
+        "category": row["category"],
+        "asset": {"kind": row["asset_kind"], "key": row["asset_key"], "name": row["asset_name"]},
+        "discriminator": row["discriminator"],
+        "references": row["references"],
+        "remediation": remediation,
+        "first_seen": _iso(row["first_seen"]),
+        "last_seen": _iso(row["last_seen"]),
+        "resolved_at": _iso(row["resolved_at"]),
+        "evidence": row["evidence"],
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def iter_assets(session: Session, kinds: tuple[str, ...] = (), include_gone: bool = False) -> Iterator[dict[str, Any]]:
+    stmt = select(asset_table).order_by(asset_table.c.kind, asset_table.c.name)
+    if kinds:
+        stmt = stmt.where(asset_table.c.kind.in_(kinds))
+    if not include_gone:
+        stmt = stmt.where(asset_table.c.gone_at.is_(None))
+    for row in session.execute(stmt).mappings():
+        yield dict(row)
+
+
+def asset_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "key": row["key"],
+        "name": row["name"],
+        "phase": row["phase"],
+        "parent": {"kind": row["parent_kind"], "key": row["parent_key"]} if row["parent_kind"] else None,
+        "attributes": row["attributes"],
+        "first_seen": _iso(row["first_seen"]),
+        "last_seen": _iso(row["last_seen"]),
+        "gone_at": _iso(row["gone_at"]),
+    }
+
+
+def latest_runs(session: Session) -> list[dict[str, Any]]:
+    """The newest run of every scope: collection health per source."""
+    newest = select(func.max(run_table.c.id)).group_by(run_table.c.scope_id).scalar_subquery()
+    stmt = (
+        select(run_table, scope_table.c.kind.label("scope_kind"), scope_table.c.name.label("scope_name"))
+        .join(scope_table, scope_table.c.id == run_table.c.scope_id)
+        .where(run_table.c.id.in_(newest))
+        .order_by(scope_table.c.kind, scope_table.c.name)
+    )
+    return [dict(r) for r in session.execute(stmt).mappings()]
