@@ -45,7 +45,7 @@ def resolve_url(url: str | None) -> str:
             raw = "postgresql+psycopg://" + raw[len(prefix) :]
     try:
         parsed = make_url(raw)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:
         raise DatabaseError(f"database URL is not valid: {exc}") from None
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise DatabaseError(

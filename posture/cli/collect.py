@@ -85,7 +85,7 @@ def _with_source_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @db_option
 @_with_source_options
 @pass_app
-def collect_command(app: AppContext, **params: Any) -> None:
+def collect_command(app: AppContext, /, **params: Any) -> None:
     """Collect from Docker engines, Kubernetes clusters and manifests, registries and scanner reports."""
     engine = app.engine_for_write()
     collectors = build_collectors(params, source_context(engine))

@@ -1,0 +1,80 @@
+"""Pure pieces of the core: URLs, secret redaction, terminal-safe text, rule metadata."""
+
+from __future__ import annotations
+
+import pytest
+
+from posture.db import DatabaseError, redact_url, resolve_url
+from posture.rules import default_registry
+from posture.rules.base import Reference, Rule
+from posture.secrets import SecretScanner
+from posture.taxonomy import NIST, NIST_SECTIONS, Phase, Severity
+from posture.textsafe import clean
+
+KEY = b"k" * 32
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgresql://alice@db.example:5432/posture", "postgresql+psycopg://alice@db.example:5432/posture"),
+        ("postgres://alice:pw@db/posture", "postgresql+psycopg://alice:pw@db/posture"),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+    ],
+)
+def test_urls_users_paste_are_accepted(given: str, expected: str) -> None:
+    assert resolve_url(given) == expected
+
+
+def test_a_bare_path_is_sqlite(tmp_path: object) -> None:
+    assert resolve_url("/tmp/posture-test.db") == "sqlite:////tmp/posture-test.db"
+
+
+def test_unsupported_or_broken_urls_are_one_line_errors() -> None:
+    with pytest.raises(DatabaseError, match="unsupported database 'mysql'"):
+        resolve_url("mysql://root@localhost/x")
+    with pytest.raises(DatabaseError, match="not valid"):
+        resolve_url("postgresql://a@b:notaport/x")
+
+
+def test_passwords_never_appear_in_messages() -> None:
+    assert "hunter2" not in redact_url(resolve_url("postgresql://alice:hunter2@db/posture"))
+
+
+def test_secret_values_are_redacted_and_hashed_with_the_key() -> None:
+    scanner = SecretScanner(KEY)
+    hit = scanner.scan_pair("env", "DB_PASSWORD", "Su9erS3cretValue!")
+    assert hit is not None and hit.detector == "key-name"
+    assert "Su9erS3cretValue" not in str(hit.as_evidence())
+    assert hit.preview.startswith("Su… (17 chars, sha256:")
+    assert SecretScanner(b"x" * 32).scan_pair("env", "DB_PASSWORD", "Su9erS3cretValue!") != hit
+    assert scanner.scan_pair("env", "DB_PASSWORD_FILE", "/run/secrets/db") is None
+    assert scanner.scan_pair("env", "PATH", "/usr/local/bin:/usr/bin") is None
+
+
+def test_known_token_formats_are_found_in_free_text() -> None:
+    scanner = SecretScanner(KEY)
+    hits = scanner.scan_text("history", "RUN curl -H 'x' https://user:pa55word@example.com/ && export AWS=AKIAIOSFODNN7EXAMPLE")
+    assert {h.detector for h in hits} == {"url-credentials", "aws-access-key-id"}
+    assert all("pa55word" not in h.preview and "AKIAIOSFODNN7EXAMPLE" not in h.preview for h in hits)
+
+
+def test_control_bidi_and_escape_sequences_are_stripped() -> None:
+    hostile = "app\x1b]52;c;ZXZpbA==\x07\u202eexe.sh\r\nnext"
+    assert clean(hostile) == "app]52;c;ZXZpbA==exe.sh next"
+    assert "\x1b" not in clean(hostile, multiline=True)
+    assert clean("x" * 10, limit=5) == "xxxx…"
+
+
+def test_every_registered_rule_cites_nist_first_with_exact_framework_names() -> None:
+    allowed = {NIST, "CIS Docker Benchmark 1.6.0", "CIS Kubernetes Benchmark", "Pod Security Standards", "Trivy", "Kubescape"}
+    for rule in default_registry():
+        refs = rule.all_references
+        assert refs[0] == Reference(NIST, rule.nist)
+        assert rule.nist in NIST_SECTIONS
+        assert {r.framework for r in refs} <= allowed, rule.id
+
+
+def test_a_rule_with_an_unknown_nist_section_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown NIST"):
+        Rule("X", "x", Severity.LOW, Phase.RUN, "3.9.9", "fix")
