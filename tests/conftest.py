@@ -1,0 +1,64 @@
+"""Fixtures every test area may use: the real services of scripts/services.sh (see tests/services.py).
+
+Area-specific fixtures belong in tests/<area>/conftest.py.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from services import Dockerd, PlainRegistry, Podman, Services, TlsRegistry, temporary_database
+
+SERVICE_FIXTURES = frozenset(
+    {"dockerd", "registry_plain", "registry_tls", "postgres_url", "fresh_postgres_db", "podman"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks every test that uses a real service, so `-m "not services"` gives the fast subset."""
+    for item in items:
+        if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
+
+
+@pytest.fixture(scope="session")
+def posture_services() -> Iterator[Services]:
+    manager = Services(require=os.environ.get("POSTURE_REQUIRE_SERVICES") == "1")
+    yield manager
+    manager.close()
+
+
+@pytest.fixture(scope="session")
+def dockerd(posture_services: Services) -> Dockerd:
+    return posture_services.dockerd()
+
+
+@pytest.fixture(scope="session")
+def registry_plain(posture_services: Services) -> PlainRegistry:
+    return posture_services.registry_plain()
+
+
+@pytest.fixture(scope="session")
+def registry_tls(posture_services: Services) -> TlsRegistry:
+    return posture_services.registry_tls()
+
+
+@pytest.fixture(scope="session")
+def podman(posture_services: Services) -> Podman:
+    """Optional engine: started only when a test asks for it (not by `services.sh start all`)."""
+    return posture_services.podman()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(posture_services: Services) -> str:
+    """postgresql://posture@127.0.0.1:PORT/posture_test (trust auth); shared by the whole session."""
+    return posture_services.postgres_url()
+
+
+@pytest.fixture
+def fresh_postgres_db(postgres_url: str) -> Iterator[str]:
+    """The URL of a new, empty database of its own, dropped after the test (for migrations)."""
+    with temporary_database(postgres_url) as url:
+        yield url
