@@ -96,6 +96,10 @@ wait_ready() {
 
 # A fresh instance directory: the data of an earlier run would make test results depend on history.
 fresh_dir() {
+    # A dockerd killed hard leaves its network namespace mounts behind; release them first.
+    awk -v d="${DIR:?}/$1/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
+        umount -l "$m" 2>/dev/null || true
+    done
     rm -rf --one-file-system "${DIR:?}/$1"
     mkdir -p "$DIR/$1"
 }

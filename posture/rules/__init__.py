@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from posture.rules.base import Rule, RuleRegistry
+from posture.rules import docker, image
+from posture.rules.base import RuleRegistry
 
 
 def default_registry() -> RuleRegistry:
-    rules: list[Rule] = []
-    return RuleRegistry(rules)
+    """Every rule Posture ships, in listing order: build, then run, then orchestrator and registry."""
+    return RuleRegistry([*image.RULES, *docker.RULES])

@@ -1,0 +1,1 @@
+"""The Docker (and Podman-compatible) engine collector: engine settings, images and containers."""

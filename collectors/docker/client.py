@@ -1,0 +1,149 @@
+"""Opening a read-only API client for one endpoint, and turning every failure into one line.
+
+The Docker SDK reports failures as nested exceptions (a ``DockerException`` wrapping a requests
+``ConnectionError`` wrapping a urllib3 error wrapping ``FileNotFoundError``); operators need the
+innermost cause in words, e.g. ``docker unix:///x/docker.sock: cannot connect (No such file or
+directory)``. The API version is negotiated here: the SDK's default is newer than many engines
+(and Podman) speak, and an engine older than :data:`MIN_API_VERSION` lacks fields the checks read.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+import docker.errors
+import docker.tls
+import requests.exceptions
+
+from collectors.docker.endpoint import DockerEndpoint
+from posture.records import CollectorError
+
+#: ``PidsLimit``, ``NanoCpus``, ``Mounts`` and health state are all there from API 1.25 (Docker 1.13).
+MIN_API_VERSION = "1.25"
+#: The newest API this SDK release knows; newer engines answer older versions.
+MAX_API_VERSION = "1.44"
+_MAX_MESSAGE = 300
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in version.split("."))
+    except ValueError:
+        return (0,)
+
+
+def _tls_config(endpoint: DockerEndpoint) -> docker.tls.TLSConfig | None:
+    if endpoint.tls is None:
+        return None
+    files = endpoint.tls
+    client_cert = (files.client_cert, files.client_key) if files.client_cert and files.client_key else None
+    # verify=True always: the CA bundle when given, the system store otherwise; never unverified TLS.
+    return docker.tls.TLSConfig(client_cert=client_cert, ca_cert=files.ca_cert, verify=files.ca_cert or True)
+
+
+def connect(endpoint: DockerEndpoint, *, timeout: float = 30.0, pool_size: int = 16) -> tuple[Any, dict[str, Any]]:
+    """An ``APIClient`` speaking a version the engine accepts, and the engine's ``/version``."""
+    try:
+        client = docker.APIClient(
+            base_url=endpoint.url,
+            version=MIN_API_VERSION,
+            tls=_tls_config(endpoint),
+            timeout=timeout,
+            use_ssh_client=False,  # paramiko: known_hosts checked, unknown host keys rejected
+            max_pool_size=pool_size,
+        )
+        if endpoint.tls is not None and endpoint.tls.ca_cert:
+            # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace the session's CA bundle, so the
+            # engine's own CA would be ignored wherever those are set; the engine's CA must win.
+            client.trust_env = False
+        version = client.version(api_version=False)
+    except Exception as exc:  # the SDK raises anything from paramiko, urllib3, ssl or OSError here
+        raise collector_error(endpoint, exc) from None
+    server = str(version.get("ApiVersion") or "")
+    if version_tuple(server) < version_tuple(MIN_API_VERSION):
+        client.close()
+        raise CollectorError(
+            f"{endpoint.label}: API version {server or 'unknown'} is too old (Posture needs {MIN_API_VERSION} or newer)"
+        )
+    negotiated = min(server, MAX_API_VERSION, key=version_tuple)
+    # The SDK only negotiates with version="auto", which would ask /version a second time (and, over
+    # ssh, open a second connection); setting the attribute it reads is the same negotiation.
+    client._version = negotiated
+    return client, version
+
+
+def collector_error(endpoint: DockerEndpoint, exc: BaseException) -> CollectorError:
+    return CollectorError(f"{endpoint.label}: {describe(exc, endpoint)}")
+
+
+def describe(exc: BaseException, endpoint: DockerEndpoint | None = None) -> str:
+    """The innermost meaningful cause of ``exc`` as a short phrase on one line."""
+    message = _describe(exc, endpoint)
+    return " ".join(message.split())[:_MAX_MESSAGE]
+
+
+def _describe(exc: BaseException, endpoint: DockerEndpoint | None) -> str:
+    chain = list(_causes(exc))
+    deepest_first = chain[::-1]
+    api = next((e for e in chain if isinstance(e, docker.errors.APIError) and e.status_code is not None), None)
+    if api is not None:
+        return _api_error(api)
+    if any(isinstance(e, PermissionError) for e in chain):
+        return "permission denied (the user may not open the socket; is it in the docker group?)"
+    tls = next((e for e in deepest_first if isinstance(e, ssl.SSLError | requests.exceptions.SSLError)), None)
+    if tls is not None:
+        hint = ""
+        if endpoint is not None and endpoint.tls is not None and endpoint.tls.skip_verify_requested:
+            hint = "; the context sets SkipTLSVerify but Posture always verifies: give the context its CA"
+        return f"TLS verification failed ({_reason(tls)}{hint})"
+    if any(isinstance(e, TimeoutError | requests.exceptions.Timeout) for e in chain):
+        return "timed out"
+    ssh = next((e for e in deepest_first if type(e).__module__.startswith("paramiko")), None)
+    if ssh is not None:
+        return f"ssh: {_reason(ssh)}"
+    os_error = next((e for e in deepest_first if isinstance(e, OSError) and e.strerror), None)
+    if isinstance(os_error, OSError):
+        return f"cannot connect ({os_error.strerror})"
+    refused = next(
+        (e for e in deepest_first if isinstance(e, ConnectionError | requests.exceptions.ConnectionError)), None
+    )
+    if refused is not None:
+        return f"cannot connect ({_reason(refused)})"
+    return f"{type(exc).__name__}: {_reason(exc)}"
+
+
+def _api_error(err: docker.errors.APIError) -> str:
+    explanation = err.explanation
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode("utf-8", "replace")
+    detail = str(explanation or err.response.reason if err.response is not None else explanation or "")
+    if err.status_code in (401, 403):
+        return f"permission denied by the engine ({err.status_code}: {detail})"
+    return f"API error {err.status_code} ({detail})"
+
+
+def _reason(err: BaseException) -> str:
+    text = str(err) or type(err).__name__
+    return text
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and everything it wraps: ``__cause__``, ``__context__`` and exceptions in ``args``."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        err = stack.pop(0)
+        if id(err) in seen:
+            continue
+        seen.add(id(err))
+        yield err
+        stack.extend(a for a in err.args if isinstance(a, BaseException))
+        reason = getattr(err, "reason", None)
+        if isinstance(reason, BaseException):
+            stack.append(reason)
+        for linked in (err.__cause__, err.__context__):
+            if linked is not None:
+                stack.append(linked)

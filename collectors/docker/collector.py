@@ -1,0 +1,156 @@
+"""One Docker (or Podman) engine as a Posture scope: read-only API calls in, records out.
+
+Calls made: ``/version``, ``/info``, ``/networks``, ``/images/json``, ``/images/{id}/json``,
+``/images/{id}/history``, ``/containers/json?all=1``, ``/containers/{id}/json`` and, only when a
+layer-scan budget is given, ``/images/{id}/get``. Nothing is created, started or changed.
+
+Inspect calls run on a bounded thread pool: one engine answers a few hundred inspects per second
+per connection, so 500 containers take seconds instead of tens of seconds, while ``workers``
+keeps a busy production daemon from being flooded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import docker.errors
+
+from collectors.docker.client import collector_error, connect, describe
+from collectors.docker.endpoint import DockerEndpoint
+from collectors.docker.layers import scan_image_layers
+from collectors.docker.normalize import container_record, engine_key, engine_record, image_record
+from posture.records import AssetRecord, CollectorError, Problem, Record, ScopeKind, ScopeRef
+from posture.secrets import SecretHit, SecretScanner
+
+R = TypeVar("R")
+
+
+class DockerCollector:
+    """Collects one engine; the scope is ``docker:engine:<engine ID>`` so it follows the engine, not the URL."""
+
+    def __init__(
+        self,
+        endpoint: DockerEndpoint,
+        secrets: SecretScanner | None,
+        *,
+        workers: int = 8,
+        timeout: float = 30.0,
+        layer_scan_bytes: int = 0,
+    ) -> None:
+        self.endpoint = endpoint
+        self._secrets = secrets
+        self._workers = max(1, workers)
+        self._timeout = timeout
+        self._layer_scan_bytes = layer_scan_bytes
+        self._client: Any = None
+        self._version: dict[str, Any] = {}
+        self._info: dict[str, Any] = {}
+        self._error: CollectorError | None = None
+        self._scope: ScopeRef | None = None
+
+    @property
+    def scope(self) -> ScopeRef:
+        """Asks the engine for its ID once; an unreachable engine is scoped by its address instead,
+        so the failed run is still recorded (under that address) and :meth:`collect` raises."""
+        if self._scope is None:
+            try:
+                self._open()
+                self._scope = ScopeRef(ScopeKind.DOCKER, f"engine:{engine_key(self._info)}")
+            except CollectorError as exc:
+                self._error = exc
+                self._scope = ScopeRef(ScopeKind.DOCKER, f"endpoint:{self.endpoint.url}")
+        return self._scope
+
+    def _open(self) -> None:
+        if self._client is not None:
+            return
+        client, version = connect(self.endpoint, timeout=self._timeout, pool_size=self._workers * 2)
+        try:
+            info = client.info()
+        except Exception as exc:  # any transport or API failure of the SDK
+            client.close()
+            raise collector_error(self.endpoint, exc) from None
+        self._client, self._version, self._info = client, version, info
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def collect(self) -> Iterator[Record]:
+        _ = self.scope
+        if self._error is not None:
+            raise self._error
+        self._open()  # again after an earlier collect() closed the client
+        try:
+            yield from self._collect()
+        except CollectorError:
+            raise
+        except Exception as exc:  # the engine went away mid-run: the whole run fails, nothing resolves
+            raise collector_error(self.endpoint, exc) from None
+        finally:
+            self.close()
+
+    def _collect(self) -> Iterator[Record]:
+        client = self._client
+        problems: list[Problem] = []
+        networks: list[Mapping[str, Any]] | None
+        try:
+            networks = client.networks()
+        except docker.errors.APIError as exc:
+            networks = None
+            problems.append(Problem(f"{self.endpoint.label}: cannot list networks ({describe(exc)})"))
+        engine = engine_record(self._info, self._version, networks, self._transport())
+        yield engine
+
+        image_ids = sorted({str(i["Id"]) for i in client.images() if i.get("Id")})
+        images = self._parallel(self._inspect_image, image_ids, problems, "image")
+        config_by_image = {rec.key: config for rec, config in images}
+        yield from (rec for rec, _ in images)
+
+        container_ids = [str(c["Id"]) for c in client.containers(all=True) if c.get("Id")]
+        inspected = self._parallel(client.inspect_container, container_ids, problems, "container")
+        for raw in inspected:
+            image_config = config_by_image.get(str(raw.get("Image") or ""))
+            record, relation = container_record(raw, engine.ref, self._secrets, image_config)
+            yield record
+            if relation is not None:
+                yield relation
+        yield from problems
+
+    def _inspect_image(self, image_id: str) -> tuple[AssetRecord, Mapping[str, Any]]:
+        """The image record, and its raw ``Config`` so containers can tell inherited settings from their own."""
+        client = self._client
+        inspect = client.inspect_image(image_id)
+        history = client.history(image_id)
+        layer_hits: list[SecretHit] = []
+        if self._layer_scan_bytes > 0 and self._secrets is not None:
+            size = int(inspect.get("Size") or 0)
+            layer_hits = scan_image_layers(client, image_id, size, self._secrets, self._layer_scan_bytes)
+        return image_record(inspect, history, self._secrets, layer_hits), inspect.get("Config") or {}
+
+    def _parallel(self, call: Callable[[str], R], ids: Iterable[str], problems: list[Problem], what: str) -> list[R]:
+        """``call`` over ``ids`` on the pool; a 404 (removed meanwhile) is skipped, other API errors are problems."""
+
+        def guarded(ident: str) -> R | None:
+            try:
+                return call(ident)
+            except docker.errors.NotFound:
+                return None
+            except docker.errors.APIError as exc:
+                problems.append(Problem(f"{self.endpoint.label}: {what} {ident[:19]}: {describe(exc)}"))
+                return None
+
+        with ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="docker-inspect") as pool:
+            return [r for r in pool.map(guarded, ids) if r is not None]
+
+    def _transport(self) -> dict[str, Any]:
+        tls = self.endpoint.tls
+        return {
+            "url": self.endpoint.url,
+            "scheme": self.endpoint.scheme,
+            "tls": tls is not None,
+            "client_cert": bool(tls and tls.client_cert),
+        }

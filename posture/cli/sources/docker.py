@@ -1,0 +1,84 @@
+"""`posture collect` options for Docker (and Podman-compatible) engines: one collector per engine.
+
+The source is active only when asked: ``--docker URL`` (repeatable), ``--docker-context NAME``
+(repeatable, read from the Docker CLI config) or ``--docker-env`` (``DOCKER_HOST``,
+``DOCKER_TLS_VERIFY``, ``DOCKER_CERT_PATH``, else the CLI's current context, exactly as ``docker``
+resolves them). A ``DOCKER_HOST`` in the environment alone starts nothing, so a cron job collecting
+a cluster never also collects whatever engine its shell happens to point at.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import click
+
+from collectors.docker.collector import DockerCollector
+from collectors.docker.endpoint import DockerEndpoint, EndpointError, from_context, from_env, from_url
+from posture.cli.context import PostureError
+from posture.cli.sources import SourceContext
+from posture.records import Collector
+
+DEFAULT_WORKERS = 8
+
+OPTIONS: list[Callable[[Any], Any]] = [
+    click.option(
+        "--docker",
+        "docker_urls",
+        multiple=True,
+        metavar="URL",
+        help="Docker: engine to collect (unix:///var/run/docker.sock, tcp://host:2376, ssh://user@host; repeatable).",
+    ),
+    click.option(
+        "--docker-context",
+        "docker_contexts",
+        multiple=True,
+        metavar="NAME",
+        help="Docker: collect this Docker CLI context ($DOCKER_CONFIG or ~/.docker; repeatable).",
+    ),
+    click.option(
+        "--docker-env",
+        is_flag=True,
+        help="Docker: collect the engine DOCKER_HOST/DOCKER_TLS_VERIFY/DOCKER_CERT_PATH (or the current context) name.",
+    ),
+    click.option(
+        "--docker-workers",
+        type=click.IntRange(1, 64),
+        default=DEFAULT_WORKERS,
+        show_default=True,
+        help="Docker: concurrent inspect calls per engine.",
+    ),
+    click.option(
+        "--docker-layer-scan",
+        "docker_layer_scan_mb",
+        type=click.IntRange(0),
+        default=0,
+        show_default=True,
+        metavar="MB",
+        help="Docker: also scan the layers of images up to MB megabytes for secret files, deleted ones too; 0 = off.",
+    ),
+]
+
+
+def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
+    try:
+        endpoints = endpoints_from(params, os.environ)
+    except EndpointError as exc:
+        raise PostureError(str(exc), 2) from None
+    workers = int(params.get("docker_workers") or DEFAULT_WORKERS)
+    layer_bytes = int(params.get("docker_layer_scan_mb") or 0) * 1024 * 1024
+    return [
+        DockerCollector(endpoint, context.secrets, workers=workers, layer_scan_bytes=layer_bytes)
+        for endpoint in endpoints
+    ]
+
+
+def endpoints_from(params: Mapping[str, Any], environ: Mapping[str, str]) -> list[DockerEndpoint]:
+    """The endpoints the options name, each once, in the order given."""
+    endpoints = [from_url(url) for url in params.get("docker_urls") or ()]
+    endpoints += [from_context(name, environ) for name in params.get("docker_contexts") or ()]
+    if params.get("docker_env"):
+        endpoints.append(from_env(environ))
+    return list(dict.fromkeys(endpoints))

@@ -1,0 +1,836 @@
+"""Docker engine and container checks: CIS Docker Benchmark 1.6.0 sections 2 and 5.
+
+Numbering and logic follow docker-bench-security (tests/5_container_runtime.sh, the CIS reference
+implementation); ``docs/docker-checks.md`` has the full mapping and every deliberate difference.
+The main ones: every container is checked, not only running ones (a created privileged container is
+one ``docker start`` away), but a finding on a container that is not running is one severity
+lower and its evidence says ``running: false``; 5.2/5.3 apply only where the engine reports
+AppArmor/SELinux ("if applicable"); 5.15 accepts ``no`` and ``on-failure`` up to 5.
+
+Not decidable from the API, so not implemented: 5.7 (sshd: needs exec), 5.9 (needed ports:
+manual judgement), 5.19 (ulimits "only if needed": manual), 5.23 and 5.24 (``docker exec`` history
+is not kept by the engine), 5.28 (whether the image is the latest version: manual; the mutable
+``latest`` reference check covers its common failure). Section 2 settings ``/info`` does not show
+(2.4 iptables, 2.8 default ulimit, 2.10 cgroup parent, 2.11 base device size, 2.14 daemon-wide
+no-new-privileges, 2.16 userland proxy) need the daemon's command line or ``daemon.json``.
+
+Container attributes read here are produced by ``collectors/docker/normalize.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from posture.records import AssetKind, AssetRecord
+from posture.rules.base import Hit, Reference, Rule, Snapshot
+from posture.taxonomy import CIS_DOCKER, KUBESCAPE, TRIVY, Phase, Severity
+
+Attrs = Mapping[str, Any]
+
+#: Capabilities Docker grants by default: adding them back is not an extra privilege (docker-bench's list).
+DEFAULT_CAPS = frozenset(
+    {
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "MKNOD",
+        "NET_BIND_SERVICE",
+        "NET_RAW",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    }
+)
+#: Capabilities that amount to host control or kernel-wide effects.
+DANGEROUS_CAPS = frozenset(
+    {
+        "ALL",
+        "SYS_ADMIN",
+        "SYS_PTRACE",
+        "SYS_MODULE",
+        "SYS_RAWIO",
+        "DAC_READ_SEARCH",
+        "NET_ADMIN",
+        "SYS_BOOT",
+        "BPF",
+        "PERFMON",
+        "SYS_TIME",
+        "MAC_ADMIN",
+        "MAC_OVERRIDE",
+        "SYSLOG",
+        "LINUX_IMMUTABLE",
+    }
+)
+#: docker-bench's sensitive host directories (5.6); subdirectories count too, ``/`` only itself.
+SENSITIVE_DIRS = ("/boot", "/dev", "/etc", "/lib", "/proc", "/sys", "/usr")
+#: Container runtime API sockets: mounting one gives the container the host (5.32).
+RUNTIME_SOCKETS = frozenset({"docker.sock", "podman.sock", "containerd.sock", "crio.sock", "dockershim.sock"})
+#: Directories that hold those sockets: mounting the directory mounts the socket.
+RUNTIME_SOCKET_DIRS = frozenset(
+    {"/var/run", "/run", "/var/run/docker", "/run/docker", "/run/containerd", "/run/podman"}
+)
+_WILDCARD_IPS = frozenset({"", "0.0.0.0", "::"})
+_DEMOTE = {
+    Severity.CRITICAL: Severity.HIGH,
+    Severity.HIGH: Severity.MEDIUM,
+    Severity.MEDIUM: Severity.LOW,
+    Severity.LOW: Severity.INFO,
+    Severity.INFO: Severity.INFO,
+}
+
+
+@dataclass(frozen=True)
+class Fail:
+    """One failed check before it is bound to its asset's running state."""
+
+    discriminator: str = ""
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    severity: Severity | None = None
+    title: str | None = None
+
+
+ContainerCheck = Callable[[Attrs, Attrs | None], Iterable[Fail]]
+EngineCheck = Callable[[Attrs], Iterable[Fail]]
+
+
+def _engine_of(asset: AssetRecord, snapshot: Snapshot) -> Attrs | None:
+    engine = snapshot.get(asset.parent) if asset.parent is not None else None
+    return engine.attributes if engine is not None else None
+
+
+def _refs(cis: str, *peers: Reference) -> tuple[Reference, ...]:
+    return (Reference(CIS_DOCKER, cis), *peers)
+
+
+def container_rule(
+    rule_id: str,
+    cis: str,
+    title: str,
+    severity: Severity,
+    nist: str,
+    remediation: str,
+    check: ContainerCheck,
+    *peers: Reference,
+) -> Rule:
+    """A section 5 rule: evidence carries ``running``/``state``; not running = one severity lower."""
+
+    def evaluate(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
+        attrs = asset.attributes
+        running = bool(attrs.get("running"))
+        for fail in check(attrs, _engine_of(asset, snapshot)):
+            base = fail.severity or severity
+            evidence = {**fail.evidence, "running": running, "state": attrs.get("state", "")}
+            yield Hit(fail.discriminator, evidence, fail.title, base if running else _DEMOTE[base])
+
+    return Rule(
+        rule_id,
+        title,
+        severity,
+        Phase.RUN,
+        nist,
+        remediation,
+        _refs(cis, *peers) if cis else peers,
+        frozenset({AssetKind.CONTAINER}),
+        evaluate,
+    )
+
+
+def engine_rule(
+    rule_id: str,
+    cis: str,
+    title: str,
+    severity: Severity,
+    nist: str,
+    remediation: str,
+    check: EngineCheck,
+) -> Rule:
+    def evaluate(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
+        for fail in check(asset.attributes):
+            yield Hit(fail.discriminator, fail.evidence, fail.title, fail.severity)
+
+    return Rule(
+        rule_id,
+        title,
+        severity,
+        Phase.RUN,
+        nist,
+        remediation,
+        _refs(cis),
+        frozenset({AssetKind.DOCKER_ENGINE}),
+        evaluate,
+    )
+
+
+def _when(condition: bool, **evidence: Any) -> list[Fail]:
+    return [Fail(evidence=evidence)] if condition else []
+
+
+# --- section 5: container runtime ---------------------------------------------------------------
+
+
+def _apparmor(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    profile = str(a.get("apparmor_profile") or "")
+    if profile == "unconfined":
+        return [Fail(evidence={"apparmor_profile": profile})]
+    return _when(bool(engine and engine.get("apparmor")) and not profile, apparmor_profile="")
+
+
+def _selinux(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    options = list(a.get("selinux_options") or [])
+    if engine is not None and not engine.get("selinux"):
+        return []  # no SELinux on the host: Docker adds label=disable to privileged containers, meaninglessly
+    if "disable" in options:
+        return [Fail(evidence={"selinux_options": options}, severity=Severity.HIGH)]
+    return _when(engine is not None and not options, selinux_options=options)
+
+
+def _capabilities(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    added = sorted(set(a.get("cap_add") or []) - DEFAULT_CAPS)
+    if not added:
+        return []
+    dangerous = sorted(set(added) & DANGEROUS_CAPS)
+    severity = Severity.CRITICAL if "ALL" in added else Severity.HIGH if dangerous else None
+    return [Fail(evidence={"cap_add": added, "dangerous": dangerous}, severity=severity)]
+
+
+def _privileged(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    return _when(bool(a.get("privileged")), privileged=True)
+
+
+def _binds(a: Attrs) -> list[Attrs]:
+    return [m for m in a.get("mounts") or [] if m.get("type") in ("bind", "")]
+
+
+def _sensitive_mounts(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    fails = []
+    for mount in _binds(a):
+        source = str(mount.get("source") or "").rstrip("/") or "/"
+        if source == "/" or any(source == d or source.startswith(d + "/") for d in SENSITIVE_DIRS):
+            evidence = {"source": source, "destination": mount.get("destination"), "rw": bool(mount.get("rw"))}
+            fails.append(Fail(source, evidence, None if mount.get("rw") else Severity.MEDIUM))
+    return fails
+
+
+def _numeric_port(text: Any) -> int | None:
+    try:
+        return int(str(text))
+    except ValueError:
+        return None
+
+
+def _privileged_ports(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    fails = []
+    for port in a.get("ports") or []:
+        number = _numeric_port(port.get("host_port"))
+        if number is not None and 0 < number < 1024:
+            ident = f"{port.get('host_ip') or '0.0.0.0'}:{number}->{port.get('container_port')}"
+            fails.append(Fail(ident, {"binding": ident}))
+    return fails
+
+
+def _host_network(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    return _when(a.get("network_mode") == "host", network_mode="host")
+
+
+def _memory(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    return _when(not a.get("memory"), memory=0)
+
+
+def _cpu(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    unset = not a.get("cpu_shares") and not a.get("nano_cpus") and not a.get("cpu_quota")
+    return _when(unset, cpu_shares=0, nano_cpus=0, cpu_quota=0)
+
+
+def _rootfs(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    return _when(not a.get("readonly_rootfs"), readonly_rootfs=False)
+
+
+def _wildcard_binds(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    fails = []
+    for port in a.get("ports") or []:
+        if port.get("host_ip") in _WILDCARD_IPS:
+            ident = f"{port.get('host_ip') or '0.0.0.0'}:{port.get('host_port') or '*'}->{port.get('container_port')}"
+            fails.append(Fail(ident, {"binding": ident}))
+    if a.get("publish_all_ports"):
+        fails.append(Fail("publish-all", {"publish_all_ports": True}))
+    return fails
+
+
+def _restart(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    policy = a.get("restart_policy") or {}
+    name, retries = str(policy.get("name") or "no"), int(policy.get("max_retry") or 0)
+    unbounded = name in ("always", "unless-stopped") or (name == "on-failure" and not 0 < retries <= 5)
+    return _when(unbounded, restart_policy=name, max_retry=retries)
+
+
+def _namespace(attr: str) -> ContainerCheck:
+    def check(a: Attrs, engine: Attrs | None) -> list[Fail]:
+        return _when(str(a.get(attr) or "").lower() == "host", **{attr: "host"})
+
+    return check
+
+
+def _devices(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    return [Fail(str(d.get("host")), dict(d)) for d in a.get("devices") or []]
+
+
+def _propagation(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    return [
+        Fail(str(m.get("destination")), {"source": m.get("source"), "propagation": m.get("propagation")})
+        for m in a.get("mounts") or []
+        if m.get("propagation") in ("shared", "rshared")
+    ]
+
+
+def _seccomp(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    return _when(a.get("seccomp") == "unconfined", seccomp="unconfined")
+
+
+def _cgroup(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    return _when(bool(a.get("cgroup_parent")), cgroup_parent=a.get("cgroup_parent"))
+
+
+def _no_new_privileges(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    return _when(not a.get("no_new_privileges"), security_opt=list(a.get("security_opt") or []))
+
+
+def _health(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    check = a.get("healthcheck")
+    configured = bool(check and check.get("test") and check["test"][0] != "NONE")
+    return _when(not configured and not a.get("health"), healthcheck=None)
+
+
+def _pids(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    limit = a.get("pids_limit")
+    return _when(limit is None or limit <= 0, pids_limit=limit)
+
+
+def _default_bridge(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    if engine is not None and engine.get("networks_known"):
+        bridge = engine.get("default_bridge")
+        if not bridge:
+            return []
+        name = str(bridge.get("name") or "bridge")
+    else:
+        name = "bridge"
+    return _when(name in (a.get("networks") or []), network=name)
+
+
+def _userns(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    return _when("host" in str(a.get("userns_mode") or "").lower(), userns_mode=a.get("userns_mode"))
+
+
+def _runtime_socket(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    fails = []
+    for mount in a.get("mounts") or []:
+        source, destination = str(mount.get("source") or ""), str(mount.get("destination") or "")
+        names = {source.rsplit("/", 1)[-1], destination.rsplit("/", 1)[-1]}
+        if names & RUNTIME_SOCKETS or source.rstrip("/") in RUNTIME_SOCKET_DIRS:
+            fails.append(Fail(source, {"source": source, "destination": destination, "rw": bool(mount.get("rw"))}))
+    return fails
+
+
+def _env_secrets(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    return [
+        Fail(
+            f"{s.get('location')}:{s.get('key') or str(s.get('hash', ''))[12:28]}",
+            dict(s),
+            Severity.MEDIUM if s.get("detector") == "entropy" else None,  # random-looking, nobody named it
+        )
+        for s in a.get("secrets") or []
+    ]
+
+
+def _mutable_reference(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    ref = str(a.get("image") or "")
+    tag = mutable_tag(ref)
+    return [Fail(evidence={"image": ref, "tag": tag})] if tag is not None else []
+
+
+def mutable_tag(ref: str) -> str | None:
+    """``"latest"`` for ``nginx`` or ``nginx:latest``; None for ``nginx:1.25``, digests and image IDs."""
+    if (
+        not ref
+        or "@" in ref
+        or ref.startswith("sha256:")
+        or (len(ref) in (12, 64) and all(c in "0123456789abcdef" for c in ref))
+    ):
+        return None
+    last = ref.rsplit("/", 1)[-1]
+    tag = last.rsplit(":", 1)[1] if ":" in last else ""
+    return "latest" if tag in ("", "latest") else None
+
+
+def _K(control: str) -> Reference:
+    return Reference(KUBESCAPE, control)
+
+
+def _T(check: str) -> Reference:
+    return Reference(TRIVY, check)
+
+
+CONTAINER_RULES: list[Rule] = [
+    container_rule(
+        "DKR-APPARMOR",
+        "5.2",
+        "Container runs without an AppArmor profile",
+        Severity.MEDIUM,
+        "3.4.3",
+        "Run with the default or a custom AppArmor profile (--security-opt apparmor=PROFILE), never unconfined.",
+        _apparmor,
+    ),
+    container_rule(
+        "DKR-SELINUX",
+        "5.3",
+        "Container runs without SELinux labels",
+        Severity.LOW,
+        "3.4.3",
+        "Keep SELinux labeling on (never --security-opt label=disable) and set labels where the policy needs them.",
+        _selinux,
+    ),
+    container_rule(
+        "DKR-CAP-ADD",
+        "5.4",
+        "Container adds Linux capabilities",
+        Severity.MEDIUM,
+        "3.4.3",
+        "Drop the added capabilities (--cap-drop ALL, then --cap-add only what the process needs).",
+        _capabilities,
+        _T("KSV022"),
+        _K("C-0046"),
+    ),
+    container_rule(
+        "DKR-PRIVILEGED",
+        "5.5",
+        "Privileged container",
+        Severity.CRITICAL,
+        "3.4.3",
+        "Do not run with --privileged; grant the specific capability or device the workload needs.",
+        _privileged,
+        _T("KSV017"),
+        _K("C-0057"),
+    ),
+    container_rule(
+        "DKR-SENSITIVE-MOUNT",
+        "5.6",
+        "Sensitive host directory mounted into the container",
+        Severity.HIGH,
+        "3.5.5",
+        "Do not bind-mount host system directories (/, /boot, /dev, /etc, /lib, /proc, /sys, /usr); use volumes.",
+        _sensitive_mounts,
+        _T("KSV023"),
+        _K("C-0048"),
+    ),
+    container_rule(
+        "DKR-PRIVILEGED-PORT",
+        "5.8",
+        "Privileged host port (<1024) mapped",
+        Severity.LOW,
+        "3.4.2",
+        "Publish on a host port of 1024 or above and put a proxy or load balancer in front.",
+        _privileged_ports,
+        _T("KSV024"),
+        _K("C-0044"),
+    ),
+    container_rule(
+        "DKR-HOST-NETWORK",
+        "5.10",
+        "Container shares the host's network namespace",
+        Severity.HIGH,
+        "3.4.2",
+        "Do not use --network host; publish the ports the service needs on a bridge or user network.",
+        _host_network,
+        _T("KSV009"),
+        _K("C-0041"),
+    ),
+    container_rule(
+        "DKR-NO-MEMORY-LIMIT",
+        "5.11",
+        "No memory limit",
+        Severity.MEDIUM,
+        "3.4.3",
+        "Set a memory limit (--memory) so one container cannot exhaust the host.",
+        _memory,
+        _T("KSV018"),
+        _K("C-0004"),
+    ),
+    container_rule(
+        "DKR-NO-CPU-LIMIT",
+        "5.12",
+        "No CPU shares or CPU limit",
+        Severity.LOW,
+        "3.4.3",
+        "Set --cpu-shares or --cpus so CPU contention is resolved by priority.",
+        _cpu,
+        _T("KSV011"),
+        _K("C-0050"),
+    ),
+    container_rule(
+        "DKR-WRITABLE-ROOTFS",
+        "5.13",
+        "Root filesystem is writable",
+        Severity.LOW,
+        "3.4.3",
+        "Run with --read-only and mount writable volumes or tmpfs only where the application writes.",
+        _rootfs,
+        _T("KSV014"),
+        _K("C-0017"),
+    ),
+    container_rule(
+        "DKR-WILDCARD-BIND",
+        "5.14",
+        "Port published on all host interfaces",
+        Severity.MEDIUM,
+        "3.4.2",
+        "Bind published ports to a specific host address (-p 127.0.0.1:8080:80).",
+        _wildcard_binds,
+    ),
+    container_rule(
+        "DKR-RESTART-POLICY",
+        "5.15",
+        "Unbounded restart policy",
+        Severity.LOW,
+        "3.4.3",
+        "Use --restart on-failure:5 (or no) instead of always / unless-stopped / unlimited on-failure.",
+        _restart,
+    ),
+    container_rule(
+        "DKR-HOST-PID",
+        "5.16",
+        "Container shares the host's PID namespace",
+        Severity.HIGH,
+        "3.4.3",
+        "Do not use --pid host.",
+        _namespace("pid_mode"),
+        _T("KSV010"),
+        _K("C-0038"),
+    ),
+    container_rule(
+        "DKR-HOST-IPC",
+        "5.17",
+        "Container shares the host's IPC namespace",
+        Severity.HIGH,
+        "3.4.3",
+        "Do not use --ipc host.",
+        _namespace("ipc_mode"),
+        _T("KSV008"),
+        _K("C-0038"),
+    ),
+    container_rule(
+        "DKR-HOST-DEVICE",
+        "5.18",
+        "Host device exposed to the container",
+        Severity.MEDIUM,
+        "3.4.3",
+        "Remove --device unless the workload needs it, and then grant only r/w without m (mknod).",
+        _devices,
+    ),
+    container_rule(
+        "DKR-SHARED-PROPAGATION",
+        "5.20",
+        "Mount propagation set to shared",
+        Severity.MEDIUM,
+        "3.5.5",
+        "Use private (the default) or slave propagation; shared lets mounts leak between host and container.",
+        _propagation,
+    ),
+    container_rule(
+        "DKR-HOST-UTS",
+        "5.21",
+        "Container shares the host's UTS namespace",
+        Severity.MEDIUM,
+        "3.4.3",
+        "Do not use --uts host.",
+        _namespace("uts_mode"),
+    ),
+    container_rule(
+        "DKR-SECCOMP-DISABLED",
+        "5.22",
+        "Seccomp disabled (unconfined)",
+        Severity.HIGH,
+        "3.4.3",
+        "Remove --security-opt seccomp=unconfined; use the default or a custom profile.",
+        _seccomp,
+        _T("KSV104"),
+    ),
+    container_rule(
+        "DKR-CGROUP-PARENT",
+        "5.25",
+        "Container uses a non-default cgroup parent",
+        Severity.INFO,
+        "3.4.3",
+        "Confirm the --cgroup-parent is intended; the default is fine.",
+        _cgroup,
+    ),
+    container_rule(
+        "DKR-NO-NEW-PRIVILEGES",
+        "5.26",
+        "Container may acquire new privileges (setuid)",
+        Severity.MEDIUM,
+        "3.4.3",
+        "Run with --security-opt no-new-privileges (or set it daemon-wide).",
+        _no_new_privileges,
+        _T("KSV001"),
+        _K("C-0016"),
+    ),
+    container_rule(
+        "DKR-NO-HEALTHCHECK",
+        "5.27",
+        "No health check at runtime",
+        Severity.LOW,
+        "3.4.3",
+        "Define HEALTHCHECK in the image or --health-cmd at run time.",
+        _health,
+        _K("C-0056"),
+    ),
+    container_rule(
+        "DKR-NO-PIDS-LIMIT",
+        "5.29",
+        "No PIDs limit",
+        Severity.LOW,
+        "3.4.3",
+        "Set --pids-limit so a fork bomb cannot exhaust the host's process table.",
+        _pids,
+    ),
+    container_rule(
+        "DKR-DEFAULT-BRIDGE",
+        "5.30",
+        "Container on the default bridge (docker0)",
+        Severity.LOW,
+        "3.3.3",
+        "Attach containers to user-defined networks so traffic between unrelated containers is separated.",
+        _default_bridge,
+    ),
+    container_rule(
+        "DKR-HOST-USERNS",
+        "5.31",
+        "Container shares the host's user namespace",
+        Severity.HIGH,
+        "3.4.3",
+        "Do not use --userns host on an engine with user namespace remapping.",
+        _userns,
+    ),
+    container_rule(
+        "DKR-RUNTIME-SOCKET",
+        "5.32",
+        "Container runtime socket mounted into the container",
+        Severity.CRITICAL,
+        "3.4.3",
+        "Never mount docker.sock (or its directory); give tools that need the API a narrowly scoped proxy.",
+        _runtime_socket,
+        _T("KSV006"),
+        _K("C-0074"),
+    ),
+    container_rule(
+        "DKR-ENV-SECRET",
+        "",
+        "Secret passed in the container's environment",
+        Severity.HIGH,
+        "3.4.3",
+        "Pass secrets as files (Docker secrets, a mounted tmpfs) instead of environment variables; rotate this one.",
+        _env_secrets,
+        _K("C-0012"),
+    ),
+    container_rule(
+        "DKR-MUTABLE-IMAGE-REF",
+        "",
+        "Container image referenced by 'latest' or no tag",
+        Severity.LOW,
+        "3.1.5",
+        "Reference images by an immutable version tag or, better, by digest (image@sha256:...).",
+        _mutable_reference,
+        _T("KSV013"),
+    ),
+]
+
+
+# --- daemon (section 2) and 5.1 --------------------------------------------------------------------
+
+
+def _swarm(e: Attrs) -> list[Fail]:
+    return _when(e.get("swarm") in ("active", "pending", "locked"), swarm=e.get("swarm"))
+
+
+def _rootful(e: Attrs) -> list[Fail]:
+    return _when(not e.get("rootless"), rootless=False)
+
+
+def _icc(e: Attrs) -> list[Fail]:
+    bridge = e.get("default_bridge")
+    return _when(bool(bridge and bridge.get("icc")), network=(bridge or {}).get("name"), icc=True)
+
+
+def _debug(e: Attrs) -> list[Fail]:
+    return _when(bool(e.get("debug")), debug=True)
+
+
+def _insecure_registries(e: Attrs) -> list[Fail]:
+    return [Fail(str(r), {"registry": r}) for r in e.get("insecure_registries") or []]
+
+
+def _aufs(e: Attrs) -> list[Fail]:
+    return _when(e.get("storage_driver") == "aufs", storage_driver="aufs")
+
+
+def _api_transport(e: Attrs) -> list[Fail]:
+    transport = e.get("transport") or {}
+    if transport.get("scheme") != "tcp":
+        return []
+    if not transport.get("tls"):
+        return [Fail(evidence=dict(transport), title="Docker API reachable over TCP without TLS")]
+    if not transport.get("client_cert"):
+        return [
+            Fail(
+                evidence=dict(transport),
+                severity=Severity.HIGH,
+                title="Docker API over TLS accepts clients without a certificate",
+            )
+        ]
+    return []
+
+
+def _userns_remap(e: Attrs) -> list[Fail]:
+    return _when(not e.get("userns") and not e.get("rootless"), userns=False, rootless=False)
+
+
+def _authz(e: Attrs) -> list[Fail]:
+    return _when(not e.get("authorization_plugins"), authorization_plugins=[])
+
+
+def _logging(e: Attrs) -> list[Fail]:
+    return _when(e.get("logging_driver") in ("json-file", "local", "none"), logging_driver=e.get("logging_driver"))
+
+
+def _live_restore(e: Attrs) -> list[Fail]:
+    return _when(not e.get("live_restore") and e.get("swarm") != "active", live_restore=False)
+
+
+def _daemon_seccomp(e: Attrs) -> list[Fail]:
+    profile = e.get("seccomp_profile")
+    return _when(profile in (None, "unconfined"), seccomp_profile=profile)
+
+
+def _experimental(e: Attrs) -> list[Fail]:
+    return _when(bool(e.get("experimental")), experimental=True)
+
+
+ENGINE_RULES: list[Rule] = [
+    engine_rule(
+        "DKR-SWARM-ENABLED",
+        "5.1",
+        "Swarm mode enabled",
+        Severity.LOW,
+        "3.5.1",
+        "Leave swarm mode (docker swarm leave) on engines that do not need it: it opens management ports.",
+        _swarm,
+    ),
+    engine_rule(
+        "DKR-ROOTFUL-DAEMON",
+        "2.1",
+        "Docker daemon runs as root",
+        Severity.INFO,
+        "3.4.3",
+        "Consider rootless mode where its limitations are acceptable.",
+        _rootful,
+    ),
+    engine_rule(
+        "DKR-ICC-ENABLED",
+        "2.2",
+        "Containers on the default bridge can reach each other",
+        Severity.MEDIUM,
+        "3.3.3",
+        'Set "icc": false in daemon.json and link containers through user-defined networks.',
+        _icc,
+    ),
+    engine_rule(
+        "DKR-DEBUG-LOGGING",
+        "2.3",
+        "Daemon log level is debug",
+        Severity.LOW,
+        "3.4.3",
+        'Set "log-level": "info".',
+        _debug,
+    ),
+    engine_rule(
+        "DKR-INSECURE-REGISTRY",
+        "2.5",
+        "Insecure registry configured",
+        Severity.HIGH,
+        "3.2.1",
+        "Remove the registry from insecure-registries and give it a certificate the engine trusts.",
+        _insecure_registries,
+    ),
+    engine_rule("DKR-AUFS", "2.6", "aufs storage driver in use", Severity.MEDIUM, "3.4.1", "Move to overlay2.", _aufs),
+    engine_rule(
+        "DKR-API-NO-TLS",
+        "2.7",
+        "Docker API reachable over TCP without TLS",
+        Severity.CRITICAL,
+        "3.3.2",
+        "Serve the TCP socket only with --tlsverify (TLS with client certificates), or use ssh:// instead.",
+        _api_transport,
+    ),
+    engine_rule(
+        "DKR-NO-USERNS",
+        "2.9",
+        "User namespace remapping not enabled",
+        Severity.MEDIUM,
+        "3.4.3",
+        "Enable userns-remap (or rootless mode) so root in a container is not root on the host.",
+        _userns_remap,
+    ),
+    engine_rule(
+        "DKR-NO-AUTHZ-PLUGIN",
+        "2.12",
+        "No authorization plugin",
+        Severity.LOW,
+        "3.3.1",
+        "Use an authorization plugin to restrict which API calls each client may make.",
+        _authz,
+    ),
+    engine_rule(
+        "DKR-LOCAL-LOGGING",
+        "2.13",
+        "Container logs are kept only on the host",
+        Severity.LOW,
+        "3.4.3",
+        "Configure a remote logging driver (syslog, fluentd, gelf, …) or ship the local logs centrally.",
+        _logging,
+    ),
+    engine_rule(
+        "DKR-NO-LIVE-RESTORE",
+        "2.15",
+        "Live restore not enabled",
+        Severity.LOW,
+        "3.4.3",
+        'Set "live-restore": true so containers survive daemon restarts and upgrades.',
+        _live_restore,
+    ),
+    engine_rule(
+        "DKR-DAEMON-SECCOMP",
+        "2.17",
+        "No daemon-wide seccomp profile",
+        Severity.HIGH,
+        "3.4.3",
+        "Keep the default seccomp profile (or a custom one) enabled daemon-wide.",
+        _daemon_seccomp,
+    ),
+    engine_rule(
+        "DKR-EXPERIMENTAL",
+        "2.18",
+        "Experimental features enabled",
+        Severity.LOW,
+        "3.4.1",
+        "Do not run production engines with --experimental.",
+        _experimental,
+    ),
+]
+
+RULES: list[Rule] = [*CONTAINER_RULES, *ENGINE_RULES]

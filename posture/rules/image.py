@@ -1,0 +1,205 @@
+"""Image configuration checks: CIS Docker Benchmark 1.6.0 section 4, mutable tags and image age.
+
+These rules read only the engine-independent image attributes below, so images collected from a
+Docker engine and images whose config a registry collector fetched are judged the same way::
+
+    repo_tags:    ["nginx:1.25", ...]            # registry/repository:tag, no "<none>"
+    repo_digests: ["nginx@sha256:...", ...]      # manifest digests (also the asset's aliases)
+    secrets:      [SecretHit.as_evidence(), ...] # env values, labels, healthcheck, history, layer files
+    config:
+      user:          ""                          # USER; "" = root
+      env_keys:      ["PATH", ...]               # names only, never values
+      exposed_ports: ["80/tcp", ...]
+      healthcheck:   {"test": [...], "interval_ns", "timeout_ns", "retries"} | None
+      labels:        {name: value}               # secret values replaced by their redacted preview
+      history:       [{"created_by", "empty_layer", "created"}, ...]   # oldest first, secrets redacted
+      created:       "2024-05-01T12:00:00Z"      # RFC 3339; "" when unknown
+      os, architecture
+
+``collectors/docker/imageconfig.py`` builds ``config`` from an image config (Docker inspect or OCI
+config blob). The age rule compares ``config.created`` with :func:`posture.clock.utcnow`; the
+threshold is a parameter of :func:`rules` so the composition root can take it from settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from posture.clock import utcnow
+from posture.records import AssetKind, AssetRecord
+from posture.rules.base import Evaluate, Hit, Reference, Rule, Snapshot
+from posture.taxonomy import CIS_DOCKER, TRIVY, Phase, Severity
+
+DEFAULT_MAX_IMAGE_AGE_DAYS = 365
+_ROOT_USERS = frozenset({"", "root", "0", "0:0", "root:root", "root:0", "0:root"})
+#: Detectors whose hit is almost certainly a live credential, not a guess.
+_CERTAIN_DETECTORS = frozenset(
+    {
+        "private-key",
+        "aws-access-key-id",
+        "github-token",
+        "github-fine-grained-token",
+        "gitlab-token",
+        "slack-token",
+        "google-api-key",
+        "gcp-service-account",
+        "stripe-key",
+        "anthropic-key",
+        "openai-key",
+        "npm-token",
+        "pypi-token",
+        "dockerhub-token",
+        "huggingface-token",
+        "sendgrid-key",
+        "digitalocean-token",
+        "shopify-token",
+        "azure-storage-key",
+    }
+)
+_IMAGE = frozenset({AssetKind.IMAGE})
+
+
+def _config(asset: AssetRecord) -> Mapping[str, Any]:
+    config = asset.attributes.get("config")
+    return config if isinstance(config, Mapping) else {}
+
+
+def _root_user(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
+    user = str(_config(asset).get("user") or "").strip()
+    if user in _ROOT_USERS:
+        yield Hit(evidence={"user": user or "(unset: root)"})
+
+
+def _no_healthcheck(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
+    check = _config(asset).get("healthcheck")
+    test = check.get("test") if isinstance(check, Mapping) else None
+    if not test or test[0] == "NONE":
+        yield Hit(evidence={"healthcheck": "NONE" if test else None})
+
+
+def _secrets(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
+    """One hit per distinct secret (by keyed hash): the same ENV value in env and history is one finding."""
+    by_hash: dict[str, list[Mapping[str, Any]]] = {}
+    for secret in asset.attributes.get("secrets") or []:
+        by_hash.setdefault(str(secret.get("hash", "")), []).append(secret)
+    for digest, seen in sorted(by_hash.items()):
+        first = seen[0]
+        certain = any(s.get("detector") in _CERTAIN_DETECTORS for s in seen)
+        deleted = all(s.get("location") == "layer-deleted" for s in seen)
+        severity: Severity | None = None  # the rule's HIGH
+        if certain and not deleted:
+            severity = Severity.CRITICAL
+        elif not certain and all(s.get("detector") == "entropy" for s in seen):
+            severity = Severity.MEDIUM  # a random-looking value nobody named: likely, not certain
+        title = "Secret in a file deleted by a later layer (still in the image)" if deleted else None
+        yield Hit(
+            discriminator=digest[len("hmac-sha256:") :][:16] if digest.startswith("hmac-sha256:") else digest[:16],
+            evidence={
+                "found_in": [{k: s.get(k) for k in ("location", "key", "detector")} for s in seen],
+                "preview": first.get("preview"),
+                "detector": first.get("detector"),
+            },
+            title=title,
+            severity=severity,
+        )
+
+
+def _latest(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
+    for tag in asset.attributes.get("repo_tags") or []:
+        if str(tag).rsplit("/", 1)[-1].endswith(":latest"):
+            yield Hit(discriminator=str(tag), evidence={"tag": tag})
+
+
+def parse_created(text: str) -> datetime | None:
+    """RFC 3339 with Docker's nanoseconds (``2019-04-10T19:49:07.970840451Z``) → aware datetime."""
+    if not text:
+        return None
+    head, _, rest = text.partition(".")
+    zone = ""
+    if rest:
+        digits = "".join(c for c in rest if c.isdigit())
+        zone = rest[len(digits) :]
+        text = f"{head}.{digits[:6]}{zone}"
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _too_old(max_age_days: int) -> Evaluate:
+    def check(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
+        created = parse_created(str(_config(asset).get("created") or ""))
+        # Reproducible builds stamp 1970-01-01 (SOURCE_DATE_EPOCH): that is no age at all.
+        if created is None or created.year <= 1970:
+            return
+        if utcnow() - created > timedelta(days=max_age_days):
+            yield Hit(evidence={"created": _config(asset).get("created"), "max_age_days": max_age_days})
+
+    return check
+
+
+def rules(*, max_image_age_days: int = DEFAULT_MAX_IMAGE_AGE_DAYS) -> list[Rule]:
+    """The image rules, with the stale-image threshold the installation chose."""
+    return [
+        Rule(
+            "IMG-ROOT-USER",
+            "Image runs as root (no USER)",
+            Severity.MEDIUM,
+            Phase.BUILD,
+            "3.1.2",
+            "Add a USER instruction with a non-root user (and numeric UID) to the Dockerfile.",
+            (Reference(CIS_DOCKER, "4.1"), Reference(TRIVY, "DS002")),
+            _IMAGE,
+            _root_user,
+        ),
+        Rule(
+            "IMG-NO-HEALTHCHECK",
+            "Image has no HEALTHCHECK",
+            Severity.LOW,
+            Phase.BUILD,
+            "3.1.2",
+            "Add a HEALTHCHECK instruction so the engine can tell a hung container from a healthy one.",
+            (Reference(CIS_DOCKER, "4.6"), Reference(TRIVY, "DS026")),
+            _IMAGE,
+            _no_healthcheck,
+        ),
+        Rule(
+            "IMG-SECRET",
+            "Secret stored in the image",
+            Severity.HIGH,
+            Phase.BUILD,
+            "3.1.4",
+            "Remove the secret from ENV, LABEL, build args and every layer (RUN --mount=type=secret); rotate it.",
+            (Reference(CIS_DOCKER, "4.10"),),
+            _IMAGE,
+            _secrets,
+        ),
+        Rule(
+            "IMG-LATEST-TAG",
+            "Image tagged 'latest'",
+            Severity.LOW,
+            Phase.BUILD,
+            "3.1.5",
+            "Tag images with an immutable version and deploy by that tag or by digest.",
+            (Reference(TRIVY, "DS001"),),
+            _IMAGE,
+            _latest,
+        ),
+        Rule(
+            "IMG-STALE",
+            f"Image older than {max_image_age_days} days",
+            Severity.LOW,
+            Phase.BUILD,
+            "3.1.1",
+            "Rebuild the image on a current base image; old images accumulate unpatched vulnerabilities.",
+            (),
+            _IMAGE,
+            _too_old(max_image_age_days),
+        ),
+    ]
+
+
+RULES: list[Rule] = rules()

@@ -1,0 +1,142 @@
+"""Helpers for the Docker tests: the docker CLI against the test engine, and a fake engine socket.
+
+The fake engine is a tiny HTTP server on a unix socket that answers every request with one canned
+status and body: an engine behind an authorization plugin (403) or an engine too old for Posture.
+"""
+
+from __future__ import annotations
+
+import json
+import socketserver
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any, ClassVar
+
+#: Every object the Docker tests create carries this label, so cleanup removes exactly those.
+TEST_LABEL = "posture.test=docker-collector"
+BUILD_ENV = {"DOCKER_BUILDKIT": "0", "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/tmp"}
+
+
+class DockerCli:
+    """``docker -H <url> …`` with the legacy builder, failing loudly with the CLI's stderr."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __call__(self, *args: str, check: bool = True) -> str:
+        proc = subprocess.run(
+            ["docker", "-H", self.url, *args], capture_output=True, text=True, env=BUILD_ENV, timeout=120
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} failed: {proc.stderr.strip()}")
+        return proc.stdout.strip()
+
+    def build(self, tag: str, context: Path, dockerfile: str) -> str:
+        (context / "Dockerfile").write_text(dockerfile)
+        self("build", "--network", "none", "-q", "--label", TEST_LABEL, "-t", tag, str(context))
+        return self("image", "inspect", "--format", "{{.Id}}", tag)
+
+    def cleanup(self) -> None:
+        ids = self("ps", "-aq", "--filter", f"label={TEST_LABEL}").split()
+        if ids:
+            self("rm", "-f", "-v", *ids, check=False)
+        images = self("images", "-q", "--filter", f"label={TEST_LABEL}").split()
+        if images:
+            self("rmi", "-f", *sorted(set(images)), check=False)
+
+
+class _Canned(BaseHTTPRequestHandler):
+    status = 200
+    body: ClassVar[dict[str, Any]] = {}
+
+    def do_GET(self) -> None:
+        payload = json.dumps(self.body).encode()
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def get_request(self) -> tuple[Any, Any]:
+        request, _ = super().get_request()
+        return request, ("local", 0)  # BaseHTTPRequestHandler wants a (host, port) client address
+
+
+@contextmanager
+def fake_engine(socket_path: Path, status: int, body: dict[str, Any]) -> Iterator[str]:
+    """A unix-socket "engine" answering ``status`` + ``body`` to everything; yields its URL."""
+    handler = type("Handler", (_Canned,), {"status": status, "body": body})
+    server = _UnixHTTPServer(str(socket_path), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"unix://{socket_path}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+class _TcpHTTPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A throw-away certificate for 127.0.0.1 (it is its own CA) and its key."""
+    cert, key = directory / "server.pem", directory / "server-key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
+@contextmanager
+def tls_engine(directory: Path, status: int, body: dict[str, Any]) -> Iterator[tuple[str, Path]]:
+    """Like :func:`fake_engine` but on 127.0.0.1 over TLS; yields ``(https URL, CA file)``."""
+    cert, key = self_signed(directory)
+    handler = type("Handler", (_Canned,), {"status": status, "body": body})
+    server = _TcpHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", cert
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
