@@ -1,0 +1,1 @@
+"""Kubernetes collectors: the live API (``live``) and manifest files (``manifests``) share one normalizer."""

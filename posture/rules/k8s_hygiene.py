@@ -1,0 +1,347 @@
+"""Kubernetes checks beyond PSS and CIS section 5: images, resources, runtime sockets, admission labels,
+exposure, and node components with known container-escape vulnerabilities (kept as data below).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from posture.records import AssetKind, AssetRecord
+from posture.rules.base import Hit, Reference, Rule, Snapshot
+from posture.rules.k8s_common import POD_KINDS, containers, context, pod_of
+from posture.taxonomy import CIS_K8S, KUBESCAPE, TRIVY, Phase, Severity
+
+Evaluate = Callable[[AssetRecord, Snapshot], Iterable[Hit]]
+_SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
+#: Where container runtimes put their API sockets; mounting one, or a directory above one, is root on the node.
+RUNTIME_SOCKETS = (
+    "/var/run/docker.sock",
+    "/run/docker.sock",
+    "/var/run/docker/containerd/containerd.sock",
+    "/run/docker/containerd/containerd.sock",
+    "/var/run/containerd/containerd.sock",
+    "/run/containerd/containerd.sock",
+    "/var/run/crio/crio.sock",
+    "/run/crio/crio.sock",
+    "/var/run/dockershim.sock",
+    "/run/dockershim.sock",
+    "/var/run/cri-dockerd.sock",
+    "/run/cri-dockerd.sock",
+)
+
+
+def _rule(
+    rule_id: str,
+    title: str,
+    severity: Severity,
+    kinds: Iterable[AssetKind],
+    evaluate: Evaluate,
+    remediation: str,
+    *,
+    nist: str,
+    refs: Iterable[Reference] = (),
+) -> Rule:
+    return Rule(
+        id=rule_id,
+        title=title,
+        severity=severity,
+        phase=Phase.RUN,
+        nist=nist,
+        remediation=remediation,
+        references=tuple(refs),
+        kinds=frozenset(kinds),
+        evaluate=evaluate,
+    )
+
+
+def _per_container(check: Callable[[Mapping[str, Any]], Mapping[str, Any] | None], kinds: Iterable[str]) -> Evaluate:
+    wanted = frozenset(kinds)
+
+    def evaluate(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:
+        pod = pod_of(asset)
+        if pod is None:
+            return
+        for c in containers(pod):
+            if c.get("kind") in wanted:
+                evidence = check(c)
+                if evidence is not None:
+                    yield Hit(str(c.get("name", "")), evidence)
+
+    return evaluate
+
+
+_ALL = ("init", "container", "ephemeral")
+_RUNNING = ("init", "container")  # ephemeral containers cannot declare resources
+
+
+def latest_tag(container: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    reference = container.get("imageRef")
+    if isinstance(reference, Mapping) and reference.get("digest") is None and reference.get("tag") in (None, "latest"):
+        return {"image": container.get("image"), "tag": reference.get("tag")}
+    return None
+
+
+def not_pinned(container: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    reference = container.get("imageRef")
+    if isinstance(reference, Mapping) and reference.get("digest") is None:
+        return {"image": container.get("image")}
+    return None
+
+
+def _missing(container: Mapping[str, Any], section: str, resource: str) -> Mapping[str, Any] | None:
+    values = (container.get("resources") or {}).get(section) or {}
+    return None if resource in values else {"missing": f"resources.{section}.{resource}"}
+
+
+def missing_requests(container: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    requests = (container.get("resources") or {}).get("requests") or {}
+    missing = [r for r in ("cpu", "memory") if r not in requests]
+    return {"missing": [f"resources.requests.{r}" for r in missing]} if missing else None
+
+
+def writable_rootfs(container: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    value = context(container).get("readOnlyRootFilesystem")
+    return None if value is True else {"readOnlyRootFilesystem": value}
+
+
+def reachable_sockets(host_path: str) -> list[str]:
+    """Runtime sockets a hostPath exposes: the socket itself or any directory above it (``/var``, ``/``)."""
+    path = host_path.rstrip("/")
+    if path.endswith((".sock", ".socket")) and path.rsplit("/", 1)[-1].split(".")[0] in (
+        "docker",
+        "containerd",
+        "crio",
+    ):
+        return [path]
+    return [s for s in RUNTIME_SOCKETS if s == path or s.startswith(path + "/")]
+
+
+def runtime_socket(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:
+    pod = pod_of(asset)
+    if pod is None:
+        return
+    for volume in pod.get("volumes", ()):
+        path = volume.get("path")
+        sockets = reachable_sockets(str(path)) if path else []
+        if sockets:
+            yield Hit(str(volume.get("name", "")), {"path": path, "sockets": sockets})
+
+
+def exposed(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:
+    if pod_of(asset) is not None and asset.attributes.get("exposed"):
+        yield Hit("", {"exposure": list(asset.attributes.get("exposure", ()))})
+
+
+def pod_security_labels(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:
+    levels = asset.attributes.get("pod_security") or {}
+    enforce = levels.get("enforce")
+    system = asset.attributes.get("name") in _SYSTEM_NAMESPACES
+    if enforce in (None, "privileged"):
+        yield Hit(
+            "",
+            {"enforce": enforce, "labels": dict(levels)},
+            title="Namespace enforces the privileged Pod Security level" if enforce else None,
+            severity=Severity.LOW if system else None,
+        )
+
+
+# -- Node components with known container-escape vulnerabilities -------------------------------
+@dataclass(frozen=True)
+class EscapeCVE:
+    """Versions of ``component`` in ``[introduced, fixed)`` of any range are affected."""
+
+    cve: str
+    component: str  # "kubelet", "containerd", "cri-o", "runc"
+    ranges: tuple[tuple[str, str], ...]
+    severity: Severity
+    summary: str
+
+
+ESCAPE_CVES: tuple[EscapeCVE, ...] = (
+    EscapeCVE(
+        "CVE-2022-0811",
+        "cri-o",
+        (("1.19.0", "1.19.6"), ("1.20.0", "1.20.7"), ("1.21.0", "1.21.6"), ("1.22.0", "1.22.3"), ("1.23.0", "1.23.2")),
+        Severity.CRITICAL,
+        "cr8escape: kernel.core_pattern via pod sysctls gives root on the node",
+    ),
+    EscapeCVE(
+        "CVE-2024-21626",
+        "runc",
+        (("1.0.0-rc93", "1.1.12"),),
+        Severity.HIGH,
+        "Leaky file descriptor lets a container reach the host filesystem",
+    ),
+    EscapeCVE(
+        "CVE-2022-23648",
+        "containerd",
+        (("0", "1.4.13"), ("1.5.0", "1.5.10"), ("1.6.0", "1.6.1")),
+        Severity.HIGH,
+        "Image volume paths let a container read arbitrary host files",
+    ),
+    EscapeCVE(
+        "CVE-2020-15257",
+        "containerd",
+        (("0", "1.3.9"), ("1.4.0", "1.4.3")),
+        Severity.MEDIUM,
+        "containerd-shim API reachable from host-network containers",
+    ),
+    EscapeCVE(
+        "CVE-2021-25741",
+        "kubelet",
+        (("0", "1.19.15"), ("1.20.0", "1.20.11"), ("1.21.0", "1.21.5"), ("1.22.0", "1.22.2")),
+        Severity.HIGH,
+        "subPath symlink exchange gives access to host files outside the volume",
+    ),
+)
+_VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?(?:-rc\.?(\d+))?")
+
+
+def parse_version(text: str) -> tuple[int, int, int, int, int] | None:
+    """``1.0.0-rc93`` → ``(1, 0, 0, 0, 93)``, ``1.1.12`` → ``(1, 1, 12, 1, 0)``: releases sort after their rcs.
+
+    Distribution suffixes (``-eks-…``, ``-1ubuntu1``, ``+k3s1``) are ignored; only ``-rcN`` orders.
+    """
+    if text == "0":
+        return (0, 0, 0, 0, 0)
+    match = _VERSION.match(text.strip())
+    if match is None:
+        return None
+    major, minor, patch, rc = match.groups()
+    return (int(major), int(minor), int(patch or 0), 0 if rc else 1, int(rc or 0))
+
+
+def node_components(attributes: Mapping[str, Any]) -> dict[str, str]:
+    """Component name → version from a node's attributes (``containerd://1.6.8`` → containerd 1.6.8)."""
+    found: dict[str, str] = {}
+    if attributes.get("kubelet_version"):
+        found["kubelet"] = str(attributes["kubelet_version"])
+    scheme, sep, version = str(attributes.get("container_runtime_version") or "").partition("://")
+    if sep:
+        found[scheme] = version
+    if attributes.get("runc_version"):
+        found["runc"] = str(attributes["runc_version"])
+    return found
+
+
+def escape_cves(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:
+    components = node_components(asset.attributes)
+    for entry in ESCAPE_CVES:
+        installed = components.get(entry.component)
+        version = parse_version(installed) if installed else None
+        if version is None:
+            continue
+        for low, high in entry.ranges:
+            lower, upper = parse_version(low), parse_version(high)
+            if lower is not None and upper is not None and lower <= version < upper:
+                yield Hit(
+                    entry.cve,
+                    {"component": entry.component, "version": installed, "fixed_in": high, "summary": entry.summary},
+                    title=f"{entry.component} {installed} is vulnerable to {entry.cve} (container escape)",
+                    severity=entry.severity,
+                )
+                break
+
+
+RULES: list[Rule] = [
+    _rule(
+        "K8S-IMAGE-LATEST",
+        "Image uses the latest tag or no tag",
+        Severity.MEDIUM,
+        POD_KINDS,
+        _per_container(latest_tag, _ALL),
+        "Reference images by a fixed version tag, better by digest.",
+        nist="3.1.5",
+        refs=(Reference(TRIVY, "KSV013"),),
+    ),
+    _rule(
+        "K8S-IMAGE-DIGEST",
+        "Image not pinned by digest",
+        Severity.INFO,
+        POD_KINDS,
+        _per_container(not_pinned, _ALL),
+        "Reference images as repository@sha256:… so what runs cannot change under the same name.",
+        nist="3.1.5",
+    ),
+    _rule(
+        "K8S-LIMITS-CPU",
+        "Container has no CPU limit",
+        Severity.LOW,
+        POD_KINDS,
+        _per_container(lambda c: _missing(c, "limits", "cpu"), _RUNNING),
+        "Set resources.limits.cpu.",
+        nist="3.4.3",
+        refs=(Reference(TRIVY, "KSV011"), Reference(KUBESCAPE, "C-0009")),
+    ),
+    _rule(
+        "K8S-LIMITS-MEMORY",
+        "Container has no memory limit",
+        Severity.LOW,
+        POD_KINDS,
+        _per_container(lambda c: _missing(c, "limits", "memory"), _RUNNING),
+        "Set resources.limits.memory.",
+        nist="3.4.3",
+        refs=(Reference(TRIVY, "KSV018"), Reference(KUBESCAPE, "C-0009")),
+    ),
+    _rule(
+        "K8S-REQUESTS",
+        "Container has no CPU or memory request",
+        Severity.INFO,
+        POD_KINDS,
+        _per_container(missing_requests, _RUNNING),
+        "Set resources.requests.cpu and resources.requests.memory.",
+        nist="3.4.3",
+        refs=(Reference(TRIVY, "KSV015"), Reference(TRIVY, "KSV016")),
+    ),
+    _rule(
+        "K8S-READONLY-ROOTFS",
+        "Container root filesystem is writable",
+        Severity.LOW,
+        POD_KINDS,
+        _per_container(writable_rootfs, _ALL),
+        "Set securityContext.readOnlyRootFilesystem: true; mount emptyDir for scratch.",
+        nist="3.4.3",
+        refs=(Reference(TRIVY, "KSV014"), Reference(KUBESCAPE, "C-0017")),
+    ),
+    _rule(
+        "K8S-RUNTIME-SOCKET",
+        "Container runtime socket mounted",
+        Severity.CRITICAL,
+        POD_KINDS,
+        runtime_socket,
+        "Do not mount docker.sock, containerd.sock or crio.sock into workloads: it is root on the node.",
+        nist="3.4.3",
+        refs=(Reference(TRIVY, "KSV006"), Reference(KUBESCAPE, "C-0074")),
+    ),
+    _rule(
+        "K8S-EXPOSED",
+        "Workload reachable from outside the cluster",
+        Severity.INFO,
+        POD_KINDS,
+        exposed,
+        "Confirm the exposure is intended; restrict it with loadBalancerSourceRanges, ingress auth or a NetworkPolicy.",
+        nist="3.4.2",
+    ),
+    _rule(
+        "K8S-NS-POD-SECURITY",
+        "Namespace does not enforce a Pod Security level",
+        Severity.MEDIUM,
+        (AssetKind.NAMESPACE,),
+        pod_security_labels,
+        "Label the namespace pod-security.kubernetes.io/enforce=restricted (or baseline).",
+        nist="3.3.4",
+        refs=(Reference(CIS_K8S, "5.2.1"), Reference(KUBESCAPE, "C-0192")),
+    ),
+    _rule(
+        "K8S-NODE-ESCAPE-CVE",
+        "Node runs a component with a known container-escape vulnerability",
+        Severity.HIGH,
+        (AssetKind.NODE,),
+        escape_cves,
+        "Upgrade the kubelet and container runtime to a fixed release.",
+        nist="3.4.1",
+    ),
+]

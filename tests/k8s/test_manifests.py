@@ -1,0 +1,160 @@
+"""The manifest collector: file formats, broken documents, skipped kinds, scope, and the CLI source."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pss_support import SCANNER
+
+from collectors.k8s.manifests import ManifestCollector
+from posture.cli.context import PostureError
+from posture.cli.sources import SourceContext
+from posture.cli.sources import manifests as manifests_source
+from posture.records import AssetKind, AssetRecord, CollectorError, Problem, Record, ScopeKind
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+spec:
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+"""
+
+
+def collect(*paths: Path) -> list[Record]:
+    return list(ManifestCollector(list(paths), secrets=SCANNER).collect())
+
+
+def assets(records: list[Record], kind: AssetKind | None = None) -> dict[str, AssetRecord]:
+    return {r.name: r for r in records if isinstance(r, AssetRecord) and (kind is None or r.kind == kind)}
+
+
+def manifest_set(records: list[Record]) -> dict[str, Any]:
+    (found,) = assets(records, AssetKind.MANIFEST_SET).values()
+    return dict(found.attributes)
+
+
+def problems(records: list[Record]) -> list[str]:
+    return [r.message for r in records if isinstance(r, Problem)]
+
+
+def test_multi_document_yaml_with_helm_comments_and_empty_documents(tmp_path: Path) -> None:
+    file = tmp_path / "rendered.yaml"
+    file.write_text(
+        "---\n# Source: shop/templates/sa.yaml\n"
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: web, namespace: shop}\n"
+        "---\n# Source: shop/templates/empty.yaml\n---\n" + DEPLOYMENT + "...\n"
+    )
+    records = collect(file)
+    assert set(assets(records)) >= {"shop/ServiceAccount/web", "shop/Deployment/web"}
+    assert problems(records) == []
+    assert manifest_set(records)["documents"] == 2
+
+
+def test_list_and_typed_list_documents(tmp_path: Path) -> None:
+    pods = {
+        "apiVersion": "v1",
+        "kind": "PodList",
+        "items": [{"metadata": {"name": f"p{i}", "namespace": "ns"}, "spec": {"containers": []}} for i in range(2)],
+    }
+    generic = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}}],
+    }
+    (tmp_path / "pods.json").write_text(json.dumps(pods))
+    (tmp_path / "list.yaml").write_text(json.dumps(generic))
+    names = set(assets(collect(tmp_path)))
+    assert {"ns/Pod/p0", "ns/Pod/p1", "Namespace/ns"} <= names
+
+
+def test_broken_document_is_reported_with_file_and_line_and_the_rest_is_collected(tmp_path: Path) -> None:
+    file = tmp_path / "mixed.yaml"
+    broken = "apiVersion: v1\nkind: Service\nmetadata:\n  name: [unclosed\n"
+    file.write_text(
+        DEPLOYMENT + "---\n" + broken + "---\n" + DEPLOYMENT.replace("name: web\n  namespace", "name: api\n  namespace")
+    )
+    records = collect(file)
+    (message,) = problems(records)
+    # The Deployment is 13 lines, the separator line 14, the broken flow sequence starts on line 18.
+    assert f"{file}:18:" in message
+    assert "invalid YAML" in message
+    assert {"shop/Deployment/web", "shop/Deployment/api"} <= set(assets(records))
+    assert manifest_set(records)["broken_documents"] == 1
+
+
+def test_broken_json_names_its_line(tmp_path: Path) -> None:
+    file = tmp_path / "bad.json"
+    file.write_text('{\n  "kind": "Pod",\n  "metadata": {,}\n}\n')
+    (message,) = problems(collect(file))
+    assert f"{file}:3:" in message
+
+
+def test_unknown_kinds_are_skipped_and_counted_not_reported(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n"
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: x}\n---\n"
+        "replicaCount: 3\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\n"
+    )
+    records = collect(tmp_path)
+    assert problems(records) == []
+    assert manifest_set(records)["skipped_kinds"] == {"(no kind)": 1, "ConfigMap": 2, "CustomResourceDefinition": 1}
+
+
+def test_object_without_a_name_is_a_problem_naming_file_line_and_helm_template(tmp_path: Path) -> None:
+    file = tmp_path / "chart.yaml"
+    file.write_text(
+        DEPLOYMENT + "---\n# Source: shop/templates/svc.yaml\napiVersion: v1\nkind: Service\nmetadata: {}\n"
+    )
+    (message,) = problems(collect(file))
+    assert f"{file}:14 (shop/templates/svc.yaml)" in message and "Service without metadata.name" in message
+
+
+def test_directories_are_walked_recursively_and_only_manifest_suffixes_read(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "deploy.yml").write_text(DEPLOYMENT)
+    (tmp_path / "README.txt").write_text("kind: Pod\n")
+    records = collect(tmp_path)
+    assert manifest_set(records)["files"] == 1
+    assert "shop/Deployment/web" in assets(records)
+
+
+def test_scope_is_the_resolved_paths_and_missing_paths_fail(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text(DEPLOYMENT)
+    collector = ManifestCollector([tmp_path / "." / "x.yaml", tmp_path])
+    assert collector.scope.kind == ScopeKind.MANIFESTS
+    assert collector.scope.name == ",".join(sorted([str(tmp_path.resolve()), str((tmp_path / "x.yaml").resolve())]))
+    with pytest.raises(CollectorError, match="no such file"):
+        list(ManifestCollector([tmp_path / "absent"]).collect())
+
+
+def test_env_literal_secret_is_flagged_but_never_stored(tmp_path: Path) -> None:
+    value = "ghp_" + "A1b2C3d4E5f6G7h8I9j0" * 2
+    body = DEPLOYMENT + f"        env:\n        - name: GITHUB_TOKEN\n          value: {value}\n"
+    (tmp_path / "d.yaml").write_text(body)
+    records = collect(tmp_path)
+    deployment = assets(records)["shop/Deployment/web"]
+    (hit,) = deployment.attributes["secrets"]
+    assert (hit["key"], hit["container"], hit["detector"]) == ("GITHUB_TOKEN", "web", "github-token")
+    assert value not in repr(records)
+
+
+def test_cli_source_builds_one_collector_for_all_paths(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text(DEPLOYMENT)
+    context = SourceContext(secrets=SCANNER)
+    assert manifests_source.build({}, context) == []
+    (collector,) = manifests_source.build({"manifest_paths": (str(tmp_path),), "manifests_cluster": "ci"}, context)
+    assert "ci/shop/Deployment/web" in {r.key for r in collector.collect() if isinstance(r, AssetRecord)}
+    with pytest.raises(PostureError, match="absent: no such file"):
+        manifests_source.build({"manifest_paths": (str(tmp_path / "absent"),)}, context)
