@@ -21,6 +21,7 @@ from posture.clock import utcnow
 from posture.db import read_session, write_session
 from posture.model import run_table
 from posture.records import (
+    UNCHANGED,
     AssetRecord,
     AssetRef,
     Collector,
@@ -32,7 +33,6 @@ from posture.records import (
 from posture.rules.base import RuleRegistry, Snapshot, Verdict, evaluate_all
 from posture.scoring import BASE_RISK
 from posture.store.assets import (
-    UNCHANGED,
     AssetIndex,
     record_sightings,
     replace_relations,

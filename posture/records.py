@@ -14,6 +14,11 @@ from typing import Any, Protocol
 
 from posture.taxonomy import Phase, Severity
 
+#: Attribute key a collector sets on an asset it states without re-reading (a registry manifest whose
+#: digest the store already holds, an image a scanner report only names): the store keeps the
+#: attributes it has, and rules see those.
+UNCHANGED = "_unchanged"
+
 
 class AssetKind(StrEnum):
     """Every kind of asset across the lifecycle; the value is stored and shown."""

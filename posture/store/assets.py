@@ -16,14 +16,11 @@ from sqlalchemy import delete, insert, select, tuple_, update
 from sqlmodel import Session
 
 from posture.model import Asset, alias_table, asset_sighting_table, asset_table, relation_table
-from posture.records import AssetKind, AssetRecord, AssetRef, RelationRecord
+from posture.records import UNCHANGED, AssetKind, AssetRecord, AssetRef, RelationRecord
 
 _CHUNK = 500
 T = TypeVar("T")
 
-#: Attribute key a collector sets when it knows an asset is unchanged since it was stored
-#: (a registry manifest HEAD returning a known digest): keep the stored attributes.
-UNCHANGED = "_unchanged"
 
 
 def chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
@@ -124,14 +121,12 @@ def upsert_assets(session: Session, records: Sequence[AssetRecord], now: datetim
 
     counts = {"assets_new": 0, "assets_changed": 0}
     if new_rows:
-        result = session.execute(
-            insert(asset_table).returning(
-                asset_table.c.id, asset_table.c.kind, asset_table.c.key, sort_by_parameter_order=True
-            ),
-            new_rows,
-        )
-        for record, row in zip(new_records, result, strict=True):
-            ids[record.ref] = row.id
+        # A plain executemany and one lookup afterwards: RETURNING with ordered rows makes SQLite
+        # run one statement per row, which alone cost seconds on 20,000 rows.
+        session.execute(insert(asset_table), new_rows)
+        inserted = lookup(session, [r.ref for r in new_records])
+        for record in new_records:
+            ids[record.ref] = inserted[record.ref][0]
             canonical[record.ref] = record.ref
         counts["assets_new"] = len(new_rows)
 

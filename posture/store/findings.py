@@ -171,10 +171,10 @@ def reconcile_findings(
             )
 
     if new_rows:
-        result = session.execute(
-            insert(finding_table).returning(finding_table.c.id, sort_by_parameter_order=True), new_rows
-        )
-        for item, row_id, values in zip(new_items, (r.id for r in result), new_rows, strict=True):
+        session.execute(insert(finding_table), new_rows)  # executemany; ids looked up after (see assets.py)
+        new_ids = _ids_by_fingerprint(session, [values["fingerprint"] for values in new_rows])
+        for item, values in zip(new_items, new_rows, strict=True):
+            row_id = new_ids[values["fingerprint"]]
             changes.append(
                 FindingChange(
                     row_id,
@@ -207,6 +207,14 @@ def reconcile_findings(
     _touch(session, seen_ids, now)
     record_events(session, run_id, changes, now)
     return changes
+
+
+def _ids_by_fingerprint(session: Session, fingerprints: Sequence[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for part in chunks(fingerprints):
+        stmt = select(finding_table.c.id, finding_table.c.fingerprint).where(finding_table.c.fingerprint.in_(part))
+        found.update((r.fingerprint, r.id) for r in session.execute(stmt))
+    return found
 
 
 def _touch(session: Session, ids: Iterable[int], now: datetime) -> None:

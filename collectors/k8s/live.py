@@ -1,0 +1,112 @@
+"""The live Kubernetes collector: one kubeconfig context (or the in-cluster account) is one scope.
+
+It lists the resource types of :data:`~collectors.k8s.resources.RESOURCES` (read-only, never
+Secrets) a few at a time, then hands the raw objects to the shared normalizer, the same one the
+manifest collector uses, so a live object and its manifest give the same records.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from collectors.k8s.apiclient import PAGE_SIZE, ListClient
+from collectors.k8s.kubeconfig import ClusterTarget
+from collectors.k8s.normalize import records_from_objects
+from collectors.k8s.resources import RESOURCES, Resource
+from posture.records import Problem, Record, ScopeKind, ScopeRef
+from posture.secrets import SecretScanner
+
+DEFAULT_TIMEOUT = 30.0
+#: Resource types listed at once: enough to hide latency, few enough not to trip API priority and fairness.
+DEFAULT_WORKERS = 4
+
+
+@dataclass
+class Listing:
+    """What one collection read: objects per listed resource type, and what could not be listed."""
+
+    objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # kind -> objects
+    problems: list[Problem] = field(default_factory=list)
+    cluster: dict[str, Any] = field(default_factory=dict)
+
+    def drain(self) -> Iterator[dict[str, Any]]:
+        """Every object once, letting go of each as it is handed over (the normalizer keeps a summary)."""
+        for kind in list(self.objects):
+            items = self.objects.pop(kind)
+            items.reverse()
+            while items:
+                yield items.pop()
+
+
+@dataclass(frozen=True)
+class LiveCollector:
+    """Collects one cluster through its API server."""
+
+    target: ClusterTarget
+    secrets: SecretScanner | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    workers: int = DEFAULT_WORKERS
+    page_size: int = PAGE_SIZE
+    resources: tuple[Resource, ...] = RESOURCES
+
+    @property
+    def scope(self) -> ScopeRef:
+        return ScopeRef(ScopeKind.KUBERNETES, self.target.name)
+
+    def collect(self) -> Iterator[Record]:
+        listing = self.fetch()
+        yield from listing.problems
+        complete = frozenset(listing.objects)
+        # Parsing and normalizing build millions of small containers that all survive the run; the
+        # cyclic collector would walk them over and over (2.5x the parse time for 10,000 pods) and
+        # free nothing. Reference counting still frees everything dropped on the way.
+        with _gc_paused():
+            yield from records_from_objects(
+                listing.drain(),
+                self.target.name,
+                secrets=self.secrets,
+                complete_kinds=complete,
+                cluster_attributes=listing.cluster,
+            )
+
+    def fetch(self) -> Listing:
+        """Every listable object, and a Problem per resource type that could not be listed."""
+        listing = Listing()
+        configuration = self.target.configuration()
+        client = ListClient(configuration, self.target.label, timeout=self.timeout, page_size=self.page_size)
+        try:
+            # Sequential first request: an unreachable or misconfigured cluster fails once, clearly.
+            version = client.version() or {}
+            listing.cluster = {"server": str(client.configuration.host), "version": version.get("gitVersion")}
+            with _gc_paused(), ThreadPoolExecutor(self.workers, thread_name_prefix="k8s-list") as pool:
+                futures = [pool.submit(client.list_objects, resource) for resource in self.resources]
+                try:
+                    results = [future.result() for future in futures]
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+        finally:
+            client.close()
+        for resource, result in zip(self.resources, results, strict=True):
+            if isinstance(result, Problem):
+                listing.problems.append(result)
+            else:
+                listing.objects[resource.kind] = result
+        return listing
+
+
+class _gc_paused:
+    """Pause the cyclic garbage collector (re-entrant: only the outermost pause re-enables it)."""
+
+    def __enter__(self) -> None:
+        self._was_enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._was_enabled:
+            gc.enable()

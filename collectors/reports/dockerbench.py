@@ -1,0 +1,66 @@
+"""docker-bench-security JSON log (``docker-bench-security.log.json``).
+
+``{dockerbenchsecurity: version, tests: [{id, desc, results: [{id, desc, result, details, items,
+remediation}]}]}``: one entry per CIS Docker Benchmark check; ``WARN`` is a failed check (``PASS``,
+``INFO`` and ``NOTE`` are not findings). The log names no host, so the checked host is known by the
+report file's name (``bench-host1.json`` → ``docker-bench:bench-host1``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from collectors.reports.fields import DESCRIPTION_MAX, as_str, clean, compact, dicts, strs
+from collectors.reports.model import Artifact, ParseContext, ParsedReport, ReportBuilder
+from posture.records import AssetKind, CollectorError
+from posture.rules.scanner import SCAN_CIS_DOCKER
+from posture.taxonomy import CIS_DOCKER, Severity
+
+SCANNER = "docker-bench"
+
+
+def parse(doc: Any, context: ParseContext) -> ParsedReport:
+    if not isinstance(doc, dict) or not isinstance(doc.get("tests"), list):
+        raise CollectorError(f"{context.name}: not a docker-bench-security JSON log (no tests list)")
+    version = as_str(doc.get("dockerbenchsecurity"))
+    host = Artifact(
+        AssetKind.REPORT,
+        f"{SCANNER}:{context.stem}",
+        f"docker-bench-security {context.stem}",
+        attributes=tuple(compact({"tool": "docker-bench-security", "version": version}).items()),
+    )
+    builder = ReportBuilder(SCANNER, context)
+    ref = builder.add_artifact(host)
+    for section in dicts(doc.get("tests")):
+        for check in dicts(section.get("results")):
+            if as_str(check.get("result")).upper() != "WARN":
+                continue
+            cis_id = as_str(check.get("id"))
+            if not cis_id:
+                builder.skip("checks without an id")
+                continue
+            desc = clean(as_str(check.get("desc")))
+            builder.add_finding(
+                SCAN_CIS_DOCKER,
+                ref,
+                cis_id,
+                f"CIS Docker {cis_id}: {desc}" if desc else f"CIS Docker {cis_id}",
+                Severity.MEDIUM,
+                compact(
+                    {
+                        "cis_id": cis_id,
+                        "section": clean(as_str(section.get("desc"))),
+                        "description": desc,
+                        "result": "WARN",
+                        "details": clean(as_str(check.get("details")), DESCRIPTION_MAX),
+                        "items": [clean(i) for i in strs(check.get("items"))][:20],
+                        "remediation": clean(as_str(check.get("remediation")), DESCRIPTION_MAX),
+                        "remediation_impact": clean(as_str(check.get("remediation-impact"))),
+                        "benchmark_tool_version": version,
+                        "scanner": SCANNER,
+                        "references": [{"framework": CIS_DOCKER, "id": cis_id}],
+                    }
+                ),
+                merge=("items",),
+            )
+    return builder.build(context.stem)

@@ -1,0 +1,416 @@
+"""What every report parser produces, and the one place findings are identified and deduplicated.
+
+Parsers translate their format into :class:`Artifact` (what was scanned), :class:`VulnEntry` (one
+scanner's line about one vulnerability in one package) and plain findings; :class:`ReportBuilder`
+merges them. A vulnerability's identity is (canonical id, package, installed version) on the
+artifact: the canonical id prefers a CVE over a GHSA over a distribution id, so Trivy's CVE line and
+Grype's GHSA line about the same package meet on one fingerprint, and the other ids become aliases.
+Nothing that moves between scans (severity, score, description, time) is part of an identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from collectors.k8s.images import parse_image
+from collectors.k8s.keys import asset_kind, display_name, object_key
+from collectors.reports.fields import DESCRIPTION_MAX, LIST_MAX, clean, compact, digest_of
+from posture.records import UNCHANGED, AssetKind, AssetRecord, AssetRef, ObservationRecord, Problem, RelationRecord
+from posture.rules.scanner import VULN
+from posture.secrets import SecretScanner
+from posture.taxonomy import Phase, Severity
+
+#: The store keeps an asset's stored attributes when a collector marks it so (see posture.store.assets).
+#: A report names images and workloads it does not own; it must not overwrite what the Docker,
+#: registry or Kubernetes collectors stored about them.
+_SCOPE_MAX = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ParseContext:
+    """What a parser needs besides the document: the file's name for messages and the install's secrets key."""
+
+    name: str
+    stem: str
+    secrets: SecretScanner
+    cluster: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """The thing a report is about: an image keyed by digest, or another artifact (a directory, a repo)."""
+
+    kind: AssetKind
+    key: str
+    name: str
+    aliases: tuple[str, ...] = ()
+    attributes: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def ref(self) -> AssetRef:
+        return AssetRef(self.kind, self.key)
+
+    def record(self) -> AssetRecord:
+        return AssetRecord(
+            self.kind, self.key, self.name, Phase.BUILD, {UNCHANGED: True, **dict(self.attributes)}, None, self.aliases
+        )
+
+
+def image_artifact(
+    *,
+    name: str,
+    image_id: str = "",
+    manifest_digests: Iterable[str] = (),
+    repo_digests: Iterable[str] = (),
+    repo_tags: Iterable[str] = (),
+    os: str = "",
+) -> Artifact | None:
+    """An image keyed by its config digest when known, else a manifest digest, else its normalized tag.
+
+    Docker and scanners know an image by its config digest (image ID), registries and kubelets by the
+    manifest digest; every digest the report gives becomes an alias so the store joins them all.
+    """
+    config = digest_of(image_id) if image_id else None
+    manifests: list[str] = []
+    for ref in (*manifest_digests, *repo_digests):
+        digest = digest_of(ref)
+        if digest and digest != config and digest not in manifests:
+            manifests.append(digest)
+    tags = sorted({t for t in repo_tags if t})
+    key = config or (manifests[0] if manifests else "")
+    if not key:
+        parsed = parse_image(name) or next((p for p in map(parse_image, tags) if p), None)
+        if parsed is None:
+            return None
+        key = parsed.tag_key
+    aliases = tuple(sorted(d for d in manifests if d != key))
+    attributes = compact(
+        {
+            "name": name,
+            "repo_tags": tags,
+            "repo_digests": sorted({r for r in repo_digests if r}),
+            "os": os,
+            "source": "scanner-report",
+        }
+    )
+    display = tags[0] if tags else name or key
+    return Artifact(AssetKind.IMAGE, key, display, aliases, tuple(attributes.items()))
+
+
+def other_artifact(name: str, artifact_type: str = "") -> Artifact:
+    """A scanned directory, repository or file: keyed by its name, not by the scanner, so scanners agree."""
+    attributes = compact({"name": name, "artifact_type": artifact_type, "source": "scanner-report"})
+    return Artifact(AssetKind.REPORT, f"artifact:{name}", name, (), tuple(attributes.items()))
+
+
+def k8s_object(cluster: str, kind: str, name: str, namespace: str | None) -> Artifact:
+    """A Kubernetes object as the Kubernetes collector keys it; kinds it does not model stay report assets."""
+    try:
+        asset = asset_kind(kind)
+    except KeyError:
+        asset = AssetKind.REPORT
+    attributes = compact({"kind": kind, "name": name, "namespace": namespace or "", "source": "scanner-report"})
+    return Artifact(
+        asset,
+        object_key(cluster, kind, name, namespace),
+        display_name(kind, name, namespace),
+        (),
+        tuple(attributes.items()),
+    )
+
+
+def canonical_id(ids: Iterable[str]) -> str:
+    """CVE over GHSA over anything else; the lowest id of the preferred family, so every scanner agrees.
+
+    ``ids`` must already be normalized (:func:`normalize_vuln_id`).
+    """
+    normal = sorted(ids)
+    for prefix in ("CVE-", "GHSA-"):
+        family = [i for i in normal if i.startswith(prefix)]
+        if family:
+            return family[0]
+    return normal[0] if normal else ""
+
+
+def normalize_vuln_id(vuln_id: str) -> str:
+    text = vuln_id.strip()
+    head = text[:5].upper()
+    if head.startswith("CVE-"):
+        return text.upper()
+    if head == "GHSA-":
+        return "GHSA-" + text[5:].lower()
+    return text
+
+
+def canonical_package(name: str, purl: str = "") -> str:
+    """Maven packages as ``group:artifact`` (Trivy's spelling; Grype names only the artifact)."""
+    if purl.startswith("pkg:maven/"):
+        path = purl[len("pkg:maven/") :].split("?", 1)[0].split("@", 1)[0]
+        group, _, artifact = path.rpartition("/")
+        if group and artifact:
+            return f"{group}:{artifact}"
+    return name
+
+
+@dataclass
+class VulnEntry:
+    """One scanner's statement that a package version in an artifact has a vulnerability."""
+
+    scanner: str
+    vuln_id: str
+    package: str
+    installed: str
+    severity: Severity
+    related: tuple[str, ...] = ()
+    fixed: str = ""
+    fix_state: str = ""
+    title: str = ""
+    description: str = ""
+    url: str = ""
+    cvss: dict[str, Any] = field(default_factory=dict)
+    data_source: str = ""
+    location: str = ""
+    vex: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ids(self) -> set[str]:
+        if not self.related:
+            return {normalize_vuln_id(self.vuln_id)} if self.vuln_id else set()
+        return {normalize_vuln_id(i) for i in (self.vuln_id, *self.related) if i}
+
+
+_FILLABLE = ("fixed", "fix_state", "title", "description", "url", "cvss", "data_source", "vex")
+
+
+def _merge_entries(kept: VulnEntry, other: VulnEntry, canonical: str) -> VulnEntry:
+    """Two lines about one finding: the worse severity leads, else the line naming the canonical id
+    itself (Grype's CVE match beside its GHSA match); the leader's empty fields are filled from the other."""
+    if other.severity.rank > kept.severity.rank or (
+        other.severity == kept.severity
+        and normalize_vuln_id(other.vuln_id) == canonical
+        and normalize_vuln_id(kept.vuln_id) != canonical
+    ):
+        kept, other = other, kept
+    filled = {name: getattr(other, name) for name in _FILLABLE if not getattr(kept, name) and getattr(other, name)}
+    if "fixed" in filled:
+        filled["fix_state"] = other.fix_state  # "unknown" beside a fixed version would contradict it
+    return replace(kept, **filled) if filled else kept
+
+
+@dataclass
+class _Vuln:
+    artifact: AssetRef
+    canonical: str
+    entry: VulnEntry
+    ids: set[str]
+    locations: list[str]
+
+
+@dataclass
+class _Finding:
+    rule_id: str
+    asset: AssetRef
+    discriminator: str
+    title: str
+    severity: Severity
+    evidence: dict[str, Any]
+
+
+@dataclass
+class ParsedReport:
+    """Everything one report file states, ready to be yielded in order (assets before observations)."""
+
+    scanner: str
+    scope_name: str
+    assets: list[AssetRecord]
+    relations: list[RelationRecord]
+    observations: list[ObservationRecord]
+    problems: list[Problem]
+
+    def records(self) -> list[AssetRecord | RelationRecord | ObservationRecord | Problem]:
+        return [*self.assets, *self.relations, *self.observations, *self.problems]
+
+
+class ReportBuilder:
+    """Collects one report's artifacts and findings, merging duplicates as they arrive."""
+
+    def __init__(self, scanner: str, context: ParseContext) -> None:
+        self.scanner = scanner
+        self.context = context
+        self._assets: dict[AssetRef, AssetRecord] = {}
+        self._relations: list[RelationRecord] = []
+        self._vulns: dict[tuple[AssetRef, str, str, str], _Vuln] = {}
+        self._findings: dict[tuple[str, AssetRef, str], _Finding] = {}
+        self._skipped: dict[str, int] = {}
+        self._problems: list[str] = []
+
+    # -- what the report is about ------------------------------------------------------------
+    def add_artifact(self, artifact: Artifact) -> AssetRef:
+        self._assets.setdefault(artifact.ref, artifact.record())
+        return artifact.ref
+
+    def add_relation(self, relation: RelationRecord) -> None:
+        if relation not in self._relations:
+            self._relations.append(relation)
+
+    # -- what it found -----------------------------------------------------------------------
+    def add_vuln(self, artifact: AssetRef, entry: VulnEntry) -> None:
+        ids = entry.ids
+        canonical = canonical_id(ids)
+        if not canonical or not entry.package:
+            self.skip("vulnerabilities without an id or a package")
+            return
+        key = (artifact, canonical, entry.package, entry.installed)
+        found = self._vulns.get(key)
+        if found is None:
+            self._vulns[key] = _Vuln(artifact, canonical, entry, ids, [entry.location] if entry.location else [])
+            return
+        found.ids |= ids
+        if entry.location and entry.location not in found.locations and len(found.locations) < LIST_MAX:
+            found.locations.append(entry.location)
+        found.entry = _merge_entries(found.entry, entry, canonical)
+
+    def add_finding(
+        self,
+        rule_id: str,
+        asset: AssetRef,
+        discriminator: str,
+        title: str,
+        severity: Severity,
+        evidence: dict[str, Any],
+        *,
+        merge: tuple[str, ...] = (),
+    ) -> None:
+        """A non-vulnerability finding; repeats of one identity keep the worst severity and join ``merge`` lists."""
+        key = (rule_id, asset, discriminator)
+        found = self._findings.get(key)
+        if found is None:
+            self._findings[key] = _Finding(rule_id, asset, discriminator, clean(title), severity, evidence)
+            return
+        if severity.rank > found.severity.rank:
+            found.severity = severity
+        for name in merge:
+            merged = list(found.evidence.get(name, []))
+            for item in evidence.get(name, []):
+                if item not in merged and len(merged) < LIST_MAX:
+                    merged.append(item)
+            if merged:
+                found.evidence[name] = merged
+
+    def skip(self, what: str) -> None:
+        self._skipped[what] = self._skipped.get(what, 0) + 1
+
+    def problem(self, message: str) -> None:
+        self._problems.append(f"{self.context.name}: {message}")
+
+    # -- the result --------------------------------------------------------------------------
+    def build(self, scope_identity: str) -> ParsedReport:
+        observations = [self._vuln_record(v) for v in self._vulns.values()]
+        observations += [
+            ObservationRecord(f.rule_id, f.asset, f.discriminator, f.title, f.severity, compact(f.evidence))
+            for f in self._findings.values()
+        ]
+        observations.sort(key=lambda o: (o.rule_id, o.asset.kind.value, o.asset.key, o.discriminator))
+        problems = [Problem(p) for p in self._problems]
+        problems += [Problem(f"{self.context.name}: {n} {what} skipped") for what, n in sorted(self._skipped.items())]
+        return ParsedReport(
+            self.scanner,
+            scope_name(self.scanner, scope_identity),
+            list(self._assets.values()),
+            list(self._relations),
+            observations,
+            problems,
+        )
+
+    def _vuln_record(self, vuln: _Vuln) -> ObservationRecord:
+        entry = vuln.entry
+        aliases = tuple(sorted(vuln.ids - {vuln.canonical}))
+        view = compact(
+            {
+                "id": normalize_vuln_id(entry.vuln_id),
+                "severity": entry.severity.value,
+                "fixed": entry.fixed,
+                "fix_state": entry.fix_state,
+                "cvss": entry.cvss,
+                "data_source": entry.data_source,
+                "locations": vuln.locations,
+            }
+        )
+        evidence = compact(
+            {
+                "vulnerability": vuln.canonical,
+                "package": entry.package,
+                "installed": entry.installed,
+                "fixed": entry.fixed,
+                "fix_available": bool(entry.fixed),
+                "title": clean(entry.title),
+                "description": clean(entry.description, DESCRIPTION_MAX),
+                "url": clean(entry.url),
+                "cvss": entry.cvss,
+                "data_source": entry.data_source,
+                "scanner": entry.scanner,
+                "scanners": {entry.scanner: view},
+                "vex": entry.vex,
+            }
+        )
+        evidence["fix_available"] = bool(entry.fixed)  # compact() would drop an honest False
+        if entry.vex.get("state") in ("not_affected", "false_positive"):
+            reason = f"VEX {entry.vex['state']}"
+            if entry.vex.get("justification"):
+                reason += f": {entry.vex['justification']}"
+            if entry.vex.get("detail"):
+                reason += f" ({entry.vex['detail']})"
+            evidence["accepted_reason"] = clean(reason)
+        version = f" {entry.installed}" if entry.installed else ""
+        return ObservationRecord(
+            VULN,
+            vuln.artifact,
+            f"{vuln.canonical}|{entry.package}|{entry.installed}",
+            clean(f"{vuln.canonical} in {entry.package}{version}"),
+            entry.severity,
+            evidence,
+            aliases,
+        )
+
+
+def scope_name(scanner: str, identity: str) -> str:
+    """``<scanner>:<artifact identity>``: stable per scanner and artifact, so a newer report replaces an older one."""
+    name = f"{scanner}:{identity}"
+    if len(name) <= _SCOPE_MAX:
+        return name
+    return f"{scanner}:sha256:{hashlib.sha256(identity.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
+def normalize_check_id(check_id: str) -> str:
+    """``KSV-0001``, ``AVD-KSV-0001`` and ``KSV001`` are one Trivy check across Trivy versions: ``KSV001``."""
+    text = check_id.strip().upper().removeprefix("AVD-")
+    prefix, _, number = text.partition("-")
+    if number.isdigit() and prefix.isalpha():
+        return f"{prefix}{int(number):03d}"
+    return text
+
+
+def short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def cvss(source: str, vector: str, score: float | None) -> dict[str, Any]:
+    """One CVSS view: where it comes from, its version (read from the vector), vector and base score."""
+    version = ""
+    if vector.startswith("CVSS:"):
+        version = vector[5:].split("/", 1)[0]
+    elif vector.startswith("AV:"):
+        version = "2.0"
+    return compact({"source": source, "version": version, "vector": clean(vector), "score": score})
+
+
+def prefer_sources(available: Iterable[str], *first: str) -> list[str]:
+    """Sources in preference order: NVD, then the ones named, then the rest alphabetically."""
+    names = list(available)
+    head = list(dict.fromkeys(s for s in ("nvd", *first) if s in names))
+    if len(head) == len(names):
+        return head
+    return list(dict.fromkeys([*head, *sorted(names)]))

@@ -1,0 +1,183 @@
+"""Reading untrusted report files safely: size caps, gzip-bomb guard, nesting limit, no YAML aliases.
+
+Reports come from CI artefacts, chat attachments and other people's scanners. Everything here turns
+a bad file into one :class:`CollectorError` line naming the file and the problem, before any parser
+sees it: a file larger than the cap, a gzip stream that inflates past it (a bomb is just a small
+file that inflates a lot), text that is not UTF-8, JSON that does not parse or nests deeper than any
+real report does, YAML with anchors (the billion-laughs shape).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+import yaml
+
+from posture.records import CollectorError
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 20
+STDIN = "-"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Caps on one input; the defaults hold a 20,000-CVE Trivy report with room to spare."""
+
+    max_bytes: int = 256 * 1024 * 1024
+    max_depth: int = 64
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def display_name(path: str) -> str:
+    return "stdin" if path == STDIN else path
+
+
+def read_bytes(path: str, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """The file's content (``-`` is stdin), gunzipped when it starts with the gzip magic."""
+    name = display_name(path)
+    if path == STDIN:
+        raw = _read_capped(sys.stdin.buffer, name, limits.max_bytes)
+    else:
+        try:
+            size = os.stat(path).st_size
+            if size > limits.max_bytes:
+                raise CollectorError(f"{name}: file is too large ({size} bytes, limit {limits.max_bytes})")
+            with open(path, "rb") as handle:
+                raw = _read_capped(handle, name, limits.max_bytes)
+        except FileNotFoundError:
+            raise CollectorError(f"{name}: no such file") from None
+        except IsADirectoryError:
+            raise CollectorError(f"{name}: is a directory, not a report file") from None
+        except PermissionError:
+            raise CollectorError(f"{name}: permission denied") from None
+        except OSError as exc:
+            raise CollectorError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    if raw.startswith(_GZIP_MAGIC):
+        raw = gunzip(raw, name, limits.max_bytes)
+    if not raw.strip():
+        raise CollectorError(f"{name}: file is empty")
+    return raw
+
+
+def _read_capped(handle: IO[bytes], name: str, cap: int) -> bytes:
+    data = handle.read(cap + 1)
+    if len(data) > cap:
+        raise CollectorError(f"{name}: input is too large (more than {cap} bytes)")
+    return data
+
+
+def gunzip(raw: bytes, name: str, cap: int) -> bytes:
+    """Inflate every gzip member, refusing to produce more than ``cap`` bytes."""
+    out = bytearray()
+    data = raw
+    while data:
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            pending = data
+            while pending:
+                out += inflater.decompress(pending, cap + 1 - len(out))
+                if len(out) > cap:
+                    raise CollectorError(f"{name}: gzip content inflates past the limit of {cap} bytes")
+                pending = inflater.unconsumed_tail
+            out += inflater.flush()
+        except zlib.error as exc:
+            raise CollectorError(f"{name}: corrupt gzip data ({exc})") from None
+        if len(out) > cap:
+            raise CollectorError(f"{name}: gzip content inflates past the limit of {cap} bytes")
+        if not inflater.eof:
+            raise CollectorError(f"{name}: gzip data is truncated")
+        data = inflater.unused_data
+        if data and not data.startswith(_GZIP_MAGIC):
+            break  # trailing padding after the last member, as some tools write
+    return bytes(out)
+
+
+def looks_like_json(raw: bytes) -> bool:
+    head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    return head in (b"{", b"[")
+
+
+def parse_json(raw: bytes, name: str, limits: Limits = DEFAULT_LIMITS) -> Any:
+    try:
+        doc = orjson.loads(raw.removeprefix(b"\xef\xbb\xbf"))
+    except orjson.JSONDecodeError as exc:
+        raise CollectorError(f"{name}: not valid JSON ({_first_line(str(exc))})") from None
+    check_depth(doc, name, limits.max_depth)
+    return doc
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors/aliases: no report needs them and they enable YAML bombs."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("YAML aliases are not accepted in reports")
+        return super().compose_node(parent, index)
+
+
+def parse_yaml_documents(raw: bytes, name: str, limits: Limits = DEFAULT_LIMITS) -> list[Any]:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CollectorError(f"{name}: not UTF-8 text") from None
+    try:
+        docs = [d for d in yaml.load_all(text, Loader=_NoAliasLoader) if d is not None]
+    except RecursionError:
+        raise CollectorError(f"{name}: nesting is deeper than {limits.max_depth} levels") from None
+    except yaml.YAMLError as exc:
+        raise CollectorError(f"{name}: not valid JSON or YAML ({_first_line(str(exc))})") from None
+    for doc in docs:
+        check_depth(doc, name, limits.max_depth)
+    return docs
+
+
+def load_documents(raw: bytes, name: str, limits: Limits = DEFAULT_LIMITS) -> list[Any]:
+    """JSON when the content starts like JSON (one document), else YAML (one or more documents)."""
+    if looks_like_json(raw):
+        return [parse_json(raw, name, limits)]
+    docs = parse_yaml_documents(raw, name, limits)
+    if not docs:
+        raise CollectorError(f"{name}: file holds no document")
+    return docs
+
+
+def check_depth(doc: Any, name: str, max_depth: int) -> None:
+    """Refuse structures nested deeper than ``max_depth``.
+
+    Level by level rather than recursively (a deep input cannot exhaust our stack), and with list
+    comprehensions because a 20,000-CVE report has a few hundred thousand containers to visit.
+    """
+    level: list[Any] = [doc] if type(doc) is dict or type(doc) is list else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > max_depth:
+            raise CollectorError(f"{name}: nesting is deeper than {max_depth} levels")
+        below: list[Any] = []
+        for node in level:
+            values = node.values() if type(node) is dict else node
+            below.extend([v for v in values if type(v) is dict or type(v) is list])
+        level = below
+
+
+def file_stem(path: str) -> str:
+    """A short stable name for a report file (``bench.json.gz`` → ``bench``), ``stdin`` for ``-``."""
+    if path == STDIN:
+        return "stdin"
+    stem = Path(path).name
+    for suffix in (".gz", ".json", ".yaml", ".yml", ".log", ".sarif", ".cdx"):
+        stem = stem.removesuffix(suffix)
+    return stem or Path(path).name
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "unknown error"

@@ -1,0 +1,148 @@
+"""Deduplication across scanners and formats, linking by digest, and replace semantics, through the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from collectors.reports import ReportCollector
+from posture.db import read_session
+from posture.model import alias_table, asset_table, finding_table
+from posture.pipeline import RunResult, collect
+from posture.rules.base import RuleRegistry
+from posture.secrets import SecretScanner
+from posture.taxonomy import RunStatus
+
+TRIVY = "trivy/trivy-alpine-39.json"
+GRYPE = "crafted/grype-alpine-39-same-image.json"  # derived: the corpus holds no same-image pair
+IMAGE_ID = "sha256:055936d3920576da37aa9bc460d70c5f212028bda1c08c0879aedf03d7a66ea1"
+
+
+def _ingest(engine: Engine, registry: RuleRegistry, secrets: SecretScanner, path: Path) -> RunResult:
+    result = collect(engine, ReportCollector(str(path), secrets=secrets), registry)
+    assert result.status in (RunStatus.COMPLETE, RunStatus.FAILED), result.error
+    return result
+
+
+def _findings(engine: Engine) -> dict[str, dict[str, Any]]:
+    with read_session(engine) as session:
+        rows = session.execute(
+            select(finding_table.c.discriminator, finding_table.c.status, finding_table.c.evidence, asset_table.c.key)
+            .join(asset_table, asset_table.c.id == finding_table.c.asset_id)
+            .where(finding_table.c.rule_id == "VULN")
+        ).all()
+    return {r.discriminator: {"status": r.status, "evidence": r.evidence, "asset": r.key} for r in rows}
+
+
+def test_trivy_and_grype_reports_of_one_image_merge(
+    any_engine: Engine, registry: RuleRegistry, secrets: SecretScanner, data: Path
+) -> None:
+    trivy = _ingest(any_engine, registry, secrets, data / TRIVY)
+    assert trivy.stats["new"] == 6
+    grype = _ingest(any_engine, registry, secrets, data / GRYPE)
+    # Three CVEs and the GHSA (related to a Trivy CVE) meet Trivy's findings; one CVE is Grype's alone.
+    assert grype.stats["new"] == 1
+    found = _findings(any_engine)
+    assert len(found) == 7
+    assert {f["asset"] for f in found.values()} == {IMAGE_ID}
+    both = {d for d, f in found.items() if set(f["evidence"]["scanners"]) == {"trivy", "grype"}}
+    assert both == {
+        "CVE-2019-1549|libcrypto1.1|1.1.1b-r1",
+        "CVE-2019-1549|libssl1.1|1.1.1b-r1",
+        "CVE-2019-1551|libssl1.1|1.1.1b-r1",
+        "CVE-2019-14697|musl|1.1.20-r4",
+    }
+    libssl = found["CVE-2019-1549|libssl1.1|1.1.1b-r1"]["evidence"]
+    assert libssl["aliases"] == ["GHSA-xxxx-yyyy-zzzz"]
+    assert libssl["scanners"]["grype"]["id"] == "GHSA-xxxx-yyyy-zzzz"
+    assert libssl["scanners"]["trivy"]["id"] == "CVE-2019-1549"
+    assert found["CVE-2019-1563|libcrypto1.1|1.1.1b-r1"]["evidence"]["scanners"].keys() == {"grype"}
+
+    # The image is one asset known by its config digest and, through Grype, by its manifest digest.
+    with read_session(any_engine) as session:
+        assert session.execute(select(asset_table.c.key).where(asset_table.c.kind == "image")).scalars().all() == [
+            IMAGE_ID
+        ]
+        aliases = session.execute(select(alias_table.c.alias)).scalars().all()
+    assert any(a.startswith("sha256:2072485a") for a in aliases)
+
+    again = _ingest(any_engine, registry, secrets, data / TRIVY)
+    assert (again.stats["new"], again.stats["resolved"]) == (0, 0)
+
+
+def test_newer_report_resolves_what_it_no_longer_lists_and_a_broken_one_resolves_nothing(
+    engine: Engine, registry: RuleRegistry, secrets: SecretScanner, data: Path, tmp_path: Path
+) -> None:
+    doc = json.loads((data / TRIVY).read_text())
+    _ingest(engine, registry, secrets, data / TRIVY)
+    _ingest(engine, registry, secrets, data / GRYPE)
+
+    vulns = doc["Results"][0]["Vulnerabilities"]
+    kept = [v for v in vulns if not (v["VulnerabilityID"] == "CVE-2019-1549" and v["PkgName"] == "libcrypto1.1")]
+    kept = [v for v in kept if v["PkgName"] != "musl-utils"]
+    doc["Results"][0]["Vulnerabilities"] = kept
+    doc["CreatedAt"] = "2021-09-01T00:00:00Z"
+    newer = tmp_path / "alpine-39-later.json"  # another file name: the scope is the image, not the path
+    newer.write_text(json.dumps(doc))
+    result = _ingest(engine, registry, secrets, newer)
+    assert result.scope == f"report:trivy:{IMAGE_ID}"
+    assert (result.stats["new"], result.stats["resolved"]) == (0, 1)
+    found = _findings(engine)
+    assert found["CVE-2019-14697|musl-utils|1.1.20-r4"]["status"] == "resolved"
+    # Trivy stopped listing it, but Grype's report of the same image still does.
+    assert found["CVE-2019-1549|libcrypto1.1|1.1.1b-r1"]["status"] == "open"
+
+    truncated = tmp_path / "alpine-39-truncated.json"
+    truncated.write_text(json.dumps({**doc, "Results": []})[:-30])
+    failed = _ingest(engine, registry, secrets, truncated)
+    assert failed.status is RunStatus.FAILED
+    assert _findings(engine) == found
+
+    empty = tmp_path / "alpine-39-clean.json"
+    empty.write_text(json.dumps({**doc, "Results": []}))
+    clean = _ingest(engine, registry, secrets, empty)
+    assert clean.stats["resolved"] == 1  # only CVE-2019-1551 in libcrypto1.1 was Trivy's alone
+    assert {d for d, f in _findings(engine).items() if f["status"] == "open"} == {
+        "CVE-2019-1549|libcrypto1.1|1.1.1b-r1",
+        "CVE-2019-1549|libssl1.1|1.1.1b-r1",
+        "CVE-2019-1551|libssl1.1|1.1.1b-r1",
+        "CVE-2019-14697|musl|1.1.20-r4",
+        "CVE-2019-1563|libcrypto1.1|1.1.1b-r1",
+    }
+
+
+def test_vex_not_affected_is_accepted_with_its_justification(
+    engine: Engine, registry: RuleRegistry, secrets: SecretScanner, data: Path
+) -> None:
+    _ingest(engine, registry, secrets, data / "crafted/cyclonedx-vex.json")
+    found = _findings(engine)
+    accepted = found["CVE-2023-4806|libc6|2.36-9+deb12u1"]
+    assert accepted["status"] == "accepted"
+    assert accepted["evidence"]["accepted_reason"] == (
+        "VEX not_affected: code_not_reachable (getaddrinfo is never called with AI_CANONNAME)"
+    )
+    assert found["CVE-2023-4911|libc6|2.36-9+deb12u1"]["status"] == "open"
+    triage = found["CVE-2099-0001|org.example:lib|1.0"]
+    assert triage["status"] == "open"
+    assert triage["evidence"]["vex"] == {"state": "in_triage"}
+    assert triage["evidence"]["aliases"] == ["GHSA-aaaa-bbbb-cccc"]
+
+
+def test_one_image_across_formats_and_sources_is_one_asset(
+    engine: Engine, registry: RuleRegistry, secrets: SecretScanner, data: Path
+) -> None:
+    """trivy k8s (config digest + repo digest), CycloneDX (purl digest) and trivy-operator (manifest digest only)."""
+    for name in ("crafted/trivy-k8s-cluster.json", "crafted/cyclonedx-vex.json", "crafted/operator-list.yaml"):
+        _ingest(engine, registry, secrets, data / name)
+    found = _findings(engine)
+    glibc = found["CVE-2023-4911|libc6|2.36-9+deb12u1"]
+    assert glibc["asset"] == "sha256:" + "1" * 64
+    # trivy k8s and trivy image are one scanner's view (Trivy); the operator's is its own.
+    assert set(glibc["evidence"]["scanners"]) == {"trivy", "trivy-operator"}
+    with read_session(engine) as session:
+        images = session.execute(select(asset_table.c.key).where(asset_table.c.kind == "image")).scalars().all()
+    assert images == ["sha256:" + "1" * 64]
