@@ -77,6 +77,8 @@ class Asset(SQLModel, table=True):
     parent_kind: str | None = Field(default=None, max_length=32)
     parent_key: str | None = Field(default=None, max_length=1024)
     attributes: dict[str, Any] = _json()
+    #: Hash of ``attributes``, so a run can tell "unchanged" without reading every attribute blob back.
+    attributes_hash: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})
     first_seen: datetime
     last_seen: datetime
     gone_at: datetime | None = Field(default=None, index=True)
@@ -146,6 +148,9 @@ class FindingSighting(SQLModel, table=True):
     finding_id: int = Field(foreign_key="finding.id", primary_key=True)
     scope_id: int = Field(foreign_key="scope.id", primary_key=True, index=True)
     last_run_id: int = Field(foreign_key="collection_run.id")
+    #: Hash of what this scope last stated (title, severity, evidence): an unchanged re-ingest is
+    #: recognised without reading the merged evidence, and two scanners never overwrite each other.
+    content_hash: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})
 
 
 class FindingEvent(SQLModel, table=True):

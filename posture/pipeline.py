@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from posture.clock import utcnow
 from posture.db import read_session, write_session
+from posture.gcpause import gc_paused
 from posture.model import run_table
 from posture.records import (
     UNCHANGED,
@@ -107,6 +108,18 @@ def collect(
     after_reconcile: Sequence[AfterReconcile] = (),
 ) -> RunResult:
     """Collect one scope and reconcile it; never raises for a source failure (the run says failed)."""
+    with gc_paused():
+        return _collect(engine, collector, registry, now=now, after_reconcile=after_reconcile)
+
+
+def _collect(
+    engine: Engine,
+    collector: Collector,
+    registry: RuleRegistry,
+    *,
+    now: datetime | None = None,
+    after_reconcile: Sequence[AfterReconcile] = (),
+) -> RunResult:
     started = now or utcnow()
     scope = collector.scope
     with write_session(engine) as session:

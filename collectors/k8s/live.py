@@ -7,7 +7,6 @@ manifest collector uses, so a live object and its manifest give the same records
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from collectors.k8s.apiclient import PAGE_SIZE, ListClient
 from collectors.k8s.kubeconfig import ClusterTarget
 from collectors.k8s.normalize import records_from_objects
 from collectors.k8s.resources import RESOURCES, Resource
+from posture.gcpause import gc_paused
 from posture.records import Problem, Record, ScopeKind, ScopeRef
 from posture.secrets import SecretScanner
 
@@ -64,7 +64,7 @@ class LiveCollector:
         # Parsing and normalizing build millions of small containers that all survive the run; the
         # cyclic collector would walk them over and over (2.5x the parse time for 10,000 pods) and
         # free nothing. Reference counting still frees everything dropped on the way.
-        with _gc_paused():
+        with gc_paused():
             yield from records_from_objects(
                 listing.drain(),
                 self.target.name,
@@ -82,7 +82,7 @@ class LiveCollector:
             # Sequential first request: an unreachable or misconfigured cluster fails once, clearly.
             version = client.version() or {}
             listing.cluster = {"server": str(client.configuration.host), "version": version.get("gitVersion")}
-            with _gc_paused(), ThreadPoolExecutor(self.workers, thread_name_prefix="k8s-list") as pool:
+            with gc_paused(), ThreadPoolExecutor(self.workers, thread_name_prefix="k8s-list") as pool:
                 futures = [pool.submit(client.list_objects, resource) for resource in self.resources]
                 try:
                     results = [future.result() for future in futures]
@@ -100,13 +100,3 @@ class LiveCollector:
         return listing
 
 
-class _gc_paused:
-    """Pause the cyclic garbage collector (re-entrant: only the outermost pause re-enables it)."""
-
-    def __enter__(self) -> None:
-        self._was_enabled = gc.isenabled()
-        gc.disable()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._was_enabled:
-            gc.enable()

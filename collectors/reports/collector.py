@@ -9,13 +9,12 @@ against a ``file:<path>`` scope, which resolves nothing anywhere.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 from collectors.reports.detect import PARSERS, detect
 from collectors.reports.model import ParseContext, ParsedReport
 from collectors.reports.reader import DEFAULT_LIMITS, Limits, display_name, file_stem, load_documents, read_bytes
+from posture.gcpause import gc_paused
 from posture.records import CollectorError, Record, ScopeKind, ScopeRef
 from posture.secrets import SecretScanner
 
@@ -30,23 +29,6 @@ def parse_report(
         raw = read_bytes(path, limits)
         docs = load_documents(raw, context.name, limits)
         return PARSERS[report_format or detect(docs, context.name)](docs, context)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a report is parsed.
-
-    A 20,000-CVE report is a few million small objects, none of them in a reference cycle; the
-    collector would otherwise rescan all of them over and over as the parser allocates, which
-    more than doubles the parse time. Reference counting still frees everything as usual.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class ReportCollector:

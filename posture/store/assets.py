@@ -7,11 +7,13 @@ RETURNING, and UPDATEs only for rows whose content changed.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import delete, insert, select, tuple_, update
 from sqlmodel import Session
 
@@ -21,6 +23,12 @@ from posture.records import UNCHANGED, AssetKind, AssetRecord, AssetRef, Relatio
 _CHUNK = 500
 T = TypeVar("T")
 
+
+
+def content_hash(value: Any) -> str:
+    """A stable hash of JSON-able content (key order ignored), to detect change without reading it back."""
+    blob = orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str)
+    return hashlib.blake2b(blob, digest_size=16).hexdigest()
 
 
 def chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
@@ -88,6 +96,7 @@ def _row(record: AssetRecord, now: datetime) -> dict[str, Any]:
         "parent_kind": record.parent.kind.value if record.parent else None,
         "parent_key": record.parent.key if record.parent else None,
         "attributes": dict(record.attributes),
+        "attributes_hash": content_hash(record.attributes),
         "first_seen": now,
         "last_seen": now,
     }
@@ -147,7 +156,7 @@ def _update_existing(session: Session, existing: dict[int, AssetRecord], now: da
                 asset_table.c.phase,
                 asset_table.c.parent_kind,
                 asset_table.c.parent_key,
-                asset_table.c.attributes,
+                asset_table.c.attributes_hash,
                 asset_table.c.gone_at,
             ).where(asset_table.c.id.in_(part))
         )
@@ -162,8 +171,10 @@ def _update_existing(session: Session, existing: dict[int, AssetRecord], now: da
             parent = (record.parent.kind.value, record.parent.key) if record.parent else (None, None)
             if parent != (row.parent_kind, row.parent_key):
                 values["parent_kind"], values["parent_key"] = parent
-            if not record.attributes.get(UNCHANGED) and dict(record.attributes) != row.attributes:
-                values["attributes"] = dict(record.attributes)
+            if not record.attributes.get(UNCHANGED):
+                digest = content_hash(record.attributes)
+                if digest != row.attributes_hash:
+                    values.update(attributes=dict(record.attributes), attributes_hash=digest)
             if row.gone_at is not None:
                 values["gone_at"] = None
             if values:

@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import delete, insert, select, update
 from sqlmodel import Session
 
 from posture.model import finding_sighting_table, finding_table
 from posture.records import AssetRef
 from posture.rules.base import Rule
-from posture.store.assets import chunks
+from posture.store.assets import chunks, content_hash
 from posture.store.exceptions import ExceptionMatcher
 from posture.store.history import FindingChange, record_events
 from posture.taxonomy import FindingStatus, Severity
@@ -51,16 +50,14 @@ class Produced:
         return fingerprint(self.rule.id, self.asset, self.discriminator)
 
 
-def _content_hash(title: str, severity: str, evidence: Mapping[str, Any]) -> str:
-    blob = orjson.dumps([title, severity, evidence], option=orjson.OPT_SORT_KEYS, default=str)
-    return hashlib.sha256(blob).hexdigest()[:32]
-
-
 def merge_evidence(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """Several sources may state one finding (two scanners): keep each one's view under ``scanners``."""
+    """Several sources may state one finding (two scanners): keep each one's view under ``scanners``
+    and the union of the vulnerability's aliases."""
     merged = dict(new)
     if "scanners" in old or "scanners" in new:
         merged["scanners"] = {**old.get("scanners", {}), **new.get("scanners", {})}
+    if "aliases" in old or "aliases" in new:
+        merged["aliases"] = sorted({*old.get("aliases", ()), *new.get("aliases", ())})
     return merged
 
 
@@ -75,73 +72,34 @@ def reconcile_findings(
     base_risk: Mapping[Severity, int],
     exceptions: ExceptionMatcher,
 ) -> list[FindingChange]:
-    by_fp: dict[str, Produced] = {}
-    for item in produced:
-        by_fp[item.fingerprint] = item
-    fps = sorted(by_fp)
-    existing: dict[str, Any] = {}
-    for part in chunks(fps):
-        stmt = select(
-            finding_table.c.id,
-            finding_table.c.fingerprint,
-            finding_table.c.status,
-            finding_table.c.severity,
-            finding_table.c.severity_rank,
-            finding_table.c.content_hash,
-            finding_table.c.evidence,
-            finding_table.c.risk,
-            finding_table.c.exception_id,
-        ).where(finding_table.c.fingerprint.in_(part))
-        for found in session.execute(stmt):
-            existing[found.fingerprint] = found
+    by_fp: dict[str, Produced] = {item.fingerprint: item for item in produced}
+    stated = {fp: content_hash([item.title, item.severity.value, item.evidence]) for fp, item in by_fp.items()}
+    existing = _existing(session, scope_id, sorted(by_fp))
+    # Only findings whose content this scope changed need their merged evidence read back.
+    stale = [row.id for fp, row in existing.items() if row.scope_hash != stated[fp]]
+    evidence_of = _evidence(session, stale)
 
     changes: list[FindingChange] = []
     new_rows: list[dict[str, Any]] = []
     new_items: list[Produced] = []
-    for fp in fps:
-        item = by_fp[fp]
+    for fp, item in by_fp.items():
         row = existing.get(fp)
-        evidence = dict(item.evidence) if row is None else merge_evidence(row.evidence, item.evidence)
-        content = _content_hash(item.title, item.severity.value, evidence)
-        exception_id = exceptions.match(item.rule.id, item.asset, item.asset_name, item.asset_attributes, evidence)
+        exception_id = exceptions.match(item.rule.id, item.asset, item.asset_name, item.asset_attributes, item.evidence)
         status = FindingStatus.ACCEPTED if (exception_id is not None or item.accepted_reason) else FindingStatus.OPEN
         if row is None:
             new_items.append(item)
-            new_rows.append(
-                {
-                    "fingerprint": fp,
-                    "rule_id": item.rule.id,
-                    "asset_id": item.asset_id,
-                    "discriminator": item.discriminator,
-                    "title": item.title,
-                    "severity": item.severity.value,
-                    "severity_rank": item.severity.rank,
-                    "phase": item.rule.phase.value,
-                    "category": item.rule.category.value,
-                    "references": [r.as_dict() for r in item.rule.all_references],
-                    "evidence": evidence,
-                    "content_hash": content,
-                    "status": status.value,
-                    "risk": base_risk[item.severity],
-                    "risk_factors": {},
-                    "first_seen": now,
-                    "last_seen": now,
-                    "exception_id": exception_id,
-                }
-            )
+            new_rows.append(_new_row(item, fp, status, exception_id, base_risk, now))
             continue
         values: dict[str, Any] = {}
         event: str | None = None
-        if content != row.content_hash:
-            values.update(
-                title=item.title,
-                severity=item.severity.value,
-                severity_rank=item.severity.rank,
-                evidence=evidence,
-                content_hash=content,
-            )
-            if item.severity.rank > row.severity_rank:
-                event = "regressed"
+        if row.id in evidence_of:
+            evidence = merge_evidence(evidence_of[row.id], item.evidence)
+            merged = content_hash([item.title, item.severity.value, evidence])
+            if merged != row.content_hash:
+                values.update(title=item.title, severity=item.severity.value, severity_rank=item.severity.rank,
+                              evidence=evidence, content_hash=merged, risk=base_risk[item.severity])
+                if item.severity.rank > row.severity_rank:
+                    event = "regressed"
         if row.status == FindingStatus.RESOLVED.value:
             values.update(status=status.value, resolved_at=None, exception_id=exception_id)
             event = "reopened"
@@ -152,61 +110,82 @@ def reconcile_findings(
             elif row.status == FindingStatus.ACCEPTED.value:
                 event = event or "unaccepted"
         if values:
-            if "severity" in values:
-                values["risk"] = base_risk[item.severity]
             session.execute(update(finding_table).where(finding_table.c.id == row.id).values(**values))
         if event:
-            changes.append(
-                FindingChange(
-                    row.id,
-                    fp,
-                    event,
-                    item.severity.value,
-                    values.get("risk", row.risk),
-                    item.rule.id,
-                    item.title,
-                    item.asset_name,
-                    {"previous_severity": row.severity} if event == "regressed" else {},
-                )
-            )
+            detail = {"previous_severity": row.severity} if event == "regressed" else {}
+            changes.append(FindingChange(row.id, fp, event, item.severity.value, values.get("risk", row.risk),
+                                         item.rule.id, item.title, item.asset_name, detail))
 
     if new_rows:
         session.execute(insert(finding_table), new_rows)  # executemany; ids looked up after (see assets.py)
         new_ids = _ids_by_fingerprint(session, [values["fingerprint"] for values in new_rows])
         for item, values in zip(new_items, new_rows, strict=True):
             row_id = new_ids[values["fingerprint"]]
-            changes.append(
-                FindingChange(
-                    row_id,
-                    values["fingerprint"],
-                    "new",
-                    values["severity"],
-                    values["risk"],
-                    item.rule.id,
-                    item.title,
-                    item.asset_name,
-                )
-            )
-            if values["status"] == FindingStatus.ACCEPTED.value:
-                changes.append(
-                    FindingChange(
-                        row_id,
-                        values["fingerprint"],
-                        "accepted",
-                        values["severity"],
-                        values["risk"],
-                        item.rule.id,
-                        item.title,
-                        item.asset_name,
-                        {"reason": item.accepted_reason or "exception"},
-                    )
-                )
+            for event, detail in (("new", {}), ("accepted", {"reason": item.accepted_reason or "exception"})):
+                if event == "accepted" and values["status"] != FindingStatus.ACCEPTED.value:
+                    continue
+                changes.append(FindingChange(row_id, values["fingerprint"], event, values["severity"], values["risk"],
+                                             item.rule.id, item.title, item.asset_name, detail))
+            existing[values["fingerprint"]] = _Existing(row_id, "", values["content_hash"], "", 0, 0, None, None)
 
-    seen_ids = {row.id for row in existing.values()} | {c.finding_id for c in changes if c.event == "new"}
-    changes.extend(_sightings(session, scope_id, run_id, seen_ids, complete, now))
-    _touch(session, seen_ids, now)
+    seen = {existing[fp].id: stated[fp] for fp in by_fp}
+    changed_hashes = {existing[fp].id: stated[fp] for fp in by_fp if existing[fp].scope_hash not in (None, stated[fp])}
+    changes.extend(_sightings(session, scope_id, run_id, seen, changed_hashes, complete, now))
+    _touch(session, seen, now)
     record_events(session, run_id, changes, now)
     return changes
+
+
+@dataclass(frozen=True, slots=True)
+class _Existing:
+    id: int
+    status: str
+    content_hash: str
+    severity: str
+    severity_rank: int
+    risk: int
+    exception_id: int | None
+    scope_hash: str | None  # what this scope stated last time; None when it never stated it
+
+
+def _existing(session: Session, scope_id: int, fingerprints: Sequence[str]) -> dict[str, _Existing]:
+    sighting = finding_sighting_table.alias("mine")
+    found: dict[str, _Existing] = {}
+    for part in chunks(fingerprints):
+        stmt = (
+            select(finding_table.c.id, finding_table.c.fingerprint, finding_table.c.status,
+                   finding_table.c.content_hash, finding_table.c.severity, finding_table.c.severity_rank,
+                   finding_table.c.risk, finding_table.c.exception_id, sighting.c.content_hash.label("scope_hash"))
+            .outerjoin(sighting, (sighting.c.finding_id == finding_table.c.id) & (sighting.c.scope_id == scope_id))
+            .where(finding_table.c.fingerprint.in_(part))
+        )
+        for r in session.execute(stmt):
+            found[r.fingerprint] = _Existing(r.id, r.status, r.content_hash, r.severity, r.severity_rank, r.risk,
+                                             r.exception_id, r.scope_hash)
+    return found
+
+
+def _evidence(session: Session, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {}
+    for part in chunks(sorted(ids)):
+        stmt = select(finding_table.c.id, finding_table.c.evidence).where(finding_table.c.id.in_(part))
+        out.update((r.id, r.evidence) for r in session.execute(stmt))
+    return out
+
+
+def _new_row(item: Produced, fp: str, status: FindingStatus, exception_id: int | None,
+             base_risk: Mapping[Severity, int], now: datetime) -> dict[str, Any]:
+    references = [r.as_dict() for r in item.rule.all_references]
+    extra = item.evidence.get("references", ())  # a scanner's own check ids (CIS, Trivy AVD)
+    references += [ref for ref in extra if isinstance(ref, dict) and ref not in references]
+    return {
+        "fingerprint": fp, "rule_id": item.rule.id, "asset_id": item.asset_id, "discriminator": item.discriminator,
+        "title": item.title, "severity": item.severity.value, "severity_rank": item.severity.rank,
+        "phase": item.rule.phase.value, "category": item.rule.category.value, "references": references,
+        "evidence": dict(item.evidence), "content_hash": content_hash([item.title, item.severity.value, item.evidence]),
+        "status": status.value, "risk": base_risk[item.severity], "risk_factors": {}, "first_seen": now,
+        "last_seen": now, "exception_id": exception_id,
+    }
 
 
 def _ids_by_fingerprint(session: Session, fingerprints: Sequence[str]) -> dict[str, int]:
@@ -223,7 +202,13 @@ def _touch(session: Session, ids: Iterable[int], now: datetime) -> None:
 
 
 def _sightings(
-    session: Session, scope_id: int, run_id: int, seen: set[int], complete: bool, now: datetime
+    session: Session,
+    scope_id: int,
+    run_id: int,
+    seen: dict[int, str],
+    changed: dict[int, str],
+    complete: bool,
+    now: datetime,
 ) -> list[FindingChange]:
     previous = {
         r.finding_id
@@ -234,15 +219,21 @@ def _sightings(
     session.execute(
         update(finding_sighting_table).where(finding_sighting_table.c.scope_id == scope_id).values(last_run_id=run_id)
     )
-    added = sorted(seen - previous)
+    added = sorted(seen.keys() - previous)
     if added:
         session.execute(
             insert(finding_sighting_table),
-            [{"finding_id": f, "scope_id": scope_id, "last_run_id": run_id} for f in added],
+            [{"finding_id": f, "scope_id": scope_id, "last_run_id": run_id, "content_hash": seen[f]} for f in added],
+        )
+    for finding_id, digest in changed.items():
+        session.execute(
+            update(finding_sighting_table)
+            .where(finding_sighting_table.c.scope_id == scope_id, finding_sighting_table.c.finding_id == finding_id)
+            .values(content_hash=digest)
         )
     if not complete:
         return []  # a partial or failed run never resolves anything
-    dropped = sorted(previous - seen)
+    dropped = sorted(previous - seen.keys())
     resolved: list[FindingChange] = []
     for part in chunks(dropped):
         session.execute(

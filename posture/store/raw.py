@@ -1,0 +1,19 @@
+"""Reading many rows fast: a SELECT compiled once for the dialect and run at the driver level.
+
+The scoring and diff paths read 100,000 rows per run; there SQLAlchemy's per-row result processing
+(type conversion, row objects built one ``fetchone`` at a time) costs more than the query itself.
+Values come back as the driver gives them, so callers select plain columns and text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select
+from sqlmodel import Session
+
+
+def run_raw(session: Session, stmt: Select[Any]) -> list[Any]:
+    """All rows of ``stmt`` as driver tuples (bound values are inlined as literals: no user input here)."""
+    sql = str(stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
+    return list(session.connection().exec_driver_sql(sql).fetchall())
