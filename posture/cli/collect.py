@@ -11,8 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
-from posture.cli.hooks import after_reconcile_hooks
-from posture.cli.output import console
+from posture.cli.hooks import after_collect, after_reconcile_hooks
 from posture.cli.sources import SourceContext, docker, kubernetes, manifests, registry, reports
 from posture.db import read_session, write_session
 from posture.model import alias_table, asset_table
@@ -54,7 +53,6 @@ def run_all(app: AppContext, collectors: Sequence[Collector], after: Sequence[Af
 
 def report(results: Sequence[RunResult]) -> int:
     """One line per run on stderr; returns the exit code."""
-    out = console()
     code = 0
     for res in results:
         stats = res.stats
@@ -66,7 +64,7 @@ def report(results: Sequence[RunResult]) -> int:
             f"{clean(res.scope)}: {res.status.value}, {stats.get('assets', 0)} assets, {stats.get('findings', 0)} findings "
             f"({stats.get('new', 0)} new, {stats.get('resolved', 0)} resolved)"
         )
-        out.print(line, markup=False, highlight=False)
+        click.echo(line)
         if res.status is RunStatus.PARTIAL:
             for problem in res.problems[:10]:
                 click.echo(f"posture: {clean(res.scope)}: {clean(problem)}", err=True)
@@ -92,5 +90,6 @@ def collect_command(app: AppContext, /, **params: Any) -> None:
     if not collectors:
         raise PostureError("nothing to collect: give a source (--docker, --kube-context, --manifests, --registry, --report …); see posture collect --help", 2)
     code = report(run_all(app, collectors, after_reconcile_hooks(app)))
+    after_collect(app)
     if code:
         raise SystemExit(code)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from posture.rules import docker, image, k8s_cis, k8s_controlplane, k8s_hygiene, k8s_pss, scanner
+from posture.rules import docker, image, k8s_cis, k8s_controlplane, k8s_hygiene, k8s_pss, registry, scanner
 from posture.rules.base import RuleRegistry
 
 
 def default_registry() -> RuleRegistry:
     """Every rule Posture ships, in listing order: build, then run, then orchestrator and registry."""
-    return RuleRegistry([*scanner.RULES, *image.RULES, *docker.RULES, *k8s_pss.RULES, *k8s_cis.RULES, *k8s_controlplane.RULES,
-                         *k8s_hygiene.RULES])
+    return RuleRegistry(
+        [
+            *scanner.RULES, *image.RULES, *registry.RULES, *docker.RULES,
+            *k8s_pss.RULES, *k8s_cis.RULES, *k8s_controlplane.RULES, *k8s_hygiene.RULES,
+        ]
+    )

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import click
 
 from collectors.docker.collector import DockerCollector
 from collectors.docker.endpoint import DockerEndpoint, EndpointError, from_context, from_env, from_url
+from collectors.docker.snapshot import DockerSnapshotCollector
 from posture.cli.context import PostureError
 from posture.cli.sources import SourceContext
 from posture.records import Collector
@@ -44,6 +46,14 @@ OPTIONS: list[Callable[[Any], Any]] = [
         help="Docker: collect the engine DOCKER_HOST/DOCKER_TLS_VERIFY/DOCKER_CERT_PATH (or the current context) name.",
     ),
     click.option(
+        "--docker-snapshot",
+        "docker_snapshots",
+        multiple=True,
+        metavar="FILE",
+        type=click.Path(path_type=Path),
+        help="Docker: an engine captured as a JSON file of its API responses (offline hosts; repeatable).",
+    ),
+    click.option(
         "--docker-workers",
         type=click.IntRange(1, 64),
         default=DEFAULT_WORKERS,
@@ -69,10 +79,11 @@ def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
         raise PostureError(str(exc), 2) from None
     workers = int(params.get("docker_workers") or DEFAULT_WORKERS)
     layer_bytes = int(params.get("docker_layer_scan_mb") or 0) * 1024 * 1024
-    return [
+    live: list[Collector] = [
         DockerCollector(endpoint, context.secrets, workers=workers, layer_scan_bytes=layer_bytes)
         for endpoint in endpoints
     ]
+    return live + [DockerSnapshotCollector(path, context.secrets) for path in params.get("docker_snapshots") or ()]
 
 
 def endpoints_from(params: Mapping[str, Any], environ: Mapping[str, str]) -> list[DockerEndpoint]:

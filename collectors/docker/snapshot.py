@@ -1,0 +1,76 @@
+"""An engine captured as a file of its own API responses, collected offline.
+
+For a host the collector cannot reach (air-gapped, or a support bundle) and for ``posture demo``:
+the file is one JSON object holding the engine's ``/info``, ``/version``, ``/networks``, the
+``/images/{id}/json`` of each image with its ``/images/{id}/history`` under ``History``, and the
+``/containers/{id}/json`` of each container. The same normalization as a live engine applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from collectors.docker.normalize import container_record, engine_key, engine_record, image_record
+from posture.records import CollectorError, Record, ScopeKind, ScopeRef
+from posture.secrets import SecretScanner
+
+MAX_SNAPSHOT_BYTES = 256 * 1024 * 1024
+
+
+class DockerSnapshotCollector:
+    def __init__(self, path: Path, secrets: SecretScanner | None) -> None:
+        self.path = path
+        self._secrets = secrets
+        self._data: Mapping[str, Any] | None = None
+
+    def _load(self) -> Mapping[str, Any]:
+        if self._data is None:
+            try:
+                if self.path.stat().st_size > MAX_SNAPSHOT_BYTES:
+                    raise CollectorError(f"docker snapshot {self.path}: larger than {MAX_SNAPSHOT_BYTES // 2**20} MiB")
+                data = orjson.loads(self.path.read_bytes())
+            except OSError as exc:
+                raise CollectorError(f"docker snapshot {self.path}: cannot read ({exc.strerror})") from None
+            except orjson.JSONDecodeError as exc:
+                raise CollectorError(f"docker snapshot {self.path}: not JSON ({exc})") from None
+            if not isinstance(data, dict) or not isinstance(data.get("info"), dict) or not data["info"].get("ID"):
+                raise CollectorError(f"docker snapshot {self.path}: no engine /info with an ID")
+            self._data = data
+        return self._data
+
+    @property
+    def scope(self) -> ScopeRef:
+        try:
+            return ScopeRef(ScopeKind.DOCKER, f"engine:{engine_key(self._load()['info'])}")
+        except CollectorError:
+            return ScopeRef(ScopeKind.DOCKER, f"snapshot:{self.path}")
+
+    def collect(self) -> Iterator[Record]:
+        data = self._load()
+        transport = {"url": f"file://{self.path}", "scheme": "file", "tls": False, "client_cert": False}
+        engine = engine_record(data["info"], data.get("version") or {}, data.get("networks"), transport)
+        yield engine
+        configs: dict[str, Any] = {}
+        for inspect in _objects(data, "images"):
+            record = image_record(inspect, _list(inspect.get("History")), self._secrets)
+            configs[record.key] = inspect.get("Config") or {}
+            yield record
+        for inspect in _objects(data, "containers"):
+            record, relation = container_record(
+                inspect, engine.ref, self._secrets, configs.get(str(inspect.get("Image") or ""), {})
+            )
+            yield record
+            if relation is not None:
+                yield relation
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _objects(data: Mapping[str, Any], key: str) -> Iterator[Mapping[str, Any]]:
+    yield from (item for item in _list(data.get(key)) if isinstance(item, dict))
