@@ -14,8 +14,8 @@ from typing import Any
 
 from posture.records import AssetKind, AssetRecord
 from posture.rules.base import Hit, Reference, Rule, Snapshot
-from posture.rules.k8s_common import POD_KINDS, containers, context, field_path, is_windows, pod_of, sub
-from posture.taxonomy import CIS_K8S, KUBESCAPE, TRIVY, Phase, Severity
+from posture.rules.k8s_common import POD_KINDS, containers, context, field_path, is_windows, pod_of, run_rule, sub
+from posture.taxonomy import CIS_K8S, KUBESCAPE, TRIVY, Severity
 
 Evaluate = Callable[[AssetRecord, Snapshot], Iterable[Hit]]
 _READ = frozenset({"get", "list", "watch"})
@@ -34,17 +34,8 @@ def _rule(
     nist: str,
     refs: Iterable[Reference] = (),
 ) -> Rule:
-    return Rule(
-        id=rule_id,
-        title=title,
-        severity=severity,
-        phase=Phase.RUN,
-        nist=nist,
-        remediation=remediation,
-        references=((Reference(CIS_K8S, cis),) if cis else ()) + tuple(refs),
-        kinds=frozenset(kinds),
-        evaluate=evaluate,
-    )
+    cis_ref = (Reference(CIS_K8S, cis),) if cis else ()
+    return run_rule(rule_id, title, severity, kinds, evaluate, remediation, nist=nist, refs=(*cis_ref, *refs))
 
 
 # -- RBAC (5.1.x) ---------------------------------------------------------------------------------

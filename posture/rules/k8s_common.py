@@ -7,10 +7,12 @@ collection carry no ``pod``, so a template is never reported twice. Field names 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from posture.records import AssetKind, AssetRecord
+from posture.rules.base import Hit, Reference, Rule, Snapshot
+from posture.taxonomy import Phase, Severity
 
 #: Asset kinds whose pod spec rules evaluate.
 POD_KINDS: frozenset[AssetKind] = frozenset({AssetKind.WORKLOAD, AssetKind.POD})
@@ -47,3 +49,28 @@ def field_path(container: Mapping[str, Any], suffix: str) -> str:
     """``spec.initContainers[name].securityContext.privileged``: where a container-level value lives."""
     lists = {"init": "initContainers", "ephemeral": "ephemeralContainers"}
     return f"spec.{lists.get(str(container.get('kind')), 'containers')}[{container.get('name', '')}].{suffix}"
+
+
+def run_rule(
+    rule_id: str,
+    title: str,
+    severity: Severity,
+    kinds: Iterable[AssetKind],
+    evaluate: Callable[[AssetRecord, Snapshot], Iterable[Hit]],
+    remediation: str,
+    *,
+    nist: str,
+    refs: Iterable[Reference] = (),
+) -> Rule:
+    """A run-phase Kubernetes rule: the one shape every k8s rule module declares its checks with."""
+    return Rule(
+        id=rule_id,
+        title=title,
+        severity=severity,
+        phase=Phase.RUN,
+        nist=nist,
+        remediation=remediation,
+        references=tuple(refs),
+        kinds=frozenset(kinds),
+        evaluate=evaluate,
+    )

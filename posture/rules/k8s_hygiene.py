@@ -11,8 +11,8 @@ from typing import Any
 
 from posture.records import AssetKind, AssetRecord
 from posture.rules.base import Hit, Reference, Rule, Snapshot
-from posture.rules.k8s_common import POD_KINDS, containers, context, pod_of
-from posture.taxonomy import CIS_K8S, KUBESCAPE, TRIVY, Phase, Severity
+from posture.rules.k8s_common import POD_KINDS, containers, context, pod_of, run_rule
+from posture.taxonomy import CIS_K8S, KUBESCAPE, TRIVY, Severity
 
 Evaluate = Callable[[AssetRecord, Snapshot], Iterable[Hit]]
 _SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
@@ -33,28 +33,7 @@ RUNTIME_SOCKETS = (
 )
 
 
-def _rule(
-    rule_id: str,
-    title: str,
-    severity: Severity,
-    kinds: Iterable[AssetKind],
-    evaluate: Evaluate,
-    remediation: str,
-    *,
-    nist: str,
-    refs: Iterable[Reference] = (),
-) -> Rule:
-    return Rule(
-        id=rule_id,
-        title=title,
-        severity=severity,
-        phase=Phase.RUN,
-        nist=nist,
-        remediation=remediation,
-        references=tuple(refs),
-        kinds=frozenset(kinds),
-        evaluate=evaluate,
-    )
+_rule = run_rule
 
 
 def _per_container(check: Callable[[Mapping[str, Any]], Mapping[str, Any] | None], kinds: Iterable[str]) -> Evaluate:
