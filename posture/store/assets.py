@@ -24,7 +24,6 @@ _CHUNK = 500
 T = TypeVar("T")
 
 
-
 def content_hash(value: Any) -> str:
     """A stable hash of JSON-able content (key order ignored), to detect change without reading it back."""
     blob = orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str)

@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from posture.model import Asset, RiskException, asset_table, exception_table, finding_table
 from posture.records import AssetKind, AssetRef
-from posture.store.history import FindingChange, record_events
+from posture.store.history import FindingChange, changes_for, record_events
 from posture.taxonomy import FindingStatus
 
 
@@ -121,23 +121,7 @@ def create_exception(session: Session, exc: RiskException) -> int:
 def _record(
     session: Session, finding_ids: Sequence[int], event: str, now: datetime, detail: dict[str, Any]
 ) -> list[FindingChange]:
-    rows = session.execute(
-        select(
-            finding_table.c.id,
-            finding_table.c.fingerprint,
-            finding_table.c.severity,
-            finding_table.c.risk,
-            finding_table.c.rule_id,
-            finding_table.c.title,
-            asset_table.c.name,
-        )
-        .join(Asset, asset_table.c.id == finding_table.c.asset_id)
-        .where(finding_table.c.id.in_(finding_ids))
-    )
-    changes = [
-        FindingChange(r.id, r.fingerprint, event, r.severity, r.risk, r.rule_id, r.title, r.name, dict(detail))
-        for r in rows
-    ]
+    changes = changes_for(session, finding_ids, event, detail)
     record_events(session, None, changes, now)
     return changes
 

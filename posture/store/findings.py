@@ -21,7 +21,7 @@ from posture.records import AssetRef
 from posture.rules.base import Rule
 from posture.store.assets import chunks, content_hash
 from posture.store.exceptions import ExceptionMatcher
-from posture.store.history import FindingChange, record_events
+from posture.store.history import FindingChange, changes_for, record_events
 from posture.taxonomy import FindingStatus, Severity
 
 
@@ -96,8 +96,14 @@ def reconcile_findings(
             evidence = merge_evidence(evidence_of[row.id], item.evidence)
             merged = content_hash([item.title, item.severity.value, evidence])
             if merged != row.content_hash:
-                values.update(title=item.title, severity=item.severity.value, severity_rank=item.severity.rank,
-                              evidence=evidence, content_hash=merged, risk=base_risk[item.severity])
+                values.update(
+                    title=item.title,
+                    severity=item.severity.value,
+                    severity_rank=item.severity.rank,
+                    evidence=evidence,
+                    content_hash=merged,
+                    risk=base_risk[item.severity],
+                )
                 if item.severity.rank > row.severity_rank:
                     event = "regressed"
         if row.status == FindingStatus.RESOLVED.value:
@@ -113,8 +119,19 @@ def reconcile_findings(
             session.execute(update(finding_table).where(finding_table.c.id == row.id).values(**values))
         if event:
             detail = {"previous_severity": row.severity} if event == "regressed" else {}
-            changes.append(FindingChange(row.id, fp, event, item.severity.value, values.get("risk", row.risk),
-                                         item.rule.id, item.title, item.asset_name, detail))
+            changes.append(
+                FindingChange(
+                    row.id,
+                    fp,
+                    event,
+                    item.severity.value,
+                    values.get("risk", row.risk),
+                    item.rule.id,
+                    item.title,
+                    item.asset_name,
+                    detail,
+                )
+            )
 
     if new_rows:
         session.execute(insert(finding_table), new_rows)  # executemany; ids looked up after (see assets.py)
@@ -124,8 +141,19 @@ def reconcile_findings(
             for event, detail in (("new", {}), ("accepted", {"reason": item.accepted_reason or "exception"})):
                 if event == "accepted" and values["status"] != FindingStatus.ACCEPTED.value:
                     continue
-                changes.append(FindingChange(row_id, values["fingerprint"], event, values["severity"], values["risk"],
-                                             item.rule.id, item.title, item.asset_name, detail))
+                changes.append(
+                    FindingChange(
+                        row_id,
+                        values["fingerprint"],
+                        event,
+                        values["severity"],
+                        values["risk"],
+                        item.rule.id,
+                        item.title,
+                        item.asset_name,
+                        detail,
+                    )
+                )
             existing[values["fingerprint"]] = _Existing(row_id, "", values["content_hash"], "", 0, 0, None, None)
 
     seen = {existing[fp].id: stated[fp] for fp in by_fp}
@@ -153,15 +181,24 @@ def _existing(session: Session, scope_id: int, fingerprints: Sequence[str]) -> d
     found: dict[str, _Existing] = {}
     for part in chunks(fingerprints):
         stmt = (
-            select(finding_table.c.id, finding_table.c.fingerprint, finding_table.c.status,
-                   finding_table.c.content_hash, finding_table.c.severity, finding_table.c.severity_rank,
-                   finding_table.c.risk, finding_table.c.exception_id, sighting.c.content_hash.label("scope_hash"))
+            select(
+                finding_table.c.id,
+                finding_table.c.fingerprint,
+                finding_table.c.status,
+                finding_table.c.content_hash,
+                finding_table.c.severity,
+                finding_table.c.severity_rank,
+                finding_table.c.risk,
+                finding_table.c.exception_id,
+                sighting.c.content_hash.label("scope_hash"),
+            )
             .outerjoin(sighting, (sighting.c.finding_id == finding_table.c.id) & (sighting.c.scope_id == scope_id))
             .where(finding_table.c.fingerprint.in_(part))
         )
         for r in session.execute(stmt):
-            found[r.fingerprint] = _Existing(r.id, r.status, r.content_hash, r.severity, r.severity_rank, r.risk,
-                                             r.exception_id, r.scope_hash)
+            found[r.fingerprint] = _Existing(
+                r.id, r.status, r.content_hash, r.severity, r.severity_rank, r.risk, r.exception_id, r.scope_hash
+            )
     return found
 
 
@@ -173,18 +210,36 @@ def _evidence(session: Session, ids: Sequence[int]) -> dict[int, dict[str, Any]]
     return out
 
 
-def _new_row(item: Produced, fp: str, status: FindingStatus, exception_id: int | None,
-             base_risk: Mapping[Severity, int], now: datetime) -> dict[str, Any]:
+def _new_row(
+    item: Produced,
+    fp: str,
+    status: FindingStatus,
+    exception_id: int | None,
+    base_risk: Mapping[Severity, int],
+    now: datetime,
+) -> dict[str, Any]:
     references = [r.as_dict() for r in item.rule.all_references]
     extra = item.evidence.get("references", ())  # a scanner's own check ids (CIS, Trivy AVD)
     references += [ref for ref in extra if isinstance(ref, dict) and ref not in references]
     return {
-        "fingerprint": fp, "rule_id": item.rule.id, "asset_id": item.asset_id, "discriminator": item.discriminator,
-        "title": item.title, "severity": item.severity.value, "severity_rank": item.severity.rank,
-        "phase": item.rule.phase.value, "category": item.rule.category.value, "references": references,
-        "evidence": dict(item.evidence), "content_hash": content_hash([item.title, item.severity.value, item.evidence]),
-        "status": status.value, "risk": base_risk[item.severity], "risk_factors": {}, "first_seen": now,
-        "last_seen": now, "exception_id": exception_id,
+        "fingerprint": fp,
+        "rule_id": item.rule.id,
+        "asset_id": item.asset_id,
+        "discriminator": item.discriminator,
+        "title": item.title,
+        "severity": item.severity.value,
+        "severity_rank": item.severity.rank,
+        "phase": item.rule.phase.value,
+        "category": item.rule.category.value,
+        "references": references,
+        "evidence": dict(item.evidence),
+        "content_hash": content_hash([item.title, item.severity.value, item.evidence]),
+        "status": status.value,
+        "risk": base_risk[item.severity],
+        "risk_factors": {},
+        "first_seen": now,
+        "last_seen": now,
+        "exception_id": exception_id,
     }
 
 
@@ -250,23 +305,18 @@ def _sightings(
         orphaned = [f for f in part if f not in still]
         if not orphaned:
             continue
-        rows = session.execute(
-            select(
-                finding_table.c.id,
-                finding_table.c.fingerprint,
-                finding_table.c.severity,
-                finding_table.c.risk,
-                finding_table.c.rule_id,
-                finding_table.c.title,
-            ).where(finding_table.c.id.in_(orphaned), finding_table.c.status != FindingStatus.RESOLVED.value)
-        ).all()
-        if rows:
+        still_open = list(
+            session.execute(
+                select(finding_table.c.id).where(
+                    finding_table.c.id.in_(orphaned), finding_table.c.status != FindingStatus.RESOLVED.value
+                )
+            ).scalars()
+        )
+        if still_open:
             session.execute(
                 update(finding_table)
-                .where(finding_table.c.id.in_([r.id for r in rows]))
+                .where(finding_table.c.id.in_(still_open))
                 .values(status=FindingStatus.RESOLVED.value, resolved_at=now)
             )
-        resolved.extend(
-            FindingChange(r.id, r.fingerprint, "resolved", r.severity, r.risk, r.rule_id, r.title, "") for r in rows
-        )
+            resolved.extend(changes_for(session, still_open, "resolved"))
     return resolved

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlmodel import Session
 
-from posture.model import finding_event_table
+from posture.model import asset_table, finding_event_table, finding_table
 
 
 @dataclass
@@ -45,3 +45,26 @@ def record_events(session: Session, run_id: int | None, changes: Sequence[Findin
                 for c in changes
             ],
         )
+
+
+def changes_for(
+    session: Session, finding_ids: Sequence[int], event: str, detail: dict[str, Any] | None = None
+) -> list[FindingChange]:
+    """The change records of ``event`` for these findings, named with their assets (for messages)."""
+    stmt = (
+        select(
+            finding_table.c.id,
+            finding_table.c.fingerprint,
+            finding_table.c.severity,
+            finding_table.c.risk,
+            finding_table.c.rule_id,
+            finding_table.c.title,
+            asset_table.c.name,
+        )
+        .join(asset_table, asset_table.c.id == finding_table.c.asset_id)
+        .where(finding_table.c.id.in_(finding_ids))
+    )
+    return [
+        FindingChange(r.id, r.fingerprint, event, r.severity, r.risk, r.rule_id, r.title, r.name, dict(detail or {}))
+        for r in session.execute(stmt)
+    ]
