@@ -1,11 +1,62 @@
-"""What runs inside each collection's write transaction after its findings are reconciled."""
+"""What runs inside each collection's write transaction after its findings are reconciled, and
+what runs after the collection commits: scoring and the notification outbox, then delivery."""
 
 from __future__ import annotations
 
-from posture.cli.context import AppContext
+from collections.abc import Sequence
+
+import click
+
+from posture.cli.context import AppContext, PostureError
+from posture.clock import utcnow
+from posture.config import ConfigError, NotifySettings, load_settings
+from posture.db import write_session
+from posture.notify.deliver import Deliverer, DeliveryPolicy, FlushReport
+from posture.notify.outbox import OutboxWriter
 from posture.pipeline import AfterReconcile
+from posture.postrun import post_run_hooks
 
 
-def after_reconcile_hooks(app: AppContext) -> list[AfterReconcile]:
+def notify_settings(urls: Sequence[str] = ()) -> NotifySettings:
+    """The configuration file and ``POSTURE_NOTIFY``, plus ``--notify`` URLs; a bad file is one line."""
+    try:
+        return load_settings().with_urls(urls, "cli")
+    except ConfigError as exc:
+        raise PostureError(str(exc), 2) from None
+
+
+def after_reconcile_hooks(app: AppContext, settings: NotifySettings | None = None) -> list[AfterReconcile]:
     """Scoring and the notification outbox plug in here (so they commit with the findings)."""
-    return []
+    return post_run_hooks(settings or notify_settings())
+
+
+#: After a collection, one quick pass: failures are scheduled for the next flush, never waited for.
+QUICK = DeliveryPolicy(inline_attempts=1)
+
+
+def deliver(app: AppContext, settings: NotifySettings | None = None, policy: DeliveryPolicy = QUICK) -> FlushReport:
+    """Enqueue what the store's state calls for (failed collectors, expiring exceptions), then deliver."""
+    settings = settings or notify_settings()
+    report = FlushReport()
+    if not settings.channels:
+        return report
+    engine = app.engine_for_write()
+    with write_session(engine) as session:
+        OutboxWriter(settings).sweep(session, utcnow())
+    return Deliverer(engine, settings, policy).flush()
+
+
+def echo_report(report: FlushReport) -> None:
+    """Delivery problems on stderr, one line each; channels shown as scheme://host only."""
+    for channel, error in report.retrying:
+        click.echo(f"posture: notify {channel}: {error}; will retry", err=True)
+    for channel, error, rows in report.dead:
+        click.echo(f"posture: notify {channel}: {error}; {rows} notification(s) dead-lettered", err=True)
+    if report.unknown_channels:
+        click.echo(f"posture: notify: {report.unknown_channels} notification(s) wait for a channel that is no longer "
+                   "configured", err=True)
+
+
+def after_collect(app: AppContext) -> None:
+    """Delivery after the collections committed (``posture collect``)."""
+    echo_report(deliver(app))

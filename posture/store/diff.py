@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from posture.diff import STATE_AFTER, Before, Entry, classify
 from posture.model import asset_table, finding_event_table, finding_table, run_table, scope_table
+from posture.store.assets import chunks
 from posture.store.raw import run_raw
 
 E = finding_event_table.c
@@ -107,17 +108,10 @@ def run_window(session: Session, from_run: int | None, to_run: int | None) -> Wi
     return Window(since, end.finished_at, f"{label} ({end.kind}:{end.name})", from_run, to_run)
 
 
-def load_diff(session: Session, window: Window) -> list[DiffRow]:
+def diff_entries(session: Session, window: Window) -> list[Entry]:
+    """The net change of every finding with events in the window (no labels: see :func:`label`)."""
     in_window = [E.at <= window.until] + ([E.at > window.since] if window.since is not None else [])
-    rows = run_raw(
-        session,
-        select(E.finding_id, E.event, E.severity, E.risk, F.fingerprint, F.rule_id, F.title, asset_table.c.name,
-               asset_table.c.kind)
-        .join(finding_table, F.id == E.finding_id)
-        .join(asset_table, asset_table.c.id == F.asset_id)
-        .where(*in_window)
-        .order_by(E.at, E.id),
-    )
+    rows = run_raw(session, select(E.finding_id, E.event, E.severity, E.risk).where(*in_window).order_by(E.at, E.id))
     if not rows:
         return []
     before: dict[int, Before] = {}
@@ -133,12 +127,32 @@ def load_diff(session: Session, window: Window) -> list[DiffRow]:
         for fid, event, severity, risk in earlier:
             state[fid] = STATE_AFTER.get(event, state.get(fid, "open"))
             before[fid] = Before(state[fid], severity, risk)
-    entries = classify(before, rows)
-    labels = {r[0]: r for r in rows}
+    return classify(before, rows)
+
+
+def label(session: Session, entries: Sequence[Entry]) -> list[DiffRow]:
+    """Entries with their finding's fingerprint, rule, title and asset, in the entries' order."""
+    columns = (F.id, F.fingerprint, F.rule_id, F.title, asset_table.c.name, asset_table.c.kind)
+    joined = select(*columns).join(asset_table, asset_table.c.id == F.asset_id)
+    labels: dict[int, Any] = {}
+    for part in chunks(sorted({e.finding_id for e in entries}), 900):
+        labels.update((r[0], r) for r in run_raw(session, joined.where(F.id.in_(part))))
+    return [DiffRow(e, *labels[e.finding_id][1:]) for e in entries if e.finding_id in labels]
+
+
+def load_diff(session: Session, window: Window) -> list[DiffRow]:
+    """Every net change of the window, labelled."""
+    return label(session, diff_entries(session, window))
+
+
+def top(entries: Sequence[Entry], per_category: int) -> list[Entry]:
+    """The riskiest ``per_category`` entries of each category (entries come sorted that way)."""
+    seen: dict[str, int] = {}
     out = []
-    for e in entries:
-        label = labels[e.finding_id]
-        out.append(DiffRow(e, label[4], label[5], label[6], label[7], label[8]))
+    for entry in entries:
+        seen[entry.change] = seen.get(entry.change, 0) + 1
+        if seen[entry.change] <= per_category:
+            out.append(entry)
     return out
 
 

@@ -13,7 +13,7 @@ from typing import Protocol
 from sqlalchemy import delete, insert
 from sqlmodel import Session
 
-from posture.store.scoring import epss_table, kev_table
+from posture.store.scoring_inputs import bump_exploitability_version, epss_table, kev_table
 
 _BATCH = 5000
 
@@ -49,6 +49,7 @@ def replace_kev(session: Session, rows: Iterable[KevLike]) -> int:
     ]
     for start in range(0, len(values), _BATCH):
         session.execute(insert(kev_table), values[start : start + _BATCH])
+    bump_exploitability_version(session)
     return len(values)
 
 
@@ -58,4 +59,5 @@ def replace_epss(session: Session, rows: Iterable[EpssLike]) -> int:
     values = [{"cve": r.cve, "epss": r.epss, "percentile": r.percentile} for r in unique.values()]
     for start in range(0, len(values), _BATCH):
         session.execute(insert(epss_table), values[start : start + _BATCH])
+    bump_exploitability_version(session)
     return len(values)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import Select
 from sqlmodel import Session
 
@@ -17,3 +18,13 @@ def run_raw(session: Session, stmt: Select[Any]) -> list[Any]:
     """All rows of ``stmt`` as driver tuples (bound values are inlined as literals: no user input here)."""
     sql = str(stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
     return list(session.connection().exec_driver_sql(sql).fetchall())
+
+
+def json_text(text: str | None) -> Any:
+    """Parsed JSON text from the database, or None for NULL or anything malformed."""
+    if not text:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None

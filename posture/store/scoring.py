@@ -1,75 +1,52 @@
-"""Scoring the whole estate in bulk: load what the formula needs, write risks, keep a snapshot.
+"""Scoring the whole estate in bulk: what changed is re-scored, risks are written, a snapshot kept.
 
-Every finding that is not resolved is re-scored after each run, not only the ones the run saw:
-scores join across scopes (a Docker run that starts a privileged container raises the risk of the
-CVEs a scanner report found in its image), so a per-scope re-score would leave stale risks.
+Every unresolved finding is considered after each run, not only the ones the run saw: scores join
+across scopes (a Docker run that starts a privileged container raises the risk of the CVEs a
+scanner report found in its image), so a per-scope re-score would leave stale risks.
 
-Budget: 100,000 findings in well under 3 s on SQLite, so
+Budget: 100,000 findings well under 3 s on SQLite, so
 
-* evidence is never loaded whole (a CVE's description is kilobytes): the four values the formula
-  reads are extracted by the database as text;
-* a finding's factors are serialized once per distinct (facts, context) pair and compared as text
-  with what is stored, so an unchanged finding costs no JSON work and no UPDATE;
-* the estate graph and every asset's context are built once (``posture.scoring.estate``).
+* a finding whose inputs are unchanged (its ``scored`` entry, :mod:`posture.store.scoring_inputs`)
+  is skipped after reading a few columns; only new and changed findings have their evidence facts
+  extracted (by the database, four values per finding, never the whole evidence);
+* an explanation is built once per distinct (facts, context) pair from cached templates;
+* the estate graph and every asset's context are built once (:mod:`posture.scoring.estate`), and
+  roll-ups are counted in the same pass.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-import orjson
-from sqlalchemy import (
-    ColumnElement,
-    Table,
-    Text,
-    bindparam,
-    cast,
-    func,
-    insert,
-    literal_column,
-    select,
-    update,
-)
+from sqlalchemy import ColumnElement, Text, bindparam, cast, insert, select, update
 from sqlalchemy.types import JSON
 from sqlmodel import Session
 
-from posture.model import (
-    EpssScore,
-    KevEntry,
-    alias_table,
-    asset_table,
-    finding_event_table,
-    finding_table,
-    relation_table,
-    score_table,
-)
-from posture.records import AssetKind
-from posture.scoring.estate import DIMENSIONS, OWNED_BY, POINTS_TO, RUNS, AssetNode, Edge, Estate
+from posture.model import asset_table, finding_event_table, finding_table, score_table
+from posture.scoring.estate import Estate
 from posture.scoring.formula import Context, FindingFacts, score_json
-from posture.scoring.rollup import Tally, band_of, merge_tallies
+from posture.scoring.rollup import BAND_OF_RISK, snapshot_counts
 from posture.store.assets import chunks
+from posture.store.estate_graph import load_estate
 from posture.store.history import FindingChange, record_events
-from posture.store.raw import run_raw
+from posture.store.scoring_inputs import (
+    context_signature,
+    evidence_facts,
+    exploitability,
+    exploitability_version,
+    finding_rows,
+    header,
+    in_kev,
+    inputs_hash,
+    parse_header,
+)
 from posture.taxonomy import FindingStatus, Severity
 
 F = finding_table.c
-kev_table: Table = KevEntry.__table__  # type: ignore[attr-defined]
-epss_table: Table = EpssScore.__table__  # type: ignore[attr-defined]
-
-#: Kinds whose whole attributes the scoring reads (privilege, exposure, phase, labels, team).
-_FULL_ATTRIBUTES = (
-    AssetKind.CONTAINER.value,
-    AssetKind.POD.value,
-    AssetKind.WORKLOAD.value,
-    AssetKind.NAMESPACE.value,
-    AssetKind.SERVICE.value,
-    AssetKind.INGRESS.value,
-)
-_EDGES = (RUNS, OWNED_BY, POINTS_TO)
+_OPEN = FindingStatus.OPEN.value
 
 
 @dataclass(frozen=True)
@@ -90,140 +67,145 @@ class ScoringOutcome:
     estate: Estate
     finding_asset: dict[int, int] = field(default_factory=dict)
     risks: dict[int, int] = field(default_factory=dict)
+    rescored: int = 0
 
     def groups_of(self, finding_id: int) -> dict[str, frozenset[str]]:
         asset_id = self.finding_asset.get(finding_id)
         return dict(self.estate.groups(asset_id)) if asset_id is not None else {}
 
 
-# -- loading ---------------------------------------------------------------------------------
-def load_estate(session: Session, team_key: str = "team") -> Estate:
-    """Live assets and their ``runs``/``owned-by``/``points-to`` edges, targets resolved through aliases."""
-    A = asset_table.c
-    head = (A.id, A.kind, A.key, A.name, A.parent_kind, A.parent_key)
-    live = A.gone_at.is_(None)
-    nodes: list[AssetNode] = []
-    full = select(*head, cast(A.attributes, Text)).where(live, A.kind.in_(_FULL_ATTRIBUTES))
-    for r in run_raw(session, full):
-        attributes = _json_text(r[6])
-        nodes.append(AssetNode(r[0], r[1], r[2], r[3], r[4], r[5], attributes if isinstance(attributes, dict) else {}))
-    image_user = A.attributes["user"].as_string()
-    image_labels = A.attributes["labels"].as_string()
-    for r in run_raw(session, select(*head, image_user, image_labels).where(live, A.kind == AssetKind.IMAGE.value)):
-        attrs: dict[str, Any] = {}
-        if r[6] is not None:
-            attrs["user"] = r[6]
-        labels = _json_text(r[7])
-        if isinstance(labels, dict):
-            attrs["labels"] = labels
-        nodes.append(AssetNode(r[0], r[1], r[2], r[3], r[4], r[5], attrs))
-    rest = select(*head).where(live, A.kind.not_in((*_FULL_ATTRIBUTES, AssetKind.IMAGE.value)))
-    nodes.extend(AssetNode(*r) for r in run_raw(session, rest))
+class _Stale(NamedTuple):
+    """A finding whose inputs changed since it was scored (or that was never scored)."""
 
-    ids = {(n.kind, n.key): n.id for n in nodes}
-    R = relation_table.c
-    raw = run_raw(session, select(R.source_id, R.relation, R.target_kind, R.target_key).where(R.relation.in_(_EDGES)))
-    pending: list[tuple[int, str, str, str]] = []
-    edges: list[Edge] = []
-    for source, relation, kind, key in raw:
-        target = ids.get((kind, key))
-        if target is None:
-            pending.append((source, relation, kind, key))
+    id: int
+    asset_id: int
+    severity: str
+    status: str
+    category: str
+    phase: str
+    context: Context
+    context_number: int
+    inputs: str
+    previous: int | None  # the risk it was last scored at
+
+
+class _Tallies:
+    """Open findings per (asset, area, phase, severity, band): [count, max risk, risk sum]."""
+
+    def __init__(self) -> None:
+        self.counted: dict[tuple[int, str, str, str, str], list[int]] = {}
+        self.accepted = 0
+
+    def add(self, asset_id: int, category: str, phase: str, severity: str, status: str, risk: int) -> None:
+        if status != _OPEN:
+            self.accepted += 1
+            return
+        key = (asset_id, category, phase, severity, BAND_OF_RISK[risk])
+        tally = self.counted.get(key)
+        if tally is None:
+            self.counted[key] = [1, risk, risk]
         else:
-            edges.append(Edge(source, relation, target))
-    if pending:
-        aliases = _aliases(session, {(kind, key) for _s, _r, kind, key in pending})
-        edges.extend(
-            Edge(source, relation, aliases[(kind, key)])
-            for source, relation, kind, key in pending
-            if (kind, key) in aliases
-        )
-    return Estate(nodes, edges, team_key)
+            tally[0] += 1
+            tally[2] += risk
+            if risk > tally[1]:
+                tally[1] = risk
 
 
-def _aliases(session: Session, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    by_kind: dict[str, list[str]] = defaultdict(list)
-    for kind, key in wanted:
-        by_kind[kind].append(key)
-    found: dict[tuple[str, str], int] = {}
-    for kind, keys in by_kind.items():
-        for part in chunks(sorted(keys)):
-            stmt = select(alias_table.c.alias, alias_table.c.asset_id).where(
-                alias_table.c.kind == kind, alias_table.c.alias.in_(part)
-            )
-            found.update(((kind, r.alias), r.asset_id) for r in session.execute(stmt))
-    return found
+def score_estate(
+    session: Session,
+    *,
+    run_id: int | None,
+    now: datetime,
+    settings: ScoringSettings,
+    changes: Iterable[FindingChange] = (),
+) -> ScoringOutcome:
+    """Re-score what changed, record risk regressions, write the run's score snapshot.
 
-
-def _json_text(text: str | None) -> Any:
-    if not text:
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-
-
-
-
-#: The four evidence values the formula reads, as one JSON array, parsed once per row by the database.
-_FACTS_SQL = {
-    "sqlite": "json_extract(finding.evidence, '$.cvss.score', '$.fix_available', '$.vulnerability', '$.aliases')",
-    "postgresql": "json_build_array(finding.evidence #> '{cvss,score}', finding.evidence -> 'fix_available', "
-                  "finding.evidence -> 'vulnerability', finding.evidence -> 'aliases')::text",
-}
-
-
-def _finding_rows(session: Session) -> list[Any]:
-    """(id, asset, severity, status, risk, factors text, [CVSS, fix, vulnerability, aliases], area, phase)
-    of every unresolved finding."""
-    facts: ColumnElement[str] = literal_column(_FACTS_SQL[session.get_bind().dialect.name])
-    stmt = select(F.id, F.asset_id, F.severity, F.status, F.risk, cast(F.risk_factors, Text), facts, F.category,
-                  F.phase).where(
-        F.status != FindingStatus.RESOLVED.value
-    )
-    return run_raw(session, stmt)
-
-
-def _evidence_facts(text: str | None) -> tuple[float | None, bool | None, str | None, Any]:
-    """CVSS score, fix available, vulnerability id and aliases, each None unless of the expected type."""
-    values = _json_text(text)
-    if not isinstance(values, list) or len(values) != 4:
-        return None, None, None, None
-    cvss, fix, vuln, aliases = values
-    return (
-        float(cvss) if isinstance(cvss, (int, float)) and not isinstance(cvss, bool) else None,
-        fix if isinstance(fix, bool) else None,
-        vuln if isinstance(vuln, str) else None,
-        aliases if isinstance(aliases, list) else None,
-    )
-
-
-def _exploitability(session: Session, cves: set[str]) -> tuple[set[str], dict[str, float]]:
-    """The KEV catalogue (small) and the EPSS scores of the named vulnerabilities, rounded as documented."""
-    kev = set(session.execute(select(kev_table.c.cve)).scalars())
-    epss: dict[str, float] = {}
-    for part in chunks(sorted(cves), 900):
-        stmt = select(epss_table.c.cve, epss_table.c.epss).where(epss_table.c.cve.in_(part))
-        epss.update((cve, round(value, 3)) for cve, value in session.execute(stmt).all())
-    return kev, epss
-
-
-def _in_kev(kev: set[str], vuln: str | None, aliases: list[Any] | None) -> bool:
-    if vuln in kev:
-        return True
-    return bool(aliases and kev) and any(isinstance(a, str) and a in kev for a in aliases or ())
-
-
-# -- writing ---------------------------------------------------------------------------------
-def _write(session: Session, updates: Sequence[tuple[int, str, int]]) -> None:
-    """(risk, factors JSON text, id) per changed finding, one driver-level executemany.
-
-    The factors are bound as the exact text they were compared with (orjson output), not
-    re-serialized; PostgreSQL casts that text to JSON.
+    ``changes`` are the run's own state changes: their findings are not also reported as risk
+    regressions (a new finding is new, not regressed), and their in-memory risk is brought up to date
+    for the notification outbox that reads them next.
     """
-    if not updates:
-        return
+    changes = list(changes)
+    estate = load_estate(session, settings.team_key)
+    exploit_version = exploitability_version(session)
+    contexts: dict[int, tuple[Context, int, str]] = {}
+    numbers: dict[Context, int] = {}
+    risks: dict[int, int] = {}
+    finding_asset: dict[int, int] = {}
+    stale: list[_Stale] = []
+    tallies = _Tallies()
+    rows = finding_rows(session)
+    for fid, asset_id, severity, status, risk, content, category, phase, prefix in rows:
+        known = contexts.get(asset_id)
+        if known is None:
+            context = estate.context(asset_id)
+            known = contexts[asset_id] = (context, numbers.setdefault(context, len(numbers)),
+                                          context_signature(context, exploit_version))
+        finding_asset[fid] = asset_id
+        inputs = inputs_hash(content, known[2])
+        scored = parse_header(prefix)
+        if scored is not None and scored == (inputs, risk):
+            risks[fid] = risk
+            tallies.add(asset_id, category, phase, severity, status, risk)
+        else:
+            stale.append(_Stale(fid, asset_id, severity, status, category, phase, known[0], known[1], inputs,
+                                scored[1] if scored else None))
+    changed_ids = {c.finding_id for c in changes}
+    regressed = _rescore(session, stale, risks, changed_ids, settings.regression_delta, len(rows))
+    for item in stale:
+        tallies.add(item.asset_id, item.category, item.phase, item.severity, item.status, risks[item.id])
+    for change in changes:
+        change.risk = risks.get(change.finding_id, change.risk)
+    if run_id is not None:
+        _refresh_event_risks(session, run_id)
+    regressions = _record_regressions(session, run_id, regressed, now)
+    snapshot = snapshot_counts(estate, tallies.counted, tallies.accepted)
+    estate_summary = snapshot["estate"]
+    session.execute(
+        insert(score_table).values(
+            run_id=run_id, taken_at=now, score=estate_summary["score"], grade=estate_summary["grade"], counts=snapshot
+        )
+    )
+    return ScoringOutcome(snapshot, estate_summary["score"], estate_summary["grade"], regressions, estate,
+                          finding_asset, risks, len(stale))
+
+
+def _rescore(session: Session, stale: Sequence[_Stale], risks: dict[int, int], changed_ids: set[int],
+             regression_delta: int, total: int) -> list[tuple[int, int, int]]:
+    """Score the stale findings, write them, and return (id, previous risk, risk) of the regressions."""
+    if not stale:
+        return []
+    facts_of = evidence_facts(session, [s.id for s in stale], everything=len(stale) * 2 > total)
+    kev, epss = exploitability(session, {f[2] for f in facts_of.values() if f[2]})
+    memo: dict[tuple[Any, ...], tuple[int, str]] = {}
+    updates: list[tuple[int, str, int]] = []
+    regressed: list[tuple[int, int, int]] = []
+    for item in stale:
+        cvss, fix, vuln, aliases = facts_of.get(item.id, (None, None, None, None))
+        listed = in_kev(kev, vuln, aliases) if (vuln or aliases) else False
+        probability = epss.get(vuln) if vuln else None
+        key = (item.severity, cvss, fix, listed, probability, item.context_number)
+        found = memo.get(key)
+        if found is None:
+            facts = FindingFacts(Severity(item.severity), cvss, listed, probability, fix)
+            found = memo[key] = score_json(facts, item.context)
+        risk, body = found
+        risks[item.id] = risk
+        updates.append((risk, header(item.inputs, risk) + body[1:], item.id))
+        previous = item.previous
+        if (previous is not None and item.status == _OPEN and item.id not in changed_ids
+                and risk >= previous + regression_delta):
+            regressed.append((item.id, previous, risk))
+    _write(session, updates)
+    return regressed
+
+
+def _write(session: Session, updates: Sequence[tuple[int, str, int]]) -> None:
+    """(risk, explanation JSON text, id) per re-scored finding, one driver-level executemany.
+
+    The explanation is bound as text (orjson-compatible JSON built by the formula), not
+    re-serialized; PostgreSQL casts it to JSON.
+    """
     dialect = session.get_bind().dialect
     factors: ColumnElement[Any] = bindparam("b_factors", type_=Text)
     if dialect.name != "sqlite":
@@ -238,78 +220,6 @@ def _write(session: Session, updates: Sequence[tuple[int, str, int]]) -> None:
     else:
         params = [{"b_risk": u[0], "b_factors": u[1], "b_id": u[2]} for u in updates]
     session.connection().exec_driver_sql(compiled.string, params)
-
-
-def score_estate(
-    session: Session,
-    *,
-    run_id: int | None,
-    now: datetime,
-    settings: ScoringSettings,
-    changes: Iterable[FindingChange] = (),
-) -> ScoringOutcome:
-    """Re-score every unresolved finding, record risk regressions, write the run's score snapshot.
-
-    ``changes`` are the run's own state changes: their findings are not also reported as risk
-    regressions (a new finding is new, not regressed), and their in-memory risk is brought up to date
-    for the notification outbox that reads them next.
-    """
-    changes = list(changes)
-    estate = load_estate(session, settings.team_key)
-    rows = [(*r[:6], *_evidence_facts(r[6]), r[7], r[8]) for r in _finding_rows(session)]
-    kev, epss = _exploitability(session, {r[8] for r in rows if r[8]})
-    changed_ids = {c.finding_id for c in changes}
-    # Each asset's context, and a small number per distinct context: memo keys hash ints, not dataclasses.
-    contexts: dict[int, tuple[Context, int]] = {}
-    numbers: dict[Context, int] = {}
-    memo: dict[tuple[Any, ...], tuple[int, str]] = {}
-    updates: list[tuple[int, str, int]] = []
-    risks: dict[int, int] = {}
-    finding_asset: dict[int, int] = {}
-    regressed: list[tuple[int, int, int]] = []
-    open_status = FindingStatus.OPEN.value
-    counted: dict[tuple[int, str, str, str, int], int] = {}  # open findings per (asset, area, phase, severity, risk)
-    accepted = 0
-    for fid, asset_id, severity, status, old_risk, old_text, cvss, fix, vuln, aliases, category, phase in rows:
-        known = contexts.get(asset_id)
-        if known is None:
-            context = estate.context(asset_id)
-            known = contexts[asset_id] = (context, numbers.setdefault(context, len(numbers)))
-        in_kev = _in_kev(kev, vuln, aliases) if (vuln or aliases) else False
-        probability = epss.get(vuln) if vuln else None
-        key = (severity, cvss, fix, in_kev, probability, known[1])
-        found = memo.get(key)
-        if found is None:
-            facts = FindingFacts(Severity(severity), cvss, in_kev, probability, fix)
-            found = memo[key] = score_json(facts, known[0])
-        risk, text = found
-        risks[fid] = risk
-        finding_asset[fid] = asset_id
-        if status == open_status:
-            tally_key = (asset_id, category, phase, severity, risk)
-            counted[tally_key] = counted.get(tally_key, 0) + 1
-        else:
-            accepted += 1
-        if risk != old_risk or text != old_text:
-            updates.append((risk, text, fid))
-            if (status == open_status and old_text not in (None, "{}") and fid not in changed_ids
-                    and risk >= old_risk + settings.regression_delta):
-                regressed.append((fid, old_risk, risk))
-    _write(session, updates)
-    for change in changes:
-        change.risk = risks.get(change.finding_id, change.risk)
-    if run_id is not None:
-        _refresh_event_risks(session, run_id)
-    regressions = _record_regressions(session, run_id, regressed, now)
-    snapshot = rollups(estate, counted, accepted)
-    estate_summary = snapshot["estate"]
-    session.execute(
-        insert(score_table).values(
-            run_id=run_id, taken_at=now, score=estate_summary["score"], grade=estate_summary["grade"], counts=snapshot
-        )
-    )
-    return ScoringOutcome(snapshot, estate_summary["score"], estate_summary["grade"], regressions, estate,
-                          finding_asset, risks)
 
 
 def _refresh_event_risks(session: Session, run_id: int) -> None:
@@ -342,59 +252,3 @@ def _record_regressions(
     return out
 
 
-# -- roll-ups --------------------------------------------------------------------------------
-def rollups(estate: Estate, counted: Mapping[tuple[int, str, str, str, int], int], accepted: int) -> dict[str, Any]:
-    """Estate, NIST area, phase and structural groups (namespace, cluster, host, registry, team).
-
-    ``counted`` holds the open findings per (asset, area, phase, severity, risk), counted while
-    scoring; each asset's tally is then spread over the asset's groups.
-    """
-    by_asset: dict[int, Tally] = defaultdict(Tally)
-    by_category: dict[str, Tally] = defaultdict(Tally)
-    by_phase: dict[str, Tally] = defaultdict(Tally)
-    for (asset_id, category, phase, severity, risk), count in counted.items():
-        band = band_of(risk)
-        for tally in (by_asset[asset_id], by_category[category], by_phase[phase]):
-            tally.add_group(band, severity, count, risk, risk * count)
-    assets = estate.asset_count
-    groups: dict[str, dict[str, Tally]] = {dim: defaultdict(Tally) for dim in DIMENSIONS}
-    for asset_id, tally in by_asset.items():
-        for dim, keys in estate.groups(asset_id).items():
-            for key in keys:
-                groups[dim][key].absorb(tally)
-    members = estate.members()
-    estate_tally = merge_tallies(by_asset.values())
-    return {
-        "formula": 1,
-        "estate": {**estate_tally.summary(assets), "accepted": accepted},
-        "groups": {
-            "category": {k: t.summary(assets) for k, t in sorted(by_category.items())},
-            "phase": {k: t.summary(assets) for k, t in sorted(by_phase.items())},
-            **{
-                dim: {k: t.summary(members.get((dim, k), 1)) for k, t in sorted(groups[dim].items())}
-                for dim in DIMENSIONS
-            },
-        },
-    }
-
-
-def asset_rollup(session: Session, limit: int = 50) -> list[dict[str, Any]]:
-    """Per-asset roll-up (open findings, worst and total risk), riskiest first: the one dimension too
-    large to keep in every snapshot, so it is computed on demand."""
-    stmt = (
-        select(asset_table.c.kind, asset_table.c.name, func.count().label("open"), func.max(F.risk).label("max_risk"),
-               func.sum(F.risk).label("risk_sum"))
-        .join(asset_table, asset_table.c.id == F.asset_id)
-        .where(F.status == FindingStatus.OPEN.value)
-        .group_by(asset_table.c.id, asset_table.c.kind, asset_table.c.name)
-        .order_by(func.max(F.risk).desc(), func.sum(F.risk).desc())
-        .limit(limit)
-    )
-    return [dict(r._mapping) for r in session.execute(stmt)]
-
-
-def latest_snapshots(session: Session, limit: int = 2) -> list[dict[str, Any]]:
-    """The newest score snapshots, newest first (trend, and "did a scope cross a threshold")."""
-    S = score_table.c
-    stmt = select(S.id, S.run_id, S.taken_at, S.score, S.grade, S.counts).order_by(S.taken_at.desc(), S.id.desc())
-    return [dict(r._mapping) for r in session.execute(stmt.limit(limit))]

@@ -1,0 +1,69 @@
+"""``posture notify``: flush the outbox (deliver what is due), send a test, or show what is stuck."""
+
+from __future__ import annotations
+
+import click
+
+from posture.cli.context import AppContext, PostureError, db_option, pass_app
+from posture.cli.hooks import deliver, echo_report, notify_settings
+from posture.cli.output import cell, console, table, write_json
+from posture.notify.deliver import DeliveryPolicy, outbox_status, send_test
+from posture.textsafe import clean
+
+notify_option = click.option(
+    "--notify", "urls", multiple=True, metavar="URL",
+    help="An apprise URL to notify (repeatable), besides the config file's channels and $POSTURE_NOTIFY.",
+)
+
+
+@click.command("notify")
+@db_option
+@notify_option
+@click.option("--test", "test", is_flag=True, help="Send a test message to every channel and report each result.")
+@click.option("--status", "status", is_flag=True, help="Show the outbox: messages per status and dead letters.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_app
+def notify_command(app: AppContext, urls: tuple[str, ...], test: bool, status: bool, fmt: str) -> None:
+    """Deliver pending notifications (retrying failed ones that are due), one digest per channel and run.
+
+    Channels come from the config file ($POSTURE_CONFIG or ~/.config/posture/config.toml),
+    $POSTURE_NOTIFY and --notify; they are shown as scheme://host only, never whole.
+    """
+    settings = notify_settings(urls)
+    if not settings.channels:
+        raise PostureError("no notification channel: add [[channels]] to the config file, set POSTURE_NOTIFY or "
+                           "give --notify URL", 2)
+    if test:
+        failed = False
+        for channel, outcome in send_test(settings):
+            ok = outcome.state == "sent"
+            failed = failed or not ok
+            click.echo(f"{clean(channel.name)} ({channel.display}): {'ok' if ok else 'failed: ' + outcome.detail}")
+        if failed:
+            raise SystemExit(1)
+        return
+    if status:
+        data = outbox_status(app.engine_for_write(), settings)
+        if fmt == "json":
+            write_json(data)
+            return
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(data["counts"].items())) or "empty"
+        click.echo(f"outbox: {counts}")
+        if data["dead"]:
+            console().print(table("dead letters", ["channel", "event", "attempts", "error"], (
+                [cell(d["channel"]), cell(d["event"]), cell(d["attempts"]), cell(d["error"], limit=100)]
+                for d in data["dead"])))
+        return
+    report = deliver(app, settings, DeliveryPolicy())
+    if report.busy:
+        click.echo("posture: notify: another process is delivering; nothing to do here", err=True)
+        return
+    if fmt == "json":
+        write_json({"sent": report.sent, "recovered": report.recovered, "retrying": report.retrying,
+                    "dead": report.dead, "unknown_channels": report.unknown_channels})
+    else:
+        click.echo(f"{report.sent} message(s) sent" + (f", {report.recovered} interrupted delivery resumed"
+                                                        if report.recovered else ""))
+    echo_report(report)
+    if report.failed:
+        raise SystemExit(1)

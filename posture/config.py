@@ -1,0 +1,205 @@
+"""The configuration file: notification channels, routing rules, thresholds, the team label.
+
+TOML at ``$POSTURE_CONFIG`` or ``$XDG_CONFIG_HOME/posture/config.toml`` (``~/.config/posture/…``);
+a missing file is an empty configuration. Example::
+
+    team_label = "team"            # label or annotation naming the owning team
+
+    [thresholds]
+    new_risk = 60                  # default minimum risk of a finding event a route announces
+    scope_risk = 50                # announce a namespace/team/cluster/host/registry whose risk rises past this
+    regression_delta = 10          # a risk rise that counts as a regression
+    top = 10                       # lines per digest section before "+M more"
+    exception_warning_days = 7
+
+    [[channels]]
+    name = "payments"
+    url = "slack://T000/B000/XXXX"  # any apprise URL; a secret: shown as scheme://host only
+
+    [[routes]]
+    channel = "payments"
+    events = ["new", "regressed", "scope-risk", "collector"]   # default: every event but "resolved"
+    min_severity = "high"
+    min_risk = 70
+    team = ["payments"]            # also: namespace, registry, host, cluster (glob patterns)
+
+Channels given with ``--notify URL`` or ``POSTURE_NOTIFY`` (URLs separated by whitespace) get the
+default route. A channel without any route gets the default route too.
+
+Channel URLs carry tokens and passwords: they never appear in a message, a log line or the
+database. The outbox names a channel by a keyed hash of its URL (:meth:`Channel.id`), and people
+see :meth:`Channel.display`, the scheme and host only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from posture.notify.policy import EVENTS, SCOPE_KEYS, Route, Thresholds
+from posture.taxonomy import Severity
+
+
+class ConfigError(ValueError):
+    """One line naming the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    url: str = field(repr=False)
+
+    def id(self, key: bytes) -> str:
+        """Stable outbox id: a keyed hash of the URL, so the database never holds (or confirms) the URL."""
+        return "ch-" + hmac.new(key, self.url.encode("utf-8"), hashlib.sha256).hexdigest()[:24]
+
+    @property
+    def display(self) -> str:
+        return display_url(self.url)
+
+
+def display_url(url: str) -> str:
+    """``scheme://host`` only: never the path, user, password or query, where apprise URLs keep tokens."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname or ""
+    except ValueError:
+        return "invalid-url"
+    scheme = parts.scheme or "?"
+    return f"{scheme}://{host}" if host else f"{scheme}://"
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    channels: tuple[Channel, ...] = ()
+    routes: tuple[Route, ...] = ()
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    team_key: str = "team"
+    source: str = "defaults"
+
+    def effective_routes(self) -> tuple[Route, ...]:
+        """Configured routes, plus the default route for every channel that has none."""
+        routed = {r.channel for r in self.routes}
+        return self.routes + tuple(Route(c.name) for c in self.channels if c.name not in routed)
+
+    def with_urls(self, urls: Iterable[str], prefix: str) -> NotifySettings:
+        """Add channels given on the command line or in the environment (default route)."""
+        known = {c.url for c in self.channels}
+        added = [u.strip() for u in urls if u.strip() and u.strip() not in known]
+        extra = tuple(Channel(f"{prefix}-{n}", url) for n, url in enumerate(dict.fromkeys(added), 1))
+        return replace(self, channels=self.channels + extra)
+
+    def channel_ids(self, key: bytes) -> dict[str, Channel]:
+        return {c.id(key): c for c in self.channels}
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    if env.get("POSTURE_CONFIG"):
+        return Path(env["POSTURE_CONFIG"]).expanduser()
+    base = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "posture" / "config.toml"
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> NotifySettings:
+    """The configuration file (if any) plus the channels of ``POSTURE_NOTIFY``."""
+    env = os.environ if environ is None else environ
+    path = path or config_path(env)
+    settings = NotifySettings()
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"config {path}: {str(exc).splitlines()[0]}") from None
+        settings = parse(data, str(path))
+    return settings.with_urls(env.get("POSTURE_NOTIFY", "").split(), "env")
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError(f"{where}: expected a string or a list of strings")
+
+
+def _int(value: Any, where: str, low: float, high: float) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ConfigError(f"{where}: expected a number from {low:g} to {high:g}")
+    return value
+
+
+def _thresholds(data: Any, where: str) -> Thresholds:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: [thresholds] must be a table")
+    limits = {"new_risk": (0, 100), "scope_risk": (0, 100), "regression_delta": (1, 100), "top": (1, 100),
+              "exception_warning_days": (0, 365)}
+    unknown = set(data) - set(limits)
+    if unknown:
+        raise ConfigError(f"{where}: unknown threshold {sorted(unknown)[0]!r} (known: {', '.join(limits)})")
+    values = {k: _int(v, f"{where}: thresholds.{k}", *limits[k]) for k, v in data.items()}
+    return Thresholds(**{k: (v if k == "scope_risk" else int(v)) for k, v in values.items()})
+
+
+def _channels(data: Any, where: str) -> tuple[Channel, ...]:
+    if not isinstance(data, list):
+        raise ConfigError(f"{where}: channels must be an array of tables ([[channels]])")
+    out: list[Channel] = []
+    for n, entry in enumerate(data, 1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str) or "://" not in entry["url"]:
+            raise ConfigError(f"{where}: channel {n} needs a url (an apprise URL such as slack://…)")
+        name = entry.get("name", f"channel-{n}")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}: channel {n}: name must be a non-empty string")
+        out.append(Channel(name, entry["url"]))
+    names = [c.name for c in out]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: two channels share a name")
+    return tuple(out)
+
+
+def _route(entry: Any, n: int, channels: Sequence[Channel], where: str) -> Route:
+    at = f"{where}: route {n}"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{at}: must be a table")
+    channel = entry.get("channel")
+    if channel not in {c.name for c in channels}:
+        raise ConfigError(f"{at}: channel {channel!r} is not one of the [[channels]] names")
+    events = frozenset(_strings(entry["events"], f"{at}.events")) if "events" in entry else None
+    if events is not None and not events <= set(EVENTS):
+        raise ConfigError(f"{at}: unknown event {sorted(events - set(EVENTS))[0]!r} (known: {', '.join(EVENTS)})")
+    severity = entry.get("min_severity")
+    try:
+        min_severity = Severity.parse(severity) if isinstance(severity, str) else None
+    except ValueError:
+        raise ConfigError(f"{at}: min_severity {severity!r} is not a severity") from None
+    min_risk = int(_int(entry["min_risk"], f"{at}.min_risk", 0, 100)) if "min_risk" in entry else None
+    scope = {k: _strings(entry[k], f"{at}.{k}") for k in SCOPE_KEYS if k in entry}
+    unknown = set(entry) - {"channel", "events", "min_severity", "min_risk", *SCOPE_KEYS}
+    if unknown:
+        raise ConfigError(f"{at}: unknown key {sorted(unknown)[0]!r}")
+    route = Route(str(channel), min_severity=min_severity, min_risk=min_risk, scope=scope)
+    return replace(route, events=events) if events is not None else route
+
+
+def parse(data: Mapping[str, Any], where: str = "config") -> NotifySettings:
+    unknown = set(data) - {"team_label", "thresholds", "channels", "routes"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting {sorted(unknown)[0]!r}")
+    team = data.get("team_label", "team")
+    if not isinstance(team, str) or not team:
+        raise ConfigError(f"{where}: team_label must be a non-empty string")
+    channels = _channels(data.get("channels", []), where)
+    routes_data = data.get("routes", [])
+    if not isinstance(routes_data, list):
+        raise ConfigError(f"{where}: routes must be an array of tables ([[routes]])")
+    routes = tuple(_route(entry, n, channels, where) for n, entry in enumerate(routes_data, 1))
+    thresholds = _thresholds(data.get("thresholds", {}), where)
+    return NotifySettings(channels, routes, thresholds, team, where)

@@ -1,0 +1,288 @@
+"""The transactional outbox: what each channel must hear, written with the changes it announces.
+
+Rows are written inside the collection's write transaction (the pipeline's ``after_reconcile``), so
+a change is committed if and only if its announcement is; delivery happens after commit
+(:mod:`posture.notify.deliver`). The table's unique (channel, event, subject) makes every write
+idempotent: the subject is the finding's fingerprint (or a scope key), so each (fingerprint, event)
+reaches a channel once, whichever process, run or retry enqueues it.
+
+Some events are derived from durable state rather than from one run's changes (a collector failing
+twice in a row, an exception about to expire): :func:`sweep_rows` computes them and may run any
+number of times (after a reconcile, and before every delivery, which catches failed runs: the
+pipeline records those without a transaction to hook into).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from posture.config import NotifySettings
+from posture.model import (
+    asset_table,
+    exception_table,
+    finding_table,
+    outbox_table,
+    run_table,
+    scope_table,
+    score_table,
+)
+from posture.notify.policy import FINDING_EVENTS, Route, Subject, channels_for, route_matches
+from posture.scoring.estate import DIMENSIONS
+from posture.scoring.rollup import band_of
+from posture.store.history import FindingChange
+from posture.store.runs import secret_hash_key
+from posture.store.scoring import ScoringOutcome
+from posture.taxonomy import RunStatus
+
+PENDING, SENDING, RETRY, SENT, DEAD = "pending", "sending", "retry", "sent", "dead"
+_BAD = (RunStatus.PARTIAL.value, RunStatus.FAILED.value)
+#: Which roll-up dimension a source scope's name stands for, so scope filters route collector alerts.
+_SCOPE_DIMENSION = {"kubernetes": "cluster", "docker": "host", "registry": "registry"}
+
+
+def enqueue(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert rows, skipping any (channel, event, subject) already there: never a repeat."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        stmt: Any = sqlite_insert(outbox_table).on_conflict_do_nothing(index_elements=["channel", "event", "subject"])
+    elif dialect == "postgresql":
+        stmt = pg_insert(outbox_table).on_conflict_do_nothing(index_elements=["channel", "event", "subject"])
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported (posture.db)
+        stmt = insert(outbox_table)
+    session.execute(stmt, list(rows))
+
+
+def _short(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+class OutboxWriter:
+    """Turns a run's changes, its score snapshot and the store's state into outbox rows per channel."""
+
+    def __init__(self, settings: NotifySettings) -> None:
+        self.settings = settings
+        self.routes: tuple[Route, ...] = settings.effective_routes()
+
+    def _ids(self, session: Session) -> dict[str, str]:
+        key = secret_hash_key(session)
+        return {c.name: c.id(key) for c in self.settings.channels}
+
+    def _row(self, channel: str, event: str, subject: str, run_id: int | None, payload: Mapping[str, Any],
+             now: datetime) -> dict[str, Any]:
+        return {"channel": channel, "event": event, "subject": subject[:256], "run_id": run_id,
+                "payload": dict(payload), "status": PENDING, "attempts": 0, "created_at": now}
+
+    # -- one run -----------------------------------------------------------------------------
+    def write_run(self, session: Session, *, run_id: int, scope: str, first_run: bool, status: str,
+                  changes: Sequence[FindingChange], outcome: ScoringOutcome | None, now: datetime) -> int:
+        if not self.settings.channels:
+            return 0
+        ids = self._ids(session)
+        _fill_asset_names(session, changes)
+        if first_run:
+            rows = self._baseline(session, run_id, scope, changes, outcome, ids, now)
+        else:
+            rows = self._changes(run_id, scope, status, changes, outcome, ids, now)
+            if outcome is not None:
+                rows += self._scope_risk(session, run_id, outcome, ids, now)
+        rows += self.sweep_rows(session, now, ids, only_run=run_id)
+        enqueue(session, rows)
+        return len(rows)
+
+    def write_changes(self, session: Session, changes: Sequence[FindingChange], outcome: ScoringOutcome | None,
+                      now: datetime) -> int:
+        """Changes outside a collection run (re-scoring after ``posture enrich``)."""
+        if not self.settings.channels or not changes:
+            return 0
+        ids = self._ids(session)
+        _fill_asset_names(session, changes)
+        rows = self._changes(None, "", RunStatus.COMPLETE.value, changes, outcome, ids, now)
+        enqueue(session, rows)
+        return len(rows)
+
+    def _changes(self, run_id: int | None, scope: str, status: str, changes: Sequence[FindingChange],
+                 outcome: ScoringOutcome | None, ids: Mapping[str, str], now: datetime) -> list[dict[str, Any]]:
+        rows = []
+        for change in changes:
+            if change.event not in FINDING_EVENTS:
+                continue
+            if change.event == "resolved" and status != RunStatus.COMPLETE.value:
+                continue  # never an all-clear from a run that did not see everything
+            groups = outcome.groups_of(change.finding_id) if outcome else {}
+            subject = Subject(change.event, change.severity, change.risk, groups)
+            payload = _finding_payload(change, groups, scope)
+            key = change.fingerprint
+            if change.event == "regressed":
+                key = f"{change.fingerprint}@{change.severity}/{band_of(change.risk)}"
+            for name in channels_for(self.routes, subject, self.settings.thresholds):
+                rows.append(self._row(ids[name], change.event, key, run_id, payload, now))
+        return rows
+
+    def _baseline(self, session: Session, run_id: int, scope: str, changes: Sequence[FindingChange],
+                  outcome: ScoringOutcome | None, ids: Mapping[str, str], now: datetime) -> list[dict[str, Any]]:
+        """First collection of a scope: at most one summary per channel, listing what it would have announced."""
+        scope_id = session.execute(select(run_table.c.scope_id).where(run_table.c.id == run_id)).scalar_one()
+        fresh = sorted((c for c in changes if c.event in ("new", "reopened")), key=lambda c: (-c.risk, c.finding_id))
+        rows = []
+        for name, channel_id in ids.items():
+            routes = [r for r in self.routes if r.channel == name and "baseline" in r.events]
+            if not routes:
+                continue
+            matched: list[FindingChange] = []
+            for change in fresh:
+                groups = outcome.groups_of(change.finding_id) if outcome else {}
+                subject = Subject("new", change.severity, change.risk, groups)
+                if any(route_matches(Route(r.channel, FINDING_EVENTS, r.min_severity, r.min_risk, r.scope), subject,
+                                     self.settings.thresholds) for r in routes):
+                    matched.append(change)
+            if not matched and all(r.scope for r in routes):
+                continue  # a team channel hears nothing about a scope that holds nothing of theirs
+            bands: dict[str, int] = {}
+            for change in matched:
+                bands[band_of(change.risk)] = bands.get(band_of(change.risk), 0) + 1
+            top = [_finding_payload(c, outcome.groups_of(c.finding_id) if outcome else {}, scope)
+                   for c in matched[: self.settings.thresholds.top]]
+            payload = {"scope": scope, "matched": len(matched), "bands": bands, "top": top}
+            rows.append(self._row(channel_id, "baseline", f"baseline:{scope_id}", run_id, payload, now))
+        return rows
+
+    def _scope_risk(self, session: Session, run_id: int, outcome: ScoringOutcome, ids: Mapping[str, str],
+                    now: datetime) -> list[dict[str, Any]]:
+        """Groups whose risk (100 − score) rose past the threshold since the previous snapshot."""
+        S = score_table.c
+        previous = session.execute(
+            select(S.counts).where(S.run_id != run_id).order_by(S.taken_at.desc(), S.id.desc()).limit(1)
+        ).scalar()
+        if previous is None:
+            return []
+        threshold = self.settings.thresholds.scope_risk
+        before_groups = previous.get("groups", {})
+        rows = []
+        for dim in DIMENSIONS:
+            for key, now_summary in outcome.snapshot["groups"].get(dim, {}).items():
+                old = before_groups.get(dim, {}).get(key, {}).get("risk", 0.0)
+                new = now_summary["risk"]
+                if not (old < threshold <= new):
+                    continue
+                payload = {"dimension": dim, "group": key, "risk": new, "previous_risk": old,
+                           "score": now_summary["score"], "grade": now_summary["grade"], "threshold": threshold}
+                subject = Subject("scope-risk", groups={dim: [key]})
+                for name in channels_for(self.routes, subject, self.settings.thresholds):
+                    rows.append(self._row(ids[name], "scope-risk", f"{dim}:{_short(key)}@{run_id}", run_id, payload,
+                                          now))
+        return rows
+
+    # -- derived from state ------------------------------------------------------------------
+    def sweep(self, session: Session, now: datetime) -> int:
+        """Enqueue collector and exception alerts the store's state calls for (idempotent)."""
+        if not self.settings.channels:
+            return 0
+        rows = self.sweep_rows(session, now, self._ids(session))
+        enqueue(session, rows)
+        return len(rows)
+
+    def sweep_rows(self, session: Session, now: datetime, ids: Mapping[str, str],
+                   only_run: int | None = None) -> list[dict[str, Any]]:
+        rows = self._collector_rows(session, now, ids, only_run)
+        if only_run is None:
+            rows += self._expiring_rows(session, now, ids)
+        return rows
+
+    def _collector_rows(self, session: Session, now: datetime, ids: Mapping[str, str],
+                        only_run: int | None) -> list[dict[str, Any]]:
+        scopes = select(scope_table.c.id, scope_table.c.kind, scope_table.c.name)
+        if only_run is not None:
+            scopes = scopes.where(scope_table.c.id == select(run_table.c.scope_id).where(
+                run_table.c.id == only_run).scalar_subquery())
+        rows = []
+        for scope in session.execute(scopes).all():
+            runs = session.execute(
+                select(run_table.c.id, run_table.c.status, run_table.c.error)
+                .where(run_table.c.scope_id == scope.id, run_table.c.finished_at.is_not(None))
+                .order_by(run_table.c.finished_at.desc(), run_table.c.id.desc())
+                .limit(50)
+            ).all()
+            streak = []
+            for run in runs:
+                if run.status not in _BAD:
+                    break
+                streak.append(run)
+            if len(streak) < 2:
+                continue
+            name = f"{scope.kind}:{scope.name}"
+            payload = {"scope": name, "statuses": [r.status for r in streak[:2]][::-1], "runs": len(streak),
+                       "error": streak[0].error}
+            dim = _SCOPE_DIMENSION.get(scope.kind)
+            subject = Subject("collector", groups={dim: [scope.name]} if dim else {})
+            for channel in channels_for(self.routes, subject, self.settings.thresholds):
+                rows.append(self._row(ids[channel], "collector", f"scope:{scope.id}@{streak[-1].id}", streak[0].id,
+                                      payload, now))
+        return rows
+
+    def _expiring_rows(self, session: Session, now: datetime, ids: Mapping[str, str]) -> list[dict[str, Any]]:
+        X = exception_table.c
+        horizon = now + timedelta(days=self.settings.thresholds.exception_warning_days)
+        due = session.execute(
+            select(X.id, X.rule_id, X.asset_key, X.namespace, X.pattern, X.reason, X.owner, X.expires_at).where(
+                X.expired_at.is_(None), X.expires_at.is_not(None), X.expires_at > now, X.expires_at <= horizon
+            )
+        ).all()
+        rows = []
+        for exc in due:
+            covers = ", ".join(f"{k} {v}" for k, v in (("rule", exc.rule_id), ("asset", exc.asset_key),
+                                                        ("namespace", exc.namespace), ("pattern", exc.pattern)) if v)
+            payload = {"exception_id": exc.id, "covers": covers, "reason": exc.reason, "owner": exc.owner,
+                       "expires_at": exc.expires_at.strftime("%Y-%m-%d %H:%M UTC")}
+            subject = Subject("exception-expiring", groups={"namespace": [exc.namespace]} if exc.namespace else {})
+            for channel in channels_for(self.routes, subject, self.settings.thresholds):
+                rows.append(self._row(ids[channel], "exception-expiring",
+                                      f"exception:{exc.id}@{exc.expires_at:%Y-%m-%dT%H:%M}", None, payload, now))
+        return rows
+
+
+def _finding_payload(change: FindingChange, groups: Mapping[str, Iterable[str]], scope: str) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "finding_id": change.finding_id,
+        "fingerprint": change.fingerprint,
+        "rule_id": change.rule_id,
+        "title": change.title,
+        "asset": change.asset_name,
+        "severity": change.severity,
+        "risk": change.risk,
+        "scope": scope,
+        "groups": {k: sorted(v)[:5] for k, v in groups.items() if k in ("team", "namespace")},
+    }
+    detail = change.detail
+    if "previous_severity" in detail:
+        payload["previous_severity"] = detail["previous_severity"]
+    if "previous_risk" in detail:
+        payload["previous_risk"] = detail["previous_risk"]
+    return payload
+
+
+def _fill_asset_names(session: Session, changes: Sequence[FindingChange]) -> None:
+    """Resolution events carry no asset name; a message must name the resource."""
+    missing = [c for c in changes if not c.asset_name and c.event in FINDING_EVENTS]
+    if not missing:
+        return
+    ids = sorted({c.finding_id for c in missing})
+    names: dict[int, str] = {}
+    for start in range(0, len(ids), 500):
+        stmt = (
+            select(finding_table.c.id, asset_table.c.name)
+            .join(asset_table, asset_table.c.id == finding_table.c.asset_id)
+            .where(finding_table.c.id.in_(ids[start : start + 500]))
+        )
+        names.update((r.id, r.name) for r in session.execute(stmt))
+    for change in missing:
+        change.asset_name = names.get(change.finding_id, "")
