@@ -34,8 +34,13 @@ def source_context(engine: Engine, settings: Mapping[str, Any] | None = None) ->
     with write_session(engine) as session:
         key = secret_hash_key(session)
     with read_session(engine) as session:
-        digests = {r.key for r in session.execute(select(asset_table.c.key).where(asset_table.c.kind == AssetKind.IMAGE.value))}
-        digests |= {r.alias for r in session.execute(select(alias_table.c.alias).where(alias_table.c.kind == AssetKind.IMAGE.value))}
+        digests = {
+            r.key for r in session.execute(select(asset_table.c.key).where(asset_table.c.kind == AssetKind.IMAGE.value))
+        }
+        digests |= {
+            r.alias
+            for r in session.execute(select(alias_table.c.alias).where(alias_table.c.kind == AssetKind.IMAGE.value))
+        }
     return SourceContext(secrets=SecretScanner(key), known_digests=frozenset(digests), settings=settings or {})
 
 
@@ -61,8 +66,8 @@ def report(results: Sequence[RunResult]) -> int:
             code = EXIT_FAILED
             continue
         line = (
-            f"{clean(res.scope)}: {res.status.value}, {stats.get('assets', 0)} assets, {stats.get('findings', 0)} findings "
-            f"({stats.get('new', 0)} new, {stats.get('resolved', 0)} resolved)"
+            f"{clean(res.scope)}: {res.status.value}, {stats.get('assets', 0)} assets, "
+            f"{stats.get('findings', 0)} findings ({stats.get('new', 0)} new, {stats.get('resolved', 0)} resolved)"
         )
         click.echo(line)
         if res.status is RunStatus.PARTIAL:
@@ -72,7 +77,8 @@ def report(results: Sequence[RunResult]) -> int:
     return code
 
 
-def _with_source_options(func: Callable[..., Any]) -> Callable[..., Any]:
+def with_source_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Every source's options on a command (``collect`` and ``watch`` take the same sources)."""
     for source in reversed(SOURCES):
         for option in reversed(source.OPTIONS):
             func = option(func)
@@ -81,14 +87,18 @@ def _with_source_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.command("collect")
 @db_option
-@_with_source_options
+@with_source_options
 @pass_app
 def collect_command(app: AppContext, /, **params: Any) -> None:
     """Collect from Docker engines, Kubernetes clusters and manifests, registries and scanner reports."""
     engine = app.engine_for_write()
     collectors = build_collectors(params, source_context(engine))
     if not collectors:
-        raise PostureError("nothing to collect: give a source (--docker, --kube-context, --manifests, --registry, --report …); see posture collect --help", 2)
+        raise PostureError(
+            "nothing to collect: give a source (--docker, --kube-context, --manifests, --registry, --report …); "
+            "see posture collect --help",
+            2,
+        )
     code = report(run_all(app, collectors, after_reconcile_hooks(app)))
     after_collect(app)
     if code:

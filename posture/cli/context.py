@@ -85,5 +85,6 @@ def db_option(func: F) -> F:
         expose_value=False,
         is_eager=True,
         callback=_set_db,
-        help="Database URL (sqlite:///path or postgresql://user@host/db); default $POSTURE_DB or ~/.local/share/posture/posture.db.",
+        help="Database URL (sqlite:///path or postgresql://user@host/db); "
+        "default $POSTURE_DB or ~/.local/share/posture/posture.db.",
     )(func)

@@ -29,14 +29,16 @@ def _handler(registry: Mapping[str, Any]) -> Any:
 
     def handle(request: httpx.Request) -> httpx.Response:
         if registry["auth"] == "basic" and request.headers.get("authorization") != expected:
-            return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="demo"'}, json={"errors": [{"code": "UNAUTHORIZED"}]})
+            return httpx.Response(
+                401, headers={"WWW-Authenticate": 'Basic realm="demo"'}, json={"errors": [{"code": "UNAUTHORIZED"}]}
+            )
         path = request.url.path
         repos: Mapping[str, Mapping[str, str]] = registry["repositories"]
         if path == "/v2/":
             return httpx.Response(200, json={})
         if path == "/v2/_catalog":
             return httpx.Response(200, json={"repositories": sorted(repos)})
-        repo, _, rest = path[len("/v2/"):].rpartition("/")
+        repo, _, rest = path[len("/v2/") :].rpartition("/")
         repo, kind = repo.rsplit("/", 1) if "/" in repo else ("", repo)
         if kind == "tags" and rest == "list" and repo in repos:
             return httpx.Response(200, json={"name": repo, "tags": sorted(repos[repo])})
@@ -61,8 +63,12 @@ def demo_registry_collectors(path: Path, context: SourceContext) -> list[Collect
         target = parse_registry_url(f"{scheme}://{authority}", insecure_hosts=[authority] if scheme == "http" else [])
         credentials = Credentials(*_DEMO_USER) if registry["auth"] == "basic" else None
         collectors.append(
-            RegistryCollector(target, context.secrets, known_digests=context.known_digests,
-                              credentials=lambda c=credentials: c,  # type: ignore[misc]
-                              transport=httpx.MockTransport(_handler(registry)))
+            RegistryCollector(
+                target,
+                context.secrets,
+                known_digests=context.known_digests,
+                credentials=lambda c=credentials: c,  # type: ignore[misc]
+                transport=httpx.MockTransport(_handler(registry)),
+            )
         )
     return collectors

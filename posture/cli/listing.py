@@ -21,25 +21,50 @@ def _severity(value: str | None) -> Severity | None:
 
 @click.command("findings")
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "sarif"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "csv", "sarif"]), default="table", show_default=True
+)
 @click.option("--min-severity", type=click.Choice(_SEVERITIES), help="Only findings at or above this severity.")
-@click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in FindingStatus]),
-              help="Repeatable; default: open.")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice([s.value for s in FindingStatus]),
+    help="Repeatable; default: open.",
+)
 @click.option("--all", "all_statuses", is_flag=True, help="Every status, resolved and accepted included.")
 @click.option("--phase", "phases", multiple=True, type=click.Choice([p.value for p in Phase]))
-@click.option("--category", "categories", multiple=True, type=click.Choice([c.value for c in Category]),
-              help="NIST SP 800-190 area.")
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    type=click.Choice([c.value for c in Category]),
+    help="NIST SP 800-190 area.",
+)
 @click.option("--rule", "rule_ids", multiple=True, help="Only these rule ids.")
 @click.option("--search", "text", help="Text in rule id, title or asset name.")
 @click.option("--sort", type=click.Choice(["risk", "severity", "age"]), default="risk", show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many.")
-@click.option("--fail-on", type=click.Choice(_SEVERITIES),
-              help="Exit 1 when an open finding at or above this severity exists (for CI pipelines).")
+@click.option(
+    "--fail-on",
+    type=click.Choice(_SEVERITIES),
+    help="Exit 1 when an open finding at or above this severity exists (for CI pipelines).",
+)
 @pass_app
-def findings_command(app: AppContext, fmt: str, min_severity: str | None, statuses: tuple[str, ...],
-                     all_statuses: bool, phases: tuple[str, ...], categories: tuple[str, ...],
-                     rule_ids: tuple[str, ...], text: str | None, sort: str, limit: int | None,
-                     fail_on: str | None) -> None:
+def findings_command(
+    app: AppContext,
+    fmt: str,
+    min_severity: str | None,
+    statuses: tuple[str, ...],
+    all_statuses: bool,
+    phases: tuple[str, ...],
+    categories: tuple[str, ...],
+    rule_ids: tuple[str, ...],
+    text: str | None,
+    sort: str,
+    limit: int | None,
+    fail_on: str | None,
+) -> None:
     """List findings, riskiest first."""
     engine = app.engine_for_read()
     chosen = () if all_statuses else (statuses or (FindingStatus.OPEN.value,))
@@ -57,12 +82,23 @@ def findings_command(app: AppContext, fmt: str, min_severity: str | None, status
 
         findings_export(fmt, [finding_json(r, remediation.get(r["rule_id"])) for r in rows], app.registry)
     else:
-        console().print(table(
-            f"{len(rows)} findings",
-            ["risk", "severity", "status", "rule", "title", "asset"],
-            ([cell(r["risk"]), cell(r["severity"], SEVERITY_STYLE.get(r["severity"], "")), cell(r["status"]),
-              cell(r["rule_id"]), cell(r["title"], limit=60), cell(r["asset_name"], limit=60)] for r in rows),
-        ))
+        console().print(
+            table(
+                f"{len(rows)} findings",
+                ["risk", "severity", "status", "rule", "title", "asset"],
+                (
+                    [
+                        cell(r["risk"]),
+                        cell(r["severity"], SEVERITY_STYLE.get(r["severity"], "")),
+                        cell(r["status"]),
+                        cell(r["rule_id"]),
+                        cell(r["title"], limit=60),
+                        cell(r["asset_name"], limit=60),
+                    ]
+                    for r in rows
+                ),
+            )
+        )
     if failing:
         raise SystemExit(1)
 
@@ -81,10 +117,13 @@ def assets_command(app: AppContext, fmt: str, kinds: tuple[str, ...], include_go
     if fmt == "json":
         write_json([asset_json(r) for r in rows])
         return
-    console().print(table(
-        f"{len(rows)} assets", ["kind", "phase", "name", "key"],
-        ([cell(r["kind"]), cell(r["phase"]), cell(r["name"], limit=60), cell(r["key"], limit=70)] for r in rows),
-    ))
+    console().print(
+        table(
+            f"{len(rows)} assets",
+            ["kind", "phase", "name", "key"],
+            ([cell(r["kind"]), cell(r["phase"]), cell(r["name"], limit=60), cell(r["key"], limit=70)] for r in rows),
+        )
+    )
 
 
 @click.command("rules")
@@ -102,8 +141,20 @@ def rules_command(app: AppContext, fmt: str) -> None:
     def refs(rule: Any) -> str:
         return ", ".join(f"{r.framework} {r.id}" for r in rule.all_references)
 
-    console().print(table(
-        f"{len(rules)} rules", ["id", "severity", "phase", "category", "title", "references"],
-        ([cell(r.id), cell(r.severity.value, SEVERITY_STYLE[r.severity.value]), cell(r.phase.value),
-          cell(r.category.value), cell(r.title, limit=60), cell(refs(r), limit=None)] for r in rules),
-    ))
+    console().print(
+        table(
+            f"{len(rules)} rules",
+            ["id", "severity", "phase", "category", "title", "references"],
+            (
+                [
+                    cell(r.id),
+                    cell(r.severity.value, SEVERITY_STYLE[r.severity.value]),
+                    cell(r.phase.value),
+                    cell(r.category.value),
+                    cell(r.title, limit=60),
+                    cell(refs(r), limit=None),
+                ]
+                for r in rules
+            ),
+        )
+    )

@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from posture.cli.collect import _with_source_options, build_collectors, report, run_all, source_context
+from posture.cli.collect import with_source_options, build_collectors, report, run_all, source_context
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
 from posture.cli.durations import Duration
 from posture.cli.hooks import after_reconcile_hooks, deliver, echo_report, notify_settings
@@ -55,7 +55,7 @@ def _stop_on_signals() -> Iterator[threading.Event]:
               help="Time between the starts of two cycles (30s, 15m, 1h).")
 @click.option("--once", is_flag=True, help="Run one cycle and exit with posture collect's exit code.")
 @notify_option
-@_with_source_options
+@with_source_options
 @pass_app
 def watch_command(app: AppContext, /, interval: timedelta, once: bool, urls: tuple[str, ...], **params: Any) -> None:
     """Collect the given sources every --interval, score, and send one digest per channel and run."""

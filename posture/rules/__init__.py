@@ -10,7 +10,13 @@ def default_registry() -> RuleRegistry:
     """Every rule Posture ships, in listing order: build, then run, then orchestrator and registry."""
     return RuleRegistry(
         [
-            *scanner.RULES, *image.RULES, *registry.RULES, *docker.RULES,
-            *k8s_pss.RULES, *k8s_cis.RULES, *k8s_controlplane.RULES, *k8s_hygiene.RULES,
+            *scanner.RULES,
+            *image.RULES,
+            *registry.RULES,
+            *docker.RULES,
+            *k8s_pss.RULES,
+            *k8s_cis.RULES,
+            *k8s_controlplane.RULES,
+            *k8s_hygiene.RULES,
         ]
     )
