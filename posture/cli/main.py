@@ -9,7 +9,16 @@ import click
 from posture.cli.collect import collect_command
 from posture.cli.context import AppContext, PostureError, db_option
 from posture.cli.db import db_group
+from posture.cli.demo import demo_command
+from posture.cli.diff import diff_command
+from posture.cli.enrich import enrich_command
+from posture.cli.k8s import k8s_group
 from posture.cli.listing import assets_command, findings_command, rules_command
+from posture.cli.notify import notify_command
+from posture.cli.score import score_command
+from posture.cli.summary import summary_command
+from posture.cli.tui import open_tui_by_default, tui_command
+from posture.cli.watch import watch_command
 
 
 @click.group(invoke_without_command=True)
@@ -22,12 +31,15 @@ def cli(ctx: click.Context) -> None:
     Collect from Docker engines, Kubernetes, registries and scanner reports; browse findings in the
     terminal UI; get one chat message when a new risk appears.
     """
-    ctx.ensure_object(AppContext)
-    if ctx.invoked_subcommand is None:
+    app = ctx.ensure_object(AppContext)
+    if ctx.invoked_subcommand is None and not open_tui_by_default(app):
         click.echo(ctx.get_help())
 
 
-for command in (collect_command, findings_command, assets_command, rules_command, db_group):
+for command in (
+    collect_command, findings_command, assets_command, rules_command, db_group, tui_command, summary_command,
+    diff_command, notify_command, watch_command, enrich_command, score_command, demo_command, k8s_group,
+):
     cli.add_command(command)
 
 

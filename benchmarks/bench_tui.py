@@ -1,0 +1,255 @@
+"""TUI budgets on 100,000 findings and 20,000 assets in SQLite (issue 8), in one command:
+
+    python benchmarks/bench_tui.py [--findings N] [--assets N] [--db PATH]
+
+Prints: overview paint time from start, findings view open time, filter keystroke response,
+time per page, peak memory; each against its budget. The app runs headless (Textual's test
+driver renders every frame, it just does not write it to a terminal). ``--db`` keeps the built
+database for the next run (building 100,000 findings takes ~25 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+_START = time.perf_counter()
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import func, select  # noqa: E402
+from textual import events  # noqa: E402
+from textual.css.query import NoMatches  # noqa: E402
+from textual.pilot import Pilot  # noqa: E402
+from textual.widgets import DataTable, Static  # noqa: E402
+
+from benchmarks.estate import NOW, build_estate  # noqa: E402
+from posture.db import make_engine, read_session, resolve_url  # noqa: E402
+from posture.migrations import upgrade  # noqa: E402
+from posture.model import finding_table  # noqa: E402
+from posture.rules.base import RuleRegistry  # noqa: E402
+from tui.app import PostureApp, make_app  # noqa: E402
+from tui.widgets.filter_bar import FilterBar  # noqa: E402
+from tui.widgets.finding_table import FindingTable  # noqa: E402
+
+IMPORTED = time.perf_counter() - _START
+SIZE = (120, 36)
+VERBOSE = "-v" in sys.argv or "--verbose" in sys.argv
+#: Typed into the findings filter: a common match, then back out, a match of nothing, a name fragment.
+KEYSTROKES = [
+    *"cve-1",
+    *["backspace"] * 5,  # a common match typed and erased
+    *"zzz",
+    *["backspace"] * 3,  # a match of nothing
+    *"team",  # an asset-name fragment
+]
+
+
+def _database(path: Path, findings: int, assets: int) -> str:
+    """The database to measure, built in a child process when missing (so peak memory is the UI's)."""
+    url = resolve_url(f"sqlite:///{path}")
+    engine = make_engine(url)
+    upgrade(engine, url)
+    with read_session(engine) as session:
+        present = session.execute(select(func.count()).select_from(finding_table)).scalar_one()
+    engine.dispose()
+    if present == findings:
+        return url
+    if present:
+        raise SystemExit(f"{path} holds {present} findings, not {findings}: pass another --db")
+    started = time.perf_counter()
+    subprocess.run([sys.executable, __file__, "--build", str(path), str(findings), str(assets)], check=True)
+    print(f"built {findings:,} findings / {assets:,} assets in {time.perf_counter() - started:.1f} s")
+    return url
+
+
+def _build(path: str, findings: str, assets: str) -> None:
+    engine = make_engine(resolve_url(f"sqlite:///{path}"))
+    build_estate(engine, findings=int(findings), assets=int(assets))
+    engine.dispose()
+
+
+class Frames:
+    """The moment a change reaches the terminal: the first composited frame in which it holds.
+
+    Wraps the app's display hook (private; called once per composited frame, also headless) and
+    checks the watched condition as each frame goes out, so a figure is "key sent → first frame
+    showing the result", not the test pilot's own waiting.
+    """
+
+    def __init__(self, app: PostureApp) -> None:
+        self.watches: list[tuple[Callable[[], bool], asyncio.Future[float]]] = []
+        display = app._display
+
+        def timed(screen: Any, renderable: Any) -> None:
+            now = time.perf_counter()
+            display(screen, renderable)
+            for done, future in self.watches:
+                if not future.done() and _holds(done):
+                    future.set_result(now)
+
+        app._display = timed  # type: ignore[method-assign]
+
+    def shows(self, done: Callable[[], bool]) -> asyncio.Future[float]:
+        """Resolves to when the first frame in which ``done()`` holds was written."""
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.watches.append((done, future))
+        return future
+
+
+def _holds(done: Callable[[], bool]) -> bool:
+    try:
+        return done()
+    except NoMatches:  # the screen being watched is not mounted yet
+        return False
+
+
+def _send(app: PostureApp, key: str) -> None:
+    """A key as the terminal driver delivers it."""
+    char = key if len(key) == 1 else None
+    event = events.Key(key, char)
+    event.set_sender(app)
+    assert app._driver is not None
+    app._driver.send_message(event)
+
+
+async def _key(app: PostureApp, frames: Frames, key: str, done: Callable[[], bool]) -> float:
+    """Seconds from sending ``key`` to the first frame showing ``done()``."""
+    shown = frames.shows(done)
+    sent = time.perf_counter()
+    _send(app, key)
+    return await asyncio.wait_for(shown, 30) - sent
+
+
+def _visible_loaded(table: FindingTable, generation: int) -> bool:
+    return table.generation != generation and _page_loaded(table)
+
+
+def _page_loaded(table: FindingTable) -> bool:
+    top = int(table.scroll_offset.y)
+    return all(table.row_at(i) is not None for i in range(top, min(table.total, top + table.size.height - 1)))
+
+
+async def _settle(pilot: Pilot[None]) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def _run(app: PostureApp, created: float) -> dict[str, list[float]]:
+    figures: dict[str, list[float]] = {}
+    frames = Frames(app)
+
+    def headline() -> bool:
+        return app.screen.query_one("#top", DataTable).row_count > 0
+
+    def counts() -> bool:
+        return not str(app.screen.query_one("#phase", Static).content).startswith("loading")
+
+    first_paint, complete = frames.shows(headline), frames.shows(counts)
+    async with app.run_test(size=SIZE) as pilot:
+        figures["overview first paint (headline)"] = [await asyncio.wait_for(first_paint, 30) - created]
+        figures["overview complete (with counts)"] = [await asyncio.wait_for(complete, 30) - created]
+        await _settle(pilot)
+
+        def table() -> FindingTable:
+            return app.screen.query_one(FindingTable)
+
+        def findings_ready() -> bool:
+            return type(app.screen).__name__ == "FindingsScreen" and _page_loaded(table()) and table().total > 0
+
+        figures["findings view: first rows"] = [await _key(app, frames, "2", findings_ready)]
+        await _settle(pilot)
+        status = app.screen.query_one("#findings-status", Static)
+        assert "…" not in str(status.content), "count arrives with the first rows' frame or just after"
+
+        for order in ("risk", "severity", "age"):
+            pages = []
+            for _ in range(60 if order == "risk" else 30):
+                target = table().cursor + table().size.height - 2
+                pages.append(
+                    await _key(app, frames, "pagedown", lambda t=target: table().cursor == t and _page_loaded(table()))
+                )
+            figures[f"page down ({order} order)"] = pages
+            if VERBOSE:
+                print(order, [round(x * 1000) for x in pages])
+            _send(app, "s")
+            await _settle(pilot)
+        for _ in range(2):  # back to risk order
+            _send(app, "s")
+            await _settle(pilot)
+
+        _send(app, "slash")
+        await _settle(pilot)
+        bar = app.screen.query_one(FilterBar)
+        keystrokes: list[float] = []
+        for typed in KEYSTROKES:
+            generation = table().generation
+            keystrokes.append(
+                await _key(app, frames, typed, lambda g=generation: not bar.value or _visible_loaded(table(), g))
+            )
+            await _settle(pilot)
+        figures["filter keystroke → new rows"] = keystrokes
+    return figures
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--build"]:
+        _build(*sys.argv[2:5])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--findings", type=int, default=100_000)
+    parser.add_argument("--assets", type=int, default=20_000)
+    parser.add_argument("--db", type=Path, help="Database file to build once and reuse.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="Also print every page time.")
+    parser.add_argument("--no-freeze", action="store_true", help="Measure without gc.freeze() (see posture tui).")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = _database(args.db or Path(tmp) / "bench.db", args.findings, args.assets)
+        engine = make_engine(url)
+        if not args.no_freeze:
+            gc.freeze()  # as `posture tui` does before running the app (see posture/cli/tui.py)
+        created = time.perf_counter()
+        app = make_app(engine, registry=RuleRegistry([]), clock=lambda: NOW)
+        figures = asyncio.run(_run(app, created))
+        engine.dispose()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    budgets = {
+        "overview first paint (headline)": 1.0,
+        "overview complete (with counts)": 1.0,
+        "findings view: first rows": 0.5,
+        "filter keystroke → new rows": 0.2,
+        "page down (risk order)": 0.05,
+        "page down (severity order)": 0.05,
+        "page down (age order)": 0.05,
+    }
+    print(
+        f"{args.findings:,} findings, {args.assets:,} assets, SQLite; imports {IMPORTED * 1000:.0f} ms "
+        "(overview times are from app creation, add imports for a cold process start)"
+    )
+    for name, values in figures.items():
+        worst = max(values)
+        p95 = sorted(values)[max(0, int(len(values) * 0.95) - 1)]
+        verdict = "ok" if p95 <= budgets[name] else "OVER"
+        detail = (
+            (
+                f"median {statistics.median(values) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
+                f"max {worst * 1000:.0f} ms, n={len(values)}"
+            )
+            if len(values) > 1
+            else f"{worst * 1000:.0f} ms"
+        )
+        print(f"  {name:34} {detail:52} budget {budgets[name] * 1000:.0f} ms  {verdict}")
+    print(f"  {'peak memory (RSS)':34} {peak_mb:.0f} MB{'':45} budget 500 MB  {'ok' if peak_mb < 500 else 'OVER'}")
+
+
+if __name__ == "__main__":
+    main()

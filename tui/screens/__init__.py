@@ -1,0 +1,1 @@
+"""One screen per file; every screen takes the :class:`tui.screens.base.Context` it needs."""

@@ -1,0 +1,1 @@
+"""Widgets of the Posture TUI; they render what they are given and never query the store."""
