@@ -192,10 +192,14 @@ def _check_observations(gathered: _Gathered, registry: RuleRegistry) -> None:
 
 
 def _is_first_run(session: Session, scope_id: int, run_id: int) -> bool:
+    """No earlier run of the scope stored findings. A partial run stores (never resolves) what it saw, so it
+    ends the baseline too: a scope that is partial every time (one 403 for good) still announces what is new."""
     earlier = session.execute(
         select(run_table.c.id)
         .where(
-            run_table.c.scope_id == scope_id, run_table.c.id != run_id, run_table.c.status == RunStatus.COMPLETE.value
+            run_table.c.scope_id == scope_id,
+            run_table.c.id != run_id,
+            run_table.c.status.in_((RunStatus.COMPLETE.value, RunStatus.PARTIAL.value)),
         )
         .limit(1)
     ).first()

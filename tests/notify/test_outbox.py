@@ -112,6 +112,21 @@ def test_partial_runs_never_send_resolutions(db: tuple[str, Engine]) -> None:
     assert resolved and all(r.payload["asset"] == "shop/Deployment/api" for r in resolved)
 
 
+def test_a_scope_that_is_always_partial_still_announces_what_is_new(db: tuple[str, Engine]) -> None:
+    """One resource type forbidden for good: every run is partial, yet only the first is a baseline."""
+    _url, engine = db
+    settings = NotifySettings((Channel("ops", "json://a.example/p"),))
+    hooks = post_run_hooks(settings)
+    cluster = Cluster([Workload("web")], problems=("kubernetes prod-eu: 403 listing cronjobs",))
+    collect(engine, cluster, RULES, after_reconcile=hooks)
+    assert [r.event for r in _rows(engine)] == ["baseline"]
+    cluster.workloads.append(Workload("api", privileged=True, exposed=True))
+    collect(engine, cluster, RULES, after_reconcile=hooks)
+    new = _rows(engine, "new")
+    assert len(new) == 1 and new[0].payload["asset"] == "shop/Deployment/api"
+    assert [r.event for r in _rows(engine, "baseline")] == ["baseline"]
+
+
 def test_collector_failing_twice_in_a_row_is_announced_once(db: tuple[str, Engine]) -> None:
     _url, engine = db
     settings = NotifySettings((Channel("ops", "json://a.example/p"),))

@@ -14,7 +14,11 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+# scripts/install-deps.sh installs tmux; in CI (POSTURE_REQUIRE_SERVICES=1) its absence fails, never skips.
+pytestmark = pytest.mark.skipif(
+    shutil.which("tmux") is None and os.environ.get("POSTURE_REQUIRE_SERVICES") != "1",
+    reason="tmux is not installed",
+)
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -68,8 +72,9 @@ def terminal(estate_path: Path, tmp_path: Path) -> Iterator[tuple[Terminal, Path
 
 def test_operator_session_in_tmux(terminal: tuple[Terminal, Path]) -> None:
     term, exit_file = terminal
-    screen = term.wait_for("Posture score")
-    assert "grade D" in screen and "Open by severity" in screen
+    # The panels paint before their worker fills them: wait for the loaded grade, not the panel title.
+    screen = term.wait_for("grade D")
+    assert "Posture score" in screen and "Open by severity" in screen
     assert all(len(line) <= 80 for line in screen.splitlines())
     term.keys("/")
     term.wait_for("filter: text in rule")
