@@ -73,6 +73,13 @@ our_pid() {
     echo "$pid"
 }
 
+# True while a process exists and is not a zombie.
+alive() {
+    local state
+    state=$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null) || return 1
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
 # Starts a daemon in its own session, detached from our stdio and from the lock on fd 9 (a daemon
 # holding it would block every later run), and records its PID. Without job control the background
 # child is not a process-group leader, so setsid execs in place and $! is the daemon itself.
@@ -88,7 +95,9 @@ wait_ready() {
     local name=$1 what=$2 deadline=$((SECONDS + TIMEOUT))
     shift 2
     until "$@" >/dev/null 2>&1; do
-        our_pid "$name" >/dev/null || fail_with_log "$name" "exited before $what answered"
+        # Alive by PID, not our_pid: until setsid has exec'd the daemon, the child's command line is still
+        # this script's, which our_pid would read as "not ours" and report a start that is merely early.
+        alive "$(<"$DIR/$name/pid")" || fail_with_log "$name" "exited before $what answered"
         [ "$SECONDS" -lt "$deadline" ] || fail_with_log "$name" "$what did not answer within ${TIMEOUT}s"
         sleep 0.2
     done
