@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("posture: aborted", err=True)
         sys.exit(130)
     except click.UsageError as exc:
-        hint = f" (see posture {exc.ctx.command_path.split(' ', 1)[1]} --help)" if exc.ctx and " " in exc.ctx.command_path else ""
+        path = exc.ctx.command_path if exc.ctx else ""
+        hint = f" (see posture {path.split(' ', 1)[1]} --help)" if " " in path else ""
         click.echo(f"posture: error: {exc.format_message()}{hint}", err=True)
         sys.exit(2)
     except click.ClickException as exc:

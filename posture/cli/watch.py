@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from posture.cli.collect import with_source_options, build_collectors, report, run_all, source_context
+from posture.cli.collect import build_collectors, report, run_all, source_context, with_source_options
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
 from posture.cli.durations import Duration
 from posture.cli.hooks import after_reconcile_hooks, deliver, echo_report, notify_settings

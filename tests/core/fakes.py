@@ -65,8 +65,8 @@ class FakeCollector:
             if self.fail_after is not None and i == self.fail_after:
                 raise CollectorError(f"docker {self.scope_name}: connection reset while listing containers")
             ref = AssetRef(AssetKind.CONTAINER, f"{ENGINE.key}/c{i}")
-            yield AssetRecord(ref.kind, ref.key, f"c{i}", Phase.RUN, {"privileged": i in self.privileged, "running": True},
-                              parent=ENGINE)
+            attributes = {"privileged": i in self.privileged, "running": True}
+            yield AssetRecord(ref.kind, ref.key, f"c{i}", Phase.RUN, attributes, parent=ENGINE)
             yield RelationRecord(ref, "runs", image)
         for cve in self.cves:
             yield ObservationRecord("VULN", image, f"{cve}|openssl|3.0.2", f"{cve} in openssl", Severity.HIGH,

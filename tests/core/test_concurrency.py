@@ -18,12 +18,14 @@ ROUNDS = 6
 
 def _run_pair(db_url: str, scopes: tuple[str, str]) -> None:
     procs = [
-        subprocess.Popen([sys.executable, "-m", "tests.core.concurrent_worker", db_url, scope, str(offset), str(ROUNDS)],
-                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.core.concurrent_worker", db_url, scope, str(offset), str(ROUNDS)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
         for scope, offset in zip(scopes, (0, 10), strict=True)
     ]
     for proc in procs:
-        out, err = proc.communicate(timeout=240)
+        _out, err = proc.communicate(timeout=240)
         assert proc.returncode == 0, err[-2000:]
 
 

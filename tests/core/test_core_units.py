@@ -54,7 +54,8 @@ def test_secret_values_are_redacted_and_hashed_with_the_key() -> None:
 
 def test_known_token_formats_are_found_in_free_text() -> None:
     scanner = SecretScanner(KEY)
-    hits = scanner.scan_text("history", "RUN curl -H 'x' https://user:pa55word@example.com/ && export AWS=AKIAIOSFODNN7EXAMPLE")
+    command = "RUN curl -H 'x' https://user:pa55word@example.com/ && export AWS=AKIAIOSFODNN7EXAMPLE"
+    hits = scanner.scan_text("history", command)
     assert {h.detector for h in hits} == {"url-credentials", "aws-access-key-id"}
     assert all("pa55word" not in h.preview and "AKIAIOSFODNN7EXAMPLE" not in h.preview for h in hits)
 
@@ -67,7 +68,8 @@ def test_control_bidi_and_escape_sequences_are_stripped() -> None:
 
 
 def test_every_registered_rule_cites_nist_first_with_exact_framework_names() -> None:
-    allowed = {NIST, "CIS Docker Benchmark 1.6.0", "CIS Kubernetes Benchmark", "Pod Security Standards", "Trivy", "Kubescape"}
+    allowed = {NIST, "CIS Docker Benchmark 1.6.0", "CIS Kubernetes Benchmark", "Pod Security Standards", "Trivy",
+               "Kubescape"}
     for rule in default_registry():
         refs = rule.all_references
         assert refs[0] == Reference(NIST, rule.nist)
