@@ -8,10 +8,10 @@ The reconcile, the history events and the end of the run are one write transacti
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -53,6 +53,13 @@ log = logging.getLogger(__name__)
 AfterReconcile = Callable[[Session, "RunResult"], None]
 
 
+@runtime_checkable
+class StatesRunFacts(Protocol):
+    """A collector whose source says something worth keeping with the run (a scanner report's own time)."""
+
+    def run_facts(self) -> Mapping[str, Any]: ...
+
+
 @dataclass
 class RunResult:
     scope: str
@@ -88,13 +95,19 @@ def _gather(collector: Collector) -> _Gathered:
 
 
 def _restore_unchanged(assets: list[AssetRecord], stored: dict[AssetRef, dict[str, Any]]) -> list[AssetRecord]:
-    """Assets a collector skipped re-reading get their stored attributes back before rules run."""
+    """Assets a collector skipped re-reading get their stored attributes back before rules run.
+
+    An asset the store does not hold yet keeps what the collector stated, without the marker: the
+    marker asks the store to keep what it has, and for a new asset that is nothing, so stored it
+    would only freeze the collector's partial view (a scanner report's image name) for good.
+    """
     restored: list[AssetRecord] = []
     for asset in assets:
-        if asset.attributes.get(UNCHANGED) and asset.ref in stored:
-            asset = AssetRecord(
-                asset.kind, asset.key, asset.name, asset.phase, stored[asset.ref], asset.parent, asset.aliases
-            )
+        if asset.attributes.get(UNCHANGED):
+            attributes = stored.get(asset.ref)
+            if attributes is None:
+                attributes = {k: v for k, v in asset.attributes.items() if k != UNCHANGED}
+            asset = AssetRecord(asset.kind, asset.key, asset.name, asset.phase, attributes, asset.parent, asset.aliases)
         restored.append(asset)
     return restored
 
@@ -173,6 +186,7 @@ def _collect(
             "findings": len(produced),
             **_count_events(changes),
             "problems": len(gathered.problems),
+            **(collector.run_facts() if isinstance(collector, StatesRunFacts) else {}),
         }
         error = "; ".join(gathered.problems[:5]) if gathered.problems else None
         result.error = error

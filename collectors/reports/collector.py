@@ -5,17 +5,23 @@ complete report of the same image from the same scanner replaces the older one: 
 lists is resolved. The file is read and parsed completely before anything is yielded, so a file
 that turns out to be truncated or malformed yields nothing at all; its failed run is recorded
 against a ``file:<path>`` scope, which resolves nothing anywhere.
+
+A report older than the newest one already ingested for its scope (an old CI artefact re-run)
+resolves nothing either: it is stated with a problem, so its run is partial. The report's own time
+is kept in the run's stats (``report_time``), where :func:`posture.cli.collect.source_context`
+finds the newest one per scope for the next ingest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from collectors.reports.detect import PARSERS, detect
 from collectors.reports.model import ParseContext, ParsedReport
 from collectors.reports.reader import DEFAULT_LIMITS, Limits, display_name, file_stem, load_documents, read_bytes
 from posture.gcpause import gc_paused
-from posture.records import CollectorError, Record, ScopeKind, ScopeRef
+from posture.records import CollectorError, Problem, Record, ScopeKind, ScopeRef
 from posture.secrets import SecretScanner
 
 
@@ -42,8 +48,11 @@ class ReportCollector:
         report_format: str | None = None,
         cluster: str = "default",
         limits: Limits = DEFAULT_LIMITS,
+        newest: Mapping[str, str] | None = None,
     ) -> None:
+        """``newest``: scope name → time of the newest report already ingested for it."""
         self._path = path
+        self._newest = newest or {}
         self._format = report_format
         self._limits = limits
         self._context = ParseContext(display_name(path), file_stem(path), secrets, cluster)
@@ -69,3 +78,14 @@ class ReportCollector:
             assert self._error is not None
             raise self._error
         yield from parsed.records()
+        newest = self._newest.get(parsed.scope_name, "")
+        if parsed.report_time and parsed.report_time < newest:
+            yield Problem(
+                f"{self._context.name}: made {parsed.report_time}, older than the {parsed.scanner} report of "
+                f"{newest} already ingested for this artifact; it resolves nothing"
+            )
+
+    def run_facts(self) -> Mapping[str, Any]:
+        """Kept in the run's stats: the report's own time, so a later, older report can be told apart."""
+        parsed = self._load()
+        return {"report_time": parsed.report_time} if parsed and parsed.report_time else {}

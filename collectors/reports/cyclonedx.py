@@ -48,6 +48,7 @@ def parse(doc: Any, context: ParseContext) -> ParsedReport:
     scanner = _tool(metadata) or "cyclonedx"
     artifact = _artifact(as_dict(metadata.get("component")), context)
     builder = ReportBuilder(scanner, context)
+    builder.stamp(metadata.get("timestamp"))
     ref = builder.add_artifact(artifact)
     components = {as_str(c.get("bom-ref")): c for c in _components(doc) if as_str(c.get("bom-ref"))}
     for vuln in dicts(doc.get("vulnerabilities")):

@@ -30,6 +30,7 @@ def parse(doc: Any, context: ParseContext) -> ParsedReport:
         attributes=tuple(compact({"tool": "docker-bench-security", "version": version}).items()),
     )
     builder = ReportBuilder(SCANNER, context)
+    builder.stamp(doc.get("end") or doc.get("start"))
     ref = builder.add_artifact(host)
     for section in dicts(doc.get("tests")):
         for check in dicts(section.get("results")):

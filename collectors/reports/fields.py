@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
+from posture.rules.image import parse_created
 from posture.taxonomy import Severity
 
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-f]{32,}$")
@@ -107,6 +109,20 @@ def digest_of(reference: str) -> str | None:
     candidate = reference.rpartition("@")[2] if "@" in reference else reference
     candidate = candidate.strip().lower()
     return candidate if is_digest(candidate) else None
+
+
+def report_time(value: Any) -> str:
+    """When a report was made, as fixed-width UTC text (``2021-08-25T12:20:30.000000Z``), so text order
+    is time order; ``""`` when absent or unreadable. RFC 3339 text (nanoseconds too), a YAML timestamp or
+    Unix seconds (docker-bench's ``start``)."""
+    moment: datetime | None
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 253402300800:
+        moment = datetime.fromtimestamp(value, UTC)
+    else:
+        moment = parse_created(as_str(value))
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if moment else ""
 
 
 def compact(mapping: dict[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,7 @@ def parse(doc: Any, context: ParseContext) -> ParsedReport:
         raise CollectorError(f"{context.name}: not a Grype JSON report (no matches list)")
     artifact = _artifact(doc, context)
     builder = ReportBuilder(SCANNER, context)
+    builder.stamp(as_dict(doc.get("descriptor")).get("timestamp"))
     ref = builder.add_artifact(artifact)
     for match in dicts(doc.get("matches")):
         builder.add_vuln(ref, _entry(match))

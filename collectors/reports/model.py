@@ -17,7 +17,7 @@ from typing import Any
 
 from collectors.k8s.images import parse_image
 from collectors.k8s.keys import asset_kind, display_name, object_key
-from collectors.reports.fields import DESCRIPTION_MAX, LIST_MAX, clean, compact, digest_of
+from collectors.reports.fields import DESCRIPTION_MAX, LIST_MAX, clean, compact, digest_of, report_time
 from posture.records import UNCHANGED, AssetKind, AssetRecord, AssetRef, ObservationRecord, Problem, RelationRecord
 from posture.rules.scanner import VULN
 from posture.secrets import SecretScanner
@@ -229,6 +229,8 @@ class ParsedReport:
     relations: list[RelationRecord]
     observations: list[ObservationRecord]
     problems: list[Problem]
+    #: When the scanner made the report (:func:`~collectors.reports.fields.report_time`); "" when it does not say.
+    report_time: str = ""
 
     def records(self) -> list[AssetRecord | RelationRecord | ObservationRecord | Problem]:
         return [*self.assets, *self.relations, *self.observations, *self.problems]
@@ -246,6 +248,7 @@ class ReportBuilder:
         self._findings: dict[tuple[str, AssetRef, str], _Finding] = {}
         self._skipped: dict[str, int] = {}
         self._problems: list[str] = []
+        self._time = ""
 
     # -- what the report is about ------------------------------------------------------------
     def add_artifact(self, artifact: Artifact) -> AssetRef:
@@ -300,6 +303,10 @@ class ReportBuilder:
             if merged:
                 found.evidence[name] = merged
 
+    def stamp(self, value: Any) -> None:
+        """The report's own time; of several (one per SARIF run or operator report) the newest."""
+        self._time = max(self._time, report_time(value))
+
     def skip(self, what: str) -> None:
         self._skipped[what] = self._skipped.get(what, 0) + 1
 
@@ -323,6 +330,7 @@ class ReportBuilder:
             list(self._relations),
             observations,
             problems,
+            self._time,
         )
 
     def _vuln_record(self, vuln: _Vuln) -> ObservationRecord:

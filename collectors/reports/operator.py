@@ -70,6 +70,7 @@ def parse_objects(objects: Iterable[dict[str, Any]], context: ParseContext) -> P
             raise CollectorError(f"{context.name}: not a trivy-operator report (apiVersion is not {API_GROUP}*)")
         kind = as_str(obj.get("kind"))
         report = as_dict(obj.get("report"))
+        builder.stamp(report.get("updateTimestamp"))
         if kind in _IMAGE_KINDS:
             artifact = _image(report)
             if artifact is None:

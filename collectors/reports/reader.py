@@ -2,9 +2,10 @@
 
 Reports come from CI artefacts, chat attachments and other people's scanners. Everything here turns
 a bad file into one :class:`CollectorError` line naming the file and the problem, before any parser
-sees it: a file larger than the cap, a gzip stream that inflates past it (a bomb is just a small
-file that inflates a lot), text that is not UTF-8, JSON that does not parse or nests deeper than any
-real report does, YAML with anchors (the billion-laughs shape).
+sees it: a file larger than the cap; a gzip stream that inflates past its own lower cap or, once past
+a few MiB, by more than any real report compresses (a bomb is a small file that inflates a lot: it
+is refused after a few MiB, not at the cap); text that is not UTF-8; JSON that does not parse or
+nests deeper than any real report does; YAML with anchors (the billion-laughs shape).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import yaml
 from posture.records import CollectorError
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_BOM = b"\xef\xbb\xbf"
 _CHUNK = 1 << 20
+_FEED = 64 * 1024  # compressed bytes fed at a time, so the ratio is judged as the stream goes
 STDIN = "-"
 
 
@@ -32,6 +35,12 @@ class Limits:
 
     max_bytes: int = 256 * 1024 * 1024
     max_depth: int = 64
+    #: Most a gzip'd report may inflate to: the inflated text is held whole while it is parsed.
+    max_inflated: int = 128 * 1024 * 1024
+    #: Past ``ratio_floor`` inflated bytes, more than this many per compressed byte is a bomb: JSON
+    #: reports compress 10-30x, a run of one repeated byte (the bomb's shape) about 1000x.
+    max_ratio: int = 100
+    ratio_floor: int = 8 * 1024 * 1024
 
 
 DEFAULT_LIMITS = Limits()
@@ -41,7 +50,7 @@ def display_name(path: str) -> str:
     return "stdin" if path == STDIN else path
 
 
-def read_bytes(path: str, limits: Limits = DEFAULT_LIMITS) -> bytes:
+def read_bytes(path: str, limits: Limits = DEFAULT_LIMITS) -> bytes | bytearray:
     """The file's content (``-`` is stdin), gunzipped when it starts with the gzip magic."""
     name = display_name(path)
     if path == STDIN:
@@ -61,11 +70,10 @@ def read_bytes(path: str, limits: Limits = DEFAULT_LIMITS) -> bytes:
             raise CollectorError(f"{name}: permission denied") from None
         except OSError as exc:
             raise CollectorError(f"{name}: cannot read: {exc.strerror or exc}") from None
-    if raw.startswith(_GZIP_MAGIC):
-        raw = gunzip(raw, name, limits.max_bytes)
-    if not raw.strip():
+    content: bytes | bytearray = gunzip(raw, name, limits) if raw.startswith(_GZIP_MAGIC) else raw
+    if not content or content.isspace():  # no strip(): it would copy a file of up to the cap
         raise CollectorError(f"{name}: file is empty")
-    return raw
+    return content
 
 
 def _read_capped(handle: IO[bytes], name: str, cap: int) -> bytes:
@@ -75,40 +83,58 @@ def _read_capped(handle: IO[bytes], name: str, cap: int) -> bytes:
     return data
 
 
-def gunzip(raw: bytes, name: str, cap: int) -> bytes:
-    """Inflate every gzip member, refusing to produce more than ``cap`` bytes."""
+def gunzip(raw: bytes, name: str, limits: Limits = DEFAULT_LIMITS) -> bytearray:
+    """Inflate every gzip member into one buffer (no copy after), refusing a bomb as soon as it shows.
+
+    The stream is fed a slice at a time and at most 1 MiB is inflated per call, so what is held is
+    bounded by the output so far, checked after every call against the cap and the ratio guard.
+    """
+    cap = min(limits.max_bytes, limits.max_inflated)
     out = bytearray()
-    data = raw
-    while data:
+    view = memoryview(raw)
+    offset = 0  # compressed bytes fed so far
+    while offset < len(raw):
         inflater = zlib.decompressobj(wbits=31)
+        pending: bytes | memoryview = b""
         try:
-            pending = data
-            while pending:
-                out += inflater.decompress(pending, cap + 1 - len(out))
-                if len(out) > cap:
-                    raise CollectorError(f"{name}: gzip content inflates past the limit of {cap} bytes")
+            while not inflater.eof:
+                if not pending and offset < len(raw):
+                    pending = view[offset : offset + _FEED]
+                    offset += len(pending)
+                produced = inflater.decompress(pending, _CHUNK) if pending else inflater.flush(_CHUNK)
+                out += produced
                 pending = inflater.unconsumed_tail
-            out += inflater.flush()
+                _check_inflated(len(out), offset - len(pending), cap, limits, name)
+                if not produced and not pending and offset >= len(raw):
+                    break
         except zlib.error as exc:
             raise CollectorError(f"{name}: corrupt gzip data ({exc})") from None
-        if len(out) > cap:
-            raise CollectorError(f"{name}: gzip content inflates past the limit of {cap} bytes")
         if not inflater.eof:
             raise CollectorError(f"{name}: gzip data is truncated")
-        data = inflater.unused_data
-        if data and not data.startswith(_GZIP_MAGIC):
+        offset -= len(inflater.unused_data)  # back to the start of the next member
+        if not raw.startswith(_GZIP_MAGIC, offset):
             break  # trailing padding after the last member, as some tools write
-    return bytes(out)
+    return out
 
 
-def looks_like_json(raw: bytes) -> bool:
-    head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+def _check_inflated(size: int, consumed: int, cap: int, limits: Limits, name: str) -> None:
+    if size > cap:
+        raise CollectorError(f"{name}: gzip content inflates past the limit of {cap} bytes")
+    if size > limits.ratio_floor and size > limits.max_ratio * max(consumed, 1):
+        raise CollectorError(
+            f"{name}: gzip content inflates more than {limits.max_ratio} times its compressed size "
+            f"(a gzip bomb?); refused after {size} bytes"
+        )
+
+
+def looks_like_json(raw: bytes | bytearray) -> bool:
+    head = bytes(raw[:_CHUNK]).lstrip(_BOM + b" \t\r\n")[:1]  # a slice: lstrip would copy the whole text
     return head in (b"{", b"[")
 
 
-def parse_json(raw: bytes, name: str, limits: Limits = DEFAULT_LIMITS) -> Any:
+def parse_json(raw: bytes | bytearray, name: str, limits: Limits = DEFAULT_LIMITS) -> Any:
     try:
-        doc = orjson.loads(raw.removeprefix(b"\xef\xbb\xbf"))
+        doc = orjson.loads(memoryview(raw)[len(_BOM) :] if raw.startswith(_BOM) else raw)
     except orjson.JSONDecodeError as exc:
         raise CollectorError(f"{name}: not valid JSON ({_first_line(str(exc))})") from None
     check_depth(doc, name, limits.max_depth)
@@ -124,7 +150,7 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def parse_yaml_documents(raw: bytes, name: str, limits: Limits = DEFAULT_LIMITS) -> list[Any]:
+def parse_yaml_documents(raw: bytes | bytearray, name: str, limits: Limits = DEFAULT_LIMITS) -> list[Any]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -140,7 +166,7 @@ def parse_yaml_documents(raw: bytes, name: str, limits: Limits = DEFAULT_LIMITS)
     return docs
 
 
-def load_documents(raw: bytes, name: str, limits: Limits = DEFAULT_LIMITS) -> list[Any]:
+def load_documents(raw: bytes | bytearray, name: str, limits: Limits = DEFAULT_LIMITS) -> list[Any]:
     """JSON when the content starts like JSON (one document), else YAML (one or more documents)."""
     if looks_like_json(raw):
         return [parse_json(raw, name, limits)]

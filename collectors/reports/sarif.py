@@ -57,6 +57,8 @@ def parse(doc: Any, context: ParseContext) -> ParsedReport:
         if artifact is None:
             raise CollectorError(f"{context.name}: the SARIF run names no image (no imageID, digest or image name)")
         first = first or artifact
+        for invocation in dicts(run.get("invocations")):
+            builder.stamp(invocation.get("endTimeUtc") or invocation.get("startTimeUtc"))
         ref = builder.add_artifact(artifact)
         rules = list(dicts(as_dict(as_dict(run.get("tool")).get("driver")).get("rules")))
         by_id = {as_str(r.get("id")): r for r in rules}

@@ -49,6 +49,7 @@ def parse(doc: Any, context: ParseContext) -> ParsedReport:
         raise CollectorError(f"{context.name}: not a Trivy JSON report (no SchemaVersion)")
     artifact = report_artifact(doc, context)
     builder = ReportBuilder(SCANNER, context)
+    builder.stamp(doc.get("CreatedAt"))
     ref = builder.add_artifact(artifact)
     for result in dicts(doc.get("Results")):
         add_result(builder, result, packages=ref, configs=ref, secrets=ref)

@@ -61,19 +61,29 @@ _CERTAIN_DETECTORS = frozenset(
 _IMAGE = frozenset({AssetKind.IMAGE})
 
 
-def _config(asset: AssetRecord) -> Mapping[str, Any]:
+def _config(asset: AssetRecord) -> Mapping[str, Any] | None:
+    """The image config, or None when no source has read it (an image only a scanner report names).
+
+    Unknown is not bad: a rule that judges the config says nothing about an image without one.
+    """
     config = asset.attributes.get("config")
-    return config if isinstance(config, Mapping) else {}
+    return config if isinstance(config, Mapping) else None
 
 
 def _root_user(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
-    user = str(_config(asset).get("user") or "").strip()
+    config = _config(asset)
+    if config is None:
+        return
+    user = str(config.get("user") or "").strip()
     if user in _ROOT_USERS:
         yield Hit(evidence={"user": user or "(unset: root)"})
 
 
 def _no_healthcheck(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
-    check = _config(asset).get("healthcheck")
+    config = _config(asset)
+    if config is None:
+        return
+    check = config.get("healthcheck")
     test = check.get("test") if isinstance(check, Mapping) else None
     if not test or test[0] == "NONE":
         yield Hit(evidence={"healthcheck": "NONE" if test else None})
@@ -112,15 +122,26 @@ def _latest(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
             yield Hit(discriminator=str(tag), evidence={"tag": tag})
 
 
+def _untagged(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
+    """An engine image no tag names: a dangling leftover of a rebuild, or one run by ID alone.
+
+    Only engine images (``id`` is the engine's image id) are judged: registry images carry their
+    tags as separate tag assets, and a scanner report may simply not state tags.
+    """
+    attributes = asset.attributes
+    if attributes.get("id") and _config(asset) is not None and not attributes.get("repo_tags"):
+        yield Hit(evidence={"repo_digests": list(attributes.get("repo_digests") or [])})
+
+
 def parse_created(text: str) -> datetime | None:
-    """RFC 3339 with Docker's nanoseconds (``2019-04-10T19:49:07.970840451Z``) → aware datetime."""
+    """RFC 3339 with Docker's nanoseconds (``2019-04-10T19:49:07.970840451Z``, ``…07.97-04:00``) → aware datetime."""
     if not text:
         return None
     head, _, rest = text.partition(".")
     zone = ""
     if rest:
-        digits = "".join(c for c in rest if c.isdigit())
-        zone = rest[len(digits) :]
+        zone = rest.lstrip("0123456789")
+        digits = rest[: len(rest) - len(zone)]
         text = f"{head}.{digits[:6]}{zone}"
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -131,12 +152,13 @@ def parse_created(text: str) -> datetime | None:
 
 def _too_old(max_age_days: int) -> Evaluate:
     def check(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
-        created = parse_created(str(_config(asset).get("created") or ""))
+        stamp = str((_config(asset) or {}).get("created") or "")
+        created = parse_created(stamp)
         # Reproducible builds stamp 1970-01-01 (SOURCE_DATE_EPOCH): that is no age at all.
         if created is None or created.year <= 1970:
             return
         if utcnow() - created > timedelta(days=max_age_days):
-            yield Hit(evidence={"created": _config(asset).get("created"), "max_age_days": max_age_days})
+            yield Hit(evidence={"created": stamp, "max_age_days": max_age_days})
 
     return check
 
@@ -187,6 +209,18 @@ def rules(*, max_image_age_days: int = DEFAULT_MAX_IMAGE_AGE_DAYS) -> list[Rule]
             (Reference(TRIVY, "DS001"),),
             _IMAGE,
             _latest,
+        ),
+        Rule(
+            "IMG-UNTAGGED",
+            "Image has no tag",
+            Severity.LOW,
+            Phase.BUILD,
+            "3.1.5",
+            "Tag images with an immutable version; remove dangling images (docker image prune) so that what "
+            "runs can be traced to a build.",
+            (),
+            _IMAGE,
+            _untagged,
         ),
         Rule(
             "IMG-STALE",

@@ -20,6 +20,7 @@ from posture.model import finding_sighting_table, finding_table
 from posture.records import AssetRef
 from posture.rules.base import Rule
 from posture.store.assets import chunks, content_hash
+from posture.store.evidence import merge_evidence, worst_severity
 from posture.store.exceptions import ExceptionMatcher
 from posture.store.history import FindingChange, changes_for, record_events
 from posture.taxonomy import FindingStatus, Severity
@@ -48,17 +49,6 @@ class Produced:
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.rule.id, self.asset, self.discriminator)
-
-
-def merge_evidence(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """Several sources may state one finding (two scanners): keep each one's view under ``scanners``
-    and the union of the vulnerability's aliases."""
-    merged = dict(new)
-    if "scanners" in old or "scanners" in new:
-        merged["scanners"] = {**old.get("scanners", {}), **new.get("scanners", {})}
-    if "aliases" in old or "aliases" in new:
-        merged["aliases"] = sorted({*old.get("aliases", ()), *new.get("aliases", ())})
-    return merged
 
 
 def reconcile_findings(
@@ -94,17 +84,18 @@ def reconcile_findings(
         event: str | None = None
         if row.id in evidence_of:
             evidence = merge_evidence(evidence_of[row.id], item.evidence)
-            merged = content_hash([item.title, item.severity.value, evidence])
+            severity = worst_severity(evidence, item.severity)
+            merged = content_hash([item.title, severity.value, evidence])
             if merged != row.content_hash:
                 values.update(
                     title=item.title,
-                    severity=item.severity.value,
-                    severity_rank=item.severity.rank,
+                    severity=severity.value,
+                    severity_rank=severity.rank,
                     evidence=evidence,
                     content_hash=merged,
-                    risk=base_risk[item.severity],
+                    risk=base_risk[severity],
                 )
-                if item.severity.rank > row.severity_rank:
+                if severity.rank > row.severity_rank:
                     event = "regressed"
         if row.status == FindingStatus.RESOLVED.value:
             values.update(status=status.value, resolved_at=None, exception_id=exception_id)
@@ -124,7 +115,7 @@ def reconcile_findings(
                     row.id,
                     fp,
                     event,
-                    item.severity.value,
+                    values.get("severity", row.severity),
                     values.get("risk", row.risk),
                     item.rule.id,
                     item.title,

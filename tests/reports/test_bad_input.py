@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import subprocess
 import sys
 import zlib
 from pathlib import Path
@@ -162,3 +163,38 @@ def test_entries_without_identity_are_problems_not_errors(tmp_path: Path, data: 
     records = list(ReportCollector(str(path), secrets=secrets).collect())
     problems = [r.message for r in records if isinstance(r, Problem)]
     assert problems == [f"{tmp_path / 'r.json'}: 1 vulnerabilities without an id or a package skipped"]
+
+
+_MEASURE = """
+import resource, sys
+from collectors.reports.reader import read_bytes
+from posture.records import CollectorError
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    read_bytes(sys.argv[1])
+except CollectorError as exc:
+    print(exc)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def test_a_large_gzip_bomb_is_refused_early_with_little_memory(tmp_path: Path) -> None:
+    """512 MiB of zeros in 0.5 MiB: refused by the ratio guard after 8 MiB, with the default limits."""
+    path = tmp_path / "bomb.json.gz"
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = b"0" * (1 << 20)
+    with path.open("wb") as handle:
+        for _ in range(512):
+            handle.write(deflate.compress(zeros))
+        handle.write(deflate.flush())
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    message, grown_kib = done.stdout.splitlines()
+    assert message.startswith(f"{path}: gzip content inflates more than 100 times its compressed size")
+    assert int(grown_kib) < 48 * 1024  # the old reader held 256 MiB and a copy (~636 MB peak)

@@ -6,16 +6,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from collectors.reports import ReportCollector
-from posture.db import read_session
+from posture.cli.main import cli
+from posture.db import make_engine, read_session, resolve_url
 from posture.model import alias_table, asset_table, finding_table
 from posture.pipeline import RunResult, collect
 from posture.rules.base import RuleRegistry
 from posture.secrets import SecretScanner
-from posture.taxonomy import RunStatus
+from posture.store.evidence import merge_evidence, worst_severity
+from posture.taxonomy import RunStatus, Severity
 
 TRIVY = "trivy/trivy-alpine-39.json"
 GRYPE = "crafted/grype-alpine-39-same-image.json"  # derived: the corpus holds no same-image pair
@@ -146,3 +149,67 @@ def test_one_image_across_formats_and_sources_is_one_asset(
     with read_session(engine) as session:
         images = session.execute(select(asset_table.c.key).where(asset_table.c.kind == "image")).scalars().all()
     assert images == ["sha256:" + "1" * 64]
+
+
+def _ingest_cli(db: str, *paths: Path) -> None:
+    for path in paths:
+        result = CliRunner().invoke(cli, ["collect", "--db", db, "--report", str(path)])
+        assert result.exit_code == 0, result.output
+
+
+def _scored(db: str) -> dict[str, tuple[Any, ...]]:
+    engine = make_engine(resolve_url(db))
+    try:
+        with read_session(engine) as session:
+            rows = session.execute(
+                select(
+                    finding_table.c.discriminator,
+                    finding_table.c.evidence,
+                    finding_table.c.severity,
+                    finding_table.c.risk,
+                ).where(finding_table.c.rule_id == "VULN")
+            ).all()
+    finally:
+        engine.dispose()
+    return {r.discriminator: (r.evidence, r.severity, r.risk) for r in rows}
+
+
+def test_merged_evidence_severity_and_risk_do_not_depend_on_ingest_order(data: Path, tmp_path: Path) -> None:
+    first, second = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+    _ingest_cli(first, data / TRIVY, data / GRYPE)
+    _ingest_cli(second, data / GRYPE, data / TRIVY)
+    trivy_first, grype_first = _scored(first), _scored(second)
+    assert trivy_first == grype_first
+
+    musl, _, _ = trivy_first["CVE-2019-14697|musl|1.1.20-r4"]
+    assert musl["cvss"] == musl["scanners"]["trivy"]["cvss"]  # Grype's view of it has no CVSS
+    assert musl["cvss"]["score"] == 9.8
+    # Both views quote NVD v3.1 (Trivy 5.3, Grype 4.7): the higher score is kept, from either order.
+    libssl, _, _ = trivy_first["CVE-2019-1549|libssl1.1|1.1.1b-r1"]
+    assert (libssl["cvss"]["source"], libssl["cvss"]["score"]) == ("nvd", 5.3)
+    assert (libssl["fixed"], libssl["fix_available"]) == ("1.1.1d-r0", True)
+
+
+def test_the_top_level_is_derived_from_every_view() -> None:
+    trivy = {
+        "scanner": "trivy",
+        "description": "from trivy",
+        "url": "https://trivy",
+        "fixed": "1.10",
+        "fix_available": True,
+        "scanners": {"trivy": {"severity": "medium", "fixed": "1.10", "cvss": {"source": "redhat", "score": 9.1}}},
+    }
+    grype = {
+        "scanner": "grype",
+        "fix_available": False,
+        "scanners": {
+            "grype": {"severity": "critical", "fixed": "1.9", "cvss": {"source": "nvd", "version": "3.1", "score": 7.5}}
+        },
+    }
+    for merged in (merge_evidence(trivy, grype), merge_evidence(grype, trivy)):
+        assert merged["cvss"] == {"source": "nvd", "version": "3.1", "score": 7.5}  # NVD before a higher vendor score
+        assert (merged["fixed"], merged["fix_available"]) == ("1.9", True)  # 1.9 < 1.10 as versions
+        assert (merged["scanner"], merged["description"]) == ("grype", "from trivy")  # lead, then filled
+        assert worst_severity(merged, Severity.MEDIUM) is Severity.CRITICAL
+    assert merge_evidence(trivy, grype) == merge_evidence(grype, trivy)
+    assert "cvss" not in merge_evidence({"scanners": {"a": {}}}, {"scanners": {"b": {}}})

@@ -52,7 +52,9 @@ def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
     report_format = params.get("report_format")
     cluster = params.get("report_cluster") or "default"
     collectors: list[Collector] = [
-        ReportCollector(path, secrets=context.secrets, report_format=report_format, cluster=cluster)
+        ReportCollector(
+            path, secrets=context.secrets, report_format=report_format, cluster=cluster, newest=context.report_times
+        )
         for path in params.get("report") or ()
     ]
     collectors += [ScanCollector(image, secrets=context.secrets) for image in params.get("scan") or ()]

@@ -1,0 +1,97 @@
+"""A report's own time: read from every format that states one, and an older report resolves nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from collectors.reports import ReportCollector
+from collectors.reports.collector import parse_report
+from collectors.reports.model import ParseContext
+from posture.cli.collect import report_times
+from posture.cli.main import cli
+from posture.db import make_engine, read_session, resolve_url
+from posture.model import finding_table, run_table
+from posture.pipeline import collect
+from posture.rules.base import RuleRegistry
+from posture.secrets import SecretScanner
+
+IMAGE_ID = "sha256:055936d3920576da37aa9bc460d70c5f212028bda1c08c0879aedf03d7a66ea1"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("trivy/trivy-alpine-39.json", "2021-08-25T12:20:30.000000Z"),  # CreatedAt, nanoseconds cut
+        ("grype/grype-ghsa-image.json", "2023-08-31T19:13:32.377177Z"),  # descriptor.timestamp, -04:00
+        ("cyclonedx/grype-image.cdx.json", "2026-03-19T15:34:26.000000Z"),  # metadata.timestamp
+        ("trivy-operator/vulnerabilityreport-coredns.yaml", "2022-12-08T15:50:37.000000Z"),  # a YAML timestamp
+        ("crafted/docker-bench.log.json", "2023-11-14T22:14:02.000000Z"),  # end, Unix seconds
+        ("crafted/kube-bench.json", ""),  # kube-bench states no time
+    ],
+)
+def test_report_time_is_read_as_utc(data: Path, secrets: SecretScanner, name: str, expected: str) -> None:
+    parsed = parse_report(str(data / name), ParseContext(name, Path(name).stem, secrets))
+    assert parsed.report_time == expected
+
+
+def test_sarif_time_is_the_newest_run_end(data: Path, secrets: SecretScanner, tmp_path: Path) -> None:
+    doc = json.loads((data / "sarif/trivy-alpine-310.sarif").read_text())
+    doc["runs"][0]["invocations"] = [{"startTimeUtc": "2024-01-01T00:00:00Z", "endTimeUtc": "2024-01-01T00:05:00Z"}]
+    path = tmp_path / "timed.sarif"
+    path.write_text(json.dumps(doc))
+    assert parse_report(str(path), ParseContext("t", "t", secrets)).report_time == "2024-01-01T00:05:00.000000Z"
+
+
+def _collect(db: str, path: Path, code: int) -> Result:
+    result = CliRunner().invoke(cli, ["collect", "--db", db, "--report", str(path)])
+    assert result.exit_code == code, result.output
+    return result
+
+
+def test_an_older_report_of_the_same_image_resolves_nothing(data: Path, tmp_path: Path) -> None:
+    doc = json.loads((data / "trivy/trivy-alpine-39.json").read_text())
+    newer, older = tmp_path / "newer.json", tmp_path / "older.json"
+    newer.write_text(json.dumps({**doc, "CreatedAt": "2021-09-01T00:00:00Z"}))
+    vulns = doc["Results"][0]["Vulnerabilities"]
+    doc["Results"][0]["Vulnerabilities"] = [v for v in vulns if v["PkgName"] != "musl-utils"]
+    older.write_text(json.dumps(doc))  # CreatedAt 2021-08-25, and one finding fewer
+    db = f"sqlite:///{tmp_path / 'posture.db'}"
+
+    _collect(db, newer, 0)
+    stale = _collect(db, older, 3)  # partial: collected, but it resolves nothing
+    assert "(0 new, 0 resolved)" in stale.output
+    lines = [line for line in stale.output.splitlines() if "older than" in line]
+    assert lines == [
+        f"posture: report:trivy:{IMAGE_ID}: {older}: "
+        "made 2021-08-25T12:20:30.000000Z, older than the trivy report of 2021-09-01T00:00:00.000000Z already "
+        "ingested for this artifact; it resolves nothing"
+    ]
+    engine = make_engine(resolve_url(db))
+    try:
+        with read_session(engine) as session:
+            statuses = session.execute(select(finding_table.c.status)).scalars().all()
+            times = session.execute(select(run_table.c.stats).order_by(run_table.c.id)).scalars().all()
+    finally:
+        engine.dispose()
+    assert statuses == ["open"] * 6
+    assert [t["report_time"] for t in times] == ["2021-09-01T00:00:00.000000Z", "2021-08-25T12:20:30.000000Z"]
+
+    # The bar stays at 2021-09-01 (an older report does not lower it); a later report resolves again.
+    _collect(db, older, 3)
+    latest = tmp_path / "latest.json"
+    latest.write_text(json.dumps({**doc, "CreatedAt": "2021-10-01T00:00:00Z"}))
+    assert "(0 new, 1 resolved)" in _collect(db, latest, 0).output
+
+
+def test_the_newest_time_per_scope_is_read_back_on_both_databases(
+    any_engine: Engine, registry: RuleRegistry, secrets: SecretScanner, data: Path
+) -> None:
+    collect(any_engine, ReportCollector(str(data / "trivy/trivy-alpine-39.json"), secrets=secrets), registry)
+    with read_session(any_engine) as session:
+        assert report_times(session) == {f"trivy:{IMAGE_ID}": "2021-08-25T12:20:30.000000Z"}
