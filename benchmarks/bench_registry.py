@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "tests" / "registry"))
 from registry_helpers import Pusher, config_blob, image_manifest, tiny_layer  # noqa: E402
 
 from collectors.registry import RegistryCollector, RegistryTarget  # noqa: E402
+from collectors.registry.client import ClientSettings  # noqa: E402
 from posture.cli.collect import source_context  # noqa: E402
 from posture.db import make_engine, resolve_url  # noqa: E402
 from posture.migrations import upgrade  # noqa: E402
@@ -112,7 +113,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repositories", type=int, default=1000)
     parser.add_argument("--tags", type=int, default=5)
+    parser.add_argument(
+        "--concurrency", type=int, default=ClientSettings().concurrency, help="requests in flight (the collector's)"
+    )
     args = parser.parse_args()
+    settings = ClientSettings(concurrency=args.concurrency)
     with tempfile.TemporaryDirectory(prefix="posture-bench-registry-") as tmp:
         workdir = Path(tmp)
         process, url = start_registry(workdir)
@@ -130,7 +135,13 @@ def main() -> int:
             ok = True
             for label, budget in (("first run", FIRST_BUDGET_S), ("second run (unchanged)", SECOND_BUDGET_S)):
                 context = source_context(engine)
-                collector = RegistryCollector(target, context.secrets, known_digests=context.known_digests)
+                collector = RegistryCollector(
+                    target,
+                    context.secrets,
+                    known_digests=context.known_digests,
+                    known_tags=context.known_tags,
+                    settings=settings,
+                )
                 started, server_before, own_before = time.perf_counter(), cpu_seconds(process.pid), time.process_time()
                 result = collect(engine, collector, RULES)
                 elapsed = time.perf_counter() - started

@@ -122,15 +122,24 @@ class Stats:
         return sum(self.by_method.values())
 
 
-def _ssl_context(target: RegistryTarget) -> ssl.SSLContext | bool:
-    if not target.verify_tls:
-        return False
+def _ssl_context(target: RegistryTarget) -> ssl.SSLContext:
+    """Verified TLS for every host: the system CAs plus ``--registry-ca``."""
     context = ssl.create_default_context()
     if target.ca_file:
         try:
             context.load_verify_locations(cafile=target.ca_file)
         except (OSError, ssl.SSLError) as exc:
             raise TLSFailure(f"cannot load the CA file {target.ca_file}: {exc}") from None
+    return context
+
+
+def _unverified_context(target: RegistryTarget) -> ssl.SSLContext | None:
+    """``--insecure-registry`` lowers trust for the registry's own origin only (see ``RegistryClient._lane``)."""
+    if target.scheme != "https" or target.verify_tls:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
     return context
 
 
@@ -233,21 +242,39 @@ class RegistryClient:
         verify = _ssl_context(target)  # one context (and one CA bundle load) for every lane
         timeout = httpx.Timeout(self.settings.timeout_s, connect=min(10.0, self.settings.timeout_s))
         one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        unverified = None if transport else _unverified_context(target)
         self._clients = [
-            httpx.AsyncClient(
-                verify=verify,
-                timeout=timeout,
-                limits=one,
-                follow_redirects=False,
-                transport=transport,
-                headers={"User-Agent": "posture-registry-collector"},
-            )
-            for _ in range(self.settings.concurrency)
+            self._lane(verify, unverified, timeout, one, transport) for _ in range(self.settings.concurrency)
         ]
         self._lanes: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
         for lane in self._clients:
             self._lanes.put_nowait(lane)
         self._http = self._clients[0]  # for building requests only
+
+    def _lane(
+        self,
+        verify: ssl.SSLContext,
+        unverified: ssl.SSLContext | None,
+        timeout: httpx.Timeout,
+        limits: httpx.Limits,
+        transport: httpx.AsyncBaseTransport | None,
+    ) -> httpx.AsyncClient:
+        """One single-connection client. An insecure registry's origin is mounted unverified; every
+        other host (a blob redirect to storage, a token realm) keeps verified TLS: its certificate is
+        all that says who it is, and the operator named only the registry."""
+        mounts: dict[str, httpx.AsyncBaseTransport] | None = None
+        if unverified is not None:
+            origin = f"https://{self.target.api_authority}"
+            mounts = {origin: httpx.AsyncHTTPTransport(verify=unverified, limits=limits)}
+        return httpx.AsyncClient(
+            verify=verify,
+            timeout=timeout,
+            limits=limits,
+            follow_redirects=False,
+            transport=transport,
+            mounts=mounts,
+            headers={"User-Agent": "posture-registry-collector"},
+        )
 
     async def __aenter__(self) -> RegistryClient:
         return self
@@ -444,21 +471,22 @@ class RegistryClient:
                 raise NotFound(f"{what}: not found (404)")
             if status == 429 or status >= 500:
                 attempt += 1
-                wait = self._retry_wait(reply, attempt)
-                if attempt >= self.settings.retries or wait is None:
-                    kind = RateLimited if status == 429 else ServerError
-                    raise kind(f"{what}: {'rate limited' if status == 429 else 'server error'} ({status})")
-                await asyncio.sleep(wait)
+                await self._wait_to_retry(reply, attempt, what)
                 continue
             if status >= 300:
                 raise BadResponse(f"{what}: unexpected status {status}")
             return reply
 
-    def _retry_wait(self, reply: Reply, attempt: int) -> float | None:
+    async def _wait_to_retry(self, reply: Reply, attempt: int, what: str) -> None:
+        """Sleep before retrying a 429 or 5xx (``Retry-After`` honoured up to a limit), or raise when
+        it is time to give up: a registry asking for hours is left alone, never waited for."""
         asked = retry_after_seconds(reply.headers.get("retry-after"))
-        if asked is None:
-            return self.settings.backoff_s * attempt
-        return asked if asked <= self.settings.max_retry_after_s else None
+        wait = self.settings.backoff_s * attempt if asked is None else asked
+        if attempt >= self.settings.retries or wait > self.settings.max_retry_after_s:
+            limited = reply.status == 429
+            kind = RateLimited if limited else ServerError
+            raise kind(f"{what}: {'rate limited' if limited else 'server error'} ({reply.status})")
+        await asyncio.sleep(wait)
 
     async def _learn_challenge(self, reply: Reply, scope: str, anonymous: bool) -> bool:
         """On a 401, adopt the registry's challenge; True when retrying can help."""
@@ -497,14 +525,18 @@ class RegistryClient:
 
     async def ping(self) -> Reply:
         """``GET /v2/``: anonymously first, then with credentials if the registry challenges."""
-        first = await self._follow("GET", self.base_url + "/v2/", {}, 64 * 1024, False)
+        attempt = 0
+        while True:
+            first = await self._follow("GET", self.base_url + "/v2/", {}, 64 * 1024, False)
+            if first.status != 429 and first.status < 500:
+                break
+            attempt += 1
+            await self._wait_to_retry(first, attempt, "GET /v2/")
         if first.status == 200:
             return first
         if first.status == 404:
             raise NotFound("GET /v2/: no registry API here (404)")
         if first.status != 401:
-            if first.status >= 500:
-                raise ServerError(f"GET /v2/: server error ({first.status})")
             raise BadResponse(f"GET /v2/: unexpected status {first.status}")
         return await self.request("GET", "/v2/", cap=64 * 1024)
 

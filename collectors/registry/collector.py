@@ -21,7 +21,7 @@ from collectors.registry.credentials import Credentials, DockerCredentials
 from collectors.registry.manifests import ImageManifest
 from collectors.registry.records import describe_image, records
 from collectors.registry.target import RegistryTarget
-from collectors.registry.walker import Walker, WalkResult
+from collectors.registry.walker import KnownTags, Walker, WalkResult
 from posture.records import CollectorError, Record, ScopeKind, ScopeRef
 from posture.secrets import SecretScanner
 
@@ -45,6 +45,7 @@ class RegistryCollector:
         secrets: SecretScanner,
         *,
         known_digests: frozenset[str] = frozenset(),
+        known_tags: KnownTags | None = None,
         credentials: Callable[[], Credentials | None] | None = None,
         settings: ClientSettings | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -52,6 +53,7 @@ class RegistryCollector:
         self.target = target
         self._secrets = secrets
         self._known = known_digests
+        self._known_tags = known_tags
         lookup = DockerCredentials()
         self._credentials = credentials or (lambda: lookup.lookup(target.authority))
         self._settings = settings
@@ -78,7 +80,7 @@ class RegistryCollector:
         async with client:
             self.stats = client.stats
             try:
-                walk = await Walker(client, self.target, self._describe, self._known).run()
+                walk = await Walker(client, self.target, self._describe, self._known, self._known_tags).run()
             except RegistryError as exc:
                 raise CollectorError(self._message(exc)) from None
             return walk, client.auth_mode, client.credentials_used

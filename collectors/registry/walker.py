@@ -10,7 +10,10 @@ Skipping: a manifest digest the store already holds (``known``: every image key 
 store) costs one ``HEAD`` per tag; a manifest whose *config* the store holds (seen by Docker or a
 scanner first) costs no config fetch. Such images come back with ``attributes is None``
 ("unchanged") and keyed by the digest the store knows them by: the store resolves a manifest
-digest through its aliases to the image's config-digest key.
+digest through its aliases to the image's config-digest key. A multi-arch index is no image's
+alias, so for an index tag the stored tag itself (``known_tags``) says what it held: when the
+``HEAD`` answers the stored index digest and every platform image is still known, that one
+request is the tag's whole cost too.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from collectors.registry.client import (
 from collectors.registry.manifests import (
     ACCEPT,
     DIGEST,
+    INDEX_TYPES,
     MANIFEST_TYPES,
     REPOSITORY,
     SIGNATURE_ARTIFACT_TYPES,
@@ -56,6 +60,8 @@ _PAGE_SIZE = 1000
 
 #: ``describe_image(config document, manifest) -> image attributes``; secrets are scanned inside.
 DescribeImage = Callable[[Mapping[str, Any], ImageManifest], dict[str, Any]]
+#: Tag key (``host[:port]/repository:tag``) → the tag's stored attributes (``digest``, ``images``).
+KnownTags = Mapping[str, Mapping[str, Any]]
 T = TypeVar("T")
 
 
@@ -154,12 +160,14 @@ class Walker:
         target: RegistryTarget,
         describe_image: DescribeImage,
         known: frozenset[str] = frozenset(),
+        known_tags: KnownTags | None = None,
     ) -> None:
         self.client = client
         self.target = target
         self.result = WalkResult()
         self._describe = describe_image
         self._known = known
+        self._known_tags = known_tags or {}
         self._manifests = SingleFlight()
         self._configs = SingleFlight()
         self._referrers_supported = True
@@ -259,6 +267,11 @@ class Walker:
             if digest in self._known and media_type in MANIFEST_TYPES and DIGEST.match(digest):
                 self._remember(digest, digest, repository, tag, "", None)
                 return TagSeen(repository, tag, digest, media_type, (TagImage("", digest, digest),))
+            stored = self._stored_index(repository, tag, digest) if media_type in INDEX_TYPES else None
+            if stored:
+                for image in stored:
+                    self._remember(image.image_key, image.manifest_digest, repository, tag, image.platform, None)
+                return TagSeen(repository, tag, digest, media_type, stored)
         reply = await self.client.request("GET", path, accept=ACCEPT, cap=MANIFEST_CAP, counts_as_pull=True)
         digest = digest_of(reply.body)
         claimed = reply.headers.get("docker-content-digest")
@@ -274,6 +287,21 @@ class Walker:
             artifact = manifest.artifact_type or manifest.config_media_type
             return TagSeen(repository, tag, digest, manifest.media_type, (), artifact)
         return TagSeen(repository, tag, digest, manifest.media_type, (TagImage("", digest, key),))
+
+    def _stored_index(self, repository: str, tag: str, digest: str) -> tuple[TagImage, ...]:
+        """The platform images this tag held at this same index digest last run, if all are still known."""
+        stored = self._known_tags.get(f"{self.target.authority}/{repository}:{tag}") or {}
+        images = stored.get("images")
+        if stored.get("digest") != digest or not isinstance(images, list):
+            return ()
+        held: list[TagImage] = []
+        for image in images:
+            entry = image if isinstance(image, Mapping) else {}
+            manifest, platform = entry.get("manifest_digest"), entry.get("platform")
+            if not isinstance(manifest, str) or manifest not in self._known or not isinstance(platform, str):
+                return ()
+            held.append(TagImage(platform, manifest, manifest))
+        return tuple(held)
 
     async def _platform(self, repository: str, tag: str, digest: str, platform: str) -> TagImage | None:
         if digest in self._known:

@@ -15,6 +15,9 @@ Asset attributes read here (written by ``collectors/registry/records.py``):
   or ``[]``), ``artifact_type`` (non-empty for a tag holding no image).
 - image: the schema of ``posture/rules/image.py`` (``config.created``, ``config.labels``) and
   ``base_image`` (the ``org.opencontainers.image.base.name`` annotation, when the manifest had one).
+
+:data:`HELD_FIXABLE_CRITICAL` has no evaluator: a tag and a scanner's CVE arrive in different runs,
+so ``posture/held_vulns.py`` derives it from the store after each registry or report run.
 """
 
 from __future__ import annotations
@@ -184,6 +187,18 @@ def _base_outside_allow_list(asset: AssetRecord, snapshot: Snapshot) -> Iterator
 _REGISTRY = frozenset({AssetKind.REGISTRY})
 _TAG = frozenset({AssetKind.TAG})
 
+HELD_FIXABLE_CRITICAL = Rule(
+    id="REG-HELD-FIXABLE-CRITICAL",
+    title="Registry still holds an image with fixable critical vulnerabilities",
+    severity=Severity.HIGH,
+    phase=Phase.DISTRIBUTE,
+    nist="3.2.2",
+    remediation="Rebuild the image with the fixed packages, push it under the tag, and delete or stop "
+    "serving the vulnerable one.",
+    description="One finding per registry tag whose image a scanner report says has an open critical "
+    "vulnerability with a fixed version; derived from the store after each registry or report run.",
+)
+
 RULES: list[Rule] = [
     Rule(
         id="REG-PLAIN-HTTP",
@@ -290,4 +305,5 @@ RULES: list[Rule] = [
         description="Read from the org.opencontainers.image.base.name label or annotation; only checked when "
         "--allowed-base-registry is given.",
     ),
+    HELD_FIXABLE_CRITICAL,
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,7 +29,8 @@ Route = Callable[[Seen], Answer]
 class FakeServer:
     """Routes ``(method, path-with-query)`` to answers; every request is recorded in :attr:`seen`."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: a server context, to speak HTTPS with whatever certificate it holds."""
         self.routes: dict[tuple[str, str], Route] = {}
         self.seen: list[Seen] = []
         server = self
@@ -73,8 +75,10 @@ class FakeServer:
 
         self._httpd = Server((host, 0), Handler)
         self._httpd.daemon_threads = True
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self.port = self._httpd.server_address[1]
-        self.url = f"http://{host}:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.port}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self) -> FakeServer:

@@ -10,7 +10,10 @@ import base64
 import json
 import logging
 import socket
+import ssl
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fake_server import Answer, FakeServer, Seen
@@ -21,6 +24,7 @@ from collectors.registry.client import ClientSettings, repository_scope
 from collectors.registry.credentials import Credentials
 from posture.records import AssetKind, AssetRecord, CollectorError, Problem, Record
 from posture.secrets import SecretScanner
+from tests.docker.docker_support import self_signed
 
 SCANNER = SecretScanner(b"k" * 32)
 FAST = ClientSettings(concurrency=4, backoff_s=0.01, max_retry_after_s=2.0)
@@ -364,3 +368,57 @@ async def test_collect_works_inside_a_running_event_loop(server: FakeServer) -> 
     serve_image(server, "a/app", "1.0")
     records = collect(server)  # the TUI calls collectors from its workers, which may run a loop
     assert len(assets(records, AssetKind.IMAGE)) == 1
+
+
+# --- --insecure-registry trusts the registry's origin only -------------------------------------
+
+
+def self_signed_server(directory: Path) -> ssl.SSLContext:
+    """A server context holding a fresh self-signed certificate for 127.0.0.1 (trusted by nobody)."""
+    directory.mkdir()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*self_signed(directory))
+    return context
+
+
+def test_insecure_registry_does_not_extend_to_a_redirect_host(tmp_path: Path) -> None:
+    with (
+        FakeServer(tls=self_signed_server(tmp_path / "registry")) as registry,
+        FakeServer(tls=self_signed_server(tmp_path / "storage")) as storage,
+    ):
+        serve_catalog(registry, {"a/app": ["1.0"]})
+        _, cfg = serve_image(registry, "a/app", "1.0")
+        blob = registry.routes[("GET", f"/v2/a/app/blobs/{cfg}")](Seen("GET", "", {}))
+        storage.on("GET", "/blob", blob)
+        registry.on("GET", f"/v2/a/app/blobs/{cfg}", Answer(307, b"", {"Location": f"{storage.url}/blob"}))
+        authority = registry.url.removeprefix("https://")
+        insecure = RegistryTarget("https", authority, insecure=True)
+        with pytest.raises(CollectorError) as caught:
+            list(RegistryCollector(insecure, SCANNER, credentials=lambda: None, settings=FAST).collect())
+        # The registry itself was reached unverified (its manifest was read); the storage host was not.
+        assert registry.paths("GET").count(f"/v2/a/app/blobs/{cfg}") == 1
+        assert str(caught.value).startswith(f"registry {authority}: TLS failure: certificate verify failed")
+        assert storage.seen == []
+
+
+def test_a_rate_limited_ping_is_retried_after_the_asked_delay(server: FakeServer) -> None:
+    serve_catalog(server, {"a/app": ["1.0"]})
+    serve_image(server, "a/app", "1.0")
+    ok = server.routes[("GET", "/v2/")]
+    pings: list[int] = []
+
+    def limited(request: Seen) -> Answer:
+        pings.append(1)
+        return Answer(429, b"slow down", {"Retry-After": "1"}) if len(pings) == 1 else ok(request)
+
+    server.on("GET", "/v2/", limited)
+    started = time.monotonic()
+    records = collect(server)
+    assert time.monotonic() - started >= 1.0  # the asked second, not the 0.01 s backoff
+    assert len(pings) == 2 and problems(records) == []
+    assert len(assets(records, AssetKind.TAG)) == 1
+
+    server.on("GET", "/v2/", Answer(429, b"", {"Retry-After": "3600"}))
+    with pytest.raises(CollectorError) as caught:
+        collect(server)
+    assert str(caught.value) == f"registry {target(server).authority}: GET /v2/: rate limited (429)"

@@ -13,7 +13,6 @@ import json
 import logging
 import secrets
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,8 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from registry_helpers import (
+    OCI_INDEX,
+    OCI_MANIFEST,
     Pusher,
     config_blob,
     digest,
@@ -36,9 +37,8 @@ from sqlalchemy.engine import Engine
 from collectors.registry import Policy, RegistryCollector, RegistryTarget
 from posture.cli.collect import source_context
 from posture.cli.main import cli
-from posture.db import make_engine, read_session, resolve_url
-from posture.migrations import upgrade
-from posture.model import finding_table
+from posture.db import read_session
+from posture.model import asset_table, finding_table
 from posture.pipeline import collect
 from posture.records import AssetKind, AssetRecord, CollectorError, Problem, Record, RelationRecord
 from posture.rules import image as image_rules
@@ -67,6 +67,26 @@ def push_plain(registry: PlainRegistry, repo: str, tag: str, config: bytes, **kw
     return result
 
 
+def push_index_plain(registry: PlainRegistry, repo: str, tag: str) -> str:
+    """A two-platform OCI index over the Distribution API; returns the index digest."""
+    layer = tiny_layer()
+    configs = [config_blob(layer, architecture="amd64"), config_blob(layer, architecture="arm64", variant="v8")]
+    manifests = [image_manifest(c, layer) for c in configs]
+
+    async def go() -> str:
+        async with httpx.AsyncClient() as client:
+            pusher = Pusher(client, registry.url)
+            for config, manifest in zip(configs, manifests, strict=True):
+                await pusher.blob(repo, layer.compressed)
+                await pusher.blob(repo, config)
+                await pusher.manifest(repo, digest(manifest), manifest, OCI_MANIFEST)
+            index = index_manifest(list(zip(manifests, ("linux/amd64", "linux/arm64/v8"), strict=True)))
+            return await pusher.manifest(repo, tag, index, OCI_INDEX)
+
+    result: str = run(go())
+    return result
+
+
 def sign_plain(registry: PlainRegistry, repo: str, signed: str) -> None:
     async def go() -> None:
         async with httpx.AsyncClient() as client:
@@ -87,15 +107,6 @@ def by_kind(records: list[Record], kind: AssetKind) -> dict[str, AssetRecord]:
 @pytest.fixture
 def prefix() -> str:
     return f"pt{secrets.token_hex(4)}"
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    url = resolve_url(f"sqlite:///{tmp_path / 'posture.db'}")
-    eng = make_engine(url)
-    upgrade(eng, url)
-    yield eng
-    eng.dispose()
 
 
 def test_plain_registry_end_to_end(
@@ -209,34 +220,76 @@ def relations_of(records: list[Record]) -> list[RelationRecord]:
     return [r for r in records if isinstance(r, RelationRecord)]
 
 
+def docker(dockerd: Dockerd, *args: str) -> str:
+    done = subprocess.run(
+        ["docker", "-H", dockerd.url, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"DOCKER_BUILDKIT": "0", "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/tmp"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def build_on_dockerd(dockerd: Dockerd, context: Path, tag: str, dockerfile: str) -> str:
+    """An image built by the real dockerd (legacy builder, no network); returns Docker's image id."""
+    context.mkdir(parents=True, exist_ok=True)
+    (context / "Dockerfile").write_text(dockerfile)
+    docker(dockerd, "build", "--network", "none", "-q", "-t", tag, str(context))
+    return docker(dockerd, "image", "inspect", "--format", "{{.Id}}", tag)
+
+
 def test_tag_drift_and_the_cost_of_a_second_run(
-    registry_plain: PlainRegistry, engine: Engine, prefix: str, tmp_path: Path
+    registry_plain: PlainRegistry, dockerd: Dockerd, engine: Engine, prefix: str, tmp_path: Path
 ) -> None:
     layer = tiny_layer()
     first = config_blob(layer, created="2025-01-01T00:00:00Z", env=["PATH=/bin", f"API_TOKEN={ENV_SECRET}"])
     for tag in ("1.4.2", "latest", "main"):
         push_plain(registry_plain, f"{prefix}/app", tag, first)
     push_plain(registry_plain, f"{prefix}/other", "0.1.0", config_blob(layer, user="app"))
+    push_index_plain(registry_plain, f"{prefix}/multi", "2.0.0")
     target = RegistryTarget("http", registry_plain.host, prefix=prefix, insecure=True)
 
     def collect_once() -> tuple[Any, RegistryCollector]:
         context = source_context(engine)
-        collector = RegistryCollector(target, context.secrets, known_digests=context.known_digests)
+        collector = RegistryCollector(
+            target, context.secrets, known_digests=context.known_digests, known_tags=context.known_tags
+        )
         return collect(engine, collector, RULES), collector
 
     one, _ = collect_once()
-    assert one.status is RunStatus.COMPLETE and one.stats["assets_new"] == 9  # registry, 2 repos, 4 tags, 2 images
+    assert one.status is RunStatus.COMPLETE
+    assert one.stats["assets_new"] == 13  # registry, 3 repos, 5 tags, 2 + 2 platform images
 
-    two, collector = collect_once()  # nothing changed: one HEAD per tag, no manifest or config GET
+    two, collector = collect_once()  # nothing changed: one HEAD per tag (the index too), no GET of either
     assert two.status is RunStatus.COMPLETE
-    # GET: /v2/, the catalog, two tag lists, the anonymous catalog probe; HEAD: 4 tags, the anonymous pull probe.
-    assert collector.stats.by_method == {"GET": 1 + 1 + 2 + 1, "HEAD": 4 + 1}
+    # GET: /v2/, the catalog, three tag lists, the anonymous catalog probe; HEAD: 5 tags, the anonymous pull probe.
+    assert collector.stats.by_method == {"GET": 1 + 1 + 3 + 1, "HEAD": 5 + 1}
     stats = two.stats
     assert (stats["assets_changed"], stats["assets_gone"], stats["new"], stats["resolved"]) == (0, 0, 0, 0)
 
-    moved = config_blob(layer, created="2025-02-01T00:00:00Z", user="app")
-    new_manifest, new_config = push_plain(registry_plain, f"{prefix}/app", "1.4.2", moved)
-    push_plain(registry_plain, f"{prefix}/app", "latest", moved)
+    # The re-push: an image the real dockerd built, copied over 1.4.2 and latest with skopeo.
+    local = f"posture-registry-drift:{prefix}"
+    new_config = build_on_dockerd(
+        dockerd, tmp_path / "build", local, f"FROM {dockerd.busybox_image}\nUSER 1000\nLABEL drift={prefix}\n"
+    )
+    try:
+        for tag in ("1.4.2", "latest"):
+            skopeo(
+                "copy",
+                "--src-daemon-host",
+                dockerd.url,
+                "--dest-tls-verify=false",
+                "--digestfile",
+                str(tmp_path / f"digest-{tag}"),
+                f"docker-daemon:{local}",
+                f"docker://{registry_plain.host}/{prefix}/app:{tag}",
+            )
+    finally:
+        docker(dockerd, "rmi", local)
+    new_manifests = {(tmp_path / f"digest-{tag}").read_text().strip() for tag in ("1.4.2", "latest")}
     three, _ = collect_once()
     assert three.status is RunStatus.COMPLETE
     with read_session(engine) as session:
@@ -246,11 +299,12 @@ def test_tag_drift_and_the_cost_of_a_second_run(
             )
         ).all()
         stored = repr(session.execute(select(finding_table)).all()).encode()
+        built = session.execute(select(asset_table.c.attributes).where(asset_table.c.key == new_config)).scalar_one()
     assert sorted(r.severity for r in rows) == ["high", "info"]  # 1.4.2 and latest moved; main did not
-    assert {r.discriminator for r in rows} == {new_manifest}
+    assert {r.discriminator for r in rows} == new_manifests
     assert any("Release tag 1.4.2 was moved" in r.title for r in rows)
     assert ENV_SECRET.encode() not in (tmp_path / "posture.db").read_bytes() + stored
-    assert new_config != digest(first)  # the moved tags point at a new image, collected in full
+    assert built["config"]["user"] == "1000"  # the moved tags' image, keyed by Docker's id, collected in full
 
 
 # --- TLS, htpasswd and the Docker config --------------------------------------------------------
@@ -311,6 +365,41 @@ def test_tls_registry_with_docker_config_credentials(
     everything = repr(records) + caplog.text + (tmp_path / "posture.db").read_bytes().decode("latin-1")
     assert registry_tls.password not in everything
     assert base64.b64encode(f"{registry_tls.username}:{registry_tls.password}".encode()).decode() not in everything
+
+
+def test_posture_collect_over_tls_with_htpasswd_never_shows_the_password(
+    registry_tls: TlsRegistry,
+    tls_image: str,
+    prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    config_dir = docker_config(tmp_path / "docker", registry_tls.host, registry_tls.username, registry_tls.password)
+    monkeypatch.setenv("DOCKER_CONFIG", str(config_dir))
+    db = tmp_path / "cli-tls.db"
+    args = [
+        "collect",
+        "--db",
+        f"sqlite:///{db}",
+        "--registry",
+        f"{registry_tls.url}/{prefix}",
+        "--registry-ca",
+        registry_tls.ca_file,
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert f"registry:{registry_tls.host}/{prefix}: complete" in result.stdout
+    wrong = docker_config(tmp_path / "wrong", registry_tls.host, registry_tls.username, registry_tls.password + "x")
+    monkeypatch.setenv("DOCKER_CONFIG", str(wrong))
+    refused = CliRunner().invoke(cli, args)
+    assert refused.exit_code == 1 and "access denied (401)" in refused.stderr
+    basic = base64.b64encode(f"{registry_tls.username}:{registry_tls.password}".encode()).decode()
+    files = b"".join(p.read_bytes() for p in tmp_path.glob("cli-tls.db*"))  # the database, its WAL and journal
+    for text in (result.stdout, result.stderr, refused.stdout, refused.stderr, caplog.text, files.decode("latin-1")):
+        assert registry_tls.password not in text and basic not in text
+    assert tls_image.encode() in files  # the run did store what it collected
 
 
 def test_tls_failures_are_one_line(

@@ -13,11 +13,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import click
+from sqlalchemy import select
+from sqlmodel import Session
 
 from collectors.registry import Policy, RegistryCollector, RegistryTarget, TargetError, parse_registry_url
+from collectors.registry.manifests import INDEX_TYPES
 from posture.cli.context import PostureError
 from posture.cli.sources import SourceContext
-from posture.records import Collector
+from posture.model import asset_table
+from posture.records import AssetKind, Collector
 
 DEFAULT_STALE_DAYS = 180
 
@@ -116,9 +120,21 @@ def targets_from(params: Mapping[str, Any]) -> list[RegistryTarget]:
     return list(targets.values())
 
 
+def known_tags(session: Session) -> dict[str, Mapping[str, Any]]:
+    """Live multi-arch tags → their stored attributes: an index digest is no image's alias, so only the
+    stored tag can tell a second run which platform images an unchanged index holds."""
+    A = asset_table.c
+    index = A.attributes["media_type"].as_string().in_(sorted(INDEX_TYPES))
+    rows = session.execute(select(A.key, A.attributes).where(A.kind == AssetKind.TAG.value, A.gone_at.is_(None), index))
+    return {key: attributes for key, attributes in rows if isinstance(attributes, dict)}
+
+
 def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
     try:
         targets = targets_from(params)
     except TargetError as exc:
         raise PostureError(str(exc), 2) from None
-    return [RegistryCollector(t, context.secrets, known_digests=context.known_digests) for t in targets]
+    return [
+        RegistryCollector(t, context.secrets, known_digests=context.known_digests, known_tags=context.known_tags)
+        for t in targets
+    ]
