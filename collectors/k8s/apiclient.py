@@ -6,7 +6,8 @@ raw (``_preload_content``-style ``call_api``) and parsed with orjson (~0.5 s).
 
 What each status means for a run: 403 (forbidden) and 404 (API group not served) on one
 resource type are a :class:`Problem`, so the run is partial and resolves nothing, while the
-other types are still listed; 401, connection and TLS failures and time-outs mean the cluster
+other types are still listed; a 404 on an optional custom resource (an operator that is not
+installed) is an empty list; 401, connection and TLS failures and time-outs mean the cluster
 cannot be read at all: :class:`CollectorError`. 410 Gone (the continue token expired) restarts
 the list from the beginning; 429 waits as long as ``Retry-After`` says, a bounded number of times.
 """
@@ -66,6 +67,8 @@ class ListClient:
                 return self._list_pages(resource)
             except _Restart:
                 continue
+            except _Absent:
+                return []
             except _Unlistable as exc:
                 return Problem(f"{self.label}: cannot list {resource.plural}: {exc}")
         return Problem(f"{self.label}: cannot list {resource.plural}: the list kept expiring (410 Gone)")
@@ -110,6 +113,8 @@ class ListClient:
                 raise _Restart
             if status == 401:
                 raise CollectorError(f"{self.label}: the API server rejected the credentials (401 Unauthorized)")
+            if status == 404 and resource.optional:
+                raise _Absent
             raise _Unlistable(_status_text(status, body))
         raise _Unlistable(f"still throttled after {MAX_THROTTLE_RETRIES} retries (429)")
 
@@ -132,6 +137,10 @@ class ListClient:
 
 class _Unlistable(Exception):
     """This resource type cannot be listed (forbidden, not served, a server error): the run is partial."""
+
+
+class _Absent(Exception):
+    """An optional custom resource this cluster does not serve: there is nothing of it to list."""
 
 
 def _slim(item: dict[str, Any]) -> None:

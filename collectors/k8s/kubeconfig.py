@@ -3,7 +3,9 @@
 A kubeconfig can make its reader run any program (``users[].exec.command``, or an auth-provider's
 ``cmd-path``). Like kubectl 1.35's credential plugin policy, Posture runs such a plugin only when
 the user allowed it by name (``--allow-exec-plugin``): an entry with a path must be that path, a
-bare name is looked up on PATH, and both sides are compared after resolving symlinks. Unlike
+bare name is looked up on the PATH the plugin would run with (an ``exec.env`` PATH included), and
+both sides are compared after resolving symlinks. Every program an entry names is checked, not only
+the one the client would try first: the client falls through to the next method when one fails. Unlike
 kubectl, whose default stays "AllowAll", Posture's default is to deny: it runs unattended (cron,
 CI), where nobody would notice a planted command.
 """
@@ -11,7 +13,6 @@ CI), where nobody would notice a planted command.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -100,19 +101,19 @@ class KubeconfigContext:
             loader = KubeConfigLoader(  # type: ignore[no-untyped-call]
                 config_dict=config, active_context=self.context, config_base_path=None
             )
-            plugin = _plugin_command(config, self.context)
+            programs = _plugin_programs(config, self.context)
         except (KubeconfigError, ConfigException, KeyError, TypeError) as exc:
             raise CollectorError(f"{self.label}: {_one_line(exc)}") from None
-        if plugin is not None:
-            _check_plugin(self.label, *plugin, self.allowed_plugins)
+        for program in programs:
+            _check_plugin(self.label, program, self.allowed_plugins)
         configuration = Configuration()
         try:
             loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
         except (ConfigException, OSError, ValueError) as exc:
             raise CollectorError(f"{self.label}: {_one_line(exc)}") from None
-        if plugin is not None and not (configuration.api_key or configuration.cert_file):
+        if programs and not (configuration.api_key or configuration.cert_file):
             # The client logs a failed plugin and carries on without credentials; stop here instead.
-            raise CollectorError(f'{self.label}: exec credential plugin "{plugin[0]}" gave no credentials')
+            raise CollectorError(f'{self.label}: exec credential plugin "{programs[-1].command}" gave no credentials')
         _require_tls_verification(self.label, configuration)
         return configuration
 
@@ -144,11 +145,22 @@ class InCluster:
         return configuration
 
 
-def _plugin_command(config: Any, context: str) -> tuple[str, str] | None:
-    """The program this context's user would run for credentials, with the directory it runs in.
+@dataclass(frozen=True)
+class _Program:
+    """A program a kubeconfig user entry can make the client run, and where the client would find it."""
 
-    Mirrors the client's precedence: an auth-provider wins, then a token, then ``exec``; only the
-    auth-provider's ``cmd-path`` and ``exec.command`` run a program.
+    command: str
+    cwd: str  # a relative path is taken from here
+    search_path: str  # a bare name is looked up on this PATH
+
+
+def _plugin_programs(config: Any, context: str) -> list[_Program]:
+    """Every program this context's user entry could run for credentials, in the client's order.
+
+    The client tries an auth-provider, then a token, then ``exec``, and falls through whenever one
+    gives nothing (an unknown provider name such as ``azure``, an OIDC token it cannot use): so both
+    the auth-provider's ``cmd-path`` and ``exec.command`` are returned whenever present, whatever
+    else the entry holds, and each must be allowed.
     """
     ctx = config["contexts"].get_with_name(context)["context"]
     user_name = ctx.safe_get("user")
@@ -156,32 +168,55 @@ def _plugin_command(config: Any, context: str) -> tuple[str, str] | None:
     entry = config["users"].get_with_name(user_name, safe=True) if user_name and users else None
     user = entry.safe_get("user") if entry is not None else None
     if not user:
-        return None
-    cluster = config["clusters"].get_with_name(ctx["cluster"])
-    base_dir = os.path.dirname(os.path.abspath(cluster.path)) if cluster.path else os.getcwd()
-    provider = user.get("auth-provider")
-    if provider:
-        cmd_path = (provider.get("config") or {}).get("cmd-path")
-        return (str(cmd_path).split()[0], base_dir) if cmd_path else None
-    if user.get("token") or user.get("tokenFile"):
-        return None
-    command = (user.get("exec") or {}).get("command")
-    return (str(command), base_dir) if command else None
+        return []
+    programs: list[_Program] = []
+    provider_config = (user.get("auth-provider") or {}).get("config") or {}
+    cmd_path = provider_config.get("cmd-path")
+    if cmd_path:
+        # CommandTokenSource runs cmd-path whole when cmd-args is given, else its first word, from
+        # Posture's own directory and PATH.
+        command = str(cmd_path) if "cmd-args" in provider_config else str(cmd_path).split()[0]
+        programs.append(_Program(command, os.getcwd(), os.environ.get("PATH", os.defpath)))
+    exec_config = user.get("exec") or {}
+    if exec_config.get("command"):
+        cluster = config["clusters"].get_with_name(ctx["cluster"])
+        cwd = os.path.dirname(os.path.abspath(cluster.path)) if cluster.path else os.getcwd()
+        programs.append(_Program(str(exec_config["command"]), cwd, _exec_search_path(exec_config)))
+    return programs
 
 
-def _resolve(command: str, base_dir: str) -> str | None:
-    """Where a plugin command points: a path is taken relative to ``base_dir``, a bare name from PATH."""
+def _exec_search_path(exec_config: Any) -> str:
+    """The PATH the exec plugin is looked up on: the entry's own ``env`` may replace Posture's."""
+    for item in exec_config.get("env") or []:
+        if isinstance(item, Mapping) and item.get("name") == "PATH":
+            return str(item.get("value") or "")
+    return os.environ.get("PATH", os.defpath)
+
+
+def _resolve(program: _Program) -> str | None:
+    """The file ``program`` runs, as ``subprocess`` finds it: a path from ``cwd``, a bare name on its PATH.
+
+    No ``~`` expansion: ``subprocess`` does none, so ``~/x`` in a kubeconfig is a directory named ``~``.
+    """
+    command = program.command
     if os.sep in command:
-        path = os.path.join(base_dir, os.path.expanduser(command))
-        return os.path.realpath(path) if os.path.isfile(path) else None
-    found = shutil.which(command)
-    return os.path.realpath(found) if found else None
+        candidates = [os.path.join(program.cwd, command)]
+    else:
+        candidates = [os.path.join(program.cwd, folder, command) for folder in program.search_path.split(os.pathsep)]
+    for candidate in candidates:
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return os.path.realpath(candidate)
+    return None
 
 
-def _check_plugin(label: str, command: str, base_dir: str, allowed: Sequence[str]) -> None:
-    resolved = _resolve(command, base_dir)
-    if resolved is not None and any(_resolve(entry, os.getcwd()) == resolved for entry in allowed):
+def _check_plugin(label: str, program: _Program, allowed: Sequence[str]) -> None:
+    resolved = _resolve(program)
+    here = (os.getcwd(), os.environ.get("PATH", os.defpath))
+    if resolved is not None and any(
+        _resolve(_Program(os.path.expanduser(entry), *here)) == resolved for entry in allowed
+    ):
         return
+    command = program.command
     if resolved is None and command in allowed:
         raise CollectorError(f'{label}: exec credential plugin "{command}" not found')
     raise CollectorError(

@@ -2,7 +2,9 @@
 
 It lists the resource types of :data:`~collectors.k8s.resources.RESOURCES` (read-only, never
 Secrets) a few at a time, then hands the raw objects to the shared normalizer, the same one the
-manifest collector uses, so a live object and its manifest give the same records.
+manifest collector uses, so a live object and its manifest give the same records. trivy-operator's
+reports (:data:`~collectors.k8s.resources.OPERATOR_RESOURCES`), where the operator is installed, go
+to the report parser (:mod:`collectors.k8s.operator_reports`) in the same run.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from typing import Any
 from collectors.k8s.apiclient import PAGE_SIZE, ListClient
 from collectors.k8s.kubeconfig import ClusterTarget
 from collectors.k8s.normalize import records_from_objects
-from collectors.k8s.resources import RESOURCES, Resource
+from collectors.k8s.operator_reports import report_records
+from collectors.k8s.resources import OPERATOR_RESOURCES, RESOURCES, Resource
 from posture.gcpause import gc_paused
-from posture.records import Problem, Record, ScopeKind, ScopeRef
+from posture.records import AssetRecord, AssetRef, Problem, Record, ScopeKind, ScopeRef
 from posture.secrets import SecretScanner
 
 DEFAULT_TIMEOUT = 30.0
@@ -30,6 +33,7 @@ class Listing:
     """What one collection read: objects per listed resource type, and what could not be listed."""
 
     objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # kind -> objects
+    reports: list[dict[str, Any]] = field(default_factory=list)  # trivy-operator resources
     problems: list[Problem] = field(default_factory=list)
     cluster: dict[str, Any] = field(default_factory=dict)
 
@@ -52,6 +56,7 @@ class LiveCollector:
     workers: int = DEFAULT_WORKERS
     page_size: int = PAGE_SIZE
     resources: tuple[Resource, ...] = RESOURCES
+    report_resources: tuple[Resource, ...] = OPERATOR_RESOURCES
 
     @property
     def scope(self) -> ScopeRef:
@@ -64,13 +69,20 @@ class LiveCollector:
         # Parsing and normalizing build millions of small containers that all survive the run; the
         # cyclic collector would walk them over and over (2.5x the parse time for 10,000 pods) and
         # free nothing. Reference counting still frees everything dropped on the way.
+        known: set[AssetRef] = set()
         with gc_paused():
-            yield from records_from_objects(
+            for record in records_from_objects(
                 listing.drain(),
                 self.target.name,
                 secrets=self.secrets,
                 complete_kinds=complete,
                 cluster_attributes=listing.cluster,
+            ):
+                if isinstance(record, AssetRecord):
+                    known.add(record.ref)
+                yield record
+            yield from report_records(
+                listing.reports, label=self.target.label, cluster=self.target.name, secrets=self.secrets, known=known
             )
 
     def fetch(self) -> Listing:
@@ -83,7 +95,8 @@ class LiveCollector:
             version = client.version() or {}
             listing.cluster = {"server": str(client.configuration.host), "version": version.get("gitVersion")}
             with gc_paused(), ThreadPoolExecutor(self.workers, thread_name_prefix="k8s-list") as pool:
-                futures = [pool.submit(client.list_objects, resource) for resource in self.resources]
+                listed = (*self.resources, *self.report_resources)
+                futures = [pool.submit(client.list_objects, resource) for resource in listed]
                 try:
                     results = [future.result() for future in futures]
                 except BaseException:
@@ -92,11 +105,11 @@ class LiveCollector:
                     raise
         finally:
             client.close()
-        for resource, result in zip(self.resources, results, strict=True):
+        for resource, result in zip(listed, results, strict=True):
             if isinstance(result, Problem):
                 listing.problems.append(result)
+            elif resource in self.report_resources:
+                listing.reports.extend(result)
             else:
                 listing.objects[resource.kind] = result
         return listing
-
-

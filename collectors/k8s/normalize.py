@@ -26,7 +26,7 @@ from collectors.k8s.keys import (
     object_key,
     object_ref,
 )
-from collectors.k8s.podspec import as_list, as_map, summarize_pod
+from collectors.k8s.podspec import as_list, as_map, is_team_annotation, summarize_pod
 from posture.records import AssetKind, AssetRecord, AssetRef, Problem, Record, RelationRecord
 from posture.secrets import SecretScanner
 from posture.taxonomy import Phase
@@ -49,6 +49,16 @@ SUPPORTED_KINDS: frozenset[str] = frozenset(
     }
 )
 
+#: The other kinds an object's verdicts read. When one was not listed completely (a 403 on a partial
+#: run), the object names it in ``unlisted_kinds`` and rules leave those verdicts unknown instead of
+#: guessing from its absence: a pod's token automount falls back to its ServiceAccount, a binding's
+#: admin-equivalence needs the role it grants, exposure needs Services and Ingresses.
+_DEPENDS_ON: dict[str, tuple[str, ...]] = {
+    "Namespace": ("NetworkPolicy",),
+    "RoleBinding": ("Role", "ClusterRole"),
+    "ClusterRoleBinding": ("ClusterRole",),
+}
+_POD_DEPENDS_ON = ("ServiceAccount", "Service", "Ingress")
 _PSA_PREFIX = "pod-security.kubernetes.io/"
 _EXPOSING_SERVICE_TYPES = frozenset({"LoadBalancer", "NodePort"})
 
@@ -110,8 +120,9 @@ def records_from_objects(
     :data:`SUPPORTED_KINDS` are ignored. A malformed object yields a :class:`Problem` and the rest
     continue. Env literal values are passed through ``secrets`` (when given) and never stored.
     ``complete_kinds`` names the kinds whose lists were read completely (None: all of them); a
-    cross-object fact that depends on a kind not listed completely, such as a namespace's
-    NetworkPolicy count, is recorded as unknown rather than as zero. ``origin`` describes where an
+    cross-object fact that depends on a kind not listed completely (a namespace's NetworkPolicy
+    count, a pod's ServiceAccount, a binding's role, exposure) is recorded as unknown: the object
+    names the missing kinds in ``unlisted_kinds``. ``origin`` describes where an
     object came from (``file:line``) for problem messages. An object given twice (same kind,
     namespace and name) keeps its last version.
     """
@@ -245,27 +256,33 @@ class _Graph:
 
     # -- output --------------------------------------------------------------------------------
     def records(self, complete_kinds: Collection[str] | None) -> Iterator[Record]:
-        netpols_known = complete_kinds is None or "NetworkPolicy" in complete_kinds
+        unlisted = frozenset() if complete_kinds is None else SUPPORTED_KINDS - frozenset(complete_kinds)
         netpol_count: dict[str | None, int] = defaultdict(int)
-        namespace_labels: dict[str, Mapping[str, Any]] = {}
+        namespace_teams: dict[str, str | None] = {}
         for obj in self.objects:
             if obj.kind == "NetworkPolicy":
                 netpol_count[obj.namespace] += 1
             elif obj.kind == "Namespace":
-                namespace_labels[obj.name] = as_map(as_map(obj.raw.get("metadata")).get("labels"))
+                metadata = as_map(obj.raw.get("metadata"))
+                namespace_teams[obj.name] = _team_of(as_map(metadata.get("labels")), _team_annotations(metadata))
         for obj in self.objects:
             builder = _BUILDERS.get(obj.kind, _workload if obj.kind in WORKLOAD_KINDS else None)
             assert builder is not None
             attributes = _base_attributes(obj)
             relations: list[RelationRecord] = []
             builder(self, obj, attributes, relations)
+            if unlisted:
+                _mark_unknowns(attributes, unlisted)
             if obj.kind == "Namespace":
-                attributes["network_policies"] = netpol_count.get(obj.name, 0) if netpols_known else None
-            team = attributes["labels"].get("team") or (obj.pod or {}).get("labels", {}).get("team")
+                known = "unlisted_kinds" not in attributes
+                attributes["network_policies"] = netpol_count.get(obj.name, 0) if known else None
+            pod = obj.pod or {}
+            team = _team_of(attributes["labels"], pod.get("labels", {}), attributes.get("annotations", {}))
+            team = team or _team_of(pod.get("annotations", {}))
             if not team and obj.namespace:
-                team = namespace_labels.get(obj.namespace, {}).get("team")
+                team = namespace_teams.get(obj.namespace)
             if team:
-                attributes["team"] = str(team)
+                attributes["team"] = team
             parent = namespace_ref(self.cluster, obj.namespace) if obj.namespace else cluster_ref(self.cluster)
             yield AssetRecord(obj.ref.kind, obj.key, obj.display, Phase.RUN, attributes, parent)
             yield from relations
@@ -307,7 +324,8 @@ def _slim(kind: str, raw: Mapping[str, Any]) -> Mapping[str, Any]:
     return {
         "kind": kind,
         "metadata": {
-            k: metadata[k] for k in ("name", "namespace", "uid", "labels", "ownerReferences") if k in metadata
+            **{k: metadata[k] for k in ("name", "namespace", "uid", "labels", "ownerReferences") if k in metadata},
+            "annotations": _team_annotations(metadata),
         },
         "spec": {k: spec[k] for k in ("replicas", "nodeName") if k in spec},
         "status": {"phase": as_map(raw.get("status")).get("phase")} if kind == "Pod" else {},
@@ -361,6 +379,27 @@ def _ingress_backends(spec: Mapping[str, Any]) -> list[dict[str, str]]:
     return backends
 
 
+def _mark_unknowns(attributes: dict[str, Any], unlisted: frozenset[str]) -> None:
+    """Name the unlisted kinds this object's verdicts depend on; exposure not shown is then unknown."""
+    depends_on = _POD_DEPENDS_ON if "pod" in attributes else _DEPENDS_ON.get(attributes["kind"], ())
+    missing = sorted(unlisted.intersection(depends_on))
+    if not missing:
+        return
+    attributes["unlisted_kinds"] = missing
+    if "pod" in attributes and not attributes.get("exposed") and {"Service", "Ingress"} & unlisted:
+        attributes["exposed"] = None
+
+
+def _team_annotations(metadata: Mapping[str, Any]) -> dict[str, str]:
+    """An object's ``team`` and ``<prefix>/team`` annotations (scoring's fallback when no label says)."""
+    return {str(k): str(v) for k, v in as_map(metadata.get("annotations")).items() if is_team_annotation(str(k))}
+
+
+def _team_of(*sources: Mapping[str, Any]) -> str | None:
+    """The first ``team`` value in ``sources`` (labels before annotations, the object before its namespace)."""
+    return next((str(source["team"]) for source in sources if source.get("team")), None)
+
+
 def _base_attributes(obj: _Object) -> dict[str, Any]:
     metadata = as_map(obj.raw.get("metadata"))
     attributes: dict[str, Any] = {
@@ -368,6 +407,9 @@ def _base_attributes(obj: _Object) -> dict[str, Any]:
         "name": obj.name,
         "labels": {str(k): str(v) for k, v in as_map(metadata.get("labels")).items()},
     }
+    annotations = _team_annotations(metadata)
+    if annotations:
+        attributes["annotations"] = annotations
     if obj.namespace is not None:
         attributes["namespace"] = obj.namespace
         attributes["namespace_set"] = bool(metadata.get("namespace"))

@@ -69,9 +69,18 @@ def _str_map(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in as_map(value).items()}
 
 
-def security_annotations(annotations: Mapping[str, Any]) -> dict[str, str]:
-    """Only the AppArmor and seccomp annotations; other annotations can be large and are not needed."""
-    return {str(k): str(v) for k, v in annotations.items() if str(k).startswith(_SECURITY_ANNOTATION_PREFIXES)}
+def is_team_annotation(key: str) -> bool:
+    """``team`` or ``<prefix>/team``: the owner annotation scoring falls back to when no label names a team."""
+    return key == "team" or key.endswith("/team")
+
+
+def kept_annotations(annotations: Mapping[str, Any]) -> dict[str, str]:
+    """Only the AppArmor, seccomp and team annotations; others can be large and nothing reads them."""
+    return {
+        str(k): str(v)
+        for k, v in annotations.items()
+        if str(k).startswith(_SECURITY_ANNOTATION_PREFIXES) or is_team_annotation(str(k))
+    }
 
 
 def _security_context(value: Any, fields: tuple[str, ...]) -> dict[str, Any]:
@@ -181,7 +190,7 @@ def summarize_pod(
     found: list[dict[str, Any]] = []
     pod: dict[str, Any] = {
         "labels": _str_map(metadata.get("labels")),
-        "annotations": security_annotations(as_map(metadata.get("annotations"))),
+        "annotations": kept_annotations(as_map(metadata.get("annotations"))),
         "securityContext": _security_context(spec.get("securityContext"), _POD_SC_FIELDS),
         "containers": [
             _container(c, kind, secrets, found) for field, kind in CONTAINER_LISTS for c in as_list(spec.get(field))

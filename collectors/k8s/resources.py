@@ -23,6 +23,8 @@ class Resource:
     version: str
     plural: str
     kind: str
+    #: A custom resource that may not be installed: a 404 means "none here", not a partial run.
+    optional: bool = False
 
     def __post_init__(self) -> None:
         # Secret objects hold the values Posture promises never to read; refuse them at the source.
@@ -62,7 +64,20 @@ RESOURCES: tuple[Resource, ...] = (
 )
 
 
-def rbac_rules(resources: tuple[Resource, ...] = RESOURCES) -> list[dict[str, Any]]:
+#: trivy-operator's reports (``aquasecurity.github.io``), read when the operator runs in the cluster.
+OPERATOR_RESOURCES: tuple[Resource, ...] = tuple(
+    Resource("aquasecurity.github.io", "v1alpha1", plural, kind, optional=True)
+    for plural, kind in (
+        ("vulnerabilityreports", "VulnerabilityReport"),
+        ("configauditreports", "ConfigAuditReport"),
+        ("exposedsecretreports", "ExposedSecretReport"),
+        ("clustervulnerabilityreports", "ClusterVulnerabilityReport"),
+        ("clusterconfigauditreports", "ClusterConfigAuditReport"),
+    )
+)
+
+
+def rbac_rules(resources: tuple[Resource, ...] = RESOURCES + OPERATOR_RESOURCES) -> list[dict[str, Any]]:
     """PolicyRules granting :data:`VERBS` on exactly ``resources``, one rule per API group."""
     by_group: dict[str, list[str]] = {}
     for resource in resources:

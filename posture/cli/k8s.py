@@ -1,8 +1,10 @@
 """``posture k8s``: Kubernetes helpers that need no database.
 
 ``posture k8s rbac`` prints the ClusterRole and ClusterRoleBinding a collector needs, generated
-from the same table the collector lists from, so granting it never leaves a 403 (a partial run)
-and never grants more: get/list only, no Secrets, no write verb.
+from the same tables the collector lists from, so granting it never leaves a 403 (a partial run)
+and never grants more: get/list only, no Secrets, no write verb. It includes trivy-operator's
+report resources (``aquasecurity.github.io``), which the collector reads where the operator runs;
+on a cluster without the operator those grants name resources that do not exist and do nothing.
 """
 
 from __future__ import annotations

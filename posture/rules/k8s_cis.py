@@ -14,7 +14,17 @@ from typing import Any
 
 from posture.records import AssetKind, AssetRecord
 from posture.rules.base import Hit, Reference, Rule, Snapshot
-from posture.rules.k8s_common import POD_KINDS, containers, context, field_path, is_windows, pod_of, run_rule, sub
+from posture.rules.k8s_common import (
+    POD_KINDS,
+    containers,
+    context,
+    field_path,
+    is_windows,
+    pod_of,
+    run_rule,
+    sub,
+    unlisted,
+)
 from posture.taxonomy import CIS_K8S, KUBESCAPE, TRIVY, Severity
 
 Evaluate = Callable[[AssetRecord, Snapshot], Iterable[Hit]]
@@ -91,6 +101,8 @@ def is_admin_equivalent(role: AssetRecord) -> bool:
 def cluster_admin_binding(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:
     role_ref = asset.attributes.get("roleRef") or {}
     admin = role_ref.get("kind") == "ClusterRole" and role_ref.get("name") == "cluster-admin"
+    if not admin and unlisted(asset, str(role_ref.get("kind"))):
+        return  # the granted role was not listed: whether it is admin-equivalent is unknown
     if not admin:
         roles = (snapshot.get(rel.target) for rel in snapshot.outgoing(asset.ref, "grants"))
         admin = any(role is not None and is_admin_equivalent(role) for role in roles)
@@ -116,13 +128,18 @@ def default_sa_used(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:
 
 
 def token_automount(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:
-    """5.1.6: the pod's own setting wins; otherwise its service account's; otherwise tokens are mounted."""
+    """5.1.6: the pod's own setting wins; otherwise its service account's; otherwise tokens are mounted.
+
+    When ServiceAccounts could not be listed, a pod that does not decide for itself gets no verdict.
+    """
     pod = pod_of(asset)
     if pod is None:
         return
     source, mounted = "default", True
     if isinstance(pod.get("automountServiceAccountToken"), bool):
         source, mounted = "pod", pod["automountServiceAccountToken"]
+    elif unlisted(asset, "ServiceAccount"):
+        return  # the account's own setting was not listed: unknown, not "mounted by default"
     else:
         for rel in snapshot.outgoing(asset.ref, "uses"):
             account = snapshot.get(rel.target)
@@ -243,7 +260,12 @@ RULES: list[Rule] = [
         ),
         "Remove the bind, escalate and impersonate verbs unless the subject administers RBAC.",
         nist="3.3.1",
-        refs=(Reference(KUBESCAPE, "C-0191"),),
+        refs=(
+            Reference(TRIVY, "KSV043"),
+            Reference(TRIVY, "KSV050"),
+            Reference(KUBESCAPE, "C-0191"),
+            Reference(KUBESCAPE, "C-0065"),
+        ),
     ),
     _rule(
         "K8S-RBAC-EXEC",

@@ -23,6 +23,11 @@ def pod_of(asset: AssetRecord) -> Mapping[str, Any] | None:
     return pod if isinstance(pod, Mapping) else None
 
 
+def unlisted(asset: AssetRecord, kind: str) -> bool:
+    """Whether a partial run could not list ``kind``, which this asset's verdicts depend on: they are unknown."""
+    return kind in (asset.attributes.get("unlisted_kinds") or ())
+
+
 def containers(pod: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     """Init, regular and ephemeral containers, in that order."""
     for container in pod.get("containers", ()):

@@ -3,7 +3,8 @@
 Each check is a row of data: which flag, what makes it fail, and the peer ids. Unset flags take the
 kube-apiserver defaults (anonymous auth on, authorization mode AlwaysAllow, profiling on), which is
 why an unset flag can fail a check. A cluster configured through ``--authorization-config`` (the
-structured authorization file) is not judged on ``--authorization-mode``.
+structured authorization file) is not judged on ``--authorization-mode``, nor one configured through
+``--authentication-config`` on an unset ``--anonymous-auth``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,18 @@ def _authz_modes(flags: Flags) -> list[str] | None:
     return _list(flags, "authorization-mode") or ["AlwaysAllow"]
 
 
+def _anonymous_auth(flags: Flags) -> bool | None:
+    """Whether anonymous requests are accepted, or None when a structured authentication config decides.
+
+    ``--authentication-config`` may enable or disable anonymous access in its file (with conditions on
+    the paths); the flag's default then says nothing. An explicit ``--anonymous-auth`` still decides:
+    the API server refuses to start with both.
+    """
+    if "anonymous-auth" in flags:
+        return flags["anonymous-auth"].lower() != "false"
+    return None if "authentication-config" in flags else True
+
+
 @dataclass(frozen=True)
 class FlagCheck:
     rule_id: str
@@ -47,7 +60,7 @@ CHECKS: tuple[FlagCheck, ...] = (
         "1.2.1",
         "API server accepts anonymous requests",
         Severity.MEDIUM,
-        lambda f: f.get("anonymous-auth", "true").lower() != "false",
+        lambda f: _anonymous_auth(f) is True,
         "Set --anonymous-auth=false.",
         "C-0113",
     ),

@@ -137,6 +137,7 @@ class EscapeCVE:
     ranges: tuple[tuple[str, str], ...]
     severity: Severity
     summary: str
+    kubescape: str | None = None  # Kubescape's per-CVE control, where it has one
 
 
 ESCAPE_CVES: tuple[EscapeCVE, ...] = (
@@ -160,6 +161,7 @@ ESCAPE_CVES: tuple[EscapeCVE, ...] = (
         (("0", "1.4.13"), ("1.5.0", "1.5.10"), ("1.6.0", "1.6.1")),
         Severity.HIGH,
         "Image volume paths let a container read arbitrary host files",
+        kubescape="C-0087",
     ),
     EscapeCVE(
         "CVE-2020-15257",
@@ -174,6 +176,7 @@ ESCAPE_CVES: tuple[EscapeCVE, ...] = (
         (("0", "1.19.15"), ("1.20.0", "1.20.11"), ("1.21.0", "1.21.5"), ("1.22.0", "1.22.2")),
         Severity.HIGH,
         "subPath symlink exchange gives access to host files outside the volume",
+        kubescape="C-0058",
     ),
 )
 _VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?(?:-rc\.?(\d+))?")
@@ -216,9 +219,17 @@ def escape_cves(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:
         for low, high in entry.ranges:
             lower, upper = parse_version(low), parse_version(high)
             if lower is not None and upper is not None and lower <= version < upper:
+                evidence = {
+                    "component": entry.component,
+                    "version": installed,
+                    "fixed_in": high,
+                    "summary": entry.summary,
+                }
+                if entry.kubescape:
+                    evidence["kubescape"] = entry.kubescape
                 yield Hit(
                     entry.cve,
-                    {"component": entry.component, "version": installed, "fixed_in": high, "summary": entry.summary},
+                    evidence,
                     title=f"{entry.component} {installed} is vulnerable to {entry.cve} (container escape)",
                     severity=entry.severity,
                 )
@@ -322,5 +333,6 @@ RULES: list[Rule] = [
         escape_cves,
         "Upgrade the kubelet and container runtime to a fixed release.",
         nist="3.4.1",
+        refs=tuple(Reference(KUBESCAPE, e.kubescape) for e in ESCAPE_CVES if e.kubescape),
     ),
 ]

@@ -53,6 +53,8 @@ SAFE_SYSCTLS = frozenset(
         "net.ipv4.tcp_fin_timeout",
         "net.ipv4.tcp_keepalive_intvl",
         "net.ipv4.tcp_keepalive_probes",
+        "net.ipv4.tcp_rmem",  # v1.32
+        "net.ipv4.tcp_wmem",  # v1.32
     }
 )
 RESTRICTED_VOLUME_TYPES = frozenset(
@@ -456,6 +458,6 @@ RULES: list[Rule] = [
         Severity.LOW,
         capabilities_restricted,
         "Drop ALL capabilities on every container and add back at most NET_BIND_SERVICE.",
-        refs=(_cis("5.2.10"), Reference(TRIVY, "KSV106"), Reference(KUBESCAPE, "C-0201")),
+        refs=(_cis("5.2.10"), Reference(TRIVY, "KSV106"), Reference(TRIVY, "KSV003"), Reference(KUBESCAPE, "C-0201")),
     ),
 ]

@@ -32,6 +32,14 @@ import yaml
 DATA = Path(__file__).resolve().parents[1] / "data" / "k8s-api"
 GENERATED = {"posture.test/generated": "true"}
 
+#: trivy-operator's report kinds: served only when a test adds them (else 404, the CRDs not installed).
+OPERATOR_KINDS = (
+    "VulnerabilityReport",
+    "ConfigAuditReport",
+    "ExposedSecretReport",
+    "ClusterVulnerabilityReport",
+    "ClusterConfigAuditReport",
+)
 #: (apiVersion, kind) -> all-namespaces list path, as the Kubernetes API lays them out.
 LIST_PATHS: dict[tuple[str, str], str] = {
     ("v1", "Namespace"): "/api/v1/namespaces",
@@ -54,6 +62,10 @@ LIST_PATHS: dict[tuple[str, str], str] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): "/apis/rbac.authorization.k8s.io/v1/clusterroles",
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): "/apis/rbac.authorization.k8s.io/v1/rolebindings",
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+    **{
+        ("aquasecurity.github.io/v1alpha1", kind): f"/apis/aquasecurity.github.io/v1alpha1/{kind.lower()}s"
+        for kind in OPERATOR_KINDS
+    },
 }
 #: ``/version`` as an EKS 1.22 API server answers it (the cluster the corpus pods come from).
 VERSION = {
@@ -255,14 +267,15 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
 
 # --- the clusters it replays --------------------------------------------------------------------
 def empty_lists() -> dict[str, list[dict[str, Any]]]:
-    """Every served list path, empty (Secrets and ConfigMaps excluded: served only if a test adds them)."""
-    return {path: [] for (_, kind), path in LIST_PATHS.items() if kind not in ("Secret", "ConfigMap")}
+    """Every served list path, empty (Secrets, ConfigMaps and operator reports: served only if a test adds them)."""
+    unserved = ("Secret", "ConfigMap", *OPERATOR_KINDS)
+    return {path: [] for (_, kind), path in LIST_PATHS.items() if kind not in unserved}
 
 
 def add(lists: dict[str, list[dict[str, Any]]], obj: Mapping[str, Any]) -> None:
     """File an object under its list path; list items carry no kind/apiVersion, as on the wire."""
     item = {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
-    lists[LIST_PATHS[(str(obj["apiVersion"]), str(obj["kind"]))]].append(item)
+    lists.setdefault(LIST_PATHS[(str(obj["apiVersion"]), str(obj["kind"]))], []).append(item)
 
 
 def _meta(

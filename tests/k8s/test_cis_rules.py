@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from pss_support import container, pod, verdicts
 
-from posture.rules import k8s_cis, k8s_controlplane, k8s_hygiene
+from posture.rules import k8s_cis, k8s_controlplane, k8s_hygiene, k8s_pss
 from posture.rules.base import RuleRegistry
 from posture.rules.k8s_hygiene import parse_version, reachable_sockets
-from posture.taxonomy import CIS_K8S, Severity
+from posture.taxonomy import CIS_K8S, KUBESCAPE, TRIVY, Severity
 
 ALL = {r.id: r for r in [*k8s_cis.RULES, *k8s_controlplane.RULES, *k8s_hygiene.RULES]}
 
@@ -263,6 +263,22 @@ def test_single_bad_flag(flag: str, rule_id: str) -> None:
     assert rule_id in failing(*flags)
 
 
+@pytest.mark.parametrize(
+    ("anonymous", "fails"),
+    [
+        ([], False),  # the file decides; the flag's default says nothing
+        (["--anonymous-auth=true"], True),  # an explicit flag still decides
+        (["--anonymous-auth=false"], False),
+    ],
+)
+def test_structured_authentication_config_is_not_judged_on_the_anonymous_default(
+    anonymous: list[str], fails: bool
+) -> None:
+    flags = [f for f in HARDENED if not f.startswith("--anonymous-auth")]
+    flags += ["--authentication-config=/etc/authn.yaml", *anonymous]
+    assert ("K8S-APISERVER-ANONYMOUS-AUTH" in failing(*flags)) is fails
+
+
 def test_structured_authorization_config_is_not_judged_on_mode() -> None:
     flags = [f for f in HARDENED if not f.startswith("--authorization-mode")] + [
         "--authorization-config=/etc/authz.yaml"
@@ -293,6 +309,29 @@ def node(runtime: str, kubelet: str = "v1.30.1") -> dict[str, Any]:
 )
 def test_node_escape_cves(runtime: str, kubelet: str, cves: set[str]) -> None:
     assert set().union(*hits("K8S-NODE-ESCAPE-CVE", node(runtime, kubelet)).values()) == cves
+
+
+def test_each_escape_cve_names_kubescapes_control_for_it() -> None:
+    found = verdicts(ALL["K8S-NODE-ESCAPE-CVE"], [node("containerd://1.4.2", "v1.22.1-eks-1")])
+    assert {v.hit.discriminator: v.hit.evidence.get("kubescape") for v in found} == {
+        "CVE-2022-23648": "C-0087",
+        "CVE-2020-15257": None,  # Kubescape has no control for it
+        "CVE-2021-25741": "C-0058",
+    }
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "peers"),
+    [
+        ("K8S-NODE-ESCAPE-CVE", {"Kubescape C-0087", "Kubescape C-0058"}),
+        ("K8S-RBAC-ESCALATION", {"Trivy KSV043", "Trivy KSV050", "Kubescape C-0191", "Kubescape C-0065"}),
+        ("K8S-PSS-CAPABILITIES-RESTRICTED", {"Trivy KSV106", "Trivy KSV003", "Kubescape C-0201"}),
+    ],
+)
+def test_peer_references_map_to_trivy_and_kubescape(rule_id: str, peers: set[str]) -> None:
+    rule = {r.id: r for r in [*ALL.values(), *k8s_pss.RULES]}[rule_id]
+    named = {f"{r.framework} {r.id}" for r in rule.references if r.framework in (TRIVY, KUBESCAPE)}
+    assert named == peers
 
 
 def test_runc_versions_order_release_candidates_before_releases() -> None:

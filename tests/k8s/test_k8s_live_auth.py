@@ -15,7 +15,7 @@ from replay_server import ReplayServer, corpus_cluster
 
 from collectors.k8s.kubeconfig import InCluster, KubeconfigContext
 from collectors.k8s.live import LiveCollector
-from collectors.k8s.resources import RESOURCES
+from collectors.k8s.resources import OPERATOR_RESOURCES, RESOURCES
 from posture.cli.context import PostureError
 from posture.cli.k8s import k8s_group
 from posture.cli.sources import SourceContext
@@ -100,18 +100,24 @@ def test_outside_a_pod_in_cluster_fails_in_one_line(tmp_path: Path) -> None:
 
 
 # --- exec credential plugins -------------------------------------------------------------------------
+def _assert_refused(tmp_path: Path, user: Mapping[str, Any], command: str, allowed: tuple[str, ...] = ()) -> None:
+    """The user's ``command`` is refused in one line, before any request reaches the API server."""
+    with ReplayServer(corpus_cluster(), token=TOKEN) as server:
+        path = write_kubeconfig(tmp_path / "kubeconfig", {"sso": (server.url, user)})
+        with pytest.raises(CollectorError) as caught:
+            list(LiveCollector(KubeconfigContext(str(path), "sso", allowed)).collect())
+    assert str(caught.value) == (
+        f'kubernetes context "sso": exec credential plugin "{command}" not allowed '
+        f"(allow it with --allow-exec-plugin {command})"
+    )
+    assert server.requests == []
+
+
 def test_an_exec_plugin_is_refused_unless_allowed(tmp_path: Path) -> None:
     marker = tmp_path / "plugin-ran"
     plugin = exec_plugin(tmp_path / "cloudco-login", TOKEN, marker)
-    with ReplayServer(corpus_cluster(), token=TOKEN) as server:
-        path = write_kubeconfig(tmp_path / "kubeconfig", {"sso": (server.url, exec_user(str(plugin)))})
-        with pytest.raises(CollectorError) as caught:
-            list(LiveCollector(KubeconfigContext(str(path), "sso")).collect())
-    assert str(caught.value) == (
-        f'kubernetes context "sso": exec credential plugin "{plugin}" not allowed '
-        f"(allow it with --allow-exec-plugin {plugin})"
-    )
-    assert not marker.exists() and server.requests == []
+    _assert_refused(tmp_path, exec_user(str(plugin)), str(plugin))
+    assert not marker.exists()
 
 
 def test_an_allowed_exec_plugin_runs_and_its_token_is_used(tmp_path: Path) -> None:
@@ -169,6 +175,46 @@ def test_an_auth_provider_command_is_under_the_same_policy(tmp_path: Path) -> No
     path = write_kubeconfig(tmp_path / "kubeconfig", {"gke": ("https://127.0.0.1:9", user)})
     with pytest.raises(CollectorError, match=f'exec credential plugin "{plugin}" not allowed'):
         list(LiveCollector(KubeconfigContext(str(path), "gke")).collect())
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "provider",
+    [
+        {"name": "azure"},  # a provider the client does not know: it falls through to exec
+        {"name": "oidc", "config": {"id-token": "not-a-jwt", "client-id": "c"}},  # a token it cannot use
+        {"name": "gcp", "config": {"cmd-path": "/bin/true", "access-token": "t", "expiry": "2999-01-01T00:00:00Z"}},
+    ],
+)
+def test_an_auth_provider_does_not_hide_the_exec_plugin(tmp_path: Path, provider: dict[str, Any]) -> None:
+    marker = tmp_path / "plugin-ran"
+    plugin = exec_plugin(tmp_path / "cloudco-login", TOKEN, marker)
+    user = {"auth-provider": provider, **exec_user(str(plugin))}
+    allowed = ("/bin/true",) if provider["name"] == "gcp" else ()
+    _assert_refused(tmp_path, user, str(plugin), allowed)
+    assert not marker.exists()
+
+
+def test_a_token_file_beside_an_exec_plugin_does_not_exempt_it(tmp_path: Path) -> None:
+    marker = tmp_path / "plugin-ran"
+    plugin = exec_plugin(tmp_path / "cloudco-login", TOKEN, marker)
+    empty = tmp_path / "token"
+    empty.write_text("")  # an empty token file: the client falls through to exec
+    _assert_refused(tmp_path, {"tokenFile": str(empty), **exec_user(str(plugin))}, str(plugin))
+    assert not marker.exists()
+
+
+def test_an_exec_env_path_cannot_swap_an_allowed_bare_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir, planted = tmp_path / "bin", tmp_path / "planted"
+    bin_dir.mkdir()
+    planted.mkdir()
+    marker = tmp_path / "plugin-ran"
+    exec_plugin(bin_dir / "cloudco-login", TOKEN, tmp_path / "genuine-ran")
+    exec_plugin(planted / "cloudco-login", TOKEN, marker)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    user = exec_user("cloudco-login")
+    user["exec"]["env"] = [{"name": "PATH", "value": str(planted)}]
+    _assert_refused(tmp_path, user, "cloudco-login", ("cloudco-login",))
     assert not marker.exists()
 
 
@@ -258,13 +304,15 @@ def test_rbac_grants_exactly_what_the_collector_lists(tmp_path: Path) -> None:
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "posture", "namespace": "security"}]
     granted = {(group, res) for rule in role["rules"] for group in rule["apiGroups"] for res in rule["resources"]}
     assert {verb for rule in role["rules"] for verb in rule["verbs"]} == {"get", "list"}
-    assert not any("secret" in res or "*" in res or group == "*" for group, res in granted)
-    assert granted == {(r.group, r.plural) for r in RESOURCES}
+    assert not any(res == "secrets" or "*" in res or group == "*" for group, res in granted)
+    assert granted == {(r.group, r.plural) for r in (*RESOURCES, *OPERATOR_RESOURCES)}
+    assert ("aquasecurity.github.io", "exposedsecretreports") in granted  # the operator's reports, not Secrets
 
     # Every request of a real collection is covered by the role (besides /version, open to everyone).
     with ReplayServer(corpus_cluster(), token=TOKEN) as server:
         path = write_kubeconfig(tmp_path / "kubeconfig", {"c": (server.url, {"token": TOKEN})})
         _assets(LiveCollector(KubeconfigContext(str(path), "c")))
     paths = {p for p in server.paths if p != "/version"}
-    grant_paths = {(f"/apis/{g}/v1/{res}" if g else f"/api/v1/{res}") for g, res in granted}
+    versions = {(r.group, r.plural): r.version for r in (*RESOURCES, *OPERATOR_RESOURCES)}
+    grant_paths = {(f"/apis/{g}/{versions[g, res]}/{res}" if g else f"/api/v1/{res}") for g, res in granted}
     assert paths == grant_paths

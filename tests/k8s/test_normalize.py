@@ -282,3 +282,22 @@ def test_an_object_given_twice_keeps_its_last_version() -> None:
     keys = [r.key for r in records if isinstance(r, AssetRecord) and r.kind == AssetKind.WORKLOAD]
     assert keys == ["prod/shop/Deployment/web", "prod/shop/Deployment/other"]
     assert by_name(records)["shop/Deployment/web"].attributes["replicas"] == 5
+
+
+def test_team_annotations_are_kept_for_scoring_and_nothing_else() -> None:
+    annotated = deployment("api")
+    annotated["metadata"]["annotations"] = {
+        "example.com/team": "payments",
+        "deployment.kubernetes.io/revision": "7",
+        "kubectl.kubernetes.io/last-applied-configuration": "{" + "x" * 5000 + "}",
+    }
+    annotated["spec"]["template"]["metadata"]["annotations"] = {"team": "checkout", "prometheus.io/scrape": "true"}
+    quiet = deployment("cron")  # no labels or annotations of its own: the namespace's annotation decides
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "annotations": {"team": "ops"}}}
+    assets = by_name(normalize(namespace, annotated, quiet))
+    api, cron, shop = assets["shop/Deployment/api"], assets["shop/Deployment/cron"], assets["Namespace/shop"]
+    assert api.attributes["annotations"] == {"example.com/team": "payments"}
+    assert api.attributes["pod"]["annotations"] == {"team": "checkout"}
+    assert api.attributes["team"] == "checkout"  # the template's annotation, before the namespace's
+    assert shop.attributes["annotations"] == {"team": "ops"}
+    assert "annotations" not in cron.attributes and cron.attributes["team"] == "ops"

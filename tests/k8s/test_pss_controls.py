@@ -164,6 +164,23 @@ TABLE = [
             pod(securityContext={"sysctls": [{"name": "kernel.core_pattern", "value": "|/x"}]}),
             {"kernel.core_pattern"},
         ),
+        (
+            "v1.32-tcp-buffers",
+            pod(
+                securityContext={
+                    "sysctls": [
+                        {"name": "net.ipv4.tcp_rmem", "value": "4096 87380 6291456"},
+                        {"name": "net.ipv4.tcp_wmem", "value": "4096 16384 4194304"},
+                    ]
+                }
+            ),
+            set(),
+        ),
+        (
+            "core-buffers-stay-unsafe",
+            pod(securityContext={"sysctls": [{"name": "net.core.rmem_max", "value": "16777216"}]}),
+            {"net.core.rmem_max"},
+        ),
     ),
     *cases(
         "restricted/volume-types",
