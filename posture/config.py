@@ -4,6 +4,7 @@ TOML at ``$POSTURE_CONFIG`` or ``$XDG_CONFIG_HOME/posture/config.toml`` (``~/.co
 a missing file is an empty configuration. Example::
 
     team_label = "team"            # label or annotation naming the owning team
+    max_image_age_days = 365       # an image built longer ago than this is stale (IMG age rule)
 
     [thresholds]
     new_risk = 60                  # default minimum risk of a finding event a route announces
@@ -83,6 +84,8 @@ class NotifySettings:
     thresholds: Thresholds = field(default_factory=Thresholds)
     team_key: str = "team"
     source: str = "defaults"
+    #: Days after which an image counts as stale; None = the rule's default.
+    max_image_age_days: int | None = None
 
     def effective_routes(self) -> tuple[Route, ...]:
         """Configured routes, plus the default route for every channel that has none."""
@@ -190,7 +193,7 @@ def _route(entry: Any, n: int, channels: Sequence[Channel], where: str) -> Route
 
 
 def parse(data: Mapping[str, Any], where: str = "config") -> NotifySettings:
-    unknown = set(data) - {"team_label", "thresholds", "channels", "routes"}
+    unknown = set(data) - {"team_label", "thresholds", "channels", "routes", "max_image_age_days"}
     if unknown:
         raise ConfigError(f"{where}: unknown setting {sorted(unknown)[0]!r}")
     team = data.get("team_label", "team")
@@ -202,4 +205,6 @@ def parse(data: Mapping[str, Any], where: str = "config") -> NotifySettings:
         raise ConfigError(f"{where}: routes must be an array of tables ([[routes]])")
     routes = tuple(_route(entry, n, channels, where) for n, entry in enumerate(routes_data, 1))
     thresholds = _thresholds(data.get("thresholds", {}), where)
-    return NotifySettings(channels, routes, thresholds, team, where)
+    age = data.get("max_image_age_days")
+    max_age = int(_int(age, f"{where}: max_image_age_days", 1, 36500)) if age is not None else None
+    return NotifySettings(channels, routes, thresholds, team, where, max_age)

@@ -1,8 +1,9 @@
 """One Docker (or Podman) engine as a Posture scope: read-only API calls in, records out.
 
 Calls made: ``/version``, ``/info``, ``/networks``, ``/images/json``, ``/images/{id}/json``,
-``/images/{id}/history``, ``/containers/json?all=1``, ``/containers/{id}/json`` and, only when a
-layer-scan budget is given, ``/images/{id}/get``. Nothing is created, started or changed.
+``/images/{id}/history``, ``/containers/json?all=1``, ``/containers/{id}/json``, for running
+containers ``/containers/{id}/top`` and ``/exec/{id}/json`` (see :mod:`collectors.docker.runtime`)
+and, only when a layer-scan budget is given, ``/images/{id}/get``. Nothing is created, started or changed.
 
 Inspect calls run on a bounded thread pool: one engine answers a few hundred inspects per second
 per connection, so 500 containers take seconds instead of tens of seconds, while ``workers``
@@ -20,7 +21,8 @@ import docker.errors
 from collectors.docker.client import collector_error, connect, describe
 from collectors.docker.endpoint import DockerEndpoint
 from collectors.docker.layers import scan_image_layers
-from collectors.docker.normalize import container_record, engine_key, engine_record, image_record
+from collectors.docker.normalize import container_record, engine_key, engine_record, engine_scope, image_record
+from collectors.docker.runtime import observe
 from posture.records import AssetRecord, CollectorError, Problem, Record, ScopeKind, ScopeRef
 from posture.secrets import SecretHit, SecretScanner
 
@@ -28,7 +30,8 @@ R = TypeVar("R")
 
 
 class DockerCollector:
-    """Collects one engine; the scope is ``docker:engine:<engine ID>`` so it follows the engine, not the URL."""
+    """Collects one engine; ``last_engine`` is the engine key last seen at this URL (from the store),
+    so a run that cannot connect is recorded in that engine's history."""
 
     def __init__(
         self,
@@ -38,8 +41,10 @@ class DockerCollector:
         workers: int = 8,
         timeout: float = 30.0,
         layer_scan_bytes: int = 0,
+        last_engine: str | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self._last_engine = last_engine
         self._secrets = secrets
         self._workers = max(1, workers)
         self._timeout = timeout
@@ -52,15 +57,19 @@ class DockerCollector:
 
     @property
     def scope(self) -> ScopeRef:
-        """Asks the engine for its ID once; an unreachable engine is scoped by its address instead,
-        so the failed run is still recorded (under that address) and :meth:`collect` raises."""
+        """Asks the engine for its ID once. An unreachable engine is scoped as the engine last seen at
+        this URL, or by the URL when none was; :meth:`collect` then raises, so the run is recorded failed."""
         if self._scope is None:
             try:
                 self._open()
-                self._scope = ScopeRef(ScopeKind.DOCKER, f"engine:{engine_key(self._info)}")
+                self._scope = engine_scope(engine_key(self._info))
             except CollectorError as exc:
                 self._error = exc
-                self._scope = ScopeRef(ScopeKind.DOCKER, f"endpoint:{self.endpoint.url}")
+                self._scope = (
+                    engine_scope(self._last_engine)
+                    if self._last_engine
+                    else ScopeRef(ScopeKind.DOCKER, f"endpoint:{self.endpoint.url}")
+                )
         return self._scope
 
     def _open(self) -> None:
@@ -111,14 +120,19 @@ class DockerCollector:
         yield from (rec for rec, _ in images)
 
         container_ids = [str(c["Id"]) for c in client.containers(all=True) if c.get("Id")]
-        inspected = self._parallel(client.inspect_container, container_ids, problems, "container")
-        for raw in inspected:
+        inspected = self._parallel(self._inspect_container, container_ids, problems, "container")
+        for raw, seen in inspected:
             image_config = config_by_image.get(str(raw.get("Image") or ""))
-            record, relation = container_record(raw, engine.ref, self._secrets, image_config)
+            record, relation = container_record(raw, engine.ref, self._secrets, image_config, seen)
             yield record
             if relation is not None:
                 yield relation
         yield from problems
+
+    def _inspect_container(self, container_id: str) -> tuple[Mapping[str, Any], dict[str, Any]]:
+        """The inspect, and for a running container its processes and exec sessions (same pool slot)."""
+        inspect = self._client.inspect_container(container_id)
+        return inspect, observe(self._client, inspect)
 
     def _inspect_image(self, image_id: str) -> tuple[AssetRecord, Mapping[str, Any]]:
         """The image record, and its raw ``Config`` so containers can tell inherited settings from their own."""

@@ -25,7 +25,8 @@ from collectors.docker.imageconfig import (
     split_env,
     unique_evidence,
 )
-from posture.records import AssetKind, AssetRecord, AssetRef, RelationRecord
+from collectors.docker.runtime import NOT_OBSERVED
+from posture.records import AssetKind, AssetRecord, AssetRef, RelationRecord, ScopeKind, ScopeRef
 from posture.secrets import SecretHit, SecretScanner
 from posture.taxonomy import Phase
 
@@ -44,6 +45,11 @@ def engine_key(info: Mapping[str, Any]) -> str:
     """The engine's stable identity; Podman may leave ``ID`` empty, then its host name stands in."""
     ident = str(info.get("ID") or "").strip()
     return ident or f"name:{info.get('Name') or 'unknown'}"
+
+
+def engine_scope(key: str) -> ScopeRef:
+    """``docker:engine:<engine key>``: the scope follows the engine, not the URL it is reached at."""
+    return ScopeRef(ScopeKind.DOCKER, f"engine:{key}")
 
 
 # --- engine -------------------------------------------------------------------------------------
@@ -299,8 +305,12 @@ def container_record(
     engine: AssetRef,
     secrets: SecretScanner | None,
     image_config: Mapping[str, Any] | None = None,
+    observed: Mapping[str, Any] = NOT_OBSERVED,
 ) -> tuple[AssetRecord, RelationRecord | None]:
     """A container from ``/containers/{id}/json`` and its ``runs`` edge to the image.
+
+    ``observed`` is what :func:`collectors.docker.runtime.observe` saw of a running container
+    (``sshd``, ``execs``); a snapshot or a stopped container has not been observed.
 
     ``image_config`` is the image's raw ``Config``: env, labels and healthcheck the container
     inherited unchanged are the image's (CIS 4.10, reported once on the image), so only what the
@@ -369,6 +379,8 @@ def container_record(
         "labels": labels,
         "log_driver": str(_map(host.get("LogConfig")).get("Type") or ""),
         "runtime": str(host.get("Runtime") or ""),
+        "sshd": observed.get("sshd"),
+        "execs": list(observed.get("execs") or []),
     }
     record = AssetRecord(
         AssetKind.CONTAINER, f"{engine.key}/{container_id}", name, Phase.RUN, attributes, parent=engine

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from collectors.docker.normalize import container_record, engine_key, engine_record, image_record
+from collectors.docker.normalize import container_record, engine_key, engine_record, engine_scope, image_record
 from posture.records import CollectorError, Record, ScopeKind, ScopeRef
 from posture.secrets import SecretScanner
 
@@ -45,7 +45,7 @@ class DockerSnapshotCollector:
     @property
     def scope(self) -> ScopeRef:
         try:
-            return ScopeRef(ScopeKind.DOCKER, f"engine:{engine_key(self._load()['info'])}")
+            return engine_scope(engine_key(self._load()["info"]))
         except CollectorError:
             return ScopeRef(ScopeKind.DOCKER, f"snapshot:{self.path}")
 

@@ -11,6 +11,7 @@ import click
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from posture.config import ConfigError, load_settings
 from posture.db import DatabaseError, make_engine, redact_url, resolve_url
 from posture.migrations import require_current, upgrade
 from posture.rules import default_registry
@@ -41,7 +42,11 @@ class AppContext:
 
     @cached_property
     def registry(self) -> RuleRegistry:
-        return default_registry()
+        try:
+            max_age = load_settings().max_image_age_days
+        except ConfigError as exc:
+            raise PostureError(str(exc), 2) from None
+        return default_registry() if max_age is None else default_registry(max_image_age_days=max_age)
 
     def _make(self) -> Engine:
         if self._engine is None:

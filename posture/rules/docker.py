@@ -5,12 +5,14 @@ implementation); ``docs/docker-checks.md`` has the full mapping and every delibe
 The main ones: every container is checked, not only running ones (a created privileged container is
 one ``docker start`` away), but a finding on a container that is not running is one severity
 lower and its evidence says ``running: false``; 5.2/5.3 apply only where the engine reports
-AppArmor/SELinux ("if applicable"); 5.15 accepts ``no`` and ``on-failure`` up to 5.
+AppArmor/SELinux ("if applicable"); 5.15 accepts ``no`` and ``on-failure`` up to 5; 5.31 is
+information unless the engine remaps user namespaces.
 
-Not decidable from the API, so not implemented: 5.7 (sshd: needs exec), 5.9 (needed ports:
-manual judgement), 5.19 (ulimits "only if needed": manual), 5.23 and 5.24 (``docker exec`` history
-is not kept by the engine), 5.28 (whether the image is the latest version: manual; the mutable
-``latest`` reference check covers its common failure). Section 2 settings ``/info`` does not show
+5.7 reads the processes ``/containers/{id}/top`` lists, 5.23/5.24 the exec sessions the engine
+still lists (running or never started: best effort, the engine forgets ended ones); both only on
+running containers. Not decidable from the API, so not implemented: 5.9 (needed ports: manual
+judgement), 5.19 (ulimits "only if needed": manual), 5.28 (whether the image is the latest version:
+manual; the mutable ``latest`` reference check covers its common failure). Section 2 settings ``/info`` does not show
 (2.4 iptables, 2.8 default ulimit, 2.10 cgroup parent, 2.11 base device size, 2.14 daemon-wide
 no-new-privileges, 2.16 userland proxy) need the daemon's command line or ``daemon.json``.
 
@@ -175,20 +177,30 @@ def _when(condition: bool, **evidence: Any) -> list[Fail]:
 # --- section 5: container runtime ---------------------------------------------------------------
 
 
+def _confinement(host_has: bool | None, disabled: bool, unset: bool, evidence: Mapping[str, Any]) -> list[Fail]:
+    """5.2 and 5.3 alike ("if applicable"): nothing where the engine lacks that LSM; explicitly disabled
+    (``apparmor=unconfined``, ``label=disable``) at the rule's severity; merely unset, on an engine
+    that has the LSM, low. An unknown engine (a corpus inspect) is judged on explicit disabling only."""
+    if host_has is False:
+        return []
+    if disabled:
+        return [Fail(evidence=evidence)]
+    return [Fail(evidence=evidence, severity=Severity.LOW)] if unset and host_has else []
+
+
+def _lsm(engine: Attrs | None, name: str) -> bool | None:
+    return None if engine is None else bool(engine.get(name))
+
+
 def _apparmor(a: Attrs, engine: Attrs | None) -> list[Fail]:
     profile = str(a.get("apparmor_profile") or "")
-    if profile == "unconfined":
-        return [Fail(evidence={"apparmor_profile": profile})]
-    return _when(bool(engine and engine.get("apparmor")) and not profile, apparmor_profile="")
+    return _confinement(_lsm(engine, "apparmor"), profile == "unconfined", not profile, {"apparmor_profile": profile})
 
 
 def _selinux(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    # Docker adds label=disable to privileged and host-PID containers even without SELinux: hence the gate.
     options = list(a.get("selinux_options") or [])
-    if engine is not None and not engine.get("selinux"):
-        return []  # no SELinux on the host: Docker adds label=disable to privileged containers, meaninglessly
-    if "disable" in options:
-        return [Fail(evidence={"selinux_options": options}, severity=Severity.HIGH)]
-    return _when(engine is not None and not options, selinux_options=options)
+    return _confinement(_lsm(engine, "selinux"), "disable" in options, not options, {"selinux_options": options})
 
 
 def _capabilities(a: Attrs, engine: Attrs | None) -> list[Fail]:
@@ -223,6 +235,19 @@ def _numeric_port(text: Any) -> int | None:
         return int(str(text))
     except ValueError:
         return None
+
+
+def _sshd(a: Attrs, engine: Attrs | None) -> list[Fail]:
+    return _when(bool(a.get("sshd")), sshd=list(a.get("sshd") or []))
+
+
+def _execs(flag: str) -> ContainerCheck:
+    """5.23/5.24: exec sessions the engine still lists that set ``flag`` (privileged / root)."""
+
+    def check(a: Attrs, engine: Attrs | None) -> list[Fail]:
+        return [Fail(str(e.get("id")), dict(e)) for e in a.get("execs") or [] if e.get(flag)]
+
+    return check
 
 
 def _privileged_ports(a: Attrs, engine: Attrs | None) -> list[Fail]:
@@ -324,7 +349,13 @@ def _default_bridge(a: Attrs, engine: Attrs | None) -> list[Fail]:
 
 
 def _userns(a: Attrs, engine: Attrs | None) -> list[Fail]:
-    return _when("host" in str(a.get("userns_mode") or "").lower(), userns_mode=a.get("userns_mode"))
+    """Only an engine with userns-remap gives containers a user namespace of their own to leave: elsewhere
+    ``--userns host`` is the default, and the finding is information (2.9 reports the missing remap)."""
+    if "host" not in str(a.get("userns_mode") or "").lower():
+        return []
+    remapped = bool(engine and engine.get("userns"))
+    evidence = {"userns_mode": a.get("userns_mode"), "engine_userns_remap": remapped}
+    return [Fail(evidence=evidence, severity=None if remapped else Severity.INFO)]
 
 
 def _runtime_socket(a: Attrs, engine: Attrs | None) -> list[Fail]:
@@ -390,7 +421,7 @@ CONTAINER_RULES: list[Rule] = [
         "DKR-SELINUX",
         "5.3",
         "Container runs without SELinux labels",
-        Severity.LOW,
+        Severity.MEDIUM,
         "3.4.3",
         "Keep SELinux labeling on (never --security-opt label=disable) and set labels where the policy needs them.",
         _selinux,
@@ -427,6 +458,15 @@ CONTAINER_RULES: list[Rule] = [
         _sensitive_mounts,
         _T("KSV023"),
         _K("C-0048"),
+    ),
+    container_rule(
+        "DKR-SSHD",
+        "5.7",
+        "sshd runs inside the container",
+        Severity.MEDIUM,
+        "3.4.4",
+        "Remove sshd from the image; use docker exec (or kubectl exec) for the rare interactive access.",
+        _sshd,
     ),
     container_rule(
         "DKR-PRIVILEGED-PORT",
@@ -559,6 +599,24 @@ CONTAINER_RULES: list[Rule] = [
         "Remove --security-opt seccomp=unconfined; use the default or a custom profile.",
         _seccomp,
         _T("KSV104"),
+    ),
+    container_rule(
+        "DKR-EXEC-PRIVILEGED",
+        "5.23",
+        "docker exec session with --privileged",
+        Severity.HIGH,
+        "3.4.3",
+        "Do not use docker exec --privileged: it gives that process every capability and no confinement.",
+        _execs("privileged"),
+    ),
+    container_rule(
+        "DKR-EXEC-ROOT",
+        "5.24",
+        "docker exec session with --user root",
+        Severity.MEDIUM,
+        "3.4.3",
+        "Do not exec into containers as root; exec as the container's own user.",
+        _execs("root"),
     ),
     container_rule(
         "DKR-CGROUP-PARENT",

@@ -7,9 +7,11 @@ status and body: an engine behind an authorization plugin (403) or an engine too
 from __future__ import annotations
 
 import json
+import os
 import socketserver
 import ssl
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,9 +19,23 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
+ROOT = Path(__file__).resolve().parents[2]
 #: Every object the Docker tests create carries this label, so cleanup removes exactly those.
 TEST_LABEL = "posture.test=docker-collector"
 BUILD_ENV = {"DOCKER_BUILDKIT": "0", "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/tmp"}
+
+
+def run_posture(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``posture ARGS`` in a subprocess, with no Docker or Posture variable of this shell leaking in."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "POSTURE_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "posture.cli.main", *args],
+        cwd=ROOT,
+        env=environ | env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 class DockerCli:

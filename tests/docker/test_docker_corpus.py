@@ -140,12 +140,14 @@ def test_engine_settings_from_info() -> None:
     assert hits["DKR-API-NO-TLS"].severity is Severity.CRITICAL
 
 
-@pytest.mark.parametrize(("engine_selinux", "expected"), [(False, None), (True, Severity.HIGH)])
+@pytest.mark.parametrize(("engine_selinux", "expected"), [(False, None), (True, Severity.MEDIUM)])
 def test_selinux_label_disable_matters_only_where_selinux_runs(engine_selinux: bool, expected: Severity | None) -> None:
     raw = _inspect("container-nginx-net-consumer.json")
     raw["HostConfig"]["SecurityOpt"] = ["label=disable"]  # what Docker adds to --privileged / --pid host
     container, _ = container_record(raw, ENGINE, SCANNER)
-    engine = engine_record({"ID": "engine-1", "SecurityOptions": ["name=selinux"] if engine_selinux else []}, {}, [], {})
+    engine = engine_record(
+        {"ID": "engine-1", "SecurityOptions": ["name=selinux"] if engine_selinux else []}, {}, [], {}
+    )
     snapshot = Snapshot([container, engine])
     hits = [v for v in evaluate_all(REGISTRY, snapshot, [container]) if v.rule.id == "DKR-SELINUX"]
     assert [h.severity for h in hits] == ([expected] if expected else [])

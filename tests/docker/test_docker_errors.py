@@ -31,6 +31,14 @@ def test_unreachable_engine_is_scoped_by_its_address(tmp_path: Path) -> None:
     assert DockerCollector(from_url(url), None).scope == ScopeRef(ScopeKind.DOCKER, f"endpoint:{url}")
 
 
+def test_unreachable_engine_seen_before_keeps_the_engine_scope(tmp_path: Path) -> None:
+    url = f"unix://{tmp_path}/docker.sock"
+    collector = DockerCollector(from_url(url), None, last_engine="ABCD:EFGH")
+    assert collector.scope == ScopeRef(ScopeKind.DOCKER, "engine:ABCD:EFGH")
+    with pytest.raises(CollectorError, match="No such file or directory"):
+        list(collector.collect())
+
+
 def test_refused_tcp_port() -> None:
     assert _error("tcp://127.0.0.1:1") == "docker tcp://127.0.0.1:1: cannot connect (Connection refused)"
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import requests.exceptions
 from conftest import HASH_KEY, Estate
@@ -12,8 +9,7 @@ from sqlalchemy.engine import Engine
 
 from collectors.docker.collector import DockerCollector
 from collectors.docker.endpoint import from_url
-from posture.db import make_engine, read_session, resolve_url
-from posture.migrations import upgrade
+from posture.db import read_session
 from posture.pipeline import collect
 from posture.rules import docker as docker_rules
 from posture.rules import image as image_rules
@@ -26,12 +22,8 @@ REGISTRY = RuleRegistry([*docker_rules.RULES, *image_rules.RULES])
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Engine]:
-    url = resolve_url(f"sqlite:///{tmp_path / 'posture.db'}")
-    engine = make_engine(url)
-    upgrade(engine, url)
-    yield engine
-    engine.dispose()
+def store(sqlite_engine: Engine) -> Engine:
+    return sqlite_engine
 
 
 def _collector(estate: Estate) -> DockerCollector:

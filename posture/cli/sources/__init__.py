@@ -23,6 +23,14 @@ class SourceContext:
     #: Image digests (config and manifest) the store already holds, so a registry collector can
     #: skip fetching manifests and configs it has seen.
     known_digests: frozenset[str] = frozenset()
+    #: Multi-arch registry tags (``host/repository:tag``) → their stored attributes, so an index
+    #: whose digest has not changed is not fetched again.
+    known_tags: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Docker engine URL → the engine key last collected there, so a run that cannot connect is
+    #: recorded in that engine's history rather than under its URL.
+    docker_engines: Mapping[str, str] = field(default_factory=dict)
+    #: Report scope name → time of the newest report ingested for it, so an older one resolves nothing.
+    report_times: Mapping[str, str] = field(default_factory=dict)
     settings: Mapping[str, Any] = field(default_factory=dict)
 
 

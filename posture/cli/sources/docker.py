@@ -3,8 +3,9 @@
 The source is active only when asked: ``--docker URL`` (repeatable), ``--docker-context NAME``
 (repeatable, read from the Docker CLI config) or ``--docker-env`` (``DOCKER_HOST``,
 ``DOCKER_TLS_VERIFY``, ``DOCKER_CERT_PATH``, else the CLI's current context, exactly as ``docker``
-resolves them). A ``DOCKER_HOST`` in the environment alone starts nothing, so a cron job collecting
-a cluster never also collects whatever engine its shell happens to point at.
+resolves them). ``DOCKER_HOST`` is followed on its own only when ``posture collect`` names no source at
+all (:func:`from_docker_host`), so a cron job collecting a cluster never also collects whatever
+engine its shell happens to point at.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy import select
+from sqlmodel import Session
 
 from collectors.docker.collector import DockerCollector
 from collectors.docker.endpoint import DockerEndpoint, EndpointError, from_context, from_env, from_url
 from collectors.docker.snapshot import DockerSnapshotCollector
 from posture.cli.context import PostureError
 from posture.cli.sources import SourceContext
-from posture.records import Collector
+from posture.model import asset_table
+from posture.records import AssetKind, Collector
 
 DEFAULT_WORKERS = 8
 
@@ -80,10 +84,24 @@ def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
     workers = int(params.get("docker_workers") or DEFAULT_WORKERS)
     layer_bytes = int(params.get("docker_layer_scan_mb") or 0) * 1024 * 1024
     live: list[Collector] = [
-        DockerCollector(endpoint, context.secrets, workers=workers, layer_scan_bytes=layer_bytes)
+        DockerCollector(
+            endpoint,
+            context.secrets,
+            workers=workers,
+            layer_scan_bytes=layer_bytes,
+            last_engine=context.docker_engines.get(endpoint.url),
+        )
         for endpoint in endpoints
     ]
     return live + [DockerSnapshotCollector(path, context.secrets) for path in params.get("docker_snapshots") or ()]
+
+
+def from_docker_host(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
+    """``posture collect`` with no source option and ``DOCKER_HOST`` set: that engine, as ``docker`` would
+    reach it (with ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``); nothing when ``DOCKER_HOST`` is unset."""
+    if not os.environ.get("DOCKER_HOST", "").strip():
+        return []
+    return build({**params, "docker_env": True}, context)
 
 
 def endpoints_from(params: Mapping[str, Any], environ: Mapping[str, str]) -> list[DockerEndpoint]:
@@ -93,3 +111,18 @@ def endpoints_from(params: Mapping[str, Any], environ: Mapping[str, str]) -> lis
     if params.get("docker_env"):
         endpoints.append(from_env(environ))
     return list(dict.fromkeys(endpoints))
+
+
+def engines_by_url(session: Session) -> dict[str, str]:
+    """Engine URL → the key of the engine last collected there (engines are few: read them all)."""
+    rows = session.execute(
+        select(asset_table.c.key, asset_table.c.attributes)
+        .where(asset_table.c.kind == AssetKind.DOCKER_ENGINE.value)
+        .order_by(asset_table.c.last_seen)
+    )
+    found: dict[str, str] = {}
+    for key, attributes in rows:
+        url = (attributes or {}).get("transport", {}).get("url")
+        if isinstance(url, str) and url:
+            found[url] = key  # ordered by last_seen: the latest engine at a URL wins
+    return found

@@ -1,0 +1,230 @@
+"""Each Docker engine and container rule, positive and negative, from raw API shapes through normalize.
+
+The raw ``/info``, ``/networks`` and ``docker inspect`` fragments go through the collector's
+normalization, so a test fails when either the field read or the rule's logic is wrong.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from collectors.docker.normalize import container_record, engine_record
+from posture.records import AssetRecord
+from posture.rules import docker as docker_rules
+from posture.rules.base import RuleRegistry, Snapshot, evaluate_all
+from posture.taxonomy import Severity
+
+REGISTRY = RuleRegistry(docker_rules.RULES)
+#: A daemon that passes every section 2 check the API shows.
+GOOD_INFO: dict[str, Any] = {
+    "ID": "ENGINE-1",
+    "Name": "host1",
+    "Driver": "overlay2",
+    "LoggingDriver": "syslog",
+    "Debug": False,
+    "ExperimentalBuild": False,
+    "SecurityOptions": ["name=seccomp,profile=default", "name=userns"],
+    "LiveRestoreEnabled": True,
+    "Plugins": {"Authorization": ["opa"]},
+}
+ICC_OFF = {"Name": "bridge", "Driver": "bridge", "Options": {"com.docker.network.bridge.enable_icc": "false"}}
+UNIX = {"url": "unix:///var/run/docker.sock", "scheme": "unix", "tls": False, "client_cert": False}
+
+
+def _engine(
+    info: Mapping[str, Any] | None = None,
+    networks: list[dict[str, Any]] | None = None,
+    transport: Mapping[str, Any] = UNIX,
+) -> AssetRecord:
+    return engine_record({**GOOD_INFO, **(info or {})}, {}, [ICC_OFF] if networks is None else networks, transport)
+
+
+def _engine_hits(engine: AssetRecord) -> dict[str, Severity]:
+    return {v.rule.id: v.severity for v in evaluate_all(REGISTRY, Snapshot([engine]), [engine])}
+
+
+def test_the_good_daemon_fails_only_the_rootful_check() -> None:
+    assert set(_engine_hits(_engine())) == {"DKR-ROOTFUL-DAEMON"}
+
+
+@pytest.mark.parametrize(
+    ("rule", "bad", "good"),
+    [
+        ("DKR-ICC-ENABLED", {"networks": [{"Name": "bridge", "Driver": "bridge", "Options": {}}]}, {}),
+        (
+            "DKR-ICC-ENABLED",
+            {
+                "networks": [
+                    {
+                        "Name": "docker0",
+                        "Driver": "bridge",
+                        "Options": {
+                            "com.docker.network.bridge.default_bridge": "true",
+                            "com.docker.network.bridge.enable_icc": "true",
+                        },
+                    }
+                ]
+            },
+            {"networks": []},  # no default bridge at all (dockerd --bridge none)
+        ),
+        ("DKR-DEBUG-LOGGING", {"info": {"Debug": True}}, {"info": {"Debug": False}}),
+        ("DKR-AUFS", {"info": {"Driver": "aufs"}}, {"info": {"Driver": "overlay2"}}),
+        (
+            "DKR-NO-USERNS",
+            {"info": {"SecurityOptions": ["name=seccomp,profile=default"]}},
+            {"info": {"SecurityOptions": ["name=seccomp,profile=default", "name=rootless"]}},
+        ),
+        ("DKR-NO-AUTHZ-PLUGIN", {"info": {"Plugins": {"Authorization": None}}}, {}),
+        ("DKR-NO-LIVE-RESTORE", {"info": {"LiveRestoreEnabled": False}}, {}),
+        (
+            "DKR-NO-LIVE-RESTORE",
+            {"info": {"LiveRestoreEnabled": False, "Swarm": {"LocalNodeState": "inactive"}}},
+            # live-restore is incompatible with swarm mode: a swarm manager is not asked for it
+            {"info": {"LiveRestoreEnabled": False, "Swarm": {"LocalNodeState": "active"}}},
+        ),
+        ("DKR-DAEMON-SECCOMP", {"info": {"SecurityOptions": ["name=userns"]}}, {}),
+        (
+            "DKR-DAEMON-SECCOMP",
+            {"info": {"SecurityOptions": ["name=seccomp,profile=unconfined", "name=userns"]}},
+            {"info": {"SecurityOptions": ["name=seccomp,profile=/etc/docker/seccomp.json", "name=userns"]}},
+        ),
+        ("DKR-EXPERIMENTAL", {"info": {"ExperimentalBuild": True}}, {}),
+    ],
+)
+def test_engine_rule(rule: str, bad: dict[str, Any], good: dict[str, Any]) -> None:
+    assert rule in _engine_hits(_engine(**bad))
+    assert rule not in _engine_hits(_engine(**good))
+
+
+@pytest.mark.parametrize(
+    ("tls", "client_cert", "expected"),
+    [
+        (False, False, (Severity.CRITICAL, "Docker API reachable over TCP without TLS")),
+        (True, False, (Severity.HIGH, "Docker API over TLS accepts clients without a certificate")),
+        (True, True, None),
+    ],
+)
+def test_api_over_tcp(tls: bool, client_cert: bool, expected: tuple[Severity, str] | None) -> None:
+    transport = {"url": "tcp://h:2376", "scheme": "tcp", "tls": tls, "client_cert": client_cert}
+    engine = _engine(transport=transport)
+    verdicts = [v for v in evaluate_all(REGISTRY, Snapshot([engine]), [engine]) if v.rule.id == "DKR-API-NO-TLS"]
+    assert [(v.severity, v.title) for v in verdicts] == ([expected] if expected else [])
+    assert "DKR-API-NO-TLS" not in _engine_hits(_engine(transport=UNIX))
+
+
+# --- containers ---------------------------------------------------------------------------------
+
+#: A running container that passes every section 5 check.
+HARDENED: dict[str, Any] = {
+    "Id": "c" * 64,
+    "Name": "/app",
+    "Image": "sha256:" + "1" * 64,
+    "AppArmorProfile": "docker-default",
+    "State": {"Status": "running", "Running": True, "Health": {"Status": "healthy"}},
+    "Config": {"Image": "app:1.0", "User": "1000"},
+    "HostConfig": {
+        "NetworkMode": "appnet",
+        "Memory": 67108864,
+        "NanoCpus": 500000000,
+        "PidsLimit": 64,
+        "ReadonlyRootfs": True,
+        "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 5},
+        "SecurityOpt": ["no-new-privileges", "label=type:container_t"],
+    },
+    "NetworkSettings": {"Networks": {"appnet": {}}},
+    "Mounts": [],
+}
+LSM_ENGINE = {"SecurityOptions": ["name=seccomp,profile=default", "name=userns", "name=apparmor", "name=selinux"]}
+
+
+def _container_hits(
+    changes: Mapping[str, Any],
+    engine_info: Mapping[str, Any] | None = None,
+    networks: list[dict[str, Any]] | None = None,
+) -> dict[str, Severity]:
+    raw = copy.deepcopy(HARDENED)
+    for path, value in changes.items():
+        *parents, leaf = path.split(".")
+        target = raw
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    engine = _engine({**LSM_ENGINE, **(engine_info or {})}, networks)
+    container, _ = container_record(raw, engine.ref, None)
+    return {v.rule.id: v.severity for v in evaluate_all(REGISTRY, Snapshot([container, engine]), [container])}
+
+
+def test_the_hardened_container_gets_nothing() -> None:
+    assert _container_hits({}) == {}
+
+
+@pytest.mark.parametrize(
+    ("changes", "engine_info", "expected"),
+    [
+        ({"AppArmorProfile": "unconfined"}, {}, Severity.MEDIUM),
+        ({"AppArmorProfile": ""}, {}, Severity.LOW),
+        ({"AppArmorProfile": "unconfined"}, {"SecurityOptions": ["name=seccomp,profile=default"]}, None),
+        ({"AppArmorProfile": "docker-default"}, {}, None),
+    ],
+    ids=["unconfined", "no-profile", "host-without-apparmor", "default-profile"],
+)
+def test_apparmor(changes: dict[str, Any], engine_info: dict[str, Any], expected: Severity | None) -> None:
+    assert _container_hits(changes, engine_info).get("DKR-APPARMOR") == expected
+
+
+@pytest.mark.parametrize(
+    ("security_opt", "engine_info", "expected"),
+    [
+        (["no-new-privileges", "label=disable"], {}, Severity.MEDIUM),
+        (["no-new-privileges"], {}, Severity.LOW),
+        (["no-new-privileges", "label=disable"], {"SecurityOptions": ["name=seccomp,profile=default"]}, None),
+        (["no-new-privileges", "label=level:s0:c100,c200"], {}, None),
+    ],
+    ids=["label-disable", "no-labels", "host-without-selinux", "labelled"],
+)
+def test_selinux_ranks_like_apparmor(
+    security_opt: list[str], engine_info: dict[str, Any], expected: Severity | None
+) -> None:
+    assert _container_hits({"HostConfig.SecurityOpt": security_opt}, engine_info).get("DKR-SELINUX") == expected
+
+
+@pytest.mark.parametrize(
+    ("network", "networks", "expected"),
+    [
+        ("bridge", None, Severity.LOW),
+        ("appnet", None, None),
+        # dockerd --bridge none: a network called "bridge" is then not the default bridge
+        ("bridge", [], None),
+        (
+            "docker0",
+            [{"Name": "docker0", "Driver": "bridge", "Options": {"com.docker.network.bridge.default_bridge": "true"}}],
+            Severity.LOW,
+        ),
+    ],
+)
+def test_default_bridge(network: str, networks: list[dict[str, Any]] | None, expected: Severity | None) -> None:
+    changes = {"HostConfig.NetworkMode": network, "NetworkSettings.Networks": {network: {}}}
+    assert _container_hits(changes, networks=networks).get("DKR-DEFAULT-BRIDGE") == expected
+
+
+@pytest.mark.parametrize(
+    ("security_options", "running", "expected"),
+    [
+        (["name=seccomp,profile=default", "name=userns"], True, Severity.HIGH),
+        (["name=seccomp,profile=default", "name=userns"], False, Severity.MEDIUM),
+        (["name=seccomp,profile=default"], True, Severity.INFO),
+        (["name=seccomp,profile=default", "name=rootless"], True, Severity.INFO),
+    ],
+    ids=["remapped-running", "remapped-stopped", "not-remapped", "rootless"],
+)
+def test_host_userns_matters_where_the_engine_remaps(
+    security_options: list[str], running: bool, expected: Severity
+) -> None:
+    changes = {"HostConfig.UsernsMode": "host", "State.Running": running}
+    hits = _container_hits(changes, {"SecurityOptions": [*security_options, "name=apparmor", "name=selinux"]})
+    assert hits.get("DKR-HOST-USERNS") == expected
+    assert "DKR-HOST-USERNS" not in _container_hits({"HostConfig.UsernsMode": ""})

@@ -1,0 +1,96 @@
+"""CIS 5.7 (sshd), 5.23 (exec --privileged) and 5.24 (exec --user root) from /top and /exec/{id}/json."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import docker
+import pytest
+from docker_support import TEST_LABEL, DockerCli
+from services import Dockerd
+
+from collectors.docker.collector import DockerCollector
+from collectors.docker.endpoint import from_url
+from collectors.docker.runtime import exec_sessions, sshd_executables
+from posture.records import AssetKind, AssetRecord
+from posture.rules import docker as docker_rules
+from posture.rules.base import RuleRegistry, Snapshot, evaluate_all
+
+REGISTRY = RuleRegistry(docker_rules.RULES)
+TITLES = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+#: A shell script named sshd: the kernel names the process after the script (as ``ps -el`` shows it).
+SSHD_SCRIPT = 'mkdir -p /opt && printf "#!/bin/sh\\nsleep 3600\\n" > /opt/sshd && chmod +x /opt/sshd && /opt/sshd'
+
+
+def _row(cmd: str) -> list[str]:
+    return ["root", "1", "0", "0", "01:00", "?", "00:00:00", cmd]
+
+
+@pytest.mark.parametrize(
+    ("cmd", "found"),
+    [
+        ("/usr/sbin/sshd -D", ["/usr/sbin/sshd"]),
+        ("sshd: root@pts/0", ["sshd"]),
+        ("/bin/sh /opt/sshd --password hunter2", ["/opt/sshd"]),
+        ("sleep 3600", []),
+        ("grep -r something /etc/ssh/sshd", []),
+        ("/usr/sbin/sshd-keygen", []),
+    ],
+)
+def test_sshd_is_found_by_its_executable_and_arguments_are_never_kept(cmd: str, found: list[str]) -> None:
+    assert sshd_executables(TITLES, [_row(cmd)]) == found
+
+
+def test_exec_sessions_keep_who_and_how_never_the_command() -> None:
+    raw = {
+        "ID": "f" * 64,
+        "Running": True,
+        "ProcessConfig": {"privileged": True, "user": "0:0", "entrypoint": "sh", "arguments": ["-c", "TOKEN=x"]},
+    }
+    plain = {"ID": "a" * 64, "Running": False, "ProcessConfig": {"privileged": False, "user": "app"}}
+    assert exec_sessions([raw, plain]) == [
+        {"id": "a" * 12, "privileged": False, "user": "app", "root": False, "running": False},
+        {"id": "f" * 12, "privileged": True, "user": "0:0", "root": True, "running": True},
+    ]
+
+
+@pytest.fixture
+def busy_container(dockerd: Dockerd) -> Iterator[str]:
+    """A running container with an sshd process, a root exec running and a privileged exec created."""
+    cli = DockerCli(dockerd.url)
+    name = "pdk-runtime"
+    cli("rm", "-f", name, check=False)
+    cli("run", "-d", "--label", TEST_LABEL, "--name", name, dockerd.busybox_image, "sh", "-c", SSHD_SCRIPT)
+    cli("exec", "-d", "-u", "0", name, "sleep", "300")
+    client = docker.APIClient(base_url=dockerd.url, version="1.41")
+    try:
+        # Starting a privileged exec needs capabilities this sandbox lacks; created is enough to be listed.
+        client.exec_create(name, ["sleep", "1"], privileged=True)
+        yield name
+    finally:
+        client.close()
+        cli("rm", "-f", name, check=False)
+
+
+def _container(dockerd: Dockerd, name: str) -> AssetRecord:
+    records = list(DockerCollector(from_url(dockerd.url), None, workers=2).collect())
+    return next(r for r in records if isinstance(r, AssetRecord) and r.kind is AssetKind.CONTAINER and r.name == name)
+
+
+def test_running_container_with_sshd_and_exec_sessions(dockerd: Dockerd, busy_container: str) -> None:
+    container = _container(dockerd, busy_container)
+    assert container.attributes["sshd"] == ["/opt/sshd"]
+    execs = container.attributes["execs"]
+    assert {(e["privileged"], e["root"]) for e in execs} == {(False, True), (True, False)}
+    assert "sleep" not in str(execs)
+    hits = {v.rule.id: v for v in evaluate_all(REGISTRY, Snapshot([container], [], {}), [container])}
+    assert {"DKR-SSHD", "DKR-EXEC-PRIVILEGED", "DKR-EXEC-ROOT"} <= hits.keys()
+    assert hits["DKR-EXEC-PRIVILEGED"].hit.evidence["running"] is True
+
+
+def test_a_stopped_container_is_not_observed(dockerd: Dockerd, busy_container: str) -> None:
+    DockerCli(dockerd.url)("stop", "-t", "0", busy_container)
+    container = _container(dockerd, busy_container)
+    assert (container.attributes["sshd"], container.attributes["execs"]) == (None, [])
+    rules = {v.rule.id for v in evaluate_all(REGISTRY, Snapshot([container], [], {}), [container])}
+    assert not {"DKR-SSHD", "DKR-EXEC-PRIVILEGED", "DKR-EXEC-ROOT"} & rules
