@@ -2,10 +2,18 @@
 
     python benchmarks/bench_tui.py [--findings N] [--assets N] [--db PATH]
 
-Prints: overview paint time from start, findings view open time, filter keystroke response,
-time per page, peak memory; each against its budget. The app runs headless (Textual's test
-driver renders every frame, it just does not write it to a terminal). ``--db`` keeps the built
-database for the next run (building 100,000 findings takes ~25 s).
+Prints each figure against its budget and exits 1 when any is OVER:
+
+* the overview **from start**: a fresh interpreter runs the real ``posture tui --db URL`` code path
+  (the console script's imports, the schema check, the installed rule registry, ``gc.freeze``),
+  headless; the time is from spawning the process to the first frame showing the loaded score, and
+  to the first frame with every count. One warm-up start, then the worst of three.
+* the findings view opening, each filter keystroke, each page (the worst page is judged, not a
+  percentile: one stalled page is what an operator feels), in this process over Textual's test
+  driver, which renders every frame and only does not write it to a terminal.
+* peak memory (RSS) of both the started UI and this process.
+
+``--db`` keeps the built database for the next run (building 100,000 findings takes ~25 s).
 """
 
 from __future__ import annotations
@@ -13,6 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
+import os
 import resource
 import statistics
 import subprocess
@@ -23,14 +33,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-_START = time.perf_counter()
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 from textual import events  # noqa: E402
 from textual.css.query import NoMatches  # noqa: E402
 from textual.pilot import Pilot  # noqa: E402
-from textual.widgets import DataTable, Static  # noqa: E402
+from textual.widgets import Static  # noqa: E402
 
 from benchmarks.estate import NOW, build_estate  # noqa: E402
 from posture.db import make_engine, read_session, resolve_url  # noqa: E402
@@ -41,7 +51,6 @@ from tui.app import PostureApp, make_app  # noqa: E402
 from tui.widgets.filter_bar import FilterBar  # noqa: E402
 from tui.widgets.finding_table import FindingTable  # noqa: E402
 
-IMPORTED = time.perf_counter() - _START
 SIZE = (120, 36)
 VERBOSE = "-v" in sys.argv or "--verbose" in sys.argv
 #: Typed into the findings filter: a common match, then back out, a match of nothing, a name fragment.
@@ -76,6 +85,60 @@ def _build(path: str, findings: str, assets: str) -> None:
     engine = make_engine(resolve_url(f"sqlite:///{path}"))
     build_estate(engine, findings=int(findings), assets=int(assets))
     engine.dispose()
+
+
+#: Run in a fresh interpreter: ``posture tui --db URL`` exactly as the console script runs it, made
+#: headless and timed by wrapping ``App.run`` (once the command reaches it) and the app's display hook.
+#: Times are CLOCK_MONOTONIC, which the parent shares, so they count from the parent's spawn.
+COLD_START = """
+import json, resource, sys, time
+from posture.cli.main import main
+marks = {"imported": time.monotonic()}
+import textual.app
+run = textual.app.App.run
+
+def shown(app, selector, loading):
+    try:
+        return not str(app.screen.query_one(selector).content).startswith(loading)
+    except Exception:
+        return False
+
+def headless(self, *args, **kwargs):
+    marks["app_run"] = time.monotonic()
+    display = self._display
+
+    def timed(screen, renderable):
+        display(screen, renderable)
+        now = time.monotonic()
+        if "score" not in marks and shown(self, "#score", "loading"):
+            marks["score"] = now
+        if "counts" not in marks and shown(self, "#phase", "loading"):
+            marks["counts"] = now
+        if "score" in marks and "counts" in marks:
+            self.exit()
+
+    self._display = timed
+    return run(self, *args, **{**kwargs, "headless": True, "size": SIZE})
+
+textual.app.App.run = headless
+main(["tui", "--db", sys.argv[1]])
+marks["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(marks))
+"""
+
+
+def _cold_start(url: str) -> dict[str, float]:
+    """Seconds from spawning ``posture tui`` to each mark, and the started UI's peak RSS in MB."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    code = COLD_START.replace("SIZE", repr(SIZE))
+    spawned = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", code, url], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    if done.returncode != 0 or not done.stdout.strip():
+        raise SystemExit(f"posture tui did not start: exit {done.returncode}: {done.stderr.strip()[-500:]}")
+    marks: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return {k: (v if k == "rss_mb" else v - spawned) for k, v in marks.items()}
 
 
 class Frames:
@@ -144,20 +207,16 @@ async def _settle(pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
-async def _run(app: PostureApp, created: float) -> dict[str, list[float]]:
+async def _run(app: PostureApp) -> dict[str, list[float]]:
     figures: dict[str, list[float]] = {}
     frames = Frames(app)
-
-    def headline() -> bool:
-        return app.screen.query_one("#top", DataTable).row_count > 0
 
     def counts() -> bool:
         return not str(app.screen.query_one("#phase", Static).content).startswith("loading")
 
-    first_paint, complete = frames.shows(headline), frames.shows(counts)
+    overview = frames.shows(counts)
     async with app.run_test(size=SIZE) as pilot:
-        figures["overview first paint (headline)"] = [await asyncio.wait_for(first_paint, 30) - created]
-        figures["overview complete (with counts)"] = [await asyncio.wait_for(complete, 30) - created]
+        await asyncio.wait_for(overview, 60)
         await _settle(pilot)
 
         def table() -> FindingTable:
@@ -174,7 +233,9 @@ async def _run(app: PostureApp, created: float) -> dict[str, list[float]]:
         for order in ("risk", "severity", "age"):
             pages = []
             for _ in range(60 if order == "risk" else 30):
-                target = table().cursor + table().size.height - 2
+                if table().cursor >= table().total - 1:
+                    break  # a small estate (a smoke run) ends before the pages do
+                target = min(table().cursor + table().size.height - 2, table().total - 1)
                 pages.append(
                     await _key(app, frames, "pagedown", lambda t=target: table().cursor == t and _page_loaded(table()))
                 )
@@ -201,6 +262,36 @@ async def _run(app: PostureApp, created: float) -> dict[str, list[float]]:
     return figures
 
 
+BUDGETS = {
+    "overview from start: score painted": 1.0,
+    "overview from start: every count": 1.0,
+    "findings view: first rows": 0.5,
+    "filter keystroke → new rows": 0.2,
+    "page down (risk order)": 0.05,
+    "page down (severity order)": 0.05,
+    "page down (age order)": 0.05,
+}
+MEMORY_MB = 500
+
+
+def _report(figures: dict[str, list[float]], peak_mb: float) -> bool:
+    """Print each figure against its budget (judged on its worst value); True when all are within."""
+    ok = True
+    for name, values in figures.items():
+        worst = max(values)
+        within = worst <= BUDGETS[name]
+        ok &= within
+        detail = (
+            f"median {statistics.median(values) * 1000:.0f} ms, max {worst * 1000:.0f} ms, n={len(values)}"
+            if len(values) > 1
+            else f"{worst * 1000:.0f} ms"
+        )
+        print(f"  {name:36} {detail:40} budget {BUDGETS[name] * 1000:.0f} ms  {'ok' if within else 'OVER'}")
+    within = peak_mb < MEMORY_MB
+    print(f"  {'peak memory (RSS)':36} {f'{peak_mb:.0f} MB':40} budget {MEMORY_MB} MB  {'ok' if within else 'OVER'}")
+    return ok and within
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--build"]:
         _build(*sys.argv[2:5])
@@ -214,41 +305,28 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = _database(args.db or Path(tmp) / "bench.db", args.findings, args.assets)
+        _cold_start(url)  # warm-up: compiled bytecode and the page cache, as on any second start
+        starts = [_cold_start(url) for _ in range(3)]
+        figures = {
+            "overview from start: score painted": [s["score"] for s in starts],
+            "overview from start: every count": [s["counts"] for s in starts],
+        }
+        slowest = max(starts, key=lambda s: s["score"])
         engine = make_engine(url)
         if not args.no_freeze:
             gc.freeze()  # as `posture tui` does before running the app (see posture/cli/tui.py)
-        created = time.perf_counter()
         app = make_app(engine, registry=RuleRegistry([]), clock=lambda: NOW)
-        figures = asyncio.run(_run(app, created))
+        figures |= asyncio.run(_run(app))
         engine.dispose()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    budgets = {
-        "overview first paint (headline)": 1.0,
-        "overview complete (with counts)": 1.0,
-        "findings view: first rows": 0.5,
-        "filter keystroke → new rows": 0.2,
-        "page down (risk order)": 0.05,
-        "page down (severity order)": 0.05,
-        "page down (age order)": 0.05,
-    }
+    peak_mb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, *(s["rss_mb"] for s in starts))
     print(
-        f"{args.findings:,} findings, {args.assets:,} assets, SQLite; imports {IMPORTED * 1000:.0f} ms "
-        "(overview times are from app creation, add imports for a cold process start)"
+        f"{args.findings:,} findings, {args.assets:,} assets, SQLite. Slowest start: imports "
+        f"{slowest['imported'] * 1000:.0f} ms, then schema check, rules and app "
+        f"{(slowest['app_run'] - slowest['imported']) * 1000:.0f} ms, then first score frame "
+        f"{(slowest['score'] - slowest['app_run']) * 1000:.0f} ms"
     )
-    for name, values in figures.items():
-        worst = max(values)
-        p95 = sorted(values)[max(0, int(len(values) * 0.95) - 1)]
-        verdict = "ok" if p95 <= budgets[name] else "OVER"
-        detail = (
-            (
-                f"median {statistics.median(values) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
-                f"max {worst * 1000:.0f} ms, n={len(values)}"
-            )
-            if len(values) > 1
-            else f"{worst * 1000:.0f} ms"
-        )
-        print(f"  {name:34} {detail:52} budget {budgets[name] * 1000:.0f} ms  {verdict}")
-    print(f"  {'peak memory (RSS)':34} {peak_mb:.0f} MB{'':45} budget 500 MB  {'ok' if peak_mb < 500 else 'OVER'}")
+    if not _report(figures, peak_mb):
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from textual.screen import Screen
 from posture.clock import utcnow
 from posture.rules.base import RuleRegistry
 from posture.store.queries import FindingFilter
-from tui.commands import VIEWS, commands
+from tui.commands import OPEN, VIEWS, commands
 from tui.data import Clock, Store
 from tui.screens.assets import AssetsScreen
 from tui.screens.base import Context, PostureScreen
@@ -47,9 +47,11 @@ class PostureApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, *, start: str = "overview", filter_text: str | None = None) -> None:
         super().__init__()
         self.ctx = ctx
+        self.start = start
+        self.filter_text = filter_text
         self.views: dict[str, PostureScreen] = {}
         for mode, (_, title, _) in zip(_SCREENS, VIEWS, strict=True):
             self.add_mode(mode, self._factory(mode, title))
@@ -65,8 +67,12 @@ class PostureApp(App[None]):
 
         return build
 
-    def on_mount(self) -> None:
-        self.switch_mode("overview")
+    async def on_mount(self) -> None:
+        """Open where the command line (a notification's deep link) asked: a view, or findings filtered."""
+        if self.filter_text:
+            await self.show_findings(FindingFilter(statuses=OPEN, text=self.filter_text), None)
+        else:
+            await self.switch_mode(self.start)
 
     async def action_view(self, mode: str) -> None:
         await self.switch_mode(mode)
@@ -108,11 +114,21 @@ class PostureApp(App[None]):
 
 
 def make_app(
-    engine: Engine, *, read_only: bool = False, registry: RuleRegistry | None = None, clock: Clock = utcnow
+    engine: Engine,
+    *,
+    read_only: bool = False,
+    registry: RuleRegistry | None = None,
+    clock: Clock = utcnow,
+    start: str = "overview",
+    filter_text: str | None = None,
 ) -> PostureApp:
-    """The app over ``engine``; ``registry`` gives remediation text (default: the installed rules)."""
+    """The app over ``engine``; ``registry`` gives remediation text (default: the installed rules).
+
+    ``start`` names the first view; ``filter_text`` opens the open findings filtered by it instead.
+    """
     if registry is None:
         from posture.rules import default_registry
 
         registry = default_registry()
-    return PostureApp(Context(Store(engine, registry, clock), read_only=read_only))
+    return PostureApp(Context(Store(engine, registry, clock), read_only=read_only), start=start,
+                      filter_text=filter_text)

@@ -1,15 +1,19 @@
 """The manager's picture of the estate, read once and rendered by the TUI overview and every report.
 
-Everything here answers a question from PRODUCT.md: one score and grade with its trend, risk by
-severity / NIST area / lifecycle phase (and by team and namespace for reports), the riskiest open
-findings, what the latest run of each source changed, how long findings stay open (SLA ageing),
-and whether every source is still being collected. Figures count *open* findings; accepted ones
-are counted apart, resolved ones only appear as changes.
+Everything here answers a question from PRODUCT.md: one score and grade with its trend, open
+findings by severity / NIST area / lifecycle phase, risk by team, namespace and NIST area (for
+reports), the riskiest open findings, what the latest run of each source changed, how long findings
+stay open (SLA ageing), and whether every source is still being collected. Counts are of *open*
+findings; accepted ones are counted apart, resolved ones only appear as changes.
+
+Risk by group is read from the latest score snapshot, never recomputed here: scoring alone decides
+which team and namespace an asset (or an image, through what runs it) belongs to, with the
+configured team label, so ``posture summary`` and ``posture score --by team`` cannot disagree.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +23,7 @@ from sqlmodel import Session
 
 from posture.model import asset_table, finding_table, score_table
 from posture.store.queries import latest_runs
+from posture.store.snapshots import latest_snapshots
 from posture.store.sqltext import unindexed
 from posture.store.tui_queries import Change, run_changes
 from posture.taxonomy import Category, FindingStatus, Phase, Severity
@@ -29,10 +34,7 @@ AREAS = [c.value for c in Category]
 PHASES = [p.value for p in Phase]
 #: SLA ageing buckets: (label, minimum age in days); a finding falls in the last one it reaches.
 AGE_BUCKETS: tuple[tuple[str, int], ...] = (("0-7d", 0), ("8-30d", 8), ("31-90d", 31), (">90d", 91))
-#: Labels that name the team owning an asset (Kubernetes or Docker labels), first match wins.
-TEAM_LABELS = ("team", "owner", "app.kubernetes.io/team")
-UNASSIGNED = "(unassigned)"
-#: How many teams and namespaces a report lists (the riskiest).
+#: How many groups of each dimension a report lists (the riskiest).
 GROUP_LIMIT = 10
 _OPEN = FindingStatus.OPEN.value
 
@@ -69,13 +71,30 @@ class SourceHealth:
 
 @dataclass(frozen=True)
 class GroupRisk:
-    """Open findings of one team or namespace."""
+    """One team, namespace or NIST area as the latest score snapshot rolled it up (docs/scoring.md)."""
 
     name: str
+    score: float
+    grade: str
     open: int
     critical: int
     high: int
     max_risk: int
+
+    def figures(self) -> list[str]:
+        """The cells after the name, in :data:`GROUP_COLUMNS` order (the text and Markdown tables)."""
+        return [
+            f"{self.score:g}",
+            self.grade,
+            f"{self.open:,}",
+            f"{self.critical:,}",
+            f"{self.high:,}",
+            str(self.max_risk),
+        ]
+
+
+#: Column headers of a risk-by-group table: the name, then :meth:`GroupRisk.figures`.
+GROUP_COLUMNS = ["name", "score", "grade", "open", "critical", "high", "max risk"]
 
 
 @dataclass
@@ -115,14 +134,49 @@ class Overview:
     counts: Counts
     by_team: list[GroupRisk] = field(default_factory=list)
     by_namespace: list[GroupRisk] = field(default_factory=list)
+    by_area: list[GroupRisk] = field(default_factory=list)
+
+    def group_sections(self) -> list[tuple[str, list[GroupRisk]]]:
+        """Every report lists these three, titled alike."""
+        return [
+            ("Risk by team", self.by_team),
+            ("Risk by namespace", self.by_namespace),
+            ("Risk by NIST SP 800-190 area", self.by_area),
+        ]
 
 
 def load_overview(session: Session, now: datetime, *, groups: bool = False, top: int = 10) -> Overview:
-    """Everything; ``groups`` adds risk by team and namespace (one more scan, for reports)."""
+    """Everything; ``groups`` adds risk by team, namespace and NIST area from the latest snapshot (reports)."""
     overview = Overview(load_headline(session, now, top=top), load_counts(session, now))
     if groups:
-        overview.by_team, overview.by_namespace = _groups(session)
+        latest = latest_snapshots(session, 1)
+        snapshot = latest[0]["counts"] if latest else None
+        overview.by_team = snapshot_groups(snapshot, "team")
+        overview.by_namespace = snapshot_groups(snapshot, "namespace")
+        overview.by_area = snapshot_groups(snapshot, "category")
     return overview
+
+
+def snapshot_groups(snapshot: Mapping[str, Any] | None, dimension: str) -> list[GroupRisk]:
+    """The groups of one dimension of a snapshot's ``counts``, riskiest first (lowest score, worst risk).
+
+    A snapshot written before a dimension existed, or by a test, may lack it: that is no group.
+    """
+    groups = (snapshot or {}).get("groups", {}).get(dimension, {})
+    out = [
+        GroupRisk(
+            str(name),
+            float(g.get("score", 100.0)),
+            str(g.get("grade", "")),
+            int(g.get("open", 0)),
+            int(g.get("severities", {}).get(Severity.CRITICAL.value, 0)),
+            int(g.get("severities", {}).get(Severity.HIGH.value, 0)),
+            int(g.get("max_risk", 0)),
+        )
+        for name, g in groups.items()
+        if isinstance(g, Mapping)
+    ]
+    return sorted(out, key=lambda g: (g.score, -g.max_risk, g.name))
 
 
 def load_headline(session: Session, now: datetime, *, top: int = 10, trend: int = 30) -> Headline:
@@ -190,52 +244,3 @@ def _top(session: Session, limit: int) -> list[TopRisk]:
         TopRisk(r.id, r.risk, r.severity, r.rule_id, r.title, r.name, r.kind, r.category, r.first_seen)
         for r in session.execute(stmt)
     ]
-
-
-def _groups(session: Session) -> tuple[list[GroupRisk], list[GroupRisk]]:
-    asset_id = unindexed(F.asset_id)
-    stats = session.execute(
-        select(
-            asset_id,
-            func.count(),
-            func.sum(case((F.severity_rank == Severity.CRITICAL.rank, 1), else_=0)),
-            func.sum(case((F.severity_rank == Severity.HIGH.rank, 1), else_=0)),
-            func.max(F.risk),
-        )
-        .where(unindexed(F.status) == _OPEN)
-        .group_by(asset_id)
-    ).all()
-    by_asset = {r[0]: r for r in stats}
-    teams: dict[str, list[Any]] = defaultdict(lambda: [0, 0, 0, 0])
-    namespaces: dict[str, list[Any]] = defaultdict(lambda: [0, 0, 0, 0])
-    ids = sorted(by_asset)
-    A = asset_table.c
-    for start in range(0, len(ids), 500):
-        rows = session.execute(select(A.id, A.kind, A.name, A.attributes).where(A.id.in_(ids[start : start + 500])))
-        for r in rows:
-            _, count, critical, high, max_risk = by_asset[r.id]
-            attrs = r.attributes or {}
-            namespace = r.name if r.kind == "k8s-namespace" else attrs.get("namespace")
-            for bucket, name in ((teams, _team(attrs)), (namespaces, namespace)):
-                if name is None:
-                    continue
-                acc = bucket[str(name)]
-                acc[0] += count
-                acc[1] += critical or 0
-                acc[2] += high or 0
-                acc[3] = max(acc[3], max_risk or 0)
-
-    def ranked(bucket: dict[str, list[Any]]) -> list[GroupRisk]:
-        groups = [GroupRisk(name, *values) for name, values in bucket.items()]
-        return sorted(groups, key=lambda g: (-g.critical, -g.high, -g.open, g.name))
-
-    return ranked(teams), ranked(namespaces)
-
-
-def _team(attributes: dict[str, Any]) -> str:
-    labels = attributes.get("labels")
-    if isinstance(labels, dict):
-        for key in TEAM_LABELS:
-            if labels.get(key):
-                return str(labels[key])
-    return str(attributes["team"]) if attributes.get("team") else UNASSIGNED

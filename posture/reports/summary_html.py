@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from html import escape
 
 from posture.reports.chart import trend_svg
-from posture.reports.overview import AGE_BUCKETS, GROUP_LIMIT, GroupRisk, Overview
+from posture.reports.overview import AGE_BUCKETS, GROUP_COLUMNS, GROUP_LIMIT, GroupRisk, Overview
 from posture.textsafe import clean
 
 _CSS = """
@@ -25,12 +25,10 @@ font-variant-numeric:tabular-nums}
 .critical{color:#a40e26}.high{color:#cf222e}.medium{color:#9a6700}.low{color:#0969da}.info{color:#57606a}
 .new,.regressed,.failed{color:#cf222e}.resolved,.complete{color:#1a7f37}.partial{color:#9a6700}
 .bar{background:#cf222e;height:.6rem;display:inline-block;vertical-align:middle;border-radius:.2rem}
-.cols{display:grid;grid-template-columns:1fr 1fr;gap:1.5rem}
 svg .grid{stroke:#d0d7de;stroke-width:1}svg .axis{font-size:11px;fill:#57606a}
 svg .line{stroke:#0969da;stroke-width:2.5}svg .dot{fill:#0969da}
 @media print{body{margin:0;max-width:none;font-size:11pt}h2{break-after:avoid}table,tr,.score{break-inside:avoid}
-.cols{grid-template-columns:1fr 1fr}a{color:inherit}}
-@media (max-width:40rem){.cols{grid-template-columns:1fr}}
+a{color:inherit}}
 """
 
 
@@ -66,18 +64,12 @@ def render(o: Overview) -> str:
         "<h2>Open findings</h2>",
         f'<p>{n(counts.open_total)} open, {n(counts.accepted)} accepted as risks.</p><div class="cards">',
         *(f'<div class="card"><span class="{s}">{s}</span><b>{n(c)}</b></div>' for s, c in counts.by_severity.items()),
-        '</div><div class="cols"><div>',
-        table(["NIST SP 800-190 area", "open"], [[a, n(c)] for a, c in counts.by_area.items()], frozenset({1})),
-        "</div><div>",
+        "</div>",
         table(["lifecycle phase", "open"], [[p, n(c)] for p, c in counts.by_phase.items()], frozenset({1})),
-        "</div></div>",
         "<h2>SLA ageing</h2>",
         _ageing(o),
-        '<div class="cols"><div><h2>Risk by team</h2>',
-        _groups(o.by_team),
-        "</div><div><h2>Risk by namespace</h2>",
-        _groups(o.by_namespace),
-        "</div></div><h2>Top risks</h2>",
+        *(f"<h2>{title}</h2>{_groups(groups)}" for title, groups in o.group_sections()),
+        "<h2>Top risks</h2>",
         table(
             ["risk", "severity", "rule", "title", "asset"],
             [
@@ -158,18 +150,15 @@ def _ageing(o: Overview) -> str:
 
 
 def _groups(groups: list[GroupRisk]) -> str:
+    """Score, grade and the figures behind them; the bar is the risk (100 − score) on a 0–100 scale."""
     if not groups:
         return '<p class="muted">None.</p>'
-    shown = groups[:GROUP_LIMIT]
-    widest = max(g.critical * 4 + g.high for g in shown) or 1
     rows = [
         [
             e(g.name, 60),
-            n(g.open),
-            n(g.critical),
-            n(g.high),
-            f'<span class="bar" style="width:{max(2, int(80 * (g.critical * 4 + g.high) / widest))}px"></span>',
+            *(escape(cell) for cell in g.figures()),
+            f'<span class="bar" style="width:{max(2, round(100 - g.score))}px"></span>',
         ]
-        for g in shown
+        for g in groups[:GROUP_LIMIT]
     ]
-    return table(["name", "open", "critical", "high", "weight"], rows, frozenset({1, 2, 3}))
+    return table([*GROUP_COLUMNS, "risk"], rows, frozenset({1, 3, 4, 5, 6}))

@@ -31,6 +31,7 @@ def summary_dict(o: Overview) -> dict[str, Any]:
         "ageing": counts.ageing,
         "by_team": [vars(g) for g in o.by_team[:GROUP_LIMIT]],
         "by_namespace": [vars(g) for g in o.by_namespace[:GROUP_LIMIT]],
+        "by_area": [vars(g) for g in o.by_area[:GROUP_LIMIT]],
         "top_risks": [
             {
                 "id": t.id,

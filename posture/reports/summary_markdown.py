@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 
 from posture.reports.chart import sparkline
-from posture.reports.overview import AGE_BUCKETS, GROUP_LIMIT, GroupRisk, Overview
+from posture.reports.overview import AGE_BUCKETS, GROUP_COLUMNS, GROUP_LIMIT, GroupRisk, Overview
 from posture.textsafe import clean
 
 #: What Markdown (CommonMark + GFM tables) reads inside a table cell; text only ever lands in cells or
@@ -46,8 +46,6 @@ def render(o: Overview) -> str:
     out += ["", "## Open findings", "", f"{n(counts.open_total)} open, {n(counts.accepted)} accepted.", ""]
     out += table(["severity", "open"], [[k, n(v)] for k, v in counts.by_severity.items()], frozenset({1}))
     out += [""]
-    out += table(["NIST SP 800-190 area", "open"], [[k, n(v)] for k, v in counts.by_area.items()], frozenset({1}))
-    out += [""]
     out += table(["lifecycle phase", "open"], [[k, n(v)] for k, v in counts.by_phase.items()], frozenset({1}))
     buckets = [label for label, _ in AGE_BUCKETS]
     out += ["", "## SLA ageing", ""]
@@ -56,7 +54,7 @@ def render(o: Overview) -> str:
         [[s, *(n(a.get(b, 0)) for b in buckets)] for s, a in counts.ageing.items()],
         frozenset(range(1, len(buckets) + 1)),
     )
-    for title, groups in (("Risk by team", o.by_team), ("Risk by namespace", o.by_namespace)):
+    for title, groups in o.group_sections():
         out += ["", f"## {title}", ""]
         out += _groups(groups) if groups else ["None."]
     out += ["", "## Top risks", ""]
@@ -113,7 +111,7 @@ def render(o: Overview) -> str:
 
 def _groups(groups: list[GroupRisk]) -> list[str]:
     return table(
-        ["name", "open", "critical", "high", "max risk"],
-        [[md(g.name, 50), n(g.open), n(g.critical), n(g.high), str(g.max_risk)] for g in groups[:GROUP_LIMIT]],
-        frozenset({1, 2, 3, 4}),
+        GROUP_COLUMNS,
+        [[md(g.name, 50), *g.figures()] for g in groups[:GROUP_LIMIT]],
+        frozenset({1, 3, 4, 5, 6}),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from posture.reports.chart import sparkline
-from posture.reports.overview import AGE_BUCKETS, GROUP_LIMIT, GroupRisk, Overview
+from posture.reports.overview import AGE_BUCKETS, GROUP_COLUMNS, GROUP_LIMIT, GroupRisk, Overview
 from posture.textsafe import clean
 
 
@@ -38,7 +38,6 @@ def render(o: Overview) -> str:
         out += [line, f"Trend: {sparkline([p.score for p in head.trend])} ({len(head.trend)} snapshots)"]
     out += ["", f"Open findings: {n(counts.open_total)} (accepted risks: {n(counts.accepted)})"]
     out.append("  " + "  ".join(f"{k} {n(v)}" for k, v in counts.by_severity.items()))
-    out.append("By NIST SP 800-190 area: " + ", ".join(f"{k} {n(v)}" for k, v in counts.by_area.items()))
     out.append("By lifecycle phase: " + ", ".join(f"{k} {n(v)}" for k, v in counts.by_phase.items()))
     buckets = [label for label, _ in AGE_BUCKETS]
     out += ["", "SLA ageing (open findings by age)"]
@@ -47,7 +46,7 @@ def render(o: Overview) -> str:
         [[s, *(n(a.get(b, 0)) for b in buckets)] for s, a in counts.ageing.items()],
         frozenset(range(1, len(buckets) + 1)),
     )
-    for title, groups in (("Risk by team", o.by_team), ("Risk by namespace", o.by_namespace)):
+    for title, groups in o.group_sections():
         out += ["", title]
         out += _groups(groups) if groups else ["  none"]
     out += ["", "Top risks"]
@@ -108,7 +107,7 @@ def render(o: Overview) -> str:
 
 def _groups(groups: list[GroupRisk]) -> list[str]:
     return table(
-        ["name", "open", "critical", "high", "max risk"],
-        [[clean(g.name, limit=50), n(g.open), n(g.critical), n(g.high), str(g.max_risk)] for g in groups[:GROUP_LIMIT]],
-        frozenset({1, 2, 3, 4}),
+        GROUP_COLUMNS,
+        [[clean(g.name, limit=50), *g.figures()] for g in groups[:GROUP_LIMIT]],
+        frozenset({1, 3, 4, 5, 6}),
     )

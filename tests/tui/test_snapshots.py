@@ -64,3 +64,24 @@ def test_screen_snapshot(
     snap_compare: Callable[..., bool], app_factory: AppFactory, screen: str, size: tuple[int, int]
 ) -> None:
     assert snap_compare(app_factory(), terminal_size=size, run_before=SCREENS[screen])
+
+
+async def _filters_dialog(pilot: Pilot[None]) -> None:
+    await pilot.press("2", "f")
+    await settle(pilot)
+
+
+async def _accept_dialog(pilot: Pilot[None]) -> None:
+    await pilot.press("2", "slash", *"reg-t", "enter", "enter")
+    await settle(pilot)
+    await pilot.press("a")
+    await settle(pilot)
+
+
+DIALOGS: dict[str, Steps] = {"filters": _filters_dialog, "accept-risk": _accept_dialog}
+
+
+@pytest.mark.parametrize("dialog", list(DIALOGS))
+def test_dialog_snapshot_at_80x24(snap_compare: Callable[..., bool], app_factory: AppFactory, dialog: str) -> None:
+    """The smallest supported terminal: every field and both button rows must be in the picture."""
+    assert snap_compare(app_factory(), terminal_size=(80, 24), run_before=DIALOGS[dialog])

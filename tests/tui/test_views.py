@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from textual.widgets import DataTable, Input, Select, Tree
-from tui_estate import NOW
+from tui_estate import NOW, RULES
 from tui_helpers import AppFactory, screen_text, settle, static_text
 
 from posture.db import read_session
@@ -408,3 +408,18 @@ async def test_narrow_terminal_still_shows_every_overview_panel(app_factory: App
         await settle(pilot)
         header = screen_text(app).split("\n")[2]
         assert "RISK" in header and "TITLE" in header and "AGE" in header and len(header.rstrip()) <= 80
+
+
+async def test_a_notification_deep_link_opens_the_view_it_names(engine: Engine) -> None:
+    """``posture tui --view diff`` (what a chat digest prints) and ``--filter TEXT`` open where they say."""
+    from tui.app import make_app
+
+    app = make_app(engine, start="diff", registry=RULES, clock=lambda: NOW)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, DiffScreen)
+    app = make_app(engine, filter_text="openssl", registry=RULES, clock=lambda: NOW)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, FindingsScreen)
+        assert _table(app).total == 2 and "openssl" in screen_text(app)

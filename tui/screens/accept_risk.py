@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
 from posture.textsafe import clean
 from tui.data import AcceptRequest
+from tui.screens.form import FormScreen
 
 _RELATIVE = re.compile(r"^\+?(\d{1,4})\s*([dw])$")
 SCOPES = (
@@ -45,8 +43,9 @@ def parse_expiry(value: str, now: datetime) -> datetime | None:
     return expires
 
 
-class AcceptRiskScreen(ModalScreen[AcceptRequest | None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+class AcceptRiskScreen(FormScreen[AcceptRequest]):
+    """Returns what to accept, or None when cancelled. ``enter`` moves to the next field and, in the
+    last text field, submits; ``ctrl+s`` submits from anywhere."""
 
     def __init__(self, finding_id: int, rule_id: str, asset_key: str, asset_name: str, now: datetime) -> None:
         super().__init__()
@@ -59,23 +58,27 @@ class AcceptRiskScreen(ModalScreen[AcceptRequest | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="accept-form", classes="dialog") as form:
             form.border_title = "Accept risk"
-            about = Text("Finding ")
-            about.append(clean(self.rule_id), style="bold")
-            about.append(" on ")
-            about.append(clean(self.asset_name, limit=60), style="bold")
-            yield Static(about)
-            yield Label("Reason (required)")
-            yield Input(placeholder="why this risk is acceptable", id="reason")
-            yield Label("Owner (required)")
-            yield Input(placeholder="who answers for it", id="owner")
-            yield Label("Expires (30d, 2w, YYYY-MM-DD; empty: never)")
-            yield Input(value="90d", id="expiry")
-            with RadioSet(id="scope"):
-                for n, (_, label) in enumerate(SCOPES):
-                    yield RadioButton(label, value=n == 0)
-            yield Static("", id="accept-error")
+            form.border_subtitle = "ctrl+s accept · esc cancel"
+            with VerticalScroll(classes="dialog-body"):
+                about = Text("Finding ")
+                about.append(clean(self.rule_id), style="bold")
+                about.append(" on ")
+                about.append(clean(self.asset_name, limit=60), style="bold")
+                yield Static(about, id="accept-about")
+                with Grid(classes="fields"):
+                    yield Label("Reason\n(required)")
+                    yield Input(placeholder="why this risk is acceptable", id="reason")
+                    yield Label("Owner\n(required)")
+                    yield Input(placeholder="who answers for it", id="owner")
+                    yield Label("Expires: 30d, 2w\nor YYYY-MM-DD")
+                    yield Input(value="90d", placeholder="empty: never expires", id="expiry")
+                    yield Label("Scope")
+                    with RadioSet(id="scope"):
+                        for n, (_, label) in enumerate(SCOPES):
+                            yield RadioButton(label, value=n == 0)
+                yield Static("", id="accept-error")
             with Horizontal(classes="buttons"):
-                yield Button("Accept", variant="warning", id="accept")
+                yield Button("Accept", variant="warning", id="accept", classes="submit")
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
@@ -83,14 +86,12 @@ class AcceptRiskScreen(ModalScreen[AcceptRequest | None]):
 
     @on(Input.Submitted)
     def _next(self, event: Input.Submitted) -> None:
-        self.focus_next()
+        if event.input.id == "expiry":
+            self.action_submit()
+        else:
+            self.focus_next()
 
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#accept")
-    def _accept(self) -> None:
+    def action_submit(self) -> None:
         reason = self.query_one("#reason", Input).value.strip()
         owner = self.query_one("#owner", Input).value.strip()
         error = self.query_one("#accept-error", Static)

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Label, Select
 
 from posture.records import ScopeKind
 from posture.store.queries import FindingFilter
 from posture.taxonomy import Category, FindingStatus, Phase, Severity
+from tui.screens.form import FormScreen
 
 ANY = "any"
 STATUS_ALL = "all"
@@ -24,10 +22,12 @@ def _options(values: list[str]) -> list[tuple[str, str]]:
     return [(ANY, ANY), *((v, v) for v in values)]
 
 
-class FiltersScreen(ModalScreen[FindingFilter | None]):
-    """Returns the new filter (the text part is kept), or None when cancelled."""
+def _first(values: tuple[str, ...]) -> str:
+    return values[0] if values else ANY
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+class FiltersScreen(FormScreen[FindingFilter]):
+    """Returns the new filter (the text part is kept), or None when cancelled."""
 
     def __init__(self, current: FindingFilter) -> None:
         super().__init__()
@@ -35,62 +35,35 @@ class FiltersScreen(ModalScreen[FindingFilter | None]):
 
     def compose(self) -> ComposeResult:
         flt = self.current
+        severities = [s.value for s in sorted(Severity, key=lambda s: -s.rank)]
+        statuses = [STATUS_ALL, *(s.value for s in FindingStatus)]
+        fields = (
+            ("Min severity", "severity", _options(severities), flt.min_severity.value if flt.min_severity else ANY),
+            ("Status", "status", [(s, s) for s in statuses], flt.statuses[0] if len(flt.statuses) == 1 else STATUS_ALL),
+            ("Lifecycle phase", "phase", _options([p.value for p in Phase]), _first(flt.phases)),
+            ("NIST 800-190 area", "area", _options([c.value for c in Category]), _first(flt.categories)),
+            ("Source (seen by)", "source", _options([k.value for k in ScopeKind]), _first(flt.sources)),
+        )
         with Vertical(id="filters-form", classes="dialog") as form:
             form.border_title = "Filter findings"
-            yield Label("Minimum severity")
-            yield Select(
-                _options([s.value for s in sorted(Severity, key=lambda s: -s.rank)]),
-                allow_blank=False,
-                value=flt.min_severity.value if flt.min_severity else ANY,
-                id="severity",
-            )
-            yield Label("Status")
-            statuses = [STATUS_ALL, *(s.value for s in FindingStatus)]
-            yield Select(
-                [(s, s) for s in statuses],
-                allow_blank=False,
-                value=flt.statuses[0] if len(flt.statuses) == 1 else STATUS_ALL,
-                id="status",
-            )
-            yield Label("Lifecycle phase")
-            yield Select(
-                _options([p.value for p in Phase]),
-                allow_blank=False,
-                value=flt.phases[0] if flt.phases else ANY,
-                id="phase",
-            )
-            yield Label("NIST SP 800-190 area")
-            yield Select(
-                _options([c.value for c in Category]),
-                allow_blank=False,
-                value=flt.categories[0] if flt.categories else ANY,
-                id="area",
-            )
-            yield Label("Source (seen now by)")
-            yield Select(
-                _options([k.value for k in ScopeKind]),
-                allow_blank=False,
-                value=flt.sources[0] if flt.sources else ANY,
-                id="source",
-            )
+            form.border_subtitle = "ctrl+s apply · esc cancel"
+            with VerticalScroll(classes="dialog-body"), Grid(classes="fields"):
+                for label, name, options, value in fields:
+                    yield Label(label)
+                    yield Select(options, allow_blank=False, value=value, id=name)
             with Horizontal(classes="buttons"):
-                yield Button("Apply", variant="primary", id="apply")
+                yield Button("Apply", variant="primary", id="apply", classes="submit")
                 yield Button("Reset", id="reset")
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#severity", Select).focus()
 
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
     @on(Button.Pressed, "#reset")
     def _reset(self) -> None:
         self.dismiss(FindingFilter(statuses=(FindingStatus.OPEN.value,), text=self.current.text))
 
-    @on(Button.Pressed, "#apply")
-    def _apply(self) -> None:
+    def action_submit(self) -> None:
         def value(name: str) -> str:
             return str(self.query_one(f"#{name}", Select).value)
 

@@ -53,6 +53,14 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ),
     ),
     (
+        "Dialogs",
+        (
+            ("tab/shift+tab", "next / previous field; enter opens a list"),
+            ("ctrl+s", "submit: apply the filters, accept the risk"),
+            ("escape", "cancel the filters or accept-risk dialog"),
+        ),
+    ),
+    (
         "Assets",
         (
             ("right/space", "expand"),
