@@ -2,26 +2,52 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
-from posture.cli.collect import collect_command
 from posture.cli.context import AppContext, PostureError, db_option
-from posture.cli.db import db_group
-from posture.cli.demo import demo_command
-from posture.cli.diff import diff_command
-from posture.cli.enrich import enrich_command
-from posture.cli.k8s import k8s_group
-from posture.cli.listing import assets_command, findings_command, rules_command
-from posture.cli.notify import notify_command
-from posture.cli.score import score_command
-from posture.cli.summary import summary_command
-from posture.cli.tui import open_tui_by_default, tui_command
-from posture.cli.watch import watch_command
+
+#: Command name → "module:attribute". Imported only when that command runs (or ``--help`` lists them):
+#: ``collect`` alone pulls in the Docker SDK, paramiko, the Kubernetes client and apprise (about a
+#: second), which ``posture tui`` must not pay before its first paint.
+COMMANDS: dict[str, str] = {
+    "collect": "posture.cli.collect:collect_command",
+    "findings": "posture.cli.listing:findings_command",
+    "assets": "posture.cli.listing:assets_command",
+    "rules": "posture.cli.listing:rules_command",
+    "db": "posture.cli.db:db_group",
+    "tui": "posture.cli.tui:tui_command",
+    "summary": "posture.cli.summary:summary_command",
+    "diff": "posture.cli.diff:diff_command",
+    "notify": "posture.cli.notify:notify_command",
+    "watch": "posture.cli.watch:watch_command",
+    "enrich": "posture.cli.enrich:enrich_command",
+    "score": "posture.cli.score:score_command",
+    "demo": "posture.cli.demo:demo_command",
+    "k8s": "posture.cli.k8s:k8s_group",
+}
 
 
-@click.group(invoke_without_command=True)
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use (Click's documented lazy-loading pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        command = getattr(importlib.import_module(module), attribute)
+        if not isinstance(command, click.Command):  # pragma: no cover - a wrong entry in COMMANDS
+            raise TypeError(f"{target} is not a click command")
+        return command
+
+
+@click.group(cls=LazyGroup, invoke_without_command=True)
 @db_option
 @click.version_option(package_name="posture")
 @click.pass_context
@@ -32,15 +58,11 @@ def cli(ctx: click.Context) -> None:
     terminal UI; get one chat message when a new risk appears.
     """
     app = ctx.ensure_object(AppContext)
-    if ctx.invoked_subcommand is None and not open_tui_by_default(app):
-        click.echo(ctx.get_help())
+    if ctx.invoked_subcommand is None:
+        from posture.cli.tui import open_tui_by_default  # the TUI path imports only what it needs
 
-
-for command in (
-    collect_command, findings_command, assets_command, rules_command, db_group, tui_command, summary_command,
-    diff_command, notify_command, watch_command, enrich_command, score_command, demo_command, k8s_group,
-):
-    cli.add_command(command)
+        if not open_tui_by_default(app):
+            click.echo(ctx.get_help())
 
 
 def main(argv: list[str] | None = None) -> None:

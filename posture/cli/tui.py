@@ -23,12 +23,16 @@ def database_exists(url: str) -> bool:
     return Path(path).is_file() and Path(path).stat().st_size > 0
 
 
-def run_tui(app: AppContext, *, read_only: bool) -> None:
+#: The views ``--view`` opens (the UI's number keys 1-5, in that order).
+VIEW_NAMES = ("overview", "findings", "assets", "trace", "diff")
+
+
+def run_tui(app: AppContext, *, read_only: bool, view: str = "overview", filter_text: str | None = None) -> None:
     """Run the UI until the operator quits; a non-zero return code from the UI becomes the exit code."""
     engine = app.engine_for_read()
     from tui.app import make_app  # Textual is loaded only when the UI runs
 
-    ui = make_app(engine, read_only=read_only, registry=app.registry)
+    ui = make_app(engine, read_only=read_only, registry=app.registry, start=view, filter_text=filter_text)
     # Everything alive now (modules, rules, the engine) lives as long as the UI. Freezing it out of
     # the collector's view cuts full collections from ~100 ms to ~25 ms on 100,000 findings, so
     # paging never stalls on garbage collection (benchmarks/bench_tui.py measures both).
@@ -49,10 +53,14 @@ def open_tui_by_default(app: AppContext) -> bool:
 @click.command("tui")
 @db_option
 @click.option("--read-only", is_flag=True, help="Browse only: accepting risks is disabled.")
+@click.option("--view", type=click.Choice(VIEW_NAMES), default="overview", show_default=True,
+              help="The view to open first (what a notification's command names).")
+@click.option("--filter", "filter_text", metavar="TEXT",
+              help="Open the open findings filtered by TEXT (rule, title or asset), as / would.")
 @pass_app
-def tui_command(app: AppContext, read_only: bool) -> None:
+def tui_command(app: AppContext, read_only: bool, view: str, filter_text: str | None) -> None:
     """Browse the estate in the terminal: overview, findings, assets, lifecycle trace, diff.
 
     Keys: 1-5 views, / filter, enter open, escape back, ? help, q quit, ctrl+p command palette.
     """
-    run_tui(app, read_only=read_only)
+    run_tui(app, read_only=read_only, view=view, filter_text=filter_text)

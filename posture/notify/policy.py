@@ -271,5 +271,7 @@ def render_digest(
             extra = len(group) - min(len(group), top)
         if extra:
             lines.append(f"  +{extra} more")
-    lines += ["", "Open it in the terminal: posture tui" + (f"  (or: posture diff --to {run_id})" if run_id else "")]
+    # The diff view opens on the latest run against the one before it: what this message announces.
+    lines += ["", "Open it in the terminal: posture tui --view diff"
+              + (f"  (or: posture diff --to {run_id})" if run_id else "")]
     return Message(clean(title, limit=250), "\n".join(lines))

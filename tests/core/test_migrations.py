@@ -47,3 +47,10 @@ def test_reading_an_empty_database_asks_for_an_upgrade(tmp_path: Path) -> None:
     result = _run([sys.executable, "-m", "posture.cli.main", "findings"], f"sqlite:///{tmp_path / 'empty.db'}")
     assert result.returncode == 2
     assert "posture db upgrade" in result.stderr
+
+
+def test_the_fast_schema_check_knows_the_newest_migration() -> None:
+    """SCHEMA_HEAD spares read-only commands the Alembic import; it must name the scripts' head."""
+    from posture.migrations import SCHEMA_HEAD, script_heads
+
+    assert script_heads("sqlite://") == {SCHEMA_HEAD}

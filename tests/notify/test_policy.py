@@ -54,7 +54,7 @@ def test_digest_groups_events_sorts_by_risk_and_cuts_with_more() -> None:
     assert "R11: title 11 on ns/Deployment/a11 (team t)" in body and "R0:" not in body
     assert "+9 more" in body
     assert "[high→critical, risk 70→90] V: CVE on img" in body
-    assert body.endswith("Open it in the terminal: posture tui  (or: posture diff --to 7)")
+    assert body.endswith("Open it in the terminal: posture tui --view diff  (or: posture diff --to 7)")
 
 
 def test_routing_by_threshold_severity_and_scope() -> None:
