@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from services import Dockerd, PlainRegistry, Podman, Services, TlsRegistry, temporary_database
+from sqlalchemy.engine import Engine
+
+from posture.db import make_engine, resolve_url
+from posture.migrations import upgrade
 
 SERVICE_FIXTURES = frozenset(
     {"dockerd", "registry_plain", "registry_tls", "postgres_url", "fresh_postgres_db", "podman"}
@@ -62,3 +67,13 @@ def fresh_postgres_db(postgres_url: str) -> Iterator[str]:
     """The URL of a new, empty database of its own, dropped after the test (for migrations)."""
     with temporary_database(postgres_url) as url:
         yield url
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """A migrated SQLite store at ``tmp_path/posture.db`` (tests that scan the store's bytes read that file)."""
+    url = resolve_url(f"sqlite:///{tmp_path / 'posture.db'}")
+    engine = make_engine(url)
+    upgrade(engine, url)
+    yield engine
+    engine.dispose()

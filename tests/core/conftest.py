@@ -28,11 +28,3 @@ def engine(db_url: str) -> Iterator[Engine]:
     yield eng
     eng.dispose()
 
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    url = resolve_url(f"sqlite:///{tmp_path / 'posture.db'}")
-    eng = make_engine(url)
-    upgrade(eng, url)
-    yield eng
-    eng.dispose()

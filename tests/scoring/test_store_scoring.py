@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +26,8 @@ from posture.taxonomy import Severity
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    url = resolve_url(f"sqlite:///{tmp_path / 'p.db'}")
-    eng = make_engine(url)
-    upgrade(eng, url)
-    yield eng
-    eng.dispose()
+def engine(sqlite_engine: Engine) -> Engine:
+    return sqlite_engine
 
 
 def _findings(engine: Engine) -> dict[str, Any]:
