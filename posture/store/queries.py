@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlmodel import Session
 
 from posture.model import asset_table, finding_sighting_table, finding_table, run_table, scope_table
+from posture.scoring.formula import explain
 from posture.store.sqltext import contains_ci
 from posture.taxonomy import Severity
 
@@ -108,7 +109,7 @@ def finding_json(row: dict[str, Any], remediation: str | None = None) -> dict[st
         "title": row["title"],
         "severity": row["severity"],
         "risk": row["risk"],
-        "risk_factors": row["risk_factors"],
+        "risk_factors": explain(row["risk_factors"]),
         "status": row["status"],
         "phase": row["phase"],
         "category": row["category"],

@@ -15,9 +15,18 @@ from sqlmodel import Session
 
 
 def run_raw(session: Session, stmt: Select[Any]) -> list[Any]:
-    """All rows of ``stmt`` as driver tuples (bound values are inlined as literals: no user input here)."""
+    """All rows of ``stmt`` as driver tuples (bound values are inlined as literals: no user input here).
+
+    Straight from a DBAPI cursor of the session's own connection (so inside its transaction): even
+    SQLAlchemy's driver-level results wrap every row, a fifth of a second per 300,000 rows.
+    """
     sql = str(stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
-    return list(session.connection().exec_driver_sql(sql).fetchall())
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def json_text(text: str | None) -> Any:

@@ -25,6 +25,7 @@ from sqlalchemy import ColumnElement, Text, bindparam, cast, insert, select, upd
 from sqlalchemy.types import JSON
 from sqlmodel import Session
 
+from posture.gcpause import gc_paused
 from posture.model import asset_table, finding_event_table, finding_table, score_table
 from posture.scoring.estate import Estate
 from posture.scoring.formula import Context, FindingFacts, score_json
@@ -125,7 +126,13 @@ def score_estate(
     regressions (a new finding is new, not regressed), and their in-memory risk is brought up to date
     for the notification outbox that reads them next.
     """
-    changes = list(changes)
+    with gc_paused():  # bulk work: see posture.gcpause (the pipeline's post-run hook is already inside one)
+        return _score_estate(session, run_id=run_id, now=now, settings=settings, changes=list(changes))
+
+
+def _score_estate(
+    session: Session, *, run_id: int | None, now: datetime, settings: ScoringSettings, changes: list[FindingChange]
+) -> ScoringOutcome:
     estate = load_estate(session, settings.team_key)
     exploit_version = exploitability_version(session)
     contexts: dict[int, tuple[Context, int, str]] = {}
@@ -216,7 +223,7 @@ def _write(session: Session, updates: Sequence[tuple[int, str, int]]) -> None:
     names = {"b_risk": 0, "b_factors": 1, "b_id": 2}
     if compiled.positional:
         order = [names[n] for n in compiled.positiontup or ()]
-        params: Any = [tuple(u[i] for i in order) for u in updates]
+        params: Any = updates if order == [0, 1, 2] else [tuple(u[i] for i in order) for u in updates]
     else:
         params = [{"b_risk": u[0], "b_factors": u[1], "b_id": u[2]} for u in updates]
     session.connection().exec_driver_sql(compiled.string, params)

@@ -28,7 +28,7 @@ kev_table: Table = KevEntry.__table__  # type: ignore[attr-defined]
 epss_table: Table = EpssScore.__table__  # type: ignore[attr-defined]
 
 #: Bumped whenever the formula or the explanation changes: every finding is then re-scored once.
-FORMULA_VERSION = "1"
+FORMULA_VERSION = "2"
 _EXPLOITABILITY_KEY = "exploitability_version"
 #: ``{"scored":"`` is 11 characters; the entry's value is 16 hex digits, "/", the risk.
 _HEADER_AT, _HEADER_LEN = 12, 24

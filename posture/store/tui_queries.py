@@ -28,6 +28,7 @@ from posture.model import (
     finding_table,
     scope_table,
 )
+from posture.scoring.formula import explain
 from posture.store.queries import FindingFilter, finding_conditions
 from posture.store.sqltext import unindexed
 
@@ -174,6 +175,7 @@ def finding_detail(session: Session, finding_id: int) -> dict[str, Any] | None:
     if row is None:
         return None
     detail = dict(row)
+    detail["risk_factors"] = explain(row["risk_factors"])
     detail["exception"] = None
     if row["exception_id"] is not None:
         exc = session.execute(select(exception_table).where(exception_table.c.id == row["exception_id"])).mappings()

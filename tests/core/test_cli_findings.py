@@ -141,3 +141,14 @@ def test_an_unknown_filter_value_is_a_one_line_usage_error(demo: Path) -> None:
     result = posture(demo, "findings", "--phase", "deploy")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "--phase" in result.stderr
+
+
+def test_every_finding_explains_its_risk_factor_by_factor(demo: Path) -> None:
+    """The JSON names every factor (docs/scoring.md), though the store keeps them by position."""
+    for finding in listed(demo):
+        factors = finding["risk_factors"]
+        assert factors["scored"].endswith(f"/{finding['risk']}")
+        assert {"base", "exploitability", "fix", "exposure", "privilege", "use", "prevalence"} <= factors.keys()
+        assert "multiplier" not in factors["base"] and "multiplier" in factors["use"]
+        total = sum(entry["contribution"] for name, entry in factors.items() if name != "scored")
+        assert abs(min(total, 100) - finding["risk"]) <= 1

@@ -22,6 +22,7 @@ from posture.notify.policy import Message, Route, Thresholds
 from posture.pipeline import collect
 from posture.postrun import post_run_hooks
 from posture.records import CollectorError
+from posture.scoring.formula import explain
 from posture.store.exceptions import create_exception
 from posture.taxonomy import Severity
 
@@ -245,7 +246,7 @@ def test_postgresql_scoring_outbox_and_delivery(fresh_postgres_db: str) -> None:
         with engine.connect() as conn:
             factors = conn.execute(select(finding_table.c.risk_factors).where(
                 finding_table.c.rule_id == "K8S-TEST-PRIV")).scalar_one()
-        assert factors["exposure"]["value"] == "internet-exposed"
+        assert explain(factors)["exposure"]["value"] == "internet-exposed"
         assert [r.event for r in _rows(engine)] == ["baseline", "new"]
         inbox = Inbox()
         assert Deliverer(engine, settings, FAST, sender=inbox).flush().sent == 2

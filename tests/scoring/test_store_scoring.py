@@ -20,6 +20,7 @@ from posture.migrations import upgrade
 from posture.model import finding_event_table, finding_table, score_table
 from posture.pipeline import collect
 from posture.postrun import post_run_hooks
+from posture.scoring.formula import explain
 from posture.store.enrichment import replace_epss, replace_kev
 from posture.store.scoring import ScoringSettings, score_estate
 from posture.taxonomy import Severity
@@ -48,13 +49,13 @@ def test_risk_joins_scopes_and_regresses_when_the_image_starts_running_exposed(e
     collect(engine, report, RULES, after_reconcile=hooks)
     cve = _findings(engine)["VULN:CVE-2024-0001|openssl|3.0.2"]
     assert cve.risk == 41  # 58.8 × 1.15 (fix) × 0.6 (stored) = 40.6
-    assert cve.risk_factors["use"]["value"] == "stored"
+    assert explain(cve.risk_factors)["use"]["value"] == "stored"
     assert _events(engine, cve.id)[0].risk == 41  # the event carries the scored risk, not the base
 
     engine_scope = DockerEngine([Container("web", privileged=True, published=True), Container("job")])
     collect(engine, engine_scope, RULES, after_reconcile=hooks)
     cve = _findings(engine)["VULN:CVE-2024-0001|openssl|3.0.2"]
-    factors = cve.risk_factors
+    factors = explain(cve.risk_factors)
     assert factors["use"]["value"] == "running" and factors["exposure"]["value"] == "internet-exposed"
     assert factors["privilege"]["value"] == "privileged"  # user unset: the image's USER app, not root
     assert factors["prevalence"]["value"] == 2
@@ -83,8 +84,9 @@ def test_kev_and_epss_enter_the_score(engine: Engine) -> None:
         outcome = score_estate(session, run_id=None, now=utcnow(), settings=ScoringSettings())
     found = _findings(engine)
     kev, epss = found["VULN:CVE-2024-0001|openssl|3.0.2"], found["VULN:CVE-2024-0002|openssl|3.0.2"]
-    assert kev.risk_factors["exploitability"] == {"value": "in CISA KEV", "multiplier": 1.5, "contribution": 22.5}
-    assert epss.risk_factors["exploitability"]["value"] == "EPSS 0.600"
+    expected = {"value": "in CISA KEV", "multiplier": 1.5, "contribution": 22.5}
+    assert explain(kev.risk_factors)["exploitability"] == expected
+    assert explain(epss.risk_factors)["exploitability"]["value"] == "EPSS 0.600"
     assert kev.risk == 41 and epss.risk == 36  # 45 × 0.6 stored, × 1.5 and × 1.35
     assert len(outcome.regressions) == 1  # +14 for KEV passes the default delta of 10; EPSS' +9 does not
 
@@ -118,7 +120,8 @@ def test_enrich_command_loads_files_and_rescores(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["enrich", "--db", url, "--kev", str(kev), "--epss", str(epss)], env=env)
     assert result.exit_code == 0, result.output
     assert "KEV: 1 entries; EPSS: 1 scores; re-scored 1 findings, 1 regressed" in result.output
-    assert _findings(eng)["VULN:CVE-2024-0001|openssl|3.0.2"].risk_factors["exploitability"]["value"] == "in CISA KEV"
+    stored = _findings(eng)["VULN:CVE-2024-0001|openssl|3.0.2"].risk_factors
+    assert explain(stored)["exploitability"]["value"] == "in CISA KEV"
     epss.write_text("not,a,csv\n")
     bad = CliRunner().invoke(cli, ["enrich", "--db", url, "--epss", str(epss)], env=env)
     assert bad.exit_code == 2 and "not an EPSS CSV" in bad.output
