@@ -18,6 +18,9 @@ from posture.taxonomy import Phase, Severity
 #: digest the store already holds, an image a scanner report only names): the store keeps the
 #: attributes it has, and rules see those.
 UNCHANGED = "_unchanged"
+#: ``source`` of an image a container engine listed (Docker, Podman): only there does "no tag" mean
+#: a dangling or ID-only image; registries keep tags as assets of their own.
+ENGINE_SOURCE = "docker-engine"
 
 
 class AssetKind(StrEnum):

@@ -26,7 +26,7 @@ from collectors.docker.imageconfig import (
     unique_evidence,
 )
 from collectors.docker.runtime import NOT_OBSERVED
-from posture.records import AssetKind, AssetRecord, AssetRef, RelationRecord, ScopeKind, ScopeRef
+from posture.records import ENGINE_SOURCE, AssetKind, AssetRecord, AssetRef, RelationRecord, ScopeKind, ScopeRef
 from posture.secrets import SecretHit, SecretScanner
 from posture.taxonomy import Phase
 
@@ -206,6 +206,7 @@ def image_record(
     tags, digests = repo_tags(inspect), repo_digests(inspect)
     aliases = tuple(sorted({d.split("@", 1)[1] for d in digests} - {image_id}))
     attributes = {
+        "source": ENGINE_SOURCE,
         "id": image_id,
         "repo_tags": tags,
         "repo_digests": digests,

@@ -3,6 +3,7 @@
 These rules read only the engine-independent image attributes below, so images collected from a
 Docker engine and images whose config a registry collector fetched are judged the same way::
 
+    source:       "docker-engine"                # ENGINE_SOURCE on images an engine listed
     repo_tags:    ["nginx:1.25", ...]            # registry/repository:tag, no "<none>"
     repo_digests: ["nginx@sha256:...", ...]      # manifest digests (also the asset's aliases)
     secrets:      [SecretHit.as_evidence(), ...] # env values, labels, healthcheck, history, layer files
@@ -28,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from posture.clock import utcnow
-from posture.records import AssetKind, AssetRecord
+from posture.records import ENGINE_SOURCE, AssetKind, AssetRecord
 from posture.rules.base import Evaluate, Hit, Reference, Rule, Snapshot
 from posture.taxonomy import CIS_DOCKER, TRIVY, Phase, Severity
 
@@ -125,11 +126,11 @@ def _latest(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
 def _untagged(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
     """An engine image no tag names: a dangling leftover of a rebuild, or one run by ID alone.
 
-    Only engine images (``id`` is the engine's image id) are judged: registry images carry their
-    tags as separate tag assets, and a scanner report may simply not state tags.
+    Only images an engine listed are judged: registry images carry their tags as separate tag
+    assets, and a scanner report may simply not state tags.
     """
     attributes = asset.attributes
-    if attributes.get("id") and _config(asset) is not None and not attributes.get("repo_tags"):
+    if attributes.get("source") == ENGINE_SOURCE and not attributes.get("repo_tags"):
         yield Hit(evidence={"repo_digests": list(attributes.get("repo_digests") or [])})
 
 

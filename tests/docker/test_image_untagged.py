@@ -35,6 +35,9 @@ def test_an_engine_image_without_tags_is_flagged() -> None:
 def test_tagged_registry_and_report_only_images_are_not() -> None:
     assert "IMG-UNTAGGED" not in _rules(image_record(INSPECT, [], SCANNER))
     digest = "sha256:" + "a" * 64
-    registry_image = AssetRecord(AssetKind.IMAGE, digest, "r/app", Phase.BUILD, {"repo_tags": [], "config": {}})
-    report_image = AssetRecord(AssetKind.IMAGE, digest, "app", Phase.BUILD, {"id": digest, "repo_tags": []})
+    # A registry image has an id, layers and a config like an engine's, and no tags of its own.
+    registry_image = AssetRecord(AssetKind.IMAGE, digest, "r/app", Phase.BUILD,
+                                 {"id": digest, "repo_tags": [], "layers": [], "config": {}})
+    report_image = AssetRecord(AssetKind.IMAGE, digest, "app", Phase.BUILD,
+                               {"repo_tags": [], "source": "scanner-report"})
     assert "IMG-UNTAGGED" not in _rules(registry_image) | _rules(report_image)
