@@ -21,6 +21,7 @@ import orjson
 from collectors.reports import ReportCollector
 from collectors.reports.collector import parse_report
 from collectors.reports.model import ParseContext
+from posture.cli.sources.reports import stored_vulns
 from posture.db import make_engine, resolve_url
 from posture.migrations import upgrade
 from posture.pipeline import collect
@@ -109,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         timings = []
         for _ in range(2):
             start = time.perf_counter()
-            result = collect(engine, ReportCollector(str(report), secrets=secrets), registry)
+            collector = ReportCollector(str(report), secrets=secrets, stored_vulns=stored_vulns(engine))
+            result = collect(engine, collector, registry)
             timings.append((time.perf_counter() - start, result))
         engine.dispose()
 

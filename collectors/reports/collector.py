@@ -20,6 +20,7 @@ from typing import Any
 from collectors.reports.detect import PARSERS, detect
 from collectors.reports.model import ParseContext, ParsedReport
 from collectors.reports.reader import DEFAULT_LIMITS, Limits, display_name, file_stem, load_documents, read_bytes
+from collectors.reports.vulnids import StoredVulnLookup
 from posture.gcpause import gc_paused
 from posture.records import CollectorError, Problem, Record, ScopeKind, ScopeRef
 from posture.secrets import SecretScanner
@@ -49,13 +50,18 @@ class ReportCollector:
         cluster: str = "default",
         limits: Limits = DEFAULT_LIMITS,
         newest: Mapping[str, str] | None = None,
+        stored_vulns: StoredVulnLookup | None = None,
     ) -> None:
-        """``newest``: scope name → time of the newest report already ingested for it."""
+        """``newest``: scope name → time of the newest report already ingested for it.
+
+        ``stored_vulns`` is called once, when the report is parsed (at the start of its run, not
+        when the collector is built), so it sees what earlier reports of the same command stored.
+        """
         self._path = path
         self._newest = newest or {}
         self._format = report_format
         self._limits = limits
-        self._context = ParseContext(display_name(path), file_stem(path), secrets, cluster)
+        self._context = ParseContext(display_name(path), file_stem(path), secrets, cluster, stored_vulns)
         self._parsed: ParsedReport | None = None
         self._error: CollectorError | None = None
 

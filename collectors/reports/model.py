@@ -3,9 +3,11 @@
 Parsers translate their format into :class:`Artifact` (what was scanned), :class:`VulnEntry` (one
 scanner's line about one vulnerability in one package) and plain findings; :class:`ReportBuilder`
 merges them. A vulnerability's identity is (canonical id, package, installed version) on the
-artifact: the canonical id prefers a CVE over a GHSA over a distribution id, so Trivy's CVE line and
-Grype's GHSA line about the same package meet on one fingerprint, and the other ids become aliases.
-Nothing that moves between scans (severity, score, description, time) is part of an identity.
+artifact: the canonical id is the id a stored finding of that package already uses when it shares
+any id with this one, else a CVE over a GHSA over a distribution id (:mod:`collectors.reports.vulnids`),
+so Trivy's CVE line and Grype's GHSA line about the same package meet on one fingerprint whichever
+report comes first, and the other ids become aliases. Nothing that moves between scans (severity,
+score, description, time) is part of an identity.
 """
 
 from __future__ import annotations
@@ -18,6 +20,13 @@ from typing import Any
 from collectors.k8s.images import parse_image
 from collectors.k8s.keys import asset_kind, display_name, object_key
 from collectors.reports.fields import DESCRIPTION_MAX, LIST_MAX, clean, compact, digest_of, report_time
+from collectors.reports.vulnids import (
+    StoredIds,
+    StoredVulnLookup,
+    canonical_id,
+    normalize_vuln_id,
+    vuln_discriminator,
+)
 from posture.records import UNCHANGED, AssetKind, AssetRecord, AssetRef, ObservationRecord, Problem, RelationRecord
 from posture.rules.scanner import VULN
 from posture.secrets import SecretScanner
@@ -31,12 +40,18 @@ _SCOPE_MAX = 500
 
 @dataclass(frozen=True, slots=True)
 class ParseContext:
-    """What a parser needs besides the document: the file's name for messages and the install's secrets key."""
+    """What a parser needs besides the document: the file's name for messages and the install's secrets key.
+
+    ``stored_vulns`` finds the VULN findings already stored on the report's artifacts, so a
+    vulnerability joins the one another scanner filed under a different id; without it (a parse
+    outside ``posture collect``) each report chooses its ids alone.
+    """
 
     name: str
     stem: str
     secrets: SecretScanner
     cluster: str = "default"
+    stored_vulns: StoredVulnLookup | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,29 +137,6 @@ def k8s_object(cluster: str, kind: str, name: str, namespace: str | None) -> Art
     )
 
 
-def canonical_id(ids: Iterable[str]) -> str:
-    """CVE over GHSA over anything else; the lowest id of the preferred family, so every scanner agrees.
-
-    ``ids`` must already be normalized (:func:`normalize_vuln_id`).
-    """
-    normal = sorted(ids)
-    for prefix in ("CVE-", "GHSA-"):
-        family = [i for i in normal if i.startswith(prefix)]
-        if family:
-            return family[0]
-    return normal[0] if normal else ""
-
-
-def normalize_vuln_id(vuln_id: str) -> str:
-    text = vuln_id.strip()
-    head = text[:5].upper()
-    if head.startswith("CVE-"):
-        return text.upper()
-    if head == "GHSA-":
-        return "GHSA-" + text[5:].lower()
-    return text
-
-
 def canonical_package(name: str, purl: str = "") -> str:
     """Maven packages as ``group:artifact`` (Trivy's spelling; Grype names only the artifact)."""
     if purl.startswith("pkg:maven/"):
@@ -207,6 +199,14 @@ class _Vuln:
     entry: VulnEntry
     ids: set[str]
     locations: list[str]
+
+    def absorb(self, entry: VulnEntry, ids: set[str], locations: Iterable[str]) -> None:
+        """Another line about this finding: its ids and locations join, its fields fill the gaps."""
+        self.ids |= ids
+        for location in locations:
+            if location not in self.locations and len(self.locations) < LIST_MAX:
+                self.locations.append(location)
+        self.entry = _merge_entries(self.entry, entry, self.canonical)
 
 
 @dataclass
@@ -271,10 +271,7 @@ class ReportBuilder:
         if found is None:
             self._vulns[key] = _Vuln(artifact, canonical, entry, ids, [entry.location] if entry.location else [])
             return
-        found.ids |= ids
-        if entry.location and entry.location not in found.locations and len(found.locations) < LIST_MAX:
-            found.locations.append(entry.location)
-        found.entry = _merge_entries(found.entry, entry, canonical)
+        found.absorb(entry, ids, [entry.location] if entry.location else [])
 
     def add_finding(
         self,
@@ -315,7 +312,7 @@ class ReportBuilder:
 
     # -- the result --------------------------------------------------------------------------
     def build(self, scope_identity: str) -> ParsedReport:
-        observations = [self._vuln_record(v) for v in self._vulns.values()]
+        observations = [self._vuln_record(v) for v in self._settled_vulns()]
         observations += [
             ObservationRecord(f.rule_id, f.asset, f.discriminator, f.title, f.severity, compact(f.evidence))
             for f in self._findings.values()
@@ -332,6 +329,44 @@ class ReportBuilder:
             problems,
             self._time,
         )
+
+    def _settled_vulns(self) -> Iterable[_Vuln]:
+        """The vulnerabilities under their final ids: a stored finding's id wherever one shares an id,
+        so lines this report filed apart may now be one finding (their views merged as in :meth:`add_vuln`)."""
+        stored = self._stored_ids()
+        if not stored:
+            return self._vulns.values()
+        settled: dict[tuple[AssetRef, str, str, str], _Vuln] = {}
+        for vuln in self._vulns.values():
+            package, installed = vuln.entry.package, vuln.entry.installed
+            known = stored.get(vuln.artifact)
+            resolved = known.resolve(vuln.ids, package, installed) if known else None
+            vuln.canonical = resolved or vuln.canonical
+            key = (vuln.artifact, vuln.canonical, package, installed)
+            found = settled.get(key)
+            if found is None:
+                settled[key] = vuln
+            else:
+                found.absorb(vuln.entry, vuln.ids, vuln.locations)
+        return settled.values()
+
+    def _stored_ids(self) -> dict[AssetRef, StoredIds]:
+        """One lookup for all artifacts with vulnerabilities; each found by key, else by alias (as the store joins)."""
+        lookup = self.context.stored_vulns
+        if lookup is None or not self._vulns:
+            return {}
+        names: dict[AssetRef, list[AssetRef]] = {}
+        for artifact in {v.artifact for v in self._vulns.values()}:
+            record = self._assets.get(artifact)
+            aliases = record.aliases if record else ()
+            names[artifact] = [artifact, *(AssetRef(artifact.kind, alias) for alias in aliases)]
+        found = lookup([ref for refs in names.values() for ref in refs])
+        out: dict[AssetRef, StoredIds] = {}
+        for artifact, refs in names.items():
+            stored = StoredIds(next((found[ref] for ref in refs if ref in found), ()))
+            if stored:
+                out[artifact] = stored
+        return out
 
     def _vuln_record(self, vuln: _Vuln) -> ObservationRecord:
         entry = vuln.entry
@@ -376,7 +411,7 @@ class ReportBuilder:
         return ObservationRecord(
             VULN,
             vuln.artifact,
-            f"{vuln.canonical}|{entry.package}|{entry.installed}",
+            vuln_discriminator(vuln.canonical, entry.package, entry.installed),
             clean(f"{vuln.canonical} in {entry.package}{version}"),
             entry.severity,
             evidence,

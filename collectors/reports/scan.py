@@ -17,6 +17,7 @@ from collectors.reports.collector import parse_report
 from collectors.reports.fields import clean
 from collectors.reports.model import ParseContext, ParsedReport
 from collectors.reports.reader import DEFAULT_LIMITS, Limits
+from collectors.reports.vulnids import StoredVulnLookup
 from posture.records import CollectorError, Record, ScopeKind, ScopeRef
 from posture.secrets import SecretScanner
 
@@ -43,6 +44,7 @@ class ScanCollector:
         timeout: float = DEFAULT_TIMEOUT,
         limits: Limits = DEFAULT_LIMITS,
         scanners: Sequence[str] = SCANNERS,
+        stored_vulns: StoredVulnLookup | None = None,
     ) -> None:
         self._image = image
         self._secrets = secrets
@@ -50,6 +52,7 @@ class ScanCollector:
         self._timeout = timeout
         self._limits = limits
         self._scanners = scanners
+        self._stored_vulns = stored_vulns
         self._parsed: ParsedReport | None = None
         self._error: CollectorError | None = None
 
@@ -88,7 +91,7 @@ class ScanCollector:
                 lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
                 why = clean(lines[-1], 200) if lines else "no error output"
                 raise CollectorError(f"{label}: {scanner} exited with status {done.returncode}: {why}")
-            context = ParseContext(f"{label} ({scanner})", scanner, self._secrets)
+            context = ParseContext(f"{label} ({scanner})", scanner, self._secrets, stored_vulns=self._stored_vulns)
             return parse_report(str(output), context, scanner, self._limits)
 
     @property

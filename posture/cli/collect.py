@@ -72,6 +72,7 @@ def source_context(engine: Engine, settings: Mapping[str, Any] | None = None) ->
         known_tags=tags,
         docker_engines=engines,
         report_times=times,
+        stored_vulns=reports.stored_vulns(engine),
         settings=settings or {},
     )
 

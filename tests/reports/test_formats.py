@@ -43,6 +43,8 @@ EXPECTED_FORMAT = {
 }
 CRAFTED_FORMAT = {
     "grype-alpine-39-same-image.json": "grype",
+    "grype-alpine-39-ghsa-only.json": "grype",
+    "trivy-alpine-39-vendor-ghsa.json": "trivy",
     "trivy-k8s-cluster.json": "trivy-k8s",
     "docker-bench.log.json": "docker-bench",
     "kube-bench.json": "kube-bench",

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from collectors.reports.model import (
-    canonical_id,
-    canonical_package,
-    image_artifact,
-    normalize_check_id,
-    normalize_vuln_id,
-    prefer_sources,
-)
+from collectors.reports.model import canonical_package, image_artifact, normalize_check_id, prefer_sources
+from collectors.reports.vulnids import canonical_id, normalize_vuln_id
 from posture.records import AssetKind
 
 

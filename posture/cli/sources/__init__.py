@@ -11,13 +11,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from collectors.reports.vulnids import StoredVulnLookup
 from posture.records import Collector
 from posture.secrets import SecretScanner
 
 
 @dataclass(frozen=True)
 class SourceContext:
-    """What the composition root hands to collectors: never a database handle, only values."""
+    """What the composition root hands to collectors: never a database handle; values, and one read-only lookup."""
 
     secrets: SecretScanner
     #: Image digests (config and manifest) the store already holds, so a registry collector can
@@ -31,6 +32,9 @@ class SourceContext:
     docker_engines: Mapping[str, str] = field(default_factory=dict)
     #: Report scope name → time of the newest report ingested for it, so an older one resolves nothing.
     report_times: Mapping[str, str] = field(default_factory=dict)
+    #: Artifact keys → the VULN findings stored on them, read when each report is parsed (not when
+    #: this context is made), so the second report of one command meets the first one's findings.
+    stored_vulns: StoredVulnLookup | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -2,18 +2,31 @@
 
 Each report file and each scanned image is its own collector, hence its own scope and run: one
 broken file fails alone, and the other reports of the same invocation are still ingested.
+
+:func:`stored_vulns` is the store side of cross-scanner deduplication: the VULN findings already
+filed on a report's artifacts, so a scanner that knows a vulnerability only by its GHSA meets the
+finding another scanner filed under the CVE (see :mod:`collectors.reports.vulnids`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import click
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from collectors.reports import FORMATS, ReportCollector, ScanCollector
+from collectors.reports.vulnids import StoredVuln, StoredVulnLookup
 from posture.cli.sources import SourceContext
-from posture.records import Collector
+from posture.db import read_session
+from posture.model import finding_table
+from posture.records import AssetRef, Collector
+from posture.rules.scanner import VULN
+from posture.store.assets import chunks, lookup
+from posture.store.raw import json_text, run_raw
 
 OPTIONS: list[Callable[[Any], Any]] = [
     click.option(
@@ -53,9 +66,46 @@ def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
     cluster = params.get("report_cluster") or "default"
     collectors: list[Collector] = [
         ReportCollector(
-            path, secrets=context.secrets, report_format=report_format, cluster=cluster, newest=context.report_times
+            path,
+            secrets=context.secrets,
+            report_format=report_format,
+            cluster=cluster,
+            newest=context.report_times,
+            stored_vulns=context.stored_vulns,
         )
         for path in params.get("report") or ()
     ]
-    collectors += [ScanCollector(image, secrets=context.secrets) for image in params.get("scan") or ()]
+    collectors += [
+        ScanCollector(image, secrets=context.secrets, stored_vulns=context.stored_vulns)
+        for image in params.get("scan") or ()
+    ]
     return collectors
+
+
+def stored_vulns(engine: Engine) -> StoredVulnLookup:
+    """The lookup a report collector calls once it has parsed: it reads only that report's assets,
+    in its own short read session, whatever the findings' status (a resolved one reopens rather
+    than being filed again under another id)."""
+
+    def find(refs: Collection[AssetRef]) -> dict[AssetRef, list[StoredVuln]]:
+        with read_session(engine) as session:
+            assets = lookup(session, refs)
+            vulns = _vulns_by_asset(session, sorted({asset_id for asset_id, _key in assets.values()}))
+        return {ref: vulns[asset_id] for ref, (asset_id, _key) in assets.items() if asset_id in vulns}
+
+    return find
+
+
+def _vulns_by_asset(session: Session, asset_ids: Sequence[int]) -> dict[int, list[StoredVuln]]:
+    F = finding_table.c
+    found: dict[int, list[StoredVuln]] = {}
+    for part in chunks(asset_ids):
+        # Driver rows and the aliases as JSON text: a 20,000-CVE image's re-ingest reads them all.
+        stmt = select(
+            F.asset_id, F.discriminator, F.evidence["vulnerability"].as_string(), F.evidence["aliases"].as_string()
+        ).where(F.rule_id == VULN, F.asset_id.in_(part))
+        for asset_id, discriminator, vulnerability, text in run_raw(session, stmt):
+            aliases = json_text(text)
+            names = frozenset(a for a in aliases if isinstance(a, str)) if isinstance(aliases, list) else frozenset()
+            found.setdefault(asset_id, []).append(StoredVuln(discriminator, vulnerability or "", names))
+    return found
