@@ -19,6 +19,7 @@ from collectors.k8s.kubeconfig import ClusterTarget
 from collectors.k8s.normalize import records_from_objects
 from collectors.k8s.operator_reports import report_records
 from collectors.k8s.resources import OPERATOR_RESOURCES, RESOURCES, Resource
+from collectors.reports.vulnids import StoredVulnLookup
 from posture.gcpause import gc_paused
 from posture.records import AssetRecord, AssetRef, Problem, Record, ScopeKind, ScopeRef
 from posture.secrets import SecretScanner
@@ -57,6 +58,8 @@ class LiveCollector:
     page_size: int = PAGE_SIZE
     resources: tuple[Resource, ...] = RESOURCES
     report_resources: tuple[Resource, ...] = OPERATOR_RESOURCES
+    #: The store's VULN findings by artifact, so an operator's CVE joins another scanner's finding.
+    stored_vulns: StoredVulnLookup | None = None
 
     @property
     def scope(self) -> ScopeRef:
@@ -82,7 +85,12 @@ class LiveCollector:
                     known.add(record.ref)
                 yield record
             yield from report_records(
-                listing.reports, label=self.target.label, cluster=self.target.name, secrets=self.secrets, known=known
+                listing.reports,
+                label=self.target.label,
+                cluster=self.target.name,
+                secrets=self.secrets,
+                known=known,
+                stored_vulns=self.stored_vulns,
             )
 
     def fetch(self) -> Listing:

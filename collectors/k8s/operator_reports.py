@@ -15,6 +15,7 @@ from typing import Any
 
 from collectors.reports.model import ParseContext
 from collectors.reports.operator import parse_objects
+from collectors.reports.vulnids import StoredVulnLookup
 from posture.records import AssetRef, CollectorError, Problem, Record
 from posture.secrets import SecretScanner
 
@@ -26,6 +27,7 @@ def report_records(
     cluster: str,
     secrets: SecretScanner | None,
     known: Collection[AssetRef],
+    stored_vulns: StoredVulnLookup | None = None,
 ) -> Iterator[Record]:
     """The records of ``objects`` (trivy-operator resources); assets in ``known`` are not restated.
 
@@ -37,7 +39,7 @@ def report_records(
     if secrets is None:
         yield Problem(f"{label}: {len(objects)} trivy-operator reports not read (no secrets key to hash them with)")
         return
-    context = ParseContext(f"{label} trivy-operator reports", "trivy-operator", secrets, cluster)
+    context = ParseContext(f"{label} trivy-operator reports", "trivy-operator", secrets, cluster, stored_vulns)
     try:
         parsed = parse_objects(objects, context)
     except CollectorError as exc:

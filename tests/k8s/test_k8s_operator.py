@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from collectors.k8s.kubeconfig import KubeconfigContext
 from collectors.k8s.live import LiveCollector
 from collectors.k8s.resources import OPERATOR_RESOURCES
+from collectors.reports.vulnids import StoredVuln
 from posture.pipeline import collect
 from posture.records import AssetKind, AssetRecord, AssetRef, ObservationRecord, Problem, Record
 from posture.rules import default_registry
@@ -105,3 +106,20 @@ def test_operator_findings_are_stored_in_the_clusters_run(tmp_path: Path, engine
     assert with_reports.status is RunStatus.COMPLETE, with_reports.error
     # Only the reports' findings are new the second time: the cluster's own were already open.
     assert with_reports.stats["new"] == with_reports.stats["findings"] - without.stats["findings"] > 0
+
+
+def test_an_operator_cve_joins_the_finding_another_scanner_filed_under_its_ghsa(tmp_path: Path) -> None:
+    """The live path hands the store's lookup to the report parser, as ``posture collect --report`` does."""
+    asked: list[AssetRef] = []
+
+    def stored(refs: Any) -> dict[AssetRef, list[StoredVuln]]:
+        asked.extend(refs)
+        ghsa = StoredVuln("GHSA-c3h9-896r-86jm|github.com/gogo/protobuf|v1.3.1", "GHSA-c3h9-896r-86jm",
+                          frozenset({"GHSA-c3h9-896r-86jm", "CVE-2021-3121"}))
+        return {ref: [ghsa] for ref in refs if ref.kind is AssetKind.IMAGE}
+
+    with ReplayServer(_with_reports(), token=TOKEN) as server:
+        records = _collect(server, tmp_path, stored_vulns=stored)
+    vulns = {o.discriminator for o in records if isinstance(o, ObservationRecord) and o.asset.kind is AssetKind.IMAGE}
+    assert asked and "GHSA-c3h9-896r-86jm|github.com/gogo/protobuf|v1.3.1" in vulns
+    assert not any(d.startswith("CVE-2021-3121|") for d in vulns)

@@ -79,10 +79,16 @@ def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
         allowed = (*(params.get("allow_exec_plugins") or ()), *_configured_plugins(context.settings))
         for name in _selected_contexts(path, contexts, all_contexts):
             target = KubeconfigContext(path, name, tuple(allowed))
-            collectors.append(LiveCollector(target, secrets=context.secrets, timeout=timeout))
+            collectors.append(
+                LiveCollector(target, secrets=context.secrets, timeout=timeout, stored_vulns=context.stored_vulns)
+            )
     if params.get("in_cluster"):
         target_name = str(params.get("in_cluster_name") or IN_CLUSTER)
-        collectors.append(LiveCollector(InCluster(target_name), secrets=context.secrets, timeout=timeout))
+        collectors.append(
+            LiveCollector(
+                InCluster(target_name), secrets=context.secrets, timeout=timeout, stored_vulns=context.stored_vulns
+            )
+        )
     return collectors
 
 
