@@ -14,13 +14,16 @@ delivery is being observed (a context variable, which apprise copies into its wo
 response's status and ``Retry-After`` header, or the connection error, is recorded. The outcome is
 then decided from what actually happened on the wire: 2xx sent; 429 and 5xx retried (Retry-After
 honoured); any other 4xx (or 3xx) dead-lettered after that one try; a connection error or a failure
-without any HTTP response (SMTP, for instance) retried.
+without any response retried. Mail gets the same care: ``smtplib.SMTP.login`` and ``sendmail`` are
+observed too, so a permanent SMTP refusal (5xx: bad credentials, unknown recipient) is dead-lettered
+after one try and a transient one (4xx) retried, instead of retrying a wrong password forever.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import smtplib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -50,9 +53,10 @@ DELIVERY_LOCK = "outbox-delivery"
 
 @dataclass(frozen=True)
 class Observation:
-    status: int | None
+    status: int | None  # HTTP status
     retry_after: str | None = None
     error: str | None = None
+    smtp: int | None = None  # SMTP reply code of a refusal
 
 
 _observed: contextvars.ContextVar[list[Observation] | None] = contextvars.ContextVar("posture_http", default=None)
@@ -78,8 +82,31 @@ def _install_observer() -> None:
 
     send._posture_observer = True  # type: ignore[attr-defined]
     adapter.send = send  # type: ignore[method-assign]
+    for name in ("login", "sendmail"):
+        setattr(smtplib.SMTP, name, _observed_smtp(getattr(smtplib.SMTP, name)))
     # Apprise's own warnings go nowhere by default (no "last resort" stderr lines from a library).
     logging.getLogger("apprise").addHandler(logging.NullHandler())
+
+
+def _observed_smtp(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` recording the reply code of an SMTP refusal before apprise swallows the exception."""
+
+    def observed(self: smtplib.SMTP, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except smtplib.SMTPRecipientsRefused as exc:
+            sink = _observed.get()
+            if sink is not None:
+                codes = [code for code, _text in exc.recipients.values()]
+                sink.append(Observation(None, error=type(exc).__name__, smtp=max(codes, default=None)))
+            raise
+        except smtplib.SMTPResponseException as exc:
+            sink = _observed.get()
+            if sink is not None:
+                sink.append(Observation(None, error=type(exc).__name__, smtp=exc.smtp_code))
+            raise
+
+    return observed
 
 
 @contextmanager
@@ -121,6 +148,12 @@ def classify(ok: bool, observed: Sequence[Observation], now: datetime) -> Outcom
     if last is None:
         if ok:
             return Outcome("sent", "delivered")
+        refusals = [o.smtp for o in observed if o.smtp is not None]
+        if refusals and refusals[-1] >= 500:
+            return Outcome("dead", f"SMTP {refusals[-1]}: refused by the mail server (check the addresses and "
+                                   "credentials)")
+        if refusals:
+            return Outcome("retry", f"SMTP {refusals[-1]}")
         errors = [o.error for o in observed if o.error]
         return Outcome("retry", f"network error: {errors[-1]}" if errors else "not delivered (no HTTP response)")
     status = last.status or 0

@@ -87,6 +87,13 @@ def receiver() -> Iterator[Receiver]:
 class _Mailbox:
     def __init__(self) -> None:
         self.messages: list[bytes] = []
+        self.refuse_recipients: str | None = None  # e.g. "550 no such user": every RCPT answered so
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if self.refuse_recipients:
+            return self.refuse_recipients
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(envelope.content)

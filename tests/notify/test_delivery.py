@@ -8,6 +8,7 @@ from email.policy import default
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from conftest import Receiver
 from notify_fakes import RULES, Cluster, Workload
@@ -19,6 +20,7 @@ from posture.config import Channel, NotifySettings
 from posture.locks import try_lock
 from posture.model import outbox_table
 from posture.notify.deliver import DELIVERY_LOCK, Deliverer, DeliveryPolicy, Observation, classify, parse_retry_after
+from posture.notify.outbox import DEAD, RETRY
 from posture.pipeline import collect
 from posture.postrun import post_run_hooks
 
@@ -129,6 +131,24 @@ def test_mailto_to_a_local_smtp_server(db: tuple[str, Engine], smtp_server: tupl
     body = mail.get_content()
     assert mail["Subject"].startswith("Posture: 1 new risk") and mail.get_content_type() == "text/plain"
     assert "shop/Deployment/api" in body and "<b>" not in body and "@here" not in body
+
+
+@pytest.mark.parametrize(("reply", "state"), [("550 5.1.1 no such user", DEAD), ("451 4.3.0 try later", RETRY)])
+def test_a_mail_server_refusal_is_dead_lettered_only_when_permanent(
+    db: tuple[str, Engine], smtp_server: tuple[int, Any], reply: str, state: str
+) -> None:
+    _url, engine = db
+    port, mailbox = smtp_server
+    mailbox.refuse_recipients = reply
+    channel = Channel("mail", f"mailto://127.0.0.1:{port}?from=posture@example.com&to=ops@example.com&mode=insecure")
+    settings = NotifySettings((channel,))
+    collect(engine, Cluster([Workload("api", privileged=True, exposed=True)]), RULES,
+            after_reconcile=post_run_hooks(settings))
+    report = Deliverer(engine, settings, FAST).flush()
+    rows = _rows(engine)
+    assert report.sent == 0 and mailbox.messages == [] and rows and all(r.status == state for r in rows)
+    tries = 1 if state == DEAD else FAST.inline_attempts  # a permanent refusal is not tried again
+    assert all(r.attempts == tries and f"SMTP {reply[:3]}" in r.last_error for r in rows)
 
 
 def test_notify_test_and_missing_channels(receiver: Receiver, tmp_path: Path) -> None:
