@@ -73,6 +73,23 @@ class ListClient:
                 return Problem(f"{self.label}: cannot list {resource.plural}: {exc}")
         return Problem(f"{self.label}: cannot list {resource.plural}: the list kept expiring (410 Gone)")
 
+    def served(self, group_version: str) -> frozenset[str] | Problem:
+        """The resource names an API group version serves (none when the group is not installed).
+
+        Discovery, not a list: authorization comes before existence, so a list of a resource this
+        cluster does not have answers 403 to a collector whose ClusterRole predates it, which would
+        make every run partial where nothing is there to read. Discovery is readable by every
+        authenticated user (the ``system:discovery`` role).
+        """
+        status, _, body = self._get(f"/apis/{group_version}", [])
+        if status == 404:
+            return frozenset()
+        document = _parse(body) if status == 200 else None
+        if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
+            reason = _status_text(status, body) if status != 200 else "the answer is not an APIResourceList"
+            return Problem(f"{self.label}: cannot tell whether {group_version} is installed: {reason}")
+        return frozenset(r["name"] for r in document["resources"] if isinstance(r, dict) and "name" in r)
+
     def version(self) -> dict[str, Any] | None:
         """The server's ``/version`` (readable by any authenticated user), or None if it will not say."""
         status, _, body = self._get("/version", [])

@@ -93,6 +93,17 @@ class LiveCollector:
                 stored_vulns=self.stored_vulns,
             )
 
+    def _installed_reports(self, client: ListClient, listing: Listing) -> tuple[Resource, ...]:
+        """The optional report resources this cluster serves, by discovery of their API groups."""
+        wanted: tuple[Resource, ...] = ()
+        for group_version in dict.fromkeys(r.api_version for r in self.report_resources):
+            served = client.served(group_version)
+            if isinstance(served, Problem):
+                listing.problems.append(served)
+                continue
+            wanted += tuple(r for r in self.report_resources if r.api_version == group_version and r.plural in served)
+        return wanted
+
     def fetch(self) -> Listing:
         """Every listable object, and a Problem per resource type that could not be listed."""
         listing = Listing()
@@ -102,8 +113,9 @@ class LiveCollector:
             # Sequential first request: an unreachable or misconfigured cluster fails once, clearly.
             version = client.version() or {}
             listing.cluster = {"server": str(client.configuration.host), "version": version.get("gitVersion")}
+            reports = self._installed_reports(client, listing)
             with gc_paused(), ThreadPoolExecutor(self.workers, thread_name_prefix="k8s-list") as pool:
-                listed = (*self.resources, *self.report_resources)
+                listed = (*self.resources, *reports)
                 futures = [pool.submit(client.list_objects, resource) for resource in listed]
                 try:
                     results = [future.result() for future in futures]
@@ -116,7 +128,7 @@ class LiveCollector:
         for resource, result in zip(listed, results, strict=True):
             if isinstance(result, Problem):
                 listing.problems.append(result)
-            elif resource in self.report_resources:
+            elif resource in reports:
                 listing.reports.extend(result)
             else:
                 listing.objects[resource.kind] = result

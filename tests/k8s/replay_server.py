@@ -167,8 +167,14 @@ class ReplayServer:
             return _status(401, "Unauthorized", "Unauthorized")
         if path == "/version":
             return 200, {"Content-Type": "application/json"}, orjson.dumps(VERSION)
+        served = sorted(p.rsplit("/", 1)[1] for p in self.items if p.rsplit("/", 1)[0] == path)
+        if served:  # discovery of an API group version (/apis/GROUP/VERSION), open to every user
+            document = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": path.removeprefix("/apis/"),
+                        "resources": [{"name": name, "verbs": ["get", "list", "watch"]} for name in served]}
+            return 200, {"Content-Type": "application/json"}, orjson.dumps(document)
         items = self.items.get(path)
-        if items is None:
+        # As kube-apiserver: authorization comes first, so a forbidden list is 403 even where nothing is served.
+        if items is None and path not in self.faults.forbidden:
             return 404, {"Content-Type": "text/plain; charset=utf-8"}, b"404 page not found\n"
         api_version, kind = _KIND_OF_PATH[path]
         group = api_version.rpartition("/")[0]

@@ -70,14 +70,18 @@ def test_operator_reports_are_listed_page_by_page_and_parsed(tmp_path: Path) -> 
     assert len(kube_proxy) == 1 and "source" not in kube_proxy[0].attributes
     audits = [r for r in server.requests if r.path == f"{GROUP}/configauditreports"]
     assert [r.query.get("limit") for r in audits] == ["1"]
-    assert {r.path for r in server.requests} >= {res.list_path for res in OPERATOR_RESOURCES}
+    # Only what discovery says is served is listed: these two kinds, not the other three.
+    listed = {r.path for r in server.requests if r.path.startswith(GROUP + "/")}
+    assert listed == {f"{GROUP}/vulnerabilityreports", f"{GROUP}/configauditreports"}
 
 
 def test_an_operator_that_is_not_installed_is_nothing_to_read(tmp_path: Path) -> None:
     with ReplayServer(corpus_cluster(), token=TOKEN) as server:
         records = _collect(server, tmp_path)
     assert [r for r in records if isinstance(r, Problem | ObservationRecord)] == []
-    assert {r.path for r in server.requests} >= {res.list_path for res in OPERATOR_RESOURCES}  # each got a 404
+    # Discovery answered 404 for the group: not one of its lists was requested.
+    assert GROUP in {r.path for r in server.requests}
+    assert not {r.path for r in server.requests} & {res.list_path for res in OPERATOR_RESOURCES}
 
 
 def test_forbidden_operator_reports_make_the_run_partial(tmp_path: Path, engine: Engine) -> None:
@@ -93,6 +97,21 @@ def test_forbidden_operator_reports_make_the_run_partial(tmp_path: Path, engine:
         'aquasecurity.github.io is forbidden: User "system:serviceaccount:posture:collector" cannot list resource '
         '"vulnerabilityreports" in API group "aquasecurity.github.io" at the cluster scope'
     ]
+
+
+def test_a_collector_role_without_the_operator_group_stays_complete_where_it_is_not_installed(
+    tmp_path: Path, engine: Engine
+) -> None:
+    """A ClusterRole from before operator reports were read: its lists would be 403 (authorization
+    comes before existence), but discovery says the group is not there, so nothing is listed."""
+    forbidden = {res.list_path for res in OPERATOR_RESOURCES}
+    with ReplayServer(corpus_cluster(), token=TOKEN, faults=Faults(forbidden=forbidden)) as server:
+        path = write_kubeconfig(tmp_path / "kubeconfig", {"replay": (server.url, {"token": TOKEN})})
+        result = collect(
+            engine, LiveCollector(KubeconfigContext(str(path), "replay"), secrets=SCANNER), default_registry()
+        )
+    assert result.status is RunStatus.COMPLETE, result.problems
+    assert not forbidden & {r.path for r in server.requests}
 
 
 def test_operator_findings_are_stored_in_the_clusters_run(tmp_path: Path, engine: Engine) -> None:
