@@ -83,13 +83,16 @@ class ReportCollector:
         if parsed is None:
             assert self._error is not None
             raise self._error
-        yield from parsed.records()
         newest = self._newest.get(parsed.scope_name, "")
         if parsed.report_time and parsed.report_time < newest:
+            # Nothing of it is stated: stored, it would reopen what the newer report saw fixed and put
+            # back evidence and severities the scanner has since revised.
             yield Problem(
                 f"{self._context.name}: made {parsed.report_time}, older than the {parsed.scanner} report of "
-                f"{newest} already ingested for this artifact; it resolves nothing"
+                f"{newest} already ingested for this artifact; it changes nothing"
             )
+            return
+        yield from parsed.records()
 
     def run_facts(self) -> Mapping[str, Any]:
         """Kept in the run's stats: the report's own time, so a later, older report can be told apart."""

@@ -70,7 +70,7 @@ def test_an_older_report_of_the_same_image_resolves_nothing(data: Path, tmp_path
     assert lines == [
         f"posture: report:trivy:{IMAGE_ID}: {older}: "
         "made 2021-08-25T12:20:30.000000Z, older than the trivy report of 2021-09-01T00:00:00.000000Z already "
-        "ingested for this artifact; it resolves nothing"
+        "ingested for this artifact; it changes nothing"
     ]
     engine = make_engine(resolve_url(db))
     try:
@@ -87,6 +87,27 @@ def test_an_older_report_of_the_same_image_resolves_nothing(data: Path, tmp_path
     latest = tmp_path / "latest.json"
     latest.write_text(json.dumps({**doc, "CreatedAt": "2021-10-01T00:00:00Z"}))
     assert "(0 new, 1 resolved)" in _collect(db, latest, 0).output
+
+
+def test_an_older_report_does_not_reopen_what_a_newer_one_saw_fixed(data: Path, tmp_path: Path) -> None:
+    doc = json.loads((data / "trivy/trivy-alpine-39.json").read_text())  # CreatedAt 2021-08-25
+    older, fixed = tmp_path / "older.json", tmp_path / "fixed.json"
+    older.write_text(json.dumps(doc))
+    vulns = doc["Results"][0]["Vulnerabilities"]
+    doc["Results"][0]["Vulnerabilities"] = [v for v in vulns if v["PkgName"] != "musl-utils"]
+    fixed.write_text(json.dumps({**doc, "CreatedAt": "2021-09-01T00:00:00Z"}))
+    db = f"sqlite:///{tmp_path / 'posture.db'}"
+    _collect(db, older, 0)
+    assert "(0 new, 1 resolved)" in _collect(db, fixed, 0).output
+    again = _collect(db, older, 3)  # the old CI artefact ingested once more
+    assert "(0 new, 0 resolved)" in again.output and "it changes nothing" in again.output
+    engine = make_engine(resolve_url(db))
+    try:
+        with read_session(engine) as session:
+            statuses = sorted(session.execute(select(finding_table.c.status)).scalars().all())
+    finally:
+        engine.dispose()
+    assert statuses == ["open"] * 5 + ["resolved"]
 
 
 def test_the_newest_time_per_scope_is_read_back_on_both_databases(
