@@ -36,8 +36,9 @@ from posture.taxonomy import FindingStatus, Severity
 
 #: The derived scope; its name cannot be a registry's ``host[:port]``.
 HELD_SCOPE = ScopeRef(ScopeKind.REGISTRY, "derived:held-fixable-critical")
-#: Runs after which the check is re-evaluated: the sources of its two inputs.
-TRIGGERS = (f"{ScopeKind.REGISTRY.value}:", f"{ScopeKind.REPORT.value}:")
+#: Runs after which the check is re-evaluated: the sources of its two inputs (a cluster's run carries
+#: trivy-operator's vulnerability reports where the operator is installed).
+TRIGGERS = (f"{ScopeKind.REGISTRY.value}:", f"{ScopeKind.REPORT.value}:", f"{ScopeKind.KUBERNETES.value}:")
 #: Vulnerability ids kept in a finding's evidence (the image's VULN findings hold the rest).
 IDS_MAX = 20
 

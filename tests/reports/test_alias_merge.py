@@ -144,3 +144,16 @@ def test_an_artifact_is_found_in_the_store_by_its_alias(data: Path, secrets: Sec
     stored = StoredVuln(f"{CVE}|musl|1.1.20-r4", CVE, frozenset({GHSA}))
     assert _vuln_ids(data / GRYPE, secrets, MANIFEST, stored) == {f"{CVE}|musl|1.1.20-r4": [GHSA]}
     assert _vuln_ids(data / GRYPE, secrets, "sha256:" + "0" * 64, stored) == {f"{GHSA}|musl|1.1.20-r4": []}
+
+
+def test_a_store_that_cannot_be_read_is_the_reports_one_line_error(tmp_path: Path) -> None:
+    """The lookup runs inside the collector's parse: a database error must not escape as a traceback."""
+    from sqlalchemy import create_engine
+
+    from posture.cli.sources.reports import stored_vulns
+    from posture.records import AssetKind, AssetRef, CollectorError
+
+    bare = create_engine(f"sqlite:///{tmp_path / 'no-schema.db'}")
+    with pytest.raises(CollectorError, match=r"^cannot read the findings already stored for this report: no such"):
+        stored_vulns(bare)([AssetRef(AssetKind.IMAGE, "sha256:" + "a" * 64)])
+    bare.dispose()

@@ -16,6 +16,7 @@ from typing import Any
 import click
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from collectors.reports import FORMATS, ReportCollector, ScanCollector
@@ -23,7 +24,7 @@ from collectors.reports.vulnids import StoredVuln, StoredVulnLookup
 from posture.cli.sources import SourceContext
 from posture.db import read_session
 from posture.model import finding_table
-from posture.records import AssetRef, Collector
+from posture.records import AssetRef, Collector, CollectorError
 from posture.rules.scanner import VULN
 from posture.store.assets import chunks, lookup
 from posture.store.raw import json_text, run_raw
@@ -88,9 +89,13 @@ def stored_vulns(engine: Engine) -> StoredVulnLookup:
     than being filed again under another id)."""
 
     def find(refs: Collection[AssetRef]) -> dict[AssetRef, list[StoredVuln]]:
-        with read_session(engine) as session:
-            assets = lookup(session, refs)
-            vulns = _vulns_by_asset(session, sorted({asset_id for asset_id, _key in assets.values()}))
+        try:
+            with read_session(engine) as session:
+                assets = lookup(session, refs)
+                vulns = _vulns_by_asset(session, sorted({asset_id for asset_id, _key in assets.values()}))
+        except SQLAlchemyError as exc:  # parsing runs in the collector: the failure must be its one line
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise CollectorError(f"cannot read the findings already stored for this report: {reason}") from None
         return {ref: vulns[asset_id] for ref, (asset_id, _key) in assets.items() if asset_id in vulns}
 
     return find
