@@ -264,8 +264,16 @@ class RegistryClient:
         all that says who it is, and the operator named only the registry."""
         mounts: dict[str, httpx.AsyncBaseTransport] | None = None
         if unverified is not None:
-            origin = f"https://{self.target.api_authority}"
-            mounts = {origin: httpx.AsyncHTTPTransport(verify=unverified, limits=limits)}
+            url = httpx.URL(f"https://{self.target.api_authority}/")
+            # Mounted for the host, then narrowed to its one port: an httpx pattern without a port (the
+            # registry on 443) would match every port of the host, a token service on :8443 included.
+            mounts = {
+                f"https://{url.host}": _OnePort(
+                    url.port or 443,
+                    httpx.AsyncHTTPTransport(verify=unverified, limits=limits),
+                    httpx.AsyncHTTPTransport(verify=verify, limits=limits),
+                )
+            }
         return httpx.AsyncClient(
             verify=verify,
             timeout=timeout,
@@ -551,3 +559,19 @@ class RegistryClient:
             if 'rel="next"' in params.replace(" ", "") or "rel=next" in params.replace(" ", ""):
                 return urljoin(reply.url, target.strip().strip("<>"))
         return None
+
+
+class _OnePort(httpx.AsyncBaseTransport):
+    """``unverified`` for requests to ``port`` of the mounted host, ``verified`` for any other port."""
+
+    def __init__(self, port: int, unverified: httpx.AsyncBaseTransport, verified: httpx.AsyncBaseTransport) -> None:
+        self._port, self._unverified, self._verified = port, unverified, verified
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        chosen = self._unverified if (request.url.port or 443) == self._port else self._verified
+        return await chosen.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._unverified.aclose()
+        await self._verified.aclose()
+

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fake_server import Answer, FakeServer, Seen
 from registry_helpers import OCI_MANIFEST, config_blob, digest, image_manifest, tiny_layer
@@ -422,3 +423,18 @@ def test_a_rate_limited_ping_is_retried_after_the_asked_delay(server: FakeServer
     with pytest.raises(CollectorError) as caught:
         collect(server)
     assert str(caught.value) == f"registry {target(server).authority}: GET /v2/: rate limited (429)"
+
+
+async def test_an_insecure_registry_on_the_default_port_trusts_no_other_port_of_its_host() -> None:
+    """httpx mounts a host without a port for every port: the registry on 443 must not lend its unverified
+    TLS to a token service or storage on another port of the same name."""
+    from collectors.registry.client import _OnePort
+
+    def answering(name: str) -> httpx.MockTransport:
+        return httpx.MockTransport(lambda request: httpx.Response(200, text=name))
+
+    one_port = _OnePort(443, answering("unverified"), answering("verified"))
+    async with httpx.AsyncClient(mounts={"https://reg.example": one_port}) as client:
+        assert (await client.get("https://reg.example/v2/")).text == "unverified"
+        assert (await client.get("https://reg.example:443/v2/")).text == "unverified"
+        assert (await client.get("https://reg.example:8443/token")).text == "verified"
