@@ -6,6 +6,9 @@ a missing file is an empty configuration. Example::
     team_label = "team"            # label or annotation naming the owning team
     max_image_age_days = 365       # an image built longer ago than this is stale (IMG age rule)
 
+    [kubernetes]
+    allow_exec_plugins = ["aws"]   # kubeconfig credential plugins allowed to run (as --allow-exec-plugin)
+
     [thresholds]
     new_risk = 60                  # default minimum risk of a finding event a route announces
     scope_risk = 50                # announce a namespace/team/cluster/host/registry whose risk rises past this
@@ -86,6 +89,12 @@ class NotifySettings:
     source: str = "defaults"
     #: Days after which an image counts as stale; None = the rule's default.
     max_image_age_days: int | None = None
+    #: Kubeconfig exec credential plugins allowed to run (``[kubernetes] allow_exec_plugins``).
+    allow_exec_plugins: tuple[str, ...] = ()
+
+    def source_settings(self) -> dict[str, Any]:
+        """What collectors are told of the configuration (``SourceContext.settings``)."""
+        return {"team_label": self.team_key, "kubernetes": {"allow_exec_plugins": list(self.allow_exec_plugins)}}
 
     def effective_routes(self) -> tuple[Route, ...]:
         """Configured routes, plus the default route for every channel that has none."""
@@ -193,7 +202,7 @@ def _route(entry: Any, n: int, channels: Sequence[Channel], where: str) -> Route
 
 
 def parse(data: Mapping[str, Any], where: str = "config") -> NotifySettings:
-    unknown = set(data) - {"team_label", "thresholds", "channels", "routes", "max_image_age_days"}
+    unknown = set(data) - {"team_label", "thresholds", "channels", "routes", "max_image_age_days", "kubernetes"}
     if unknown:
         raise ConfigError(f"{where}: unknown setting {sorted(unknown)[0]!r}")
     team = data.get("team_label", "team")
@@ -207,4 +216,11 @@ def parse(data: Mapping[str, Any], where: str = "config") -> NotifySettings:
     thresholds = _thresholds(data.get("thresholds", {}), where)
     age = data.get("max_image_age_days")
     max_age = int(_int(age, f"{where}: max_image_age_days", 1, 36500)) if age is not None else None
-    return NotifySettings(channels, routes, thresholds, team, where, max_age)
+    return NotifySettings(channels, routes, thresholds, team, where, max_age, _exec_plugins(data, where))
+
+
+def _exec_plugins(data: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    section = data.get("kubernetes", {})
+    if not isinstance(section, dict) or set(section) - {"allow_exec_plugins"}:
+        raise ConfigError(f"{where}: [kubernetes] takes only allow_exec_plugins")
+    return tuple(_strings(section.get("allow_exec_plugins", []), f"{where}: kubernetes.allow_exec_plugins"))

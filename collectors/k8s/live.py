@@ -60,6 +60,8 @@ class LiveCollector:
     report_resources: tuple[Resource, ...] = OPERATOR_RESOURCES
     #: The store's VULN findings by artifact, so an operator's CVE joins another scanner's finding.
     stored_vulns: StoredVulnLookup | None = None
+    #: The configured label/annotation naming the owning team (``team_label``).
+    team_key: str = "team"
 
     @property
     def scope(self) -> ScopeRef:
@@ -80,6 +82,7 @@ class LiveCollector:
                 secrets=self.secrets,
                 complete_kinds=complete,
                 cluster_attributes=listing.cluster,
+                team_key=self.team_key,
             ):
                 if isinstance(record, AssetRecord):
                     known.add(record.ref)

@@ -48,13 +48,19 @@ class ManifestCollector:
     """One manifest set (the given files and directories) is one collection scope."""
 
     def __init__(
-        self, paths: Sequence[Path], *, cluster: str = DEFAULT_CLUSTER, secrets: SecretScanner | None = None
+        self,
+        paths: Sequence[Path],
+        *,
+        cluster: str = DEFAULT_CLUSTER,
+        secrets: SecretScanner | None = None,
+        team_key: str = "team",
     ) -> None:
         if not paths:
             raise ValueError("a manifest set needs at least one path")
         self._paths = [Path(p).resolve() for p in paths]
         self._cluster = cluster
         self._secrets = secrets
+        self._team_key = team_key
         self.skipped: Counter[str] = Counter()
 
     @property
@@ -84,7 +90,7 @@ class ManifestCollector:
                         self.skipped[str(kind) if isinstance(kind, str) and kind else "(no kind)"] += 1
         yield from problems
         yield from records_from_objects(
-            objects, self._cluster, secrets=self._secrets, origin=lambda o: origins.get(id(o))
+            objects, self._cluster, secrets=self._secrets, origin=lambda o: origins.get(id(o)), team_key=self._team_key
         )
         yield AssetRecord(
             AssetKind.MANIFEST_SET,

@@ -26,8 +26,8 @@ from collectors.k8s.keys import (
     object_key,
     object_ref,
 )
-from collectors.k8s.podspec import as_list, as_map, is_team_annotation, summarize_pod
-from posture.records import AssetKind, AssetRecord, AssetRef, Problem, Record, RelationRecord
+from collectors.k8s.podspec import as_list, as_map, summarize_pod
+from posture.records import AssetKind, AssetRecord, AssetRef, Problem, Record, RelationRecord, names_team
 from posture.secrets import SecretScanner
 from posture.taxonomy import Phase
 
@@ -113,6 +113,7 @@ def records_from_objects(
     complete_kinds: Collection[str] | None = None,
     origin: Origin | None = None,
     cluster_attributes: Mapping[str, Any] | None = None,
+    team_key: str = "team",
 ) -> Iterator[Record]:
     """Yield AssetRecords/RelationRecords for raw object dicts (``kind`` and ``apiVersion`` set).
 
@@ -126,7 +127,7 @@ def records_from_objects(
     object came from (``file:line``) for problem messages. An object given twice (same kind,
     namespace and name) keeps its last version.
     """
-    graph = _Graph(cluster, secrets, origin)
+    graph = _Graph(cluster, secrets, origin, team_key)
     for raw in objects:
         problem = graph.add(raw)
         if problem is not None:
@@ -139,9 +140,11 @@ def records_from_objects(
 class _Graph:
     """The object set of one collection, indexed for the cross-object passes."""
 
-    def __init__(self, cluster: str, secrets: SecretScanner | None, origin: Origin | None) -> None:
+    def __init__(self, cluster: str, secrets: SecretScanner | None, origin: Origin | None, team_key: str) -> None:
         self.cluster = cluster
         self.secrets = secrets
+        #: The configured label/annotation naming the owning team (``team_label``).
+        self.team_key = team_key
         self.origin = origin
         self.objects: list[_Object] = []
         self.by_name: dict[tuple[str, str | None, str], _Object] = {}
@@ -165,11 +168,11 @@ class _Graph:
         if spec is not None and not isinstance(spec, Mapping):
             return self._problem(raw, f"{display_name(kind, name, namespace)}: spec is not a mapping")
         template = _pod_template(kind, metadata, as_map(spec))
-        slim = raw if template is None else _slim(kind, raw)
+        slim = raw if template is None else _slim(kind, raw, self.team_key)
         obj = _Object(kind, name, namespace, slim, object_key(self.cluster, kind, name, namespace))
         if template is not None:
             obj.pod, obj.secrets = summarize_pod(
-                as_map(template.get("metadata")), as_map(template.get("spec")), self.secrets
+                as_map(template.get("metadata")), as_map(template.get("spec")), self.secrets, self.team_key
             )
         if kind == "Pod":
             obj.digests = _status_digests(as_map(raw.get("status")))
@@ -264,11 +267,12 @@ class _Graph:
                 netpol_count[obj.namespace] += 1
             elif obj.kind == "Namespace":
                 metadata = as_map(obj.raw.get("metadata"))
-                namespace_teams[obj.name] = _team_of(as_map(metadata.get("labels")), _team_annotations(metadata))
+                labels, annotations = as_map(metadata.get("labels")), _team_annotations(metadata, self.team_key)
+                namespace_teams[obj.name] = _team_of(self.team_key, labels, annotations)
         for obj in self.objects:
             builder = _BUILDERS.get(obj.kind, _workload if obj.kind in WORKLOAD_KINDS else None)
             assert builder is not None
-            attributes = _base_attributes(obj)
+            attributes = _base_attributes(obj, self.team_key)
             relations: list[RelationRecord] = []
             builder(self, obj, attributes, relations)
             if unlisted:
@@ -277,8 +281,9 @@ class _Graph:
                 known = "unlisted_kinds" not in attributes
                 attributes["network_policies"] = netpol_count.get(obj.name, 0) if known else None
             pod = obj.pod or {}
-            team = _team_of(attributes["labels"], pod.get("labels", {}), attributes.get("annotations", {}))
-            team = team or _team_of(pod.get("annotations", {}))
+            labels, annotations = attributes["labels"], attributes.get("annotations", {})
+            team = _team_of(self.team_key, labels, pod.get("labels", {}), annotations)
+            team = team or _team_of(self.team_key, pod.get("annotations", {}))
             if not team and obj.namespace:
                 team = namespace_teams.get(obj.namespace)
             if team:
@@ -312,7 +317,7 @@ class _Graph:
         return object_ref(self.cluster, kind, name, namespace)
 
 
-def _slim(kind: str, raw: Mapping[str, Any]) -> Mapping[str, Any]:
+def _slim(kind: str, raw: Mapping[str, Any], team_key: str) -> Mapping[str, Any]:
     """What the later passes read of a pod or workload, so its raw body (often 20 KB) can be freed.
 
     Control-plane static pods keep their whole body: their flags are read when records are built.
@@ -325,7 +330,7 @@ def _slim(kind: str, raw: Mapping[str, Any]) -> Mapping[str, Any]:
         "kind": kind,
         "metadata": {
             **{k: metadata[k] for k in ("name", "namespace", "uid", "labels", "ownerReferences") if k in metadata},
-            "annotations": _team_annotations(metadata),
+            "annotations": _team_annotations(metadata, team_key),
         },
         "spec": {k: spec[k] for k in ("replicas", "nodeName") if k in spec},
         "status": {"phase": as_map(raw.get("status")).get("phase")} if kind == "Pod" else {},
@@ -390,24 +395,29 @@ def _mark_unknowns(attributes: dict[str, Any], unlisted: frozenset[str]) -> None
         attributes["exposed"] = None
 
 
-def _team_annotations(metadata: Mapping[str, Any]) -> dict[str, str]:
-    """An object's ``team`` and ``<prefix>/team`` annotations (scoring's fallback when no label says)."""
-    return {str(k): str(v) for k, v in as_map(metadata.get("annotations")).items() if is_team_annotation(str(k))}
+def _team_annotations(metadata: Mapping[str, Any], team_key: str) -> dict[str, str]:
+    """An object's annotations naming its team (:func:`posture.records.names_team`): scoring's fallback
+    when no label says."""
+    return {str(k): str(v) for k, v in as_map(metadata.get("annotations")).items() if names_team(str(k), team_key)}
 
 
-def _team_of(*sources: Mapping[str, Any]) -> str | None:
-    """The first ``team`` value in ``sources`` (labels before annotations, the object before its namespace)."""
-    return next((str(source["team"]) for source in sources if source.get("team")), None)
+def _team_of(team_key: str, *sources: Mapping[str, Any]) -> str | None:
+    """The first team named in ``sources`` (labels before annotations, the object before its namespace)."""
+    for source in sources:
+        for key, value in source.items():
+            if value and names_team(str(key), team_key):
+                return str(value)
+    return None
 
 
-def _base_attributes(obj: _Object) -> dict[str, Any]:
+def _base_attributes(obj: _Object, team_key: str) -> dict[str, Any]:
     metadata = as_map(obj.raw.get("metadata"))
     attributes: dict[str, Any] = {
         "kind": obj.kind,
         "name": obj.name,
         "labels": {str(k): str(v) for k, v in as_map(metadata.get("labels")).items()},
     }
-    annotations = _team_annotations(metadata)
+    annotations = _team_annotations(metadata, team_key)
     if annotations:
         attributes["annotations"] = annotations
     if obj.namespace is not None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from collectors.k8s.images import parse_image
+from posture.records import names_team
 from posture.secrets import SecretScanner
 
 #: (spec field, container kind) for every list of containers a pod can have.
@@ -69,17 +70,12 @@ def _str_map(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in as_map(value).items()}
 
 
-def is_team_annotation(key: str) -> bool:
-    """``team`` or ``<prefix>/team``: the owner annotation scoring falls back to when no label names a team."""
-    return key == "team" or key.endswith("/team")
-
-
-def kept_annotations(annotations: Mapping[str, Any]) -> dict[str, str]:
+def kept_annotations(annotations: Mapping[str, Any], team_key: str) -> dict[str, str]:
     """Only the AppArmor, seccomp and team annotations; others can be large and nothing reads them."""
     return {
         str(k): str(v)
         for k, v in annotations.items()
-        if str(k).startswith(_SECURITY_ANNOTATION_PREFIXES) or is_team_annotation(str(k))
+        if str(k).startswith(_SECURITY_ANNOTATION_PREFIXES) or names_team(str(k), team_key)
     }
 
 
@@ -184,13 +180,13 @@ def _volume(raw: Any) -> dict[str, Any]:
 
 
 def summarize_pod(
-    metadata: Mapping[str, Any], spec: Mapping[str, Any], secrets: SecretScanner | None
+    metadata: Mapping[str, Any], spec: Mapping[str, Any], secrets: SecretScanner | None, team_key: str = "team"
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``(pod summary, secret hits)`` for a pod's (or pod template's) metadata and spec."""
     found: list[dict[str, Any]] = []
     pod: dict[str, Any] = {
         "labels": _str_map(metadata.get("labels")),
-        "annotations": kept_annotations(as_map(metadata.get("annotations"))),
+        "annotations": kept_annotations(as_map(metadata.get("annotations")), team_key),
         "securityContext": _security_context(spec.get("securityContext"), _POD_SC_FIELDS),
         "containers": [
             _container(c, kind, secrets, found) for field, kind in CONTAINER_LISTS for c in as_list(spec.get(field))

@@ -125,7 +125,7 @@ def with_source_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def collect_command(app: AppContext, /, **params: Any) -> None:
     """Collect from Docker engines, Kubernetes clusters and manifests, registries and scanner reports."""
     engine = app.engine_for_write()
-    context = source_context(engine)
+    context = source_context(engine, app.settings.source_settings())
     collectors = build_collectors(params, context) or docker.from_docker_host(params, context)
     if not collectors:
         raise PostureError(

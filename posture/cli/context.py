@@ -11,7 +11,7 @@ import click
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from posture.config import ConfigError, load_settings
+from posture.config import ConfigError, NotifySettings, load_settings
 from posture.db import DatabaseError, make_engine, redact_url, resolve_url
 from posture.migrations import require_current, upgrade
 from posture.rules import default_registry
@@ -41,11 +41,16 @@ class AppContext:
             raise PostureError(str(exc), 2) from None
 
     @cached_property
-    def registry(self) -> RuleRegistry:
+    def settings(self) -> NotifySettings:
+        """The configuration file (and ``POSTURE_NOTIFY``); a broken one is a usage error."""
         try:
-            max_age = load_settings().max_image_age_days
+            return load_settings()
         except ConfigError as exc:
             raise PostureError(str(exc), 2) from None
+
+    @cached_property
+    def registry(self) -> RuleRegistry:
+        max_age = self.settings.max_image_age_days
         return default_registry() if max_age is None else default_registry(max_image_age_days=max_age)
 
     def _make(self) -> Engine:

@@ -28,7 +28,7 @@ DEMO_CLUSTER = "demo-prod"
 
 
 def demo_collectors(app: AppContext) -> list[Collector]:
-    context = source_context(app.engine_for_write())
+    context = source_context(app.engine_for_write(), app.settings.source_settings())
     collectors: list[Collector] = [
         DockerSnapshotCollector(DATA / "docker-build-host-01.json", context.secrets),
         ManifestCollector([DATA / "k8s-demo-prod.yaml"], cluster=DEMO_CLUSTER, secrets=context.secrets),

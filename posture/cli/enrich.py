@@ -32,7 +32,7 @@ def enrich_command(app: AppContext, kev_path: str | None, epss_path: str | None)
         epss: list[EpssRow] | None = list(parse_epss(epss_path)) if epss_path else None
     except CollectorError as exc:
         raise PostureError(str(exc), 2) from None
-    settings = notify_settings()
+    settings = notify_settings(app)
     engine = app.engine_for_write()
     now = utcnow()
     with write_session(engine) as session:

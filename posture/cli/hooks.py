@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import click
 
-from posture.cli.context import AppContext, PostureError
+from posture.cli.context import AppContext
 from posture.clock import utcnow
-from posture.config import ConfigError, NotifySettings, load_settings
+from posture.config import NotifySettings
 from posture.db import write_session
 from posture.notify.deliver import Deliverer, DeliveryPolicy, FlushReport
 from posture.notify.outbox import OutboxWriter
@@ -17,17 +17,14 @@ from posture.pipeline import AfterReconcile
 from posture.postrun import post_run_hooks
 
 
-def notify_settings(urls: Sequence[str] = ()) -> NotifySettings:
-    """The configuration file and ``POSTURE_NOTIFY``, plus ``--notify`` URLs; a bad file is one line."""
-    try:
-        return load_settings().with_urls(urls, "cli")
-    except ConfigError as exc:
-        raise PostureError(str(exc), 2) from None
+def notify_settings(app: AppContext, urls: Sequence[str] = ()) -> NotifySettings:
+    """The configuration file and ``POSTURE_NOTIFY`` (:attr:`AppContext.settings`), plus ``--notify`` URLs."""
+    return app.settings.with_urls(urls, "cli")
 
 
 def after_reconcile_hooks(app: AppContext, settings: NotifySettings | None = None) -> list[AfterReconcile]:
     """Scoring and the notification outbox plug in here (so they commit with the findings)."""
-    return post_run_hooks(settings or notify_settings())
+    return post_run_hooks(settings or notify_settings(app))
 
 
 #: After a collection, one quick pass: failures are scheduled for the next flush, never waited for.
@@ -36,7 +33,7 @@ QUICK = DeliveryPolicy(inline_attempts=1)
 
 def deliver(app: AppContext, settings: NotifySettings | None = None, policy: DeliveryPolicy = QUICK) -> FlushReport:
     """Enqueue what the store's state calls for (failed collectors, expiring exceptions), then deliver."""
-    settings = settings or notify_settings()
+    settings = settings or notify_settings(app)
     report = FlushReport()
     if not settings.channels:
         return report

@@ -29,7 +29,7 @@ def notify_command(app: AppContext, urls: tuple[str, ...], test: bool, status: b
     Channels come from the config file ($POSTURE_CONFIG or ~/.config/posture/config.toml),
     $POSTURE_NOTIFY and --notify; they are shown as scheme://host only, never whole.
     """
-    settings = notify_settings(urls)
+    settings = notify_settings(app, urls)
     if not settings.channels:
         raise PostureError("no notification channel: add [[channels]] to the config file, set POSTURE_NOTIFY or "
                            "give --notify URL", 2)

@@ -59,13 +59,13 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 @pass_app
 def watch_command(app: AppContext, /, interval: timedelta, once: bool, urls: tuple[str, ...], **params: Any) -> None:
     """Collect the given sources every --interval, score, and send one digest per channel and run."""
-    settings = notify_settings(urls)
+    settings = notify_settings(app, urls)
     hooks = after_reconcile_hooks(app, settings)
     engine = app.engine_for_write()
     with _stop_on_signals() as stop:
         while not stop.is_set():
             started = time.monotonic()
-            collectors = build_collectors(params, source_context(engine))
+            collectors = build_collectors(params, source_context(engine, app.settings.source_settings()))
             if not collectors:
                 raise PostureError("nothing to watch: give a source (--docker, --kube-context, --manifests, "
                                    "--registry, --report …); see posture watch --help", 2)

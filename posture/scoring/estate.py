@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from posture.records import AssetKind
+from posture.records import AssetKind, names_team
 from posture.scoring.formula import Context, Use
 from posture.scoring.traits import Traits, container_traits, kubernetes_traits, merge
 
@@ -210,11 +210,15 @@ class Estate:
         return found
 
     def _tagged(self, *sources: Mapping[str, Any]) -> str | None:
-        """The team key's value in the labels of ``sources``, else in their annotations; first one set wins."""
-        for field_name in ("labels", "annotations"):
-            for source in sources:
-                value = _mapping(source, field_name).get(self._team_key)
-                if value:
+        """The team key's value in the labels of ``sources``, else in their annotations (the key or a
+        prefixed one, :func:`posture.records.names_team`); first one set wins."""
+        for source in sources:
+            value = _mapping(source, "labels").get(self._team_key)
+            if value:
+                return str(value)
+        for source in sources:
+            for key, value in _mapping(source, "annotations").items():
+                if value and names_team(str(key), self._team_key):
                     return str(value)
         return None
 

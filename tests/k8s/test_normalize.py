@@ -298,6 +298,19 @@ def test_team_annotations_are_kept_for_scoring_and_nothing_else() -> None:
     api, cron, shop = assets["shop/Deployment/api"], assets["shop/Deployment/cron"], assets["Namespace/shop"]
     assert api.attributes["annotations"] == {"example.com/team": "payments"}
     assert api.attributes["pod"]["annotations"] == {"team": "checkout"}
-    assert api.attributes["team"] == "checkout"  # the template's annotation, before the namespace's
+    # The object's own (prefixed) team annotation, before its template's and its namespace's.
+    assert api.attributes["team"] == "payments"
     assert shop.attributes["annotations"] == {"team": "ops"}
     assert "annotations" not in cron.attributes and cron.attributes["team"] == "ops"
+
+
+def test_the_configured_team_key_is_kept_and_read() -> None:
+    """``team_label = "owner"``: an ``owner`` annotation (or ``<prefix>/owner``) names the team; ``team`` does not."""
+    annotated = deployment("api")
+    annotated["metadata"]["annotations"] = {"example.com/owner": "payments", "team": "not-this"}
+    plain = deployment("web")
+    plain["metadata"]["labels"] = {"owner": "search"}
+    assets = by_name(normalize(annotated, plain, team_key="owner"))
+    api, web = assets["shop/Deployment/api"], assets["shop/Deployment/web"]
+    assert api.attributes["annotations"] == {"example.com/owner": "payments"} and api.attributes["team"] == "payments"
+    assert web.attributes["team"] == "search"

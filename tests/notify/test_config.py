@@ -75,3 +75,14 @@ def test_missing_file_is_an_empty_configuration(tmp_path: Path) -> None:
     settings = load_settings(tmp_path / "absent.toml", {})
     assert settings.channels == () and settings.team_key == "team"
     assert parse({}).thresholds.top == 10
+
+
+def test_collectors_are_told_the_team_key_and_the_allowed_exec_plugins() -> None:
+    """What ``posture collect`` hands the sources (SourceContext.settings) comes from the file."""
+    settings = parse({"team_label": "owner", "kubernetes": {"allow_exec_plugins": ["aws", "kubelogin"]}})
+    assert settings.source_settings() == {"team_label": "owner",
+                                          "kubernetes": {"allow_exec_plugins": ["aws", "kubelogin"]}}
+    with pytest.raises(ConfigError, match=r"^config: \[kubernetes\] takes only allow_exec_plugins$"):
+        parse({"kubernetes": {"allow_exec_plugin": ["aws"]}})
+    with pytest.raises(ConfigError, match=r"kubernetes\.allow_exec_plugins: expected a string or a list of strings"):
+        parse({"kubernetes": {"allow_exec_plugins": [1]}})

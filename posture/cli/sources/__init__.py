@@ -35,7 +35,14 @@ class SourceContext:
     #: Artifact keys → the VULN findings stored on them, read when each report is parsed (not when
     #: this context is made), so the second report of one command meets the first one's findings.
     stored_vulns: StoredVulnLookup | None = None
+    #: The configuration collectors are told of (:meth:`posture.config.NotifySettings.source_settings`).
     settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def team_key(self) -> str:
+        """The label or annotation naming the owning team, which the Kubernetes collectors keep."""
+        key = self.settings.get("team_label")
+        return key if isinstance(key, str) and key else "team"
 
 
 class Source(Protocol):

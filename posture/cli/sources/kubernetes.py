@@ -80,13 +80,23 @@ def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
         for name in _selected_contexts(path, contexts, all_contexts):
             target = KubeconfigContext(path, name, tuple(allowed))
             collectors.append(
-                LiveCollector(target, secrets=context.secrets, timeout=timeout, stored_vulns=context.stored_vulns)
+                LiveCollector(
+                    target,
+                    secrets=context.secrets,
+                    timeout=timeout,
+                    stored_vulns=context.stored_vulns,
+                    team_key=context.team_key,
+                )
             )
     if params.get("in_cluster"):
         target_name = str(params.get("in_cluster_name") or IN_CLUSTER)
         collectors.append(
             LiveCollector(
-                InCluster(target_name), secrets=context.secrets, timeout=timeout, stored_vulns=context.stored_vulns
+                InCluster(target_name),
+                secrets=context.secrets,
+                timeout=timeout,
+                stored_vulns=context.stored_vulns,
+                team_key=context.team_key,
             )
         )
     return collectors

@@ -45,4 +45,4 @@ def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
     if missing:
         raise PostureError(f"manifests: {missing[0]}: no such file or directory", exit_code=2)
     cluster = str(params.get("manifests_cluster") or DEFAULT_CLUSTER)
-    return [ManifestCollector(paths, cluster=cluster, secrets=context.secrets)]
+    return [ManifestCollector(paths, cluster=cluster, secrets=context.secrets, team_key=context.team_key)]
