@@ -259,6 +259,8 @@ async def _run(app: PostureApp) -> dict[str, list[float]]:
             )
             await _settle(pilot)
         figures["filter keystroke → new rows"] = keystrokes
+        if VERBOSE:
+            print("keystrokes", list(zip(KEYSTROKES, [round(x * 1000) for x in keystrokes], strict=True)))
     return figures
 
 

@@ -124,6 +124,9 @@ class Finding(SQLModel, table=True):
         Index("ix_finding_status_risk", "status", "risk"),
         # Covers every column the overview counts by, so painting it never reads the wide rows.
         Index("ix_finding_counts", "status", "severity", "category", "phase", "first_seen"),
+        # The findings table's other two orders (keyset paging): walked, not sorted, page by page.
+        Index("ix_finding_severity_order", "severity_rank", "risk", "id"),
+        Index("ix_finding_age_order", "first_seen", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     fingerprint: str = Field(max_length=64, unique=True)
@@ -132,7 +135,7 @@ class Finding(SQLModel, table=True):
     discriminator: str = Field(default="", max_length=1024)
     title: str = Field(max_length=1024)
     severity: str = Field(max_length=16)
-    severity_rank: int = Field(index=True)
+    severity_rank: int
     phase: str = Field(max_length=16)
     category: str = Field(max_length=16)
     references: list[dict[str, str]] = _json_list()

@@ -1,4 +1,4 @@
-"""covering index for the overview's counts
+"""covering index for the overview's counts; indexes for the findings table's severity and age orders
 
 Revision ID: 0003
 Revises: 0002
@@ -21,7 +21,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_finding_counts", "finding", ["status", "severity", "category", "phase", "first_seen"], unique=False
     )
+    op.create_index("ix_finding_severity_order", "finding", ["severity_rank", "risk", "id"], unique=False)
+    op.create_index("ix_finding_age_order", "finding", ["first_seen", "id"], unique=False)
+    op.drop_index("ix_finding_severity_rank", table_name="finding")  # a prefix of ix_finding_severity_order
 
 
 def downgrade() -> None:
+    op.create_index("ix_finding_severity_rank", "finding", ["severity_rank"], unique=False)
+    op.drop_index("ix_finding_age_order", table_name="finding")
+    op.drop_index("ix_finding_severity_order", table_name="finding")
     op.drop_index("ix_finding_counts", table_name="finding")
