@@ -215,7 +215,9 @@ def parse(data: Mapping[str, Any], where: str = "config") -> NotifySettings:
     routes = tuple(_route(entry, n, channels, where) for n, entry in enumerate(routes_data, 1))
     thresholds = _thresholds(data.get("thresholds", {}), where)
     age = data.get("max_image_age_days")
-    max_age = int(_int(age, f"{where}: max_image_age_days", 1, 36500)) if age is not None else None
+    if age is not None and (isinstance(age, bool) or not isinstance(age, int) or not 1 <= age <= 36500):
+        raise ConfigError(f"{where}: max_image_age_days: expected a whole number of days from 1 to 36500")
+    max_age: int | None = age
     return NotifySettings(channels, routes, thresholds, team, where, max_age, _exec_plugins(data, where))
 
 

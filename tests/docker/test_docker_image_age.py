@@ -36,7 +36,8 @@ def test_the_configured_age_decides_stale(max_age: int | None, age_days: int, st
 def test_config_key_is_parsed_and_checked() -> None:
     assert parse({"max_image_age_days": 30}).max_image_age_days == 30
     assert parse({}).max_image_age_days is None
-    with pytest.raises(ConfigError, match=r"^cfg: max_image_age_days: expected a number from 1 to 36500$"):
+    expected = r"^cfg: max_image_age_days: expected a whole number of days from 1 to 36500$"
+    with pytest.raises(ConfigError, match=expected):
         parse({"max_image_age_days": 0}, "cfg")
 
 
@@ -54,5 +55,5 @@ def test_posture_rules_shows_the_configured_age(tmp_path: Path) -> None:
     bad = _rules(config)
     assert bad.returncode == 2
     assert bad.stderr.splitlines() == [
-        f"posture: error: {config}: max_image_age_days: expected a number from 1 to 36500"
+        f"posture: error: {config}: max_image_age_days: expected a whole number of days from 1 to 36500"
     ]

@@ -86,3 +86,6 @@ def test_collectors_are_told_the_team_key_and_the_allowed_exec_plugins() -> None
         parse({"kubernetes": {"allow_exec_plugin": ["aws"]}})
     with pytest.raises(ConfigError, match=r"kubernetes\.allow_exec_plugins: expected a string or a list of strings"):
         parse({"kubernetes": {"allow_exec_plugins": [1]}})
+    expected = r"^config: max_image_age_days: expected a whole number of days from 1 to 36500$"
+    with pytest.raises(ConfigError, match=expected):
+        parse({"max_image_age_days": 365.5})
