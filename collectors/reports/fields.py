@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from posture.rules.image import parse_created
+from posture.clock import parse_timestamp
 from posture.taxonomy import Severity
 
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-f]{32,}$")
@@ -121,7 +121,7 @@ def report_time(value: Any) -> str:
     elif isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 253402300800:
         moment = datetime.fromtimestamp(value, UTC)
     else:
-        moment = parse_created(as_str(value))
+        moment = parse_timestamp(as_str(value))
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if moment else ""
 
 

@@ -25,10 +25,10 @@ threshold is a parameter of :func:`rules` so the composition root can take it fr
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from posture.clock import utcnow
+from posture.clock import parse_timestamp, utcnow
 from posture.records import ENGINE_SOURCE, AssetKind, AssetRecord
 from posture.rules.base import Evaluate, Hit, Reference, Rule, Snapshot
 from posture.taxonomy import CIS_DOCKER, TRIVY, Phase, Severity
@@ -134,27 +134,10 @@ def _untagged(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
         yield Hit(evidence={"repo_digests": list(attributes.get("repo_digests") or [])})
 
 
-def parse_created(text: str) -> datetime | None:
-    """RFC 3339 with Docker's nanoseconds (``2019-04-10T19:49:07.970840451Z``, ``…07.97-04:00``) → aware datetime."""
-    if not text:
-        return None
-    head, _, rest = text.partition(".")
-    zone = ""
-    if rest:
-        zone = rest.lstrip("0123456789")
-        digits = rest[: len(rest) - len(zone)]
-        text = f"{head}.{digits[:6]}{zone}"
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
-
-
 def _too_old(max_age_days: int) -> Evaluate:
     def check(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
         stamp = str((_config(asset) or {}).get("created") or "")
-        created = parse_created(stamp)
+        created = parse_timestamp(stamp)
         # Reproducible builds stamp 1970-01-01 (SOURCE_DATE_EPOCH): that is no age at all.
         if created is None or created.year <= 1970:
             return

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from posture import clock
@@ -70,18 +70,6 @@ def _tag_images(tag: AssetRecord, snapshot: Snapshot) -> Iterator[AssetRecord]:
             yield image
 
 
-def _parse_time(text: object) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        # Go writes nanoseconds ("2024-05-01T10:00:00.123456789Z"); Python takes microseconds.
-        cleaned = re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00"))
-        parsed = datetime.fromisoformat(cleaned)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _config(image: AssetRecord) -> Mapping[str, Any]:
     config = image.attributes.get("config")
     return config if isinstance(config, Mapping) else {}
@@ -123,7 +111,7 @@ def _stale(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:
     days = policy_of(registry_of(asset, snapshot)).get("stale_days")
     if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
         return
-    created = [t for t in (_parse_time(_config(i).get("created")) for i in _tag_images(asset, snapshot)) if t]
+    created = [t for t in (clock.parse_timestamp(_config(i).get("created")) for i in _tag_images(asset, snapshot)) if t]
     if not created:
         return
     newest = max(created)

@@ -80,3 +80,16 @@ def test_every_registered_rule_cites_nist_first_with_exact_framework_names() -> 
 def test_a_rule_with_an_unknown_nist_section_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown NIST"):
         Rule("X", "x", Severity.LOW, Phase.RUN, "3.9.9", "fix")
+
+
+def test_timestamps_as_sources_write_them() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from posture.clock import parse_timestamp
+
+    assert parse_timestamp("2019-04-10T19:49:07.970840451Z") == datetime(2019, 4, 10, 19, 49, 7, 970840, tzinfo=UTC)
+    assert parse_timestamp("2021-08-25T12:20:30.97-04:00") == datetime(
+        2021, 8, 25, 12, 20, 30, 970000, tzinfo=timezone(timedelta(hours=-4))
+    )
+    assert parse_timestamp("2024-05-01T10:00:00") == datetime(2024, 5, 1, 10, tzinfo=UTC)  # no zone: UTC
+    assert [parse_timestamp(v) for v in ("", "yesterday", None, 1714557600)] == [None] * 4
