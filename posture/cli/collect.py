@@ -7,19 +7,17 @@ from types import ModuleType
 from typing import Any
 
 import click
-from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
 from posture.cli.hooks import after_collect, after_reconcile_hooks
 from posture.cli.sources import SourceContext, docker, kubernetes, manifests, registry, reports
 from posture.db import read_session, write_session
-from posture.model import alias_table, asset_table, run_table, scope_table
 from posture.pipeline import AfterReconcile, RunResult, collect
-from posture.records import AssetKind, Collector, ScopeKind
+from posture.records import Collector
 from posture.secrets import SecretScanner
 from posture.store.runs import secret_hash_key
+from posture.store.source_state import engines_by_url, known_digests, report_times
 from posture.taxonomy import RunStatus
 from posture.textsafe import clean
 
@@ -31,40 +29,13 @@ EXIT_FAILED = 1
 EXIT_PARTIAL = 3
 
 
-def known_digests(session: Session) -> frozenset[str]:
-    """Keys and aliases of the images whose config the store holds: what a registry walk may skip.
-
-    An image only a scanner report has named has no config yet; it must not count as known, or
-    the registry would never fetch the config that the image rules judge.
-    """
-    A = asset_table.c
-    read = (A.kind == AssetKind.IMAGE.value) & A.attributes["config"].as_string().is_not(None)
-    aliases = select(alias_table.c.alias).join(asset_table, A.id == alias_table.c.asset_id).where(read)
-    return frozenset([*session.execute(select(A.key).where(read)).scalars(), *session.execute(aliases).scalars()])
-
-
-def report_times(session: Session) -> dict[str, str]:
-    """Report scope name → the newest report time its runs recorded (fixed-width UTC text: max is newest)."""
-    newest = func.max(run_table.c.stats["report_time"].as_string())
-    stmt = (
-        select(scope_table.c.name, newest)
-        .join(run_table, run_table.c.scope_id == scope_table.c.id)
-        .where(
-            scope_table.c.kind == ScopeKind.REPORT.value,
-            run_table.c.status.in_((RunStatus.COMPLETE.value, RunStatus.PARTIAL.value)),
-        )
-        .group_by(scope_table.c.name)
-    )
-    return {name: time for name, time in session.execute(stmt) if time}
-
-
 def source_context(engine: Engine, settings: Mapping[str, Any] | None = None) -> SourceContext:
     with write_session(engine) as session:
         key = secret_hash_key(session)
     with read_session(engine) as session:
         digests = known_digests(session)
         times = report_times(session)
-        engines = docker.engines_by_url(session)
+        engines = engines_by_url(session)
         tags = registry.known_tags(session)
     return SourceContext(
         secrets=SecretScanner(key),

@@ -21,7 +21,6 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from collectors.reports import ReportCollector
-from posture.cli.collect import known_digests
 from posture.cli.main import cli
 from posture.db import make_engine, read_session, resolve_url
 from posture.model import asset_table, finding_table
@@ -29,6 +28,7 @@ from posture.pipeline import collect
 from posture.records import AssetKind, AssetRecord, Record, ScopeKind, ScopeRef
 from posture.rules.base import RuleRegistry
 from posture.secrets import SecretScanner
+from posture.store.source_state import known_digests
 from posture.taxonomy import Phase
 from tests.registry.registry_helpers import Pusher, config_blob, tiny_layer
 from tests.services import PlainRegistry

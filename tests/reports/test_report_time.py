@@ -13,13 +13,13 @@ from sqlalchemy.engine import Engine
 from collectors.reports import ReportCollector
 from collectors.reports.collector import parse_report
 from collectors.reports.model import ParseContext
-from posture.cli.collect import report_times
 from posture.cli.main import cli
 from posture.db import make_engine, read_session, resolve_url
 from posture.model import finding_table, run_table
 from posture.pipeline import collect
 from posture.rules.base import RuleRegistry
 from posture.secrets import SecretScanner
+from posture.store.source_state import report_times
 
 IMAGE_ID = "sha256:055936d3920576da37aa9bc460d70c5f212028bda1c08c0879aedf03d7a66ea1"
 

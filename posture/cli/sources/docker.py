@@ -16,16 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select
-from sqlmodel import Session
 
 from collectors.docker.collector import DockerCollector
 from collectors.docker.endpoint import DockerEndpoint, EndpointError, from_context, from_env, from_url
 from collectors.docker.snapshot import DockerSnapshotCollector
 from posture.cli.context import PostureError
 from posture.cli.sources import SourceContext
-from posture.model import asset_table
-from posture.records import AssetKind, Collector
+from posture.records import Collector
 
 DEFAULT_WORKERS = 8
 
@@ -113,16 +110,3 @@ def endpoints_from(params: Mapping[str, Any], environ: Mapping[str, str]) -> lis
     return list(dict.fromkeys(endpoints))
 
 
-def engines_by_url(session: Session) -> dict[str, str]:
-    """Engine URL → the key of the engine last collected there (engines are few: read them all)."""
-    rows = session.execute(
-        select(asset_table.c.key, asset_table.c.attributes)
-        .where(asset_table.c.kind == AssetKind.DOCKER_ENGINE.value)
-        .order_by(asset_table.c.last_seen)
-    )
-    found: dict[str, str] = {}
-    for key, attributes in rows:
-        url = (attributes or {}).get("transport", {}).get("url")
-        if isinstance(url, str) and url:
-            found[url] = key  # ordered by last_seen: the latest engine at a URL wins
-    return found

@@ -13,15 +13,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import click
-from sqlalchemy import select
 from sqlmodel import Session
 
 from collectors.registry import Policy, RegistryCollector, RegistryTarget, TargetError, parse_registry_url
 from collectors.registry.manifests import INDEX_TYPES
 from posture.cli.context import PostureError
 from posture.cli.sources import SourceContext
-from posture.model import asset_table
-from posture.records import AssetKind, Collector
+from posture.records import Collector
+from posture.store import source_state
 
 DEFAULT_STALE_DAYS = 180
 
@@ -121,12 +120,8 @@ def targets_from(params: Mapping[str, Any]) -> list[RegistryTarget]:
 
 
 def known_tags(session: Session) -> dict[str, Mapping[str, Any]]:
-    """Live multi-arch tags → their stored attributes: an index digest is no image's alias, so only the
-    stored tag can tell a second run which platform images an unchanged index holds."""
-    A = asset_table.c
-    index = A.attributes["media_type"].as_string().in_(sorted(INDEX_TYPES))
-    rows = session.execute(select(A.key, A.attributes).where(A.kind == AssetKind.TAG.value, A.gone_at.is_(None), index))
-    return {key: attributes for key, attributes in rows if isinstance(attributes, dict)}
+    """Live multi-arch tags → their stored attributes (see :func:`posture.store.source_state.known_tags`)."""
+    return source_state.known_tags(session, INDEX_TYPES)
 
 
 def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:

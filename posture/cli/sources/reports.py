@@ -10,24 +10,20 @@ finding another scanner filed under the CVE (see :mod:`collectors.reports.vulnid
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import click
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
 
 from collectors.reports import FORMATS, ReportCollector, ScanCollector
 from collectors.reports.vulnids import StoredVuln, StoredVulnLookup
 from posture.cli.sources import SourceContext
 from posture.db import read_session
-from posture.model import finding_table
 from posture.records import AssetRef, Collector, CollectorError
-from posture.rules.scanner import VULN
-from posture.store.assets import chunks, lookup
-from posture.store.raw import json_text, run_raw
+from posture.store.assets import lookup
+from posture.store.source_state import stored_vulns_by_asset
 
 OPTIONS: list[Callable[[Any], Any]] = [
     click.option(
@@ -92,25 +88,13 @@ def stored_vulns(engine: Engine) -> StoredVulnLookup:
         try:
             with read_session(engine) as session:
                 assets = lookup(session, refs)
-                vulns = _vulns_by_asset(session, sorted({asset_id for asset_id, _key in assets.values()}))
+                found = stored_vulns_by_asset(session, sorted({asset_id for asset_id, _key in assets.values()}))
         except SQLAlchemyError as exc:  # parsing runs in the collector: the failure must be its one line
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise CollectorError(f"cannot read the findings already stored for this report: {reason}") from None
+        vulns = {asset_id: [StoredVuln(*row) for row in rows] for asset_id, rows in found.items()}
         return {ref: vulns[asset_id] for ref, (asset_id, _key) in assets.items() if asset_id in vulns}
 
     return find
 
 
-def _vulns_by_asset(session: Session, asset_ids: Sequence[int]) -> dict[int, list[StoredVuln]]:
-    F = finding_table.c
-    found: dict[int, list[StoredVuln]] = {}
-    for part in chunks(asset_ids):
-        # Driver rows and the aliases as JSON text: a 20,000-CVE image's re-ingest reads them all.
-        stmt = select(
-            F.asset_id, F.discriminator, F.evidence["vulnerability"].as_string(), F.evidence["aliases"].as_string()
-        ).where(F.rule_id == VULN, F.asset_id.in_(part))
-        for asset_id, discriminator, vulnerability, text in run_raw(session, stmt):
-            aliases = json_text(text)
-            names = frozenset(a for a in aliases if isinstance(a, str)) if isinstance(aliases, list) else frozenset()
-            found.setdefault(asset_id, []).append(StoredVuln(discriminator, vulnerability or "", names))
-    return found
