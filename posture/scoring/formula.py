@@ -7,7 +7,8 @@ a stored-only image halves nothing the CVSS says but does make the same flaw les
 Why the base stops at 60: the remaining 40 points are earned by context, so a critical CVE alone
 is "high", and only a critical CVE that is also exploitable, reachable or privileged reaches the
 top band. Every factor, its multiplier and its contribution in points is returned, so the score
-can be explained line by line (``finding.risk_factors``).
+can be explained line by line; a finding stores the inputs (``finding.risk_factors``) and
+:func:`explain` recomputes that explanation from them.
 """
 
 from __future__ import annotations
@@ -112,21 +113,22 @@ def round_half_up(value: float, digits: int = 0) -> float:
     return math.floor(value * scale + 0.5) / scale
 
 
-#: The factors in the order they apply: stored by position (:func:`explain` names them again).
+#: The factors in the order they apply.
 FACTORS = ("base", "exploitability", "fix", "exposure", "privilege", "use", "prevalence", "cap")
 
+#: A factor as shown: its value and its multiplier.
+Factor = tuple[Any, float]
 
-def _entry(value: Any, multiplier: float | None) -> str:
-    """A factor's stored ``[value, multiplier, contribution]`` with a ``%r`` placeholder for the
-    contribution, the one part that depends on the factors applied before it."""
-    head = orjson.dumps([value, multiplier]).decode()[:-1].replace("%", "%%")
-    return f"{head},%r]"
+
+def _json_items(values: list[Any]) -> str:
+    """``values`` as JSON without the enclosing brackets: a fragment of the stored inputs list."""
+    return orjson.dumps(values).decode()[1:-1]
 
 
 @lru_cache(maxsize=16384)
-def _facts_part(facts: FindingFacts) -> tuple[str, float, tuple[float, ...]]:
-    """Base and the finding's own factors as a JSON template; cached because many findings share
-    CVSS, KEV, EPSS and fix."""
+def _facts_part(facts: FindingFacts) -> tuple[float, str, tuple[Factor, Factor], str]:
+    """Base points, the base as shown, the exploitability and fix factors, and the facts' stored
+    form; cached because many findings share CVSS, KEV, EPSS and fix."""
     if facts.cvss is not None and 0.0 < facts.cvss <= 10.0:
         low, high = SEVERITY_CVSS_RANGE[facts.severity]
         used = min(max(facts.cvss, low), high)
@@ -138,17 +140,17 @@ def _facts_part(facts: FindingFacts) -> tuple[str, float, tuple[float, ...]]:
         equivalent = SEVERITY_CVSS[facts.severity]
         shown, base = f"{facts.severity.value} (CVSS-equivalent {equivalent:g})", BASE_SCALE * equivalent
     if facts.kev:
-        exploit: tuple[str, float] = ("in CISA KEV", KEV_MULTIPLIER)
+        exploit: Factor = ("in CISA KEV", KEV_MULTIPLIER)
     elif facts.epss is None:
         exploit = ("no data", 1.0)
     else:
         exploit = (f"EPSS {facts.epss:.3f}", next(m for lowest, m in EPSS_BANDS if facts.epss >= lowest))
     if facts.fix_available is None:
-        fix: tuple[str, float] = ("n/a", 1.0)
+        fix: Factor = ("n/a", 1.0)
     else:
         fix = ("available", FIX_AVAILABLE_MULTIPLIER) if facts.fix_available else ("none", 1.0)
-    template = '{"f":[' + ",".join([_entry(shown, None), _entry(*exploit), _entry(*fix)])
-    return template, base, (exploit[1], fix[1])
+    stored = _json_items([facts.severity.value, facts.cvss, facts.kev, facts.epss, facts.fix_available])
+    return base, shown, (exploit, fix), stored
 
 
 def prevalence_multiplier(count: int) -> float:
@@ -159,52 +161,38 @@ def prevalence_multiplier(count: int) -> float:
 
 
 @lru_cache(maxsize=16384)
-def _context_part(context: Context) -> tuple[str, tuple[float, ...]]:
-    """The asset's factors as a JSON template; cached because every finding of one asset shares them."""
+def _context_part(context: Context) -> tuple[tuple[Factor, Factor, Factor, Factor], str]:
+    """The asset's factors and its stored form; cached because every finding of one asset shares them."""
     applicable = context.use is not Use.NOT_APPLICABLE
     if context.exposed:
-        exposure: tuple[str, float] = ("internet-exposed", EXPOSED_MULTIPLIER)
+        exposure: Factor = ("internet-exposed", EXPOSED_MULTIPLIER)
     else:
         exposure = ("internal" if applicable else "n/a", 1.0)
-    if context.privileges:
-        ordered = sorted(context.privileges, key=lambda p: (-PRIVILEGE_MULTIPLIERS.get(p, 1.0), p))
-        privilege: tuple[str, float] = (", ".join(ordered), max(PRIVILEGE_MULTIPLIERS.get(p, 1.0) for p in ordered))
+    ordered = sorted(context.privileges, key=lambda p: (-PRIVILEGE_MULTIPLIERS.get(p, 1.0), p))
+    if ordered:
+        privilege: Factor = (", ".join(ordered), max(PRIVILEGE_MULTIPLIERS.get(p, 1.0) for p in ordered))
     else:
         privilege = ("none" if applicable else "n/a", 1.0)
-    use = (context.use.value, USE_MULTIPLIERS[context.use])
-    prevalence: tuple[Any, float] = ("n/a", 1.0)
+    use: Factor = (context.use.value, USE_MULTIPLIERS[context.use])
+    prevalence: Factor = ("n/a", 1.0)
     if applicable:
         prevalence = (context.prevalence, round_half_up(prevalence_multiplier(context.prevalence), 3))
-    factors = (exposure, privilege, use, prevalence)
-    template = "".join("," + _entry(*value) for value in factors)
-    return template, tuple(value[1] for value in factors)
+    stored = _json_items([context.use.value, context.exposed, sorted(context.privileges), context.prevalence])
+    return (exposure, privilege, use, prevalence), stored
 
 
-_CAP = ",[100,null,%r]"
+def scored_inputs(facts: FindingFacts, context: Context) -> tuple[int, str]:
+    """The risk, and what it was computed from as stored in ``finding.risk_factors``: ``"i":[…]``.
 
-
-def score_json(facts: FindingFacts, context: Context) -> tuple[int, str]:
-    """The risk and its explanation as the JSON text stored in ``finding.risk_factors``.
-
-    Built from cached templates, because it runs once per finding and run (100,000 times); only the
-    contributions, which depend on every factor applied before, are computed here. Stored compactly,
-    ``{"f": [[value, multiplier, contribution], ...]}`` in :data:`FACTORS` order: a third of the
-    size of the named form, which is most of what writing 100,000 re-scored findings costs.
+    Scoring stores the inputs, not the explanation: :func:`explain` recomputes the factors from
+    them with this formula when a finding is shown, so writing 100,000 re-scored findings writes a
+    few dozen bytes each, and this, which runs once per finding and run, only multiplies.
     """
-    facts_template, value, own = _facts_part(facts)
-    context_template, contextual = _context_part(context)
-    floor = math.floor
-    contributions = [floor(value * 10.0 + 0.5) / 10.0]
-    for multiplier in own + contextual:
-        after = value * multiplier
-        contributions.append(floor((after - value) * 10.0 + 0.5) / 10.0)
-        value = after
-    template = facts_template + context_template
-    if value > 100.0:
-        contributions.append(floor((100.0 - value) * 10.0 + 0.5) / 10.0)
-        template += _CAP
-        value = 100.0
-    return floor(value + 0.5), "".join((template, "]}")) % tuple(contributions)
+    value, _shown, own, facts_stored = _facts_part(facts)
+    factors, context_stored = _context_part(context)
+    for _value, multiplier in own + factors:
+        value *= multiplier
+    return math.floor(min(value, 100.0) + 0.5), f'"i":[{facts_stored},{context_stored}]'
 
 
 def score(facts: FindingFacts, context: Context) -> Score:
@@ -212,23 +200,49 @@ def score(facts: FindingFacts, context: Context) -> Score:
 
     Contributions are the points each factor adds (or removes) when applied in the documented order,
     so base + contributions = the product before the cap; a ``cap`` entry records what 100 cut off.
-    Multipliers are used as shown (three decimals), so the explanation reproduces the risk exactly.
+    Multipliers are used as shown (three decimals), so the explanation reproduces the risk exactly:
+    the same products in the same order as :func:`scored_inputs`.
     """
-    risk, text = score_json(facts, context)
-    return Score(risk, explain(orjson.loads(text)))
+    value, shown, own, _stored = _facts_part(facts)
+    factors, _context_stored = _context_part(context)
+    explained: dict[str, Any] = {"base": {"value": shown, "contribution": round_half_up(value, 1)}}
+    for name, (factor_value, multiplier) in zip(FACTORS[1:-1], own + factors, strict=True):
+        after = value * multiplier
+        explained[name] = {"value": factor_value, "multiplier": multiplier,
+                           "contribution": round_half_up(after - value, 1)}
+        value = after
+    if value > 100.0:
+        explained["cap"] = {"value": 100, "contribution": round_half_up(100.0 - value, 1)}
+    return Score(math.floor(min(value, 100.0) + 0.5), explained)
 
 
 def explain(stored: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A stored explanation in its published shape: factor → ``value``, ``multiplier`` (none for
-    ``base`` and ``cap``) and ``contribution``, after the ``scored`` entry (docs/scoring.md)."""
+    """A stored ``risk_factors`` in its published shape: the ``scored`` entry, then per factor its
+    ``value``, ``multiplier`` (none for ``base`` and ``cap``) and ``contribution`` (docs/scoring.md),
+    recomputed from the stored inputs."""
     if not stored:
         return {}
-    out = {k: v for k, v in stored.items() if k != "f"}
-    entries = stored.get("f")
-    if isinstance(entries, list):
-        for name, entry in zip(FACTORS, entries, strict=False):
-            if isinstance(entry, list) and len(entry) == 3:
-                value, multiplier, contribution = entry
-                named = {"value": value, "multiplier": multiplier, "contribution": contribution}
-                out[name] = named if multiplier is not None else {"value": value, "contribution": contribution}
+    out = {"scored": stored["scored"]} if "scored" in stored else {}
+    inputs = _decode(stored.get("i"))
+    if inputs is not None:
+        out.update(score(*inputs).factors)
     return out
+
+
+def _decode(entry: Any) -> tuple[FindingFacts, Context] | None:
+    """The (facts, context) :func:`scored_inputs` stored, or None for anything else (an older form)."""
+    if not isinstance(entry, list) or len(entry) != 9:
+        return None
+    severity, cvss, kev, epss, fix, use, exposed, privileges, prevalence = entry
+    try:
+        facts = FindingFacts(Severity(severity), _number(cvss), kev is True, _number(epss),
+                             fix if isinstance(fix, bool) else None)
+        context = Context(Use(use), exposed is True, frozenset(p for p in privileges if isinstance(p, str)),
+                          prevalence if isinstance(prevalence, int) else 0)
+    except (ValueError, TypeError):
+        return None
+    return facts, context
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -1,6 +1,6 @@
 """What the formula reads from the store, and how a finding is known to be scored already.
 
-Every stored explanation starts with a ``scored`` entry: a hash of everything its risk was computed
+Every stored ``risk_factors`` starts with a ``scored`` entry: a hash of everything its risk was computed
 from (the formula version, the finding's content hash, the exploitability data loaded, the asset's
 context) and the risk that gave. A finding whose inputs hash the same is skipped without reading
 its evidence, so a quiet re-run over 100,000 findings reads a few columns per finding and parses
@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, Text, cast, func, literal_column, select
+from sqlalchemy import ColumnElement, Table, Text, case, cast, func, literal_column, null, select
 from sqlmodel import Session
 
 from posture.model import EpssScore, KevEntry, Meta, finding_table
@@ -28,7 +28,7 @@ kev_table: Table = KevEntry.__table__  # type: ignore[attr-defined]
 epss_table: Table = EpssScore.__table__  # type: ignore[attr-defined]
 
 #: Bumped whenever the formula or the explanation changes: every finding is then re-scored once.
-FORMULA_VERSION = "2"
+FORMULA_VERSION = "3"
 _EXPLOITABILITY_KEY = "exploitability_version"
 #: ``{"scored":"`` is 11 characters; the entry's value is 16 hex digits, "/", the risk.
 _HEADER_AT, _HEADER_LEN = 12, 24
@@ -93,48 +93,60 @@ def in_kev(kev: set[str], vuln: str | None, aliases: list[Any] | None) -> bool:
 
 
 # -- findings ----------------------------------------------------------------------------------
-def finding_rows(session: Session) -> list[Any]:
-    """(id, asset, severity, status, risk, content hash, area, phase, ``scored`` prefix) of every
-    unresolved finding: no evidence, no explanation beyond its first characters."""
-    prefix = func.substr(cast(F.risk_factors, Text), _HEADER_AT, _HEADER_LEN)
-    stmt = select(F.id, F.asset_id, F.severity, F.status, F.risk, F.content_hash, F.category, F.phase, prefix).where(
-        F.status != FindingStatus.RESOLVED.value
-    )
-    return run_raw(session, stmt)
-
-
 #: The four evidence values the formula reads, as one JSON array, parsed once per row by the database.
 _FACTS_SQL = {
     "sqlite": "json_extract(finding.evidence, '$.cvss.score', '$.fix_available', '$.vulnerability', '$.aliases')",
     "postgresql": "json_build_array(finding.evidence #> '{cvss,score}', finding.evidence -> 'fix_available', "
                   "finding.evidence -> 'vulnerability', finding.evidence -> 'aliases')::text",
 }
-_NO_FACTS = frozenset({"[null,null,null,null]", "[null, null, null, null]"})  # SQLite's and PostgreSQL's spelling
+_NULL_FACTS = frozenset({"[null,null,null,null]", "[null, null, null, null]"})  # SQLite's and PostgreSQL's spelling
 Facts = tuple[float | None, bool | None, str | None, Any]
-_NONE: Facts = (None, None, None, None)
+NO_FACTS: Facts = (None, None, None, None)
+
+
+def _facts_column(session: Session) -> ColumnElement[str]:
+    return literal_column(_FACTS_SQL[session.get_bind().dialect.name])
+
+
+def finding_rows(session: Session) -> list[Any]:
+    """(id, asset, severity, status, risk, content hash, area, phase, ``scored`` prefix, facts) of every
+    unresolved finding: no evidence, no explanation beyond its first characters.
+
+    ``facts`` (for :func:`parse_facts`) is read in the same scan only for findings never scored: new
+    ones, all of them in a baseline run, so that run scans the table once; it is None for the others,
+    whose evidence :func:`evidence_facts` reads only if their inputs changed.
+    """
+    stored = cast(F.risk_factors, Text)
+    prefix = func.substr(stored, _HEADER_AT, _HEADER_LEN)
+    unscored = func.substr(stored, 1, _HEADER_AT - 1) != '{"scored":"'
+    facts = case((unscored, _facts_column(session)), else_=null())
+    stmt = select(F.id, F.asset_id, F.severity, F.status, F.risk, F.content_hash, F.category, F.phase, prefix,
+                  facts).where(F.status != FindingStatus.RESOLVED.value)
+    return run_raw(session, stmt)
 
 
 def evidence_facts(session: Session, ids: Sequence[int], everything: bool) -> dict[int, Facts]:
     """CVSS score, fix available, vulnerability id and aliases of the given findings (or of every
     unresolved one when most are wanted: one scan beats thousands of lookups)."""
-    extract: ColumnElement[str] = literal_column(_FACTS_SQL[session.get_bind().dialect.name])
+    extract = _facts_column(session)
     out: dict[int, Facts] = {}
     if everything:
         stmt = select(F.id, extract).where(F.status != FindingStatus.RESOLVED.value)
-        out.update((fid, _parse(text)) for fid, text in run_raw(session, stmt))
+        out.update((fid, parse_facts(text)) for fid, text in run_raw(session, stmt))
         return out
     for part in chunks(sorted(ids), 900):
-        out.update((fid, _parse(text)) for fid, text in run_raw(session, select(F.id, extract).where(F.id.in_(part))))
+        stmt = select(F.id, extract).where(F.id.in_(part))
+        out.update((fid, parse_facts(text)) for fid, text in run_raw(session, stmt))
     return out
 
 
-def _parse(text: str | None) -> Facts:
+def parse_facts(text: str | None) -> Facts:
     """Each value None unless of the expected type: evidence comes from scanners' reports."""
-    if text is None or text in _NO_FACTS:
-        return _NONE
+    if text is None or text in _NULL_FACTS:
+        return NO_FACTS
     values = json_text(text)
     if not isinstance(values, list) or len(values) != 4:
-        return _NONE
+        return NO_FACTS
     cvss, fix, vuln, aliases = values
     return (
         float(cvss) if isinstance(cvss, (int, float)) and not isinstance(cvss, bool) else None,

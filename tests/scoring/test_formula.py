@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from posture.scoring import BASE_RISK, Context, FindingFacts, Use, score
-from posture.scoring.formula import prevalence_multiplier
+import orjson
+
+from posture.scoring.formula import explain, prevalence_multiplier, scored_inputs
 from posture.scoring.rollup import band_of, grade_of, posture_score
 from posture.taxonomy import Severity as S
 
@@ -65,6 +67,24 @@ def test_contributions_add_up_to_the_risk() -> None:
         result = score(facts, context)
         total = sum(f["contribution"] for f in result.factors.values())
         assert abs(total - result.risk) <= 0.5 + 0.05 * len(result.factors)
+
+
+def test_the_stored_inputs_explain_the_risk_they_gave() -> None:
+    """The database keeps the inputs; explaining them gives the very factors and risk scoring computed."""
+    for _name, facts, context in EXAMPLES:
+        risk, inputs = scored_inputs(facts, context)
+        stored = orjson.loads('{"scored":"0123456789abcdef/%d",%s}' % (risk, inputs))
+        expected = score(facts, context)
+        assert risk == expected.risk
+        assert explain(stored) == {"scored": f"0123456789abcdef/{risk}", **expected.factors}
+
+
+def test_an_unknown_stored_form_explains_nothing_beyond_its_scored_entry() -> None:
+    assert explain({"scored": "0123456789abcdef/45", "f": [["CVSS 7.5", None, 45.0]]}) == {
+        "scored": "0123456789abcdef/45"}
+    assert explain({"scored": "x/1", "i": ["bogus", None, False, None, None, "running", False, [], 1]}) == {
+        "scored": "x/1"}
+    assert explain(None) == {}
 
 
 def test_cap_keeps_risk_at_100_and_says_how_much_it_cut() -> None:
