@@ -414,12 +414,13 @@ class RegistryClient:
                 raise TooLarge(f"{what}: {int(declared)} bytes is over the {cap // MiB} MiB cap")
             chunks: list[bytes] = []
             size = 0
-            if request.method != "HEAD":
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > cap:
-                        raise TooLarge(f"{what}: the response is over the {cap // MiB} MiB cap")
-                    chunks.append(chunk)
+            # Read to the end even for HEAD (no body: it ends at once): a response closed before its
+            # end closes the connection, and one HEAD per tag then cost a TCP connection each.
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > cap:
+                    raise TooLarge(f"{what}: the response is over the {cap // MiB} MiB cap")
+                chunks.append(chunk)
         finally:
             await response.aclose()
         self._note_ratelimit(response.headers)

@@ -14,6 +14,7 @@ class Seen:
     method: str
     path: str
     headers: dict[str, str]
+    peer: int = 0  # the client's port: one per TCP connection
 
 
 @dataclass
@@ -42,7 +43,8 @@ class FakeServer:
                 return
 
             def _handle(self) -> None:
-                request = Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()})
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                request = Seen(self.command, self.path, headers, self.client_address[1])
                 server.seen.append(request)
                 route = server.routes.get((self.command, self.path)) or server.routes.get((self.command, "*"))
                 answer = route(request) if route else Answer(404, b'{"errors":[{"code":"NOT_FOUND"}]}')

@@ -364,6 +364,21 @@ def test_pagination_scope_newest_tags_and_referrers(server: FakeServer) -> None:
     assert assets(records, AssetKind.REGISTRY)[authority].attributes["anonymous_catalog"] is False  # empty listing
 
 
+def test_a_known_tag_costs_one_head_on_a_kept_alive_connection(server: FakeServer) -> None:
+    """A HEAD response has no body, but closing it unread dropped the connection: one TCP
+    connection per tag on an unchanged re-run."""
+    serve_catalog(server, {"a/app": ["1.0", "1.1", "1.2"]})
+    known = frozenset(serve_image(server, "a/app", tag)[0] for tag in ("1.0", "1.1", "1.2"))
+    one_lane = ClientSettings(concurrency=1, backoff_s=0.01)
+    records = list(RegistryCollector(target(server), SCANNER, credentials=lambda: None, settings=one_lane,
+                                     known_digests=known).collect())
+    assert len(assets(records, AssetKind.TAG)) == 3
+    heads = set(server.paths("HEAD"))
+    assert heads == {f"/v2/a/app/manifests/{tag}" for tag in ("1.0", "1.1", "1.2")}
+    assert not any("/manifests/" in path for path in server.paths("GET"))
+    assert len({s.peer for s in server.seen}) == 1
+
+
 async def test_collect_works_inside_a_running_event_loop(server: FakeServer) -> None:
     serve_catalog(server, {"a/app": ["1.0"]})
     serve_image(server, "a/app", "1.0")
