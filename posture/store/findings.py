@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Select, delete, insert, select, update
 from sqlmodel import Session
 
 from posture.model import finding_sighting_table, finding_table
@@ -23,6 +23,7 @@ from posture.store.assets import chunks, content_hash
 from posture.store.evidence import merge_evidence, worst_severity
 from posture.store.exceptions import ExceptionMatcher
 from posture.store.history import FindingChange, changes_for, record_events
+from posture.store.raw import run_raw
 from posture.taxonomy import FindingStatus, Severity
 
 
@@ -168,28 +169,27 @@ class _Existing:
 
 
 def _existing(session: Session, scope_id: int, fingerprints: Sequence[str]) -> dict[str, _Existing]:
+    """The stored findings among ``fingerprints``, with what this scope stated of each last time.
+
+    First everything the scope stated before, in one indexed join (on a re-run that is all of it),
+    then the rest by fingerprint: findings new to this scope, stored by another scope or not at all.
+    """
     sighting = finding_sighting_table.alias("mine")
+    F = finding_table.c
+    columns = (F.id, F.fingerprint, F.status, F.content_hash, F.severity, F.severity_rank, F.risk, F.exception_id,
+               sighting.c.content_hash.label("scope_hash"))
+    wanted = set(fingerprints)
     found: dict[str, _Existing] = {}
-    for part in chunks(fingerprints):
-        stmt = (
-            select(
-                finding_table.c.id,
-                finding_table.c.fingerprint,
-                finding_table.c.status,
-                finding_table.c.content_hash,
-                finding_table.c.severity,
-                finding_table.c.severity_rank,
-                finding_table.c.risk,
-                finding_table.c.exception_id,
-                sighting.c.content_hash.label("scope_hash"),
-            )
-            .outerjoin(sighting, (sighting.c.finding_id == finding_table.c.id) & (sighting.c.scope_id == scope_id))
-            .where(finding_table.c.fingerprint.in_(part))
-        )
-        for r in session.execute(stmt):
-            found[r.fingerprint] = _Existing(
-                r.id, r.status, r.content_hash, r.severity, r.severity_rank, r.risk, r.exception_id, r.scope_hash
-            )
+
+    def read(stmt: Select[Any]) -> None:
+        for fid, fp, status, content, severity, rank, risk, exception_id, scope_hash in run_raw(session, stmt):
+            if fp in wanted:
+                found[fp] = _Existing(fid, status, content, severity, rank, risk, exception_id, scope_hash)
+
+    read(select(*columns).join(sighting, sighting.c.finding_id == F.id).where(sighting.c.scope_id == scope_id))
+    joined = (sighting.c.finding_id == F.id) & (sighting.c.scope_id == scope_id)
+    for part in chunks([fp for fp in fingerprints if fp not in found]):
+        read(select(*columns).outerjoin(sighting, joined).where(F.fingerprint.in_(part)))
     return found
 
 
