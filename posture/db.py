@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import orjson
 from sqlalchemy import event, text
@@ -21,6 +22,10 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session, create_engine
 
+from posture.walcheckpoint import Checkpointer
+
+_CHECKPOINTERS: WeakKeyDictionary[Engine, Checkpointer] = WeakKeyDictionary()
+_CHANGES_AT_BEGIN = "posture_total_changes_at_begin"
 # Arbitrary constant shared by every Posture writer of one PostgreSQL database.
 _PG_WRITE_LOCK = 0x706F7374  # "post"
 _SQLITE_BUSY_MS = 60_000
@@ -72,7 +77,8 @@ def make_engine(url: str) -> Engine:
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
         )
-        _configure_sqlite(engine)
+        file = parsed.database not in (None, "", ":memory:")
+        _configure_sqlite(engine, Checkpointer(str(parsed.database)) if file else None)
         return engine
     return create_engine(url, pool_pre_ping=True, json_serializer=_json_dumps, json_deserializer=orjson.loads)
 
@@ -82,7 +88,10 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, checkpointer: Checkpointer | None) -> None:
+    """Pragmas per connection, our own BEGIN, and the changes each commit makes counted for
+    :mod:`posture.walcheckpoint` (a database file's log is checkpointed in the background)."""
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
@@ -92,12 +101,30 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
+        if checkpointer is not None:
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("posture_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+        conn.info[_CHANGES_AT_BEGIN] = conn.connection.dbapi_connection.total_changes
+
+    if checkpointer is None:
+        return
+    _CHECKPOINTERS[engine] = checkpointer
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(conn: Any) -> None:
+        checkpointer.count(conn.connection.dbapi_connection.total_changes - conn.info.pop(_CHANGES_AT_BEGIN, 0))
+
+
+def settle(engine: Engine) -> None:
+    """Wait for the engine's background WAL checkpoint, if one is running (benchmarks time work without it)."""
+    checkpointer = _CHECKPOINTERS.get(engine)
+    if checkpointer is not None:
+        checkpointer.wait()
 
 
 @contextmanager
@@ -105,10 +132,14 @@ def write_session(engine: Engine) -> Iterator[Session]:
     """One serialized write transaction; commits on success, rolls back on any error."""
     is_sqlite = engine.dialect.name == "sqlite"
     bound = engine.execution_options(posture_begin="IMMEDIATE") if is_sqlite else engine
-    with Session(bound, expire_on_commit=False) as session, session.begin():
-        if not is_sqlite:
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_WRITE_LOCK})
-        yield session
+    with Session(bound, expire_on_commit=False) as session:
+        with session.begin():
+            if not is_sqlite:
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_WRITE_LOCK})
+            yield session
+        checkpointer = _CHECKPOINTERS.get(engine)
+        if checkpointer is not None:
+            checkpointer.start_if_due()
 
 
 @contextmanager

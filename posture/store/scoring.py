@@ -38,9 +38,9 @@ from posture.store.assets import chunks
 from posture.store.estate_graph import load_estate
 from posture.store.history import FindingChange, record_events
 from posture.store.scoring_inputs import (
-    context_signature,
     NO_FACTS,
     Facts,
+    context_signature,
     evidence_facts,
     exploitability,
     exploitability_version,

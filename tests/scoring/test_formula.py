@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import orjson
 import pytest
 
 from posture.scoring import BASE_RISK, Context, FindingFacts, Use, score
-import orjson
-
 from posture.scoring.formula import explain, prevalence_multiplier, scored_inputs
 from posture.scoring.rollup import band_of, grade_of, posture_score
 from posture.taxonomy import Severity as S
@@ -73,7 +72,7 @@ def test_the_stored_inputs_explain_the_risk_they_gave() -> None:
     """The database keeps the inputs; explaining them gives the very factors and risk scoring computed."""
     for _name, facts, context in EXAMPLES:
         risk, inputs = scored_inputs(facts, context)
-        stored = orjson.loads('{"scored":"0123456789abcdef/%d",%s}' % (risk, inputs))
+        stored = orjson.loads(f'{{"scored":"0123456789abcdef/{risk}",{inputs}}}')
         expected = score(facts, context)
         assert risk == expected.risk
         assert explain(stored) == {"scored": f"0123456789abcdef/{risk}", **expected.factors}
