@@ -22,7 +22,7 @@ from collectors.reports import ReportCollector
 from collectors.reports.collector import parse_report
 from collectors.reports.model import ParseContext
 from posture.cli.sources.reports import stored_vulns
-from posture.db import make_engine, resolve_url
+from posture.db import make_engine, resolve_url, settle
 from posture.migrations import upgrade
 from posture.pipeline import collect
 from posture.rules.base import RuleRegistry
@@ -108,11 +108,15 @@ def main(argv: list[str] | None = None) -> int:
         parse_s = time.perf_counter() - start
 
         timings = []
+        checkpoints: list[float] = []
         for _ in range(2):
             start = time.perf_counter()
             collector = ReportCollector(str(report), secrets=secrets, stored_vulns=stored_vulns(engine))
             result = collect(engine, collector, registry)
             timings.append((time.perf_counter() - start, result))
+            start = time.perf_counter()
+            settle(engine)  # its WAL checkpoint runs on a background thread (posture.walcheckpoint)
+            checkpoints.append(time.perf_counter() - start)
         engine.dispose()
 
     (first_s, first), (again_s, again) = timings
@@ -120,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"parse only:            {parse_s:6.2f} s")
     print(f"first ingest:          {first_s:6.2f} s  (budget {BUDGET_FIRST_S} s)  {first.status.value} {first.stats}")
     print(f"re-ingest unchanged:   {again_s:6.2f} s  (budget {BUDGET_AGAIN_S} s)  {again.status.value} {again.stats}")
+    print(f"WAL checkpoints after each (background thread, not counted): {checkpoints[0]:.2f} s, {checkpoints[1]:.2f} s")
     ok = (
         first_s < BUDGET_FIRST_S
         and again_s < BUDGET_AGAIN_S
