@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         parsed = parse_report(str(report), ParseContext(report.name, "bench", secrets))
         parse_s = time.perf_counter() - start
+        findings = len(parsed.observations)
+        del parsed  # not kept alive through the ingests: a posture command holds no second copy
 
         timings = []
         checkpoints: list[float] = []
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         engine.dispose()
 
     (first_s, first), (again_s, again) = timings
-    print(f"report: {args.vulns} vulnerabilities, {len(content) / 1e6:.1f} MB, {len(parsed.observations)} findings")
+    print(f"report: {args.vulns} vulnerabilities, {len(content) / 1e6:.1f} MB, {findings} findings")
     print(f"parse only:            {parse_s:6.2f} s")
     print(f"first ingest:          {first_s:6.2f} s  (budget {BUDGET_FIRST_S} s)  {first.status.value} {first.stats}")
     print(f"re-ingest unchanged:   {again_s:6.2f} s  (budget {BUDGET_AGAIN_S} s)  {again.status.value} {again.stats}")
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     ok = (
         first_s < BUDGET_FIRST_S
         and again_s < BUDGET_AGAIN_S
-        and first.stats.get("new") == len(parsed.observations)
+        and first.stats.get("new") == findings
         and again.stats.get("new") == 0
         and again.stats.get("resolved") == 0
     )
