@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"parse only:            {parse_s:6.2f} s")
     print(f"first ingest:          {first_s:6.2f} s  (budget {BUDGET_FIRST_S} s)  {first.status.value} {first.stats}")
     print(f"re-ingest unchanged:   {again_s:6.2f} s  (budget {BUDGET_AGAIN_S} s)  {again.status.value} {again.stats}")
-    print(f"WAL checkpoints after each (background thread, not counted): {checkpoints[0]:.2f} s, {checkpoints[1]:.2f} s")
+    print(f"WAL checkpoints after each (background thread, not counted): {checkpoints[0]:.2f} s, "
+          f"{checkpoints[1]:.2f} s")
     ok = (
         first_s < BUDGET_FIRST_S
         and again_s < BUDGET_AGAIN_S
