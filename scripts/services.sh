@@ -138,6 +138,24 @@ stop_instance() {
 docker_sock() { echo "$DIR/dockerd/docker.sock"; }
 docker_ping() { curl -sf --max-time 2 --unix-socket "$(docker_sock)" http://localhost/_ping; }
 docker_cli() { docker -H "unix://$(docker_sock)" "$@"; }
+docker_tls_url() { echo "tcp://127.0.0.1:$(cat "$DIR/dockerd/tls-port")"; }
+
+# The engine's CA and server certificate, and a client certificate in the layout DOCKER_CERT_PATH
+# names (ca.pem, cert.pem, key.pem).
+make_docker_tls_material() {
+    local d=$DIR/dockerd/tls
+    need openssl
+    mkdir -p "$d/client"
+    (
+        cd "$d"
+        make_ca
+        issue_cert server serverAuth
+        issue_cert client clientAuth
+        cp ca.crt client/ca.pem
+        cp client.crt client/cert.pem
+        cp client.key client/key.pem
+    ) >>"$DIR/dockerd/log" 2>&1 || fail_with_log dockerd "generating the engine's TLS certificates failed"
+}
 
 start_dockerd() {
     local d=$DIR/dockerd
@@ -152,11 +170,17 @@ start_dockerd() {
         mkdir -p "$d/data" "$d/exec"
         # Our own (empty) config file keeps /etc/docker/daemon.json of the machine out of the tests.
         echo '{}' >"$d/daemon.json"
+        make_docker_tls_material
+        free_port >"$d/tls-port"
+        # Also on TCP with mutual TLS (--tlsverify: a client certificate signed by the CA is required),
+        # as a remote engine is exposed; the unix socket stays plain.
         launch dockerd dockerd --config-file "$d/daemon.json" --host "unix://$(docker_sock)" \
+            --host "$(docker_tls_url)" --tlsverify --tlscacert "$d/tls/ca.crt" \
+            --tlscert "$d/tls/server.crt" --tlskey "$d/tls/server.key" \
             --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/dockerd.pid" \
             --storage-driver vfs --iptables=false --bridge=none --shutdown-timeout 2
         wait_ready dockerd "the Docker API (_ping)" docker_ping
-        say "dockerd started (pid $(our_pid dockerd), unix://$(docker_sock))"
+        say "dockerd started (pid $(our_pid dockerd), unix://$(docker_sock), $(docker_tls_url) with TLS)"
     fi
     docker_cli image inspect "$BUSYBOX_IMAGE" >/dev/null 2>&1 || build_busybox
 }
@@ -209,28 +233,43 @@ registry_ping() {
     fi
 }
 
-# A throw-away CA and a server certificate for 127.0.0.1 and localhost (with the extensions strict
-# verifiers ask for), plus bcrypt htpasswd credentials with a random password.
+# A throw-away CA (ca.crt, ca.key) in the current directory.
+make_ca() {
+    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -days 3650 \
+        -keyout ca.key -out ca.crt -subj "/CN=Posture test CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+}
+
+# NAME.crt and NAME.key in the current directory, signed by its CA, with the extensions strict
+# verifiers ask for: serverAuth for 127.0.0.1 and localhost, or clientAuth.
+issue_cert() {
+    local name=$1 usage=$2
+    openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -keyout "$name.key" -out "$name.csr" -subj "/CN=${name/server/localhost}"
+    {
+        [ "$usage" = serverAuth ] && echo "subjectAltName=IP:127.0.0.1,DNS:localhost"
+        printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+            "extendedKeyUsage=$usage" "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid"
+    } >"$name.ext"
+    openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 \
+        -extfile "$name.ext" -out "$name.crt"
+    chmod 600 "$name.key"
+}
+
+# A throw-away CA and a server certificate for 127.0.0.1 and localhost, plus bcrypt htpasswd
+# credentials with a random password.
 make_tls_material() {
     local d=$DIR/registry-tls
     need openssl htpasswd
     (
         cd "$d"
-        openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -days 3650 \
-            -keyout ca.key -out ca.crt -subj "/CN=Posture test CA" \
-            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
-        openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-            -keyout server.key -out server.csr -subj "/CN=localhost"
-        printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=critical,CA:FALSE" \
-            "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" \
-            "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid" >server.ext
-        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 \
-            -extfile server.ext -out server.crt
+        make_ca
+        issue_cert server serverAuth
         # skopeo and containers/image take a directory whose *.crt files are trusted CAs.
         mkdir -p certs.d
         cp ca.crt certs.d/ca.crt
         openssl rand -hex 16 >password
-        chmod 600 password ca.key server.key
+        chmod 600 password ca.key
         # shellcheck disable=SC2094  # reads password, writes htpasswd: two files
         htpasswd -Bbn "$REGISTRY_USER" "$(<password)" >htpasswd
     ) >>"$d/log" 2>&1 || fail_with_log registry-tls "generating the CA, certificate or htpasswd failed"
@@ -380,6 +419,8 @@ write_env() {
         emit POSTURE_SERVICES_DIR "$DIR"
         if our_pid dockerd >/dev/null; then
             emit POSTURE_TEST_DOCKER_HOST "unix://$(docker_sock)"
+            emit POSTURE_TEST_DOCKER_TLS_HOST "$(docker_tls_url)"
+            emit POSTURE_TEST_DOCKER_CERT_PATH "$DIR/dockerd/tls/client"
             emit POSTURE_TEST_BUSYBOX_IMAGE "$BUSYBOX_IMAGE"
         fi
         if our_pid registry-plain >/dev/null; then

@@ -34,6 +34,8 @@ START_TIMEOUT_S = 600
 class Dockerd:
     url: str  # unix:///…/docker.sock: for DOCKER_HOST, `docker -H` and docker.DockerClient(base_url=...)
     busybox_image: str  # a local tag; nothing can be pulled here, so tests build on this image
+    tls_url: str  # tcp://127.0.0.1:PORT: the same engine with mutual TLS (--tlsverify)
+    cert_path: str  # a DOCKER_CERT_PATH directory: the engine's CA (ca.pem), a client cert.pem and key.pem
 
     @property
     def socket_path(self) -> str:
@@ -100,8 +102,10 @@ class Services:
         self._problems: dict[str, str] = {}
 
     def dockerd(self) -> Dockerd:
-        env = self._variables("dockerd", "POSTURE_TEST_DOCKER_HOST", "POSTURE_TEST_BUSYBOX_IMAGE")
-        return Dockerd(url=env["POSTURE_TEST_DOCKER_HOST"], busybox_image=env["POSTURE_TEST_BUSYBOX_IMAGE"])
+        env = self._variables("dockerd", "POSTURE_TEST_DOCKER_HOST", "POSTURE_TEST_BUSYBOX_IMAGE",
+                              "POSTURE_TEST_DOCKER_TLS_HOST", "POSTURE_TEST_DOCKER_CERT_PATH")
+        return Dockerd(url=env["POSTURE_TEST_DOCKER_HOST"], busybox_image=env["POSTURE_TEST_BUSYBOX_IMAGE"],
+                       tls_url=env["POSTURE_TEST_DOCKER_TLS_HOST"], cert_path=env["POSTURE_TEST_DOCKER_CERT_PATH"])
 
     def registry_plain(self) -> PlainRegistry:
         env = self._variables("registry", "POSTURE_TEST_REGISTRY_PLAIN")

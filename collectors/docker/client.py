@@ -95,6 +95,9 @@ def _describe(exc: BaseException, endpoint: DockerEndpoint | None) -> str:
         return "permission denied (the user may not open the socket; is it in the docker group?)"
     tls = next((e for e in deepest_first if isinstance(e, ssl.SSLError | requests.exceptions.SSLError)), None)
     if tls is not None:
+        alert = next((e.reason for e in chain if isinstance(e, ssl.SSLError) and e.reason in _CLIENT_REFUSED), None)
+        if alert is not None:
+            return _client_refused(alert, endpoint)
         hint = ""
         if endpoint is not None and endpoint.tls is not None and endpoint.tls.skip_verify_requested:
             hint = "; the context sets SkipTLSVerify but Posture always verifies: give the context its CA"
@@ -113,6 +116,22 @@ def _describe(exc: BaseException, endpoint: DockerEndpoint | None) -> str:
     if refused is not None:
         return f"cannot connect ({_reason(refused)})"
     return f"{type(exc).__name__}: {_reason(exc)}"
+
+
+#: TLS alerts with which an engine started with --tlsverify turns away a client certificate (or its absence).
+_CLIENT_REFUSED = frozenset({
+    "SSLV3_ALERT_BAD_CERTIFICATE", "TLSV13_ALERT_CERTIFICATE_REQUIRED", "TLSV1_ALERT_UNKNOWN_CA",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+})
+
+
+def _client_refused(alert: str, endpoint: DockerEndpoint | None) -> str:
+    """The engine verified the client, not the other way round: say which side to fix."""
+    shown = alert.lower().replace("_", " ")
+    if endpoint is None or endpoint.tls is None or not endpoint.tls.client_cert:
+        return (f"the engine requires a client certificate ({shown}): give DOCKER_CERT_PATH, or the context, "
+                "the cert.pem and key.pem its CA signed")
+    return f"the engine refused the client certificate ({shown}): is it signed by the engine's CA?"
 
 
 def _api_error(err: docker.errors.APIError) -> str:
