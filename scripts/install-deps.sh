@@ -16,6 +16,8 @@ PACKAGES=(
     curl             # readiness probes (docker _ping over the unix socket, registry /v2/)
     tmux             # drives the TUI as a person would in its end-to-end tests
     podman           # optional second engine behind the Docker-compatible API (services.sh podman)
+    openssh-server   # sshd in front of dockerd: an engine collected over ssh:// (services.sh sshd)
+    openssh-client   # ssh and ssh-keygen for that server's keys and readiness probe
 )
 
 missing=()

@@ -8,8 +8,9 @@
 #              postgres refuses to run as root
 #
 #   podman     optional (not in "all"): podman's Docker-compatible API service, vfs storage
+#   sshd       optional (not in "all"): OpenSSH on 127.0.0.1 whose sessions reach dockerd (ssh:// engines)
 #
-# Usage: scripts/services.sh start|stop|status|env [all|dockerd|registry|postgres|podman]
+# Usage: scripts/services.sh start|stop|status|env [all|dockerd|registry|postgres|podman|sshd]
 #   start   idempotent: a service whose recorded PID is alive is reused; one that is not running starts
 #           from a clean slate (fresh data), so every test session sees the same initial state
 #   stop    signals exactly the PIDs this script recorded and waits for them; never matches by name
@@ -382,6 +383,48 @@ start_postgres() {
 # SIGINT is PostgreSQL's fast shutdown: it does not wait for test connections to close.
 stop_postgres() { stop_instance postgres INT; }
 
+# ------------------------------------------------------------------------------------------------- sshd
+
+# Optional, not part of "all": an OpenSSH server on 127.0.0.1 whose sessions reach the test dockerd
+# (SetEnv DOCKER_HOST), so the engine can be collected over ssh:// as from a remote host (the Docker
+# SDK runs `docker system dial-stdio` through it). Keys only: a throw-away host key, and for the
+# tests a client key and the known_hosts line that trusts the host key.
+sshd_port() { cat "$DIR/sshd/port"; }
+sshd_ping() {
+    ssh -p "$(sshd_port)" -i "$DIR/sshd/client_ed25519" -o UserKnownHostsFile="$DIR/sshd/known_hosts" \
+        -o StrictHostKeyChecking=yes -o BatchMode=yes root@127.0.0.1 true
+}
+
+start_sshd() {
+    local d=$DIR/sshd port
+    our_pid dockerd >/dev/null || start_dockerd
+    if our_pid sshd >/dev/null; then
+        wait_ready sshd "ssh with the test key" sshd_ping
+        say "sshd already running (pid $(our_pid sshd))"
+        return
+    fi
+    need_root sshd
+    need sshd ssh ssh-keygen
+    fresh_dir sshd
+    mkdir -p /run/sshd # the privilege separation directory sshd insists on
+    port=$(free_port)
+    echo "$port" >"$d/port"
+    ssh-keygen -q -t ed25519 -N "" -C posture-test-host -f "$d/host_ed25519"
+    ssh-keygen -q -t ed25519 -N "" -C posture-test-client -f "$d/client_ed25519"
+    cp "$d/client_ed25519.pub" "$d/authorized_keys"
+    echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$d/host_ed25519.pub")" >"$d/known_hosts"
+    printf '%s\n' "Port $port" "ListenAddress 127.0.0.1" "HostKey $d/host_ed25519" "PidFile $d/sshd.pid" \
+        "AuthorizedKeysFile $d/authorized_keys" "PermitRootLogin prohibit-password" \
+        "PasswordAuthentication no" "KbdInteractiveAuthentication no" "UsePAM no" "StrictModes no" \
+        "SetEnv DOCKER_HOST=unix://$(docker_sock)" >"$d/sshd_config"
+    # sshd re-executes itself for each connection, so it must be started by its absolute path.
+    launch sshd "$(command -v sshd)" -D -e -f "$d/sshd_config"
+    wait_ready sshd "ssh with the test key" sshd_ping
+    say "sshd started (pid $(our_pid sshd), ssh://root@127.0.0.1:$port)"
+}
+
+stop_sshd() { stop_instance sshd TERM; }
+
 # ----------------------------------------------------------------------------------------------- podman
 
 # Optional, not part of "all": podman's Docker-compatible API answers and creates containers here, but
@@ -439,6 +482,11 @@ write_env() {
         if our_pid podman >/dev/null; then
             emit POSTURE_TEST_PODMAN_HOST "unix://$(podman_sock)"
         fi
+        if our_pid sshd >/dev/null; then
+            emit POSTURE_TEST_SSH_DOCKER_HOST "ssh://root@127.0.0.1:$(sshd_port)"
+            emit POSTURE_TEST_SSH_KEY "$DIR/sshd/client_ed25519"
+            emit POSTURE_TEST_SSH_KNOWN_HOSTS "$DIR/sshd/known_hosts"
+        fi
     } >"$DIR/env.sh.tmp"
     mv "$DIR/env.sh.tmp" "$DIR/env.sh"
 }
@@ -454,19 +502,19 @@ status_instance() {
 }
 
 usage() {
-    echo "usage: scripts/services.sh start|stop|status|env [all|dockerd|registry|postgres|podman]" >&2
+    echo "usage: scripts/services.sh start|stop|status|env [all|dockerd|registry|postgres|podman|sshd]" >&2
     exit 2
 }
 
 main() {
     local action=${1:-} target=${2:-all} services instances
     case $target in
-        # podman is optional: "start all" leaves it out, "stop all" stops it too if it runs.
+        # podman and sshd are optional: "start all" leaves them out, "stop all" stops them too if they run.
         all)
             services=(dockerd registry postgres)
-            if [ "$action" = stop ]; then services+=(podman); fi
+            if [ "$action" = stop ]; then services=(sshd "${services[@]}" podman); fi
             ;;
-        dockerd | registry | postgres | podman) services=("$target") ;;
+        dockerd | registry | postgres | podman | sshd) services=("$target") ;;
         *) usage ;;
     esac
     instances=()

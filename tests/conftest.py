@@ -10,14 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services import Dockerd, PlainRegistry, Podman, Services, TlsRegistry, temporary_database
+from services import Dockerd, PlainRegistry, Podman, Services, SshDocker, TlsRegistry, temporary_database
 from sqlalchemy.engine import Engine
 
 from posture.db import make_engine, resolve_url
 from posture.migrations import upgrade
 
 SERVICE_FIXTURES = frozenset(
-    {"dockerd", "registry_plain", "registry_tls", "postgres_url", "fresh_postgres_db", "podman"}
+    {"dockerd", "registry_plain", "registry_tls", "postgres_url", "fresh_postgres_db", "podman", "ssh_docker"}
 )
 
 
@@ -54,6 +54,12 @@ def registry_tls(posture_services: Services) -> TlsRegistry:
 def podman(posture_services: Services) -> Podman:
     """Optional engine: started only when a test asks for it (not by `services.sh start all`)."""
     return posture_services.podman()
+
+
+@pytest.fixture(scope="session")
+def ssh_docker(posture_services: Services) -> SshDocker:
+    """Optional: sshd in front of the test dockerd, started only when a test asks for it."""
+    return posture_services.ssh_docker()
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,13 @@ class Podman:
 
 
 @dataclass(frozen=True)
+class SshDocker:
+    url: str  # ssh://root@127.0.0.1:PORT: sshd whose sessions reach the test dockerd
+    key: str  # the client's private key (authorized by that sshd)
+    known_hosts: str  # the line that trusts the sshd's host key
+
+
+@dataclass(frozen=True)
 class PlainRegistry:
     host: str  # 127.0.0.1:PORT, as in image references
 
@@ -130,6 +137,12 @@ class Services:
 
     def podman(self) -> Podman:
         return Podman(url=self._variables("podman", "POSTURE_TEST_PODMAN_HOST")["POSTURE_TEST_PODMAN_HOST"])
+
+    def ssh_docker(self) -> SshDocker:
+        env = self._variables("sshd", "POSTURE_TEST_SSH_DOCKER_HOST", "POSTURE_TEST_SSH_KEY",
+                              "POSTURE_TEST_SSH_KNOWN_HOSTS")
+        return SshDocker(url=env["POSTURE_TEST_SSH_DOCKER_HOST"], key=env["POSTURE_TEST_SSH_KEY"],
+                         known_hosts=env["POSTURE_TEST_SSH_KNOWN_HOSTS"])
 
     def postgres_url(self) -> str:
         return self._variables("postgres", "POSTURE_TEST_PG_URL")["POSTURE_TEST_PG_URL"]

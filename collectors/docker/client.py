@@ -44,8 +44,16 @@ def _tls_config(endpoint: DockerEndpoint) -> docker.tls.TLSConfig | None:
     return docker.tls.TLSConfig(client_cert=client_cert, ca_cert=files.ca_cert, verify=files.ca_cert or True)
 
 
+#: Over ssh every API connection is an SSH session, and a stock sshd allows ten per connection
+#: (``MaxSessions``). The SDK keeps one connection pool per request URL over ssh, so the sessions
+#: open at once are about the pools kept plus the requests in flight: 4 + 4, one connection each.
+SSH_WORKERS = 4
+_SSH_POOLS = 4
+
+
 def connect(endpoint: DockerEndpoint, *, timeout: float = 30.0, pool_size: int = 16) -> tuple[Any, dict[str, Any]]:
     """An ``APIClient`` speaking a version the engine accepts, and the engine's ``/version``."""
+    ssh = endpoint.scheme == "ssh"
     try:
         client = docker.APIClient(
             base_url=endpoint.url,
@@ -53,7 +61,8 @@ def connect(endpoint: DockerEndpoint, *, timeout: float = 30.0, pool_size: int =
             tls=_tls_config(endpoint),
             timeout=timeout,
             use_ssh_client=False,  # paramiko: known_hosts checked, unknown host keys rejected
-            max_pool_size=pool_size,
+            max_pool_size=1 if ssh else pool_size,
+            num_pools=_SSH_POOLS if ssh else None,
         )
         if endpoint.tls is not None and endpoint.tls.ca_cert:
             # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace the session's CA bundle, so the

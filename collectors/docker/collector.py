@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import docker.errors
 
-from collectors.docker.client import collector_error, connect, describe
+from collectors.docker.client import SSH_WORKERS, collector_error, connect, describe
 from collectors.docker.endpoint import DockerEndpoint
 from collectors.docker.layers import scan_image_layers
 from collectors.docker.normalize import container_record, engine_key, engine_record, engine_scope, image_record
@@ -46,7 +46,7 @@ class DockerCollector:
         self.endpoint = endpoint
         self._last_engine = last_engine
         self._secrets = secrets
-        self._workers = max(1, workers)
+        self._workers = max(1, min(workers, SSH_WORKERS) if endpoint.scheme == "ssh" else workers)
         self._timeout = timeout
         self._layer_scan_bytes = layer_scan_bytes
         self._client: Any = None
