@@ -226,6 +226,20 @@ def explain(stored: Mapping[str, Any] | None) -> dict[str, Any]:
     inputs = _decode(stored.get("i"))
     if inputs is not None:
         out.update(score(*inputs).factors)
+    else:
+        out.update(_as_stored(stored.get("f")))
+    return out
+
+
+def _as_stored(entries: Any) -> dict[str, Any]:
+    """Formula version 2 stored the explanation itself, ``[value, multiplier, contribution]`` per
+    factor in :data:`FACTORS` order: shown as stored until the next run re-scores the finding."""
+    out: dict[str, Any] = {}
+    for name, entry in zip(FACTORS, entries if isinstance(entries, list) else [], strict=False):
+        if isinstance(entry, list) and len(entry) == 3:
+            value, multiplier, contribution = entry
+            shown = {"value": value, "multiplier": multiplier, "contribution": contribution}
+            out[name] = shown if multiplier is not None else {"value": value, "contribution": contribution}
     return out
 
 

@@ -78,9 +78,19 @@ def test_the_stored_inputs_explain_the_risk_they_gave() -> None:
         assert explain(stored) == {"scored": f"0123456789abcdef/{risk}", **expected.factors}
 
 
+def test_an_explanation_stored_by_formula_version_2_is_shown_as_stored() -> None:
+    stored = {"scored": "0123456789abcdef/50", "f": [["CVSS 7.5", None, 45.0], ["EPSS 0.012", 1.05, 2.3],
+                                                      ["none", 1.0, 0.0], ["bogus"]]}
+    assert explain(stored) == {
+        "scored": "0123456789abcdef/50",
+        "base": {"value": "CVSS 7.5", "contribution": 45.0},
+        "exploitability": {"value": "EPSS 0.012", "multiplier": 1.05, "contribution": 2.3},
+        "fix": {"value": "none", "multiplier": 1.0, "contribution": 0.0},
+    }
+
+
 def test_an_unknown_stored_form_explains_nothing_beyond_its_scored_entry() -> None:
-    assert explain({"scored": "0123456789abcdef/45", "f": [["CVSS 7.5", None, 45.0]]}) == {
-        "scored": "0123456789abcdef/45"}
+    assert explain({"scored": "0123456789abcdef/45", "f": "garbage"}) == {"scored": "0123456789abcdef/45"}
     assert explain({"scored": "x/1", "i": ["bogus", None, False, None, None, "running", False, [], 1]}) == {
         "scored": "x/1"}
     assert explain(None) == {}
