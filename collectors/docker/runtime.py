@@ -9,6 +9,8 @@ the container), and the ``ExecIDs`` of the container inspect lead to ``GET /exec
 Best effort by nature: the engine lists an exec only while its container runs, and drops it from
 ``ExecIDs`` once the exec process ends (Docker 20.10; a created, never started exec stays listed).
 So a finding shows an exec session that is running (or pending) at collection time, not history.
+The engine runs each health probe as an exec of its own, listed while it runs; those are Docker's,
+not an operator's, and are left out (else every collection that met a probe would see one more).
 Command lines are never kept: arguments can hold secrets; only the sshd executable path is.
 """
 
@@ -36,7 +38,23 @@ def observe(client: Any, inspect: Mapping[str, Any]) -> dict[str, Any]:
         sshd = None
     else:
         sshd = sshd_executables(top.get("Titles") or [], top.get("Processes") or [])
-    return {"sshd": sshd, "execs": exec_sessions(_exec_inspects(client, inspect.get("ExecIDs") or []))}
+    config = inspect.get("Config") or {}
+    inspects = _exec_inspects(client, inspect.get("ExecIDs") or [])
+    return {"sshd": sshd, "execs": exec_sessions(inspects, health_probe(config), str(config.get("User") or ""))}
+
+
+def health_probe(config: Mapping[str, Any]) -> list[str] | None:
+    """The command the engine runs for the container's health probe (``Config.Healthcheck.Test``):
+    ``CMD`` as given, ``CMD-SHELL`` through the container's shell; None without a probe."""
+    test = (config.get("Healthcheck") or {}).get("Test")
+    if not isinstance(test, list) or len(test) < 2:
+        return None
+    if test[0] == "CMD":
+        return [str(word) for word in test[1:]]
+    if test[0] == "CMD-SHELL":
+        shell = config.get("Shell") or ["/bin/sh", "-c"]
+        return [*(str(word) for word in shell), str(test[1])]
+    return None
 
 
 def _exec_inspects(client: Any, exec_ids: Iterable[str]) -> list[Mapping[str, Any]]:
@@ -63,12 +81,21 @@ def sshd_executables(titles: Sequence[str], processes: Iterable[Sequence[Any]]) 
     return sorted(found)
 
 
-def exec_sessions(inspects: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Exec sessions as ``{id, privileged, user, root, running}``; ``root`` only when asked for by name."""
+def exec_sessions(
+    inspects: Iterable[Mapping[str, Any]], probe: Sequence[str] | None = None, container_user: str = ""
+) -> list[dict[str, Any]]:
+    """Exec sessions as ``{id, privileged, user, root, running}``; ``root`` only when asked for by name.
+
+    An exec running the health ``probe`` as the engine runs it (unprivileged, as the container's
+    user) is the engine's probe, not a session.
+    """
     sessions = []
     for raw in inspects:
         config = raw.get("ProcessConfig") or {}
         user = str(config.get("user") or "")
+        command = [str(config.get("entrypoint") or ""), *(str(a) for a in config.get("arguments") or [])]
+        if probe and command == list(probe) and not config.get("privileged") and user == container_user:
+            continue
         sessions.append(
             {
                 "id": str(raw.get("ID") or "")[:12],

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import docker
 import pytest
@@ -11,7 +13,7 @@ from services import Dockerd
 
 from collectors.docker.collector import DockerCollector
 from collectors.docker.endpoint import from_url
-from collectors.docker.runtime import exec_sessions, sshd_executables
+from collectors.docker.runtime import exec_sessions, health_probe, sshd_executables
 from posture.records import AssetKind, AssetRecord
 from posture.rules import docker as docker_rules
 from posture.rules.base import RuleRegistry, Snapshot, evaluate_all
@@ -52,6 +54,50 @@ def test_exec_sessions_keep_who_and_how_never_the_command() -> None:
         {"id": "a" * 12, "privileged": False, "user": "app", "root": False, "running": False},
         {"id": "f" * 12, "privileged": True, "user": "0:0", "root": True, "running": True},
     ]
+
+
+@pytest.mark.parametrize(
+    ("healthcheck", "shell", "probe"),
+    [
+        ({"Test": ["CMD-SHELL", "wget -q localhost"]}, None, ["/bin/sh", "-c", "wget -q localhost"]),
+        ({"Test": ["CMD-SHELL", "true"]}, ["/bin/ash", "-eo"], ["/bin/ash", "-eo", "true"]),
+        ({"Test": ["CMD", "/bin/check", "--fast"]}, None, ["/bin/check", "--fast"]),
+        ({"Test": ["NONE"]}, None, None),
+        (None, None, None),
+    ],
+)
+def test_the_health_probe_command_is_the_one_the_engine_runs(
+    healthcheck: dict[str, Any] | None, shell: list[str] | None, probe: list[str] | None
+) -> None:
+    assert health_probe({"Healthcheck": healthcheck, "Shell": shell}) == probe
+
+
+def test_a_health_probe_is_not_an_exec_session_but_the_same_command_as_root_is() -> None:
+    def inspect(user: str, privileged: bool = False) -> dict[str, Any]:
+        config = {"privileged": privileged, "user": user, "entrypoint": "/bin/sh", "arguments": ["-c", "true"]}
+        return {"ID": user * 12 or "p" * 12, "Running": True, "ProcessConfig": config}
+
+    probe = ["/bin/sh", "-c", "true"]
+    assert exec_sessions([inspect("app")], probe, "app") == []
+    assert [e["user"] for e in exec_sessions([inspect("app"), inspect("0")], probe, "app")] == ["0"]
+    assert len(exec_sessions([inspect("app", privileged=True)], probe, "app")) == 1
+
+
+def test_a_running_health_probe_is_not_collected_as_an_exec(dockerd: Dockerd) -> None:
+    """A probe that runs most of the time (30 s, every second): the engine lists it in ExecIDs."""
+    cli = DockerCli(dockerd.url)
+    name = "pdk-probing"
+    cli("rm", "-f", name, check=False)
+    cli("run", "-d", "--label", TEST_LABEL, "--name", name, "--health-cmd", "sleep 30", "--health-interval", "1s",
+        dockerd.busybox_image, "sleep", "300")
+    try:
+        deadline = time.monotonic() + 20
+        while cli("inspect", "--format", "{{len .ExecIDs}}", name) == "0":
+            assert time.monotonic() < deadline, "the health probe never started"
+            time.sleep(0.2)
+        assert _container(dockerd, name).attributes["execs"] == []
+    finally:
+        cli("rm", "-f", name, check=False)
 
 
 @pytest.fixture
