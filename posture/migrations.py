@@ -17,6 +17,7 @@ from posture.db import DatabaseError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 _ROOT = Path(__file__).resolve().parent.parent
 #: The newest revision under alembic/versions; tests/core/test_migrations.py checks it against Alembic's own
@@ -38,11 +39,16 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def script_heads(url: str) -> set[str]:
-    """The head revisions as Alembic reads them from the migration scripts."""
+def _scripts(url: str) -> ScriptDirectory:
+    """The migration scripts (Alembic imported only when they are needed: see ``SCHEMA_HEAD``)."""
     from alembic.script import ScriptDirectory
 
-    return set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    return ScriptDirectory.from_config(alembic_config(url))
+
+
+def script_heads(url: str) -> set[str]:
+    """The head revisions as Alembic reads them from the migration scripts."""
+    return set(_scripts(url).get_heads())
 
 
 def current_revisions(engine: Engine) -> set[str]:
@@ -56,14 +62,9 @@ def current_revisions(engine: Engine) -> set[str]:
 def schema_state(engine: Engine, url: str) -> str:
     """``"current"``, ``"behind"`` (includes empty) or raises for a schema newer than the code."""
     current = current_revisions(engine)
-    if current == {SCHEMA_HEAD}:
+    if current == {SCHEMA_HEAD}:  # the scripts' head, as a test checks
         return "current"
-    from alembic.script import ScriptDirectory
-
-    script = ScriptDirectory.from_config(alembic_config(url))
-    if current == set(script.get_heads()):
-        return "current"
-    known = {rev.revision for rev in script.walk_revisions()}
+    known = {rev.revision for rev in _scripts(url).walk_revisions()}
     unknown = current - known
     if unknown:
         raise DatabaseError(

@@ -32,7 +32,6 @@ from posture.records import (
     RelationRecord,
 )
 from posture.rules.base import RuleRegistry, Snapshot, Verdict, evaluate_all
-from posture.scoring import BASE_RISK
 from posture.store.assets import (
     AssetIndex,
     record_sightings,
@@ -40,7 +39,7 @@ from posture.store.assets import (
     stored_attributes,
     upsert_assets,
 )
-from posture.store.exceptions import ExceptionMatcher, expire_exceptions
+from posture.store.exceptions import expire_exceptions
 from posture.store.findings import Produced, reconcile_findings
 from posture.store.history import FindingChange
 from posture.store.runs import ensure_scope, finish_run, start_run
@@ -65,6 +64,8 @@ class RunResult:
     scope: str
     run_id: int
     status: RunStatus
+    #: When the run ended, as recorded: hooks date its events and snapshot with it (inside its diff window).
+    finished_at: datetime
     error: str | None = None
     problems: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
@@ -159,7 +160,7 @@ def _collect(
     verdicts = list(evaluate_all(registry, snapshot, assets))
 
     finished = now or utcnow()
-    result = RunResult(str(scope), run_id, status, problems=gathered.problems, first_run=first_run)
+    result = RunResult(str(scope), run_id, status, finished, problems=gathered.problems, first_run=first_run)
     with write_session(engine) as session:
         expired = expire_exceptions(session, finished)
         index, asset_counts = upsert_assets(session, assets, finished)
@@ -174,8 +175,6 @@ def _collect(
             produced=produced,
             complete=complete,
             now=finished,
-            base_risk=BASE_RISK,
-            exceptions=ExceptionMatcher.load(session, finished),
         )
         result.changes = expired + changes
         result.stats = {
@@ -221,9 +220,10 @@ def _is_first_run(session: Session, scope_id: int, run_id: int) -> bool:
 
 
 def _fail(engine: Engine, scope: str, run_id: int, message: str, first_run: bool) -> RunResult:
+    finished = utcnow()
     with write_session(engine) as session:
-        finish_run(session, run_id, RunStatus.FAILED, utcnow(), message)
-    return RunResult(scope, run_id, RunStatus.FAILED, error=message, first_run=first_run)
+        finish_run(session, run_id, RunStatus.FAILED, finished, message)
+    return RunResult(scope, run_id, RunStatus.FAILED, finished, error=message, first_run=first_run)
 
 
 def _count_events(changes: Sequence[FindingChange]) -> dict[str, int]:

@@ -5,14 +5,9 @@ the snapshot scoring just wrote). All commit with the findings or not at all."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import select
 from sqlmodel import Session
 
-from posture.clock import utcnow
 from posture.config import NotifySettings
-from posture.model import run_table
 from posture.notify.outbox import OutboxWriter
 from posture.pipeline import AfterReconcile, RunResult
 from posture.store.held_vulns import TRIGGERS, reconcile_held
@@ -20,18 +15,13 @@ from posture.store.scoring import ScoringOutcome, ScoringSettings, score_estate
 from posture.taxonomy import RunStatus
 
 
-def _finished_at(session: Session, run_id: int) -> datetime:
-    """The run's own end time: events and the snapshot must fall inside that run's diff window."""
-    found = session.execute(select(run_table.c.finished_at).where(run_table.c.id == run_id)).scalar()
-    return found if isinstance(found, datetime) else utcnow()
-
-
 def held_vulns_hook(session: Session, result: RunResult) -> None:
     """NIST 3.2.2 across sources: re-derived after every registry or report run (its two inputs)."""
     if result.scope.startswith(TRIGGERS):
         complete = result.status is RunStatus.COMPLETE
-        now = _finished_at(session, result.run_id)
-        result.changes.extend(reconcile_held(session, run_id=result.run_id, complete=complete, now=now))
+        result.changes.extend(
+            reconcile_held(session, run_id=result.run_id, complete=complete, now=result.finished_at)
+        )
 
 
 class ScoringHook:
@@ -43,7 +33,7 @@ class ScoringHook:
 
     def __call__(self, session: Session, result: RunResult) -> None:
         outcome = score_estate(
-            session, run_id=result.run_id, now=_finished_at(session, result.run_id), settings=self.settings,
+            session, run_id=result.run_id, now=result.finished_at, settings=self.settings,
             changes=result.changes,
         )
         result.changes.extend(outcome.regressions)
@@ -65,7 +55,7 @@ class OutboxHook:
             status=result.status.value,
             changes=result.changes,
             outcome=outcome,
-            now=_finished_at(session, result.run_id),
+            now=result.finished_at,
         )
 
 

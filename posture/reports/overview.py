@@ -94,6 +94,8 @@ class GroupRisk:
 
 #: Column headers of a risk-by-group table: the name, then :meth:`GroupRisk.figures`.
 GROUP_COLUMNS = ["name", "score", "grade", "open", "critical", "high", "max risk"]
+#: The positions of :data:`GROUP_COLUMNS` holding numbers (right-aligned in every format).
+GROUP_NUMERIC = frozenset({1, 3, 4, 5, 6})
 
 
 @dataclass

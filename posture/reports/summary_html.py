@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from html import escape
 
 from posture.reports.chart import trend_svg
-from posture.reports.overview import AGE_BUCKETS, GROUP_COLUMNS, GROUP_LIMIT, GroupRisk, Overview
+from posture.reports.overview import AGE_BUCKETS, GROUP_COLUMNS, GROUP_LIMIT, GROUP_NUMERIC, GroupRisk, Overview
 from posture.textsafe import clean
 
 _CSS = """
@@ -161,4 +161,4 @@ def _groups(groups: list[GroupRisk]) -> str:
         ]
         for g in groups[:GROUP_LIMIT]
     ]
-    return table([*GROUP_COLUMNS, "risk"], rows, frozenset({1, 3, 4, 5, 6}))
+    return table([*GROUP_COLUMNS, "risk"], rows, GROUP_NUMERIC)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 
 from posture.reports.chart import sparkline
-from posture.reports.overview import AGE_BUCKETS, GROUP_COLUMNS, GROUP_LIMIT, GroupRisk, Overview
+from posture.reports.overview import AGE_BUCKETS, GROUP_COLUMNS, GROUP_LIMIT, GROUP_NUMERIC, GroupRisk, Overview
 from posture.textsafe import clean
 
 #: What Markdown (CommonMark + GFM tables) reads inside a table cell; text only ever lands in cells or
@@ -113,5 +113,5 @@ def _groups(groups: list[GroupRisk]) -> list[str]:
     return table(
         GROUP_COLUMNS,
         [[md(g.name, 50), *g.figures()] for g in groups[:GROUP_LIMIT]],
-        frozenset({1, 3, 4, 5, 6}),
+        GROUP_NUMERIC,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from posture.reports.chart import sparkline
-from posture.reports.overview import AGE_BUCKETS, GROUP_COLUMNS, GROUP_LIMIT, GroupRisk, Overview
+from posture.reports.overview import AGE_BUCKETS, GROUP_COLUMNS, GROUP_LIMIT, GROUP_NUMERIC, GroupRisk, Overview
 from posture.textsafe import clean
 
 
@@ -109,5 +109,5 @@ def _groups(groups: list[GroupRisk]) -> list[str]:
     return table(
         GROUP_COLUMNS,
         [[clean(g.name, limit=50), *g.figures()] for g in groups[:GROUP_LIMIT]],
-        frozenset({1, 3, 4, 5, 6}),
+        GROUP_NUMERIC,
     )

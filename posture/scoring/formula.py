@@ -249,7 +249,7 @@ def _decode(entry: Any) -> tuple[FindingFacts, Context] | None:
         return None
     severity, cvss, kev, epss, fix, use, exposed, privileges, prevalence = entry
     try:
-        facts = FindingFacts(Severity(severity), _number(cvss), kev is True, _number(epss),
+        facts = FindingFacts(Severity(severity), json_number(cvss), kev is True, json_number(epss),
                              fix if isinstance(fix, bool) else None)
         context = Context(Use(use), exposed is True, frozenset(p for p in privileges if isinstance(p, str)),
                           prevalence if isinstance(prevalence, int) else 0)
@@ -258,5 +258,6 @@ def _decode(entry: Any) -> tuple[FindingFacts, Context] | None:
     return facts, context
 
 
-def _number(value: Any) -> float | None:
+def json_number(value: Any) -> float | None:
+    """A JSON number as a float; None for anything else (``true`` is not 1, ``"9.8"`` is not 9.8)."""
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

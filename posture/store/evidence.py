@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from posture.scoring.formula import json_number
 from posture.taxonomy import Severity
 
 SCANNERS = "scanners"
@@ -82,7 +83,8 @@ def _cvss_preference(cvss: Mapping[str, Any]) -> tuple[Any, ...]:
     major, _, minor = str(cvss.get("version") or "").partition(".")
     version_rank = {"3": 0, "4": 1, "2": 2}.get(major, 3)
     raw = cvss.get("score")
-    score = float(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) else -1.0
+    number = json_number(raw)
+    score = -1.0 if number is None else number
     return (cvss.get("source") != "nvd", version_rank, -_number(minor), -score, str(cvss.get("source")), str(cvss))
 
 

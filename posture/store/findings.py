@@ -19,6 +19,7 @@ from sqlmodel import Session
 from posture.model import finding_sighting_table, finding_table
 from posture.records import AssetRef
 from posture.rules.base import Rule
+from posture.scoring import BASE_RISK
 from posture.store.assets import chunks, content_hash
 from posture.store.evidence import merge_evidence, worst_severity
 from posture.store.exceptions import ExceptionMatcher
@@ -60,9 +61,11 @@ def reconcile_findings(
     produced: Sequence[Produced],
     complete: bool,
     now: datetime,
-    base_risk: Mapping[Severity, int],
-    exceptions: ExceptionMatcher,
+    exceptions: ExceptionMatcher | None = None,
 ) -> list[FindingChange]:
+    """``exceptions``: the active risk exceptions, loaded at ``now`` when not given."""
+    if exceptions is None:
+        exceptions = ExceptionMatcher.load(session, now)
     by_fp: dict[str, Produced] = {item.fingerprint: item for item in produced}
     stated = {fp: content_hash([item.title, item.severity.value, item.evidence]) for fp, item in by_fp.items()}
     existing = _existing(session, scope_id, sorted(by_fp))
@@ -79,7 +82,7 @@ def reconcile_findings(
         status = FindingStatus.ACCEPTED if (exception_id is not None or item.accepted_reason) else FindingStatus.OPEN
         if row is None:
             new_items.append(item)
-            new_rows.append(_new_row(item, fp, status, exception_id, base_risk, now))
+            new_rows.append(_new_row(item, fp, status, exception_id, now))
             continue
         values: dict[str, Any] = {}
         event: str | None = None
@@ -94,7 +97,7 @@ def reconcile_findings(
                     severity_rank=severity.rank,
                     evidence=evidence,
                     content_hash=merged,
-                    risk=base_risk[severity],
+                    risk=BASE_RISK[severity],
                 )
                 if severity.rank > row.severity_rank:
                     event = "regressed"
@@ -206,7 +209,6 @@ def _new_row(
     fp: str,
     status: FindingStatus,
     exception_id: int | None,
-    base_risk: Mapping[Severity, int],
     now: datetime,
 ) -> dict[str, Any]:
     references = [r.as_dict() for r in item.rule.all_references]
@@ -226,7 +228,7 @@ def _new_row(
         "evidence": dict(item.evidence),
         "content_hash": content_hash([item.title, item.severity.value, item.evidence]),
         "status": status.value,
-        "risk": base_risk[item.severity],
+        "risk": BASE_RISK[item.severity],
         "risk_factors": {},
         "first_seen": now,
         "last_seen": now,

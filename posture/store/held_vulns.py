@@ -22,16 +22,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from posture.model import alias_table, asset_table, finding_table, relation_table, scope_table
+from posture.model import alias_table, asset_table, finding_table, relation_table
 from posture.records import AssetKind, AssetRef, ScopeKind, ScopeRef
 from posture.rules.registry import HELD_FIXABLE_CRITICAL, POINTS_TO
 from posture.rules.scanner import VULN
-from posture.scoring import BASE_RISK
 from posture.store.assets import chunks
-from posture.store.exceptions import ExceptionMatcher
 from posture.store.findings import Produced, reconcile_findings
 from posture.store.history import FindingChange
-from posture.store.runs import ensure_scope
+from posture.store.runs import ensure_scope, scope_id_of
 from posture.taxonomy import FindingStatus, Severity
 
 #: The derived scope; its name cannot be a registry's ``host[:port]``.
@@ -46,19 +44,15 @@ IDS_MAX = 20
 def reconcile_held(session: Session, *, run_id: int, complete: bool, now: datetime) -> list[FindingChange]:
     """Re-derive every held-vulnerability finding; the changes are the triggering run's."""
     produced = held_findings(session)
-    S = scope_table.c
-    scope_id = session.execute(select(S.id).where(S.kind == HELD_SCOPE.kind.value, S.name == HELD_SCOPE.name)).scalar()
-    if scope_id is None and not produced:
+    if not produced and scope_id_of(session, HELD_SCOPE) is None:
         return []  # never held anything: no scope row for an estate without scanner data
     return reconcile_findings(
         session,
-        scope_id=ensure_scope(session, HELD_SCOPE, now) if scope_id is None else int(scope_id),
+        scope_id=ensure_scope(session, HELD_SCOPE, now),
         run_id=run_id,
         produced=produced,
         complete=complete,
         now=now,
-        base_risk=BASE_RISK,
-        exceptions=ExceptionMatcher.load(session, now),
     )
 
 

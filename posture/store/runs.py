@@ -17,19 +17,27 @@ from posture.taxonomy import RunStatus
 _HASH_KEY = "secret_hash_key"
 
 
-def ensure_scope(session: Session, ref: ScopeRef, now: datetime) -> int:
-    """The scope's id, creating it on first sight (two first runs at once both succeed)."""
+def scope_id_of(session: Session, ref: ScopeRef) -> int | None:
+    """The scope's id, or None when it was never seen."""
     stmt = select(scope_table.c.id).where(scope_table.c.kind == ref.kind.value, scope_table.c.name == ref.name)
     found = session.execute(stmt).scalar()
+    return None if found is None else int(found)
+
+
+def ensure_scope(session: Session, ref: ScopeRef, now: datetime) -> int:
+    """The scope's id, creating it on first sight (two first runs at once both succeed)."""
+    found = scope_id_of(session, ref)
     if found is not None:
-        return int(found)
+        return found
     try:
         with session.begin_nested():
             scope = Scope(kind=ref.kind.value, name=ref.name, created_at=now)
             session.add(scope)
             session.flush()
     except IntegrityError:
-        return int(session.execute(stmt).scalar_one())
+        raced = scope_id_of(session, ref)
+        assert raced is not None  # the other writer's row
+        return raced
     assert scope.id is not None
     return scope.id
 

@@ -194,13 +194,13 @@ def _rescore(session: Session, stale: Sequence[_Stale], risks: dict[int, int], c
         return []
     unread = [s.id for s in stale if s.facts is None]
     facts_of = evidence_facts(session, unread, everything=len(unread) * 2 > total) if unread else {}
-    vulns = {f[2] for f in facts_of.values() if f[2]} | {s.facts[2] for s in stale if s.facts and s.facts[2]}
-    kev, epss = exploitability(session, vulns)
+    facts_of.update((s.id, s.facts) for s in stale if s.facts is not None)
+    kev, epss = exploitability(session, {f[2] for f in facts_of.values() if f[2]})
     memo: dict[tuple[Any, ...], tuple[int, str]] = {}
     updates: list[tuple[int, str, int]] = []
     regressed: list[tuple[int, int, int]] = []
     for item in stale:
-        cvss, fix, vuln, aliases = item.facts if item.facts is not None else facts_of.get(item.id, NO_FACTS)
+        cvss, fix, vuln, aliases = facts_of.get(item.id, NO_FACTS)
         listed = in_kev(kev, vuln, aliases) if (vuln or aliases) else False
         probability = epss.get(vuln) if vuln else None
         key = (item.severity, cvss, fix, listed, probability, item.context_number)

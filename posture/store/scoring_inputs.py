@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Table, Text, case, cast, func, literal_col
 from sqlmodel import Session
 
 from posture.model import EpssScore, KevEntry, Meta, finding_table
-from posture.scoring.formula import Context
+from posture.scoring.formula import Context, json_number
 from posture.store.assets import chunks
 from posture.store.raw import json_text, run_raw
 from posture.taxonomy import FindingStatus
@@ -149,7 +149,7 @@ def parse_facts(text: str | None) -> Facts:
         return NO_FACTS
     cvss, fix, vuln, aliases = values
     return (
-        float(cvss) if isinstance(cvss, (int, float)) and not isinstance(cvss, bool) else None,
+        json_number(cvss),
         fix if isinstance(fix, bool) else None,
         vuln if isinstance(vuln, str) else None,
         aliases if isinstance(aliases, list) else None,
