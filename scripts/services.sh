@@ -148,13 +148,13 @@ make_docker_tls_material() {
     need openssl
     mkdir -p "$d/client"
     (
-        cd "$d"
-        make_ca
-        issue_cert server serverAuth
-        issue_cert client clientAuth
-        cp ca.crt client/ca.pem
-        cp client.crt client/cert.pem
-        cp client.key client/key.pem
+        cd "$d" &&
+            make_ca &&
+            issue_cert server serverAuth &&
+            issue_cert client clientAuth &&
+            cp ca.crt client/ca.pem &&
+            cp client.crt client/cert.pem &&
+            cp client.key client/key.pem
     ) >>"$DIR/dockerd/log" 2>&1 || fail_with_log dockerd "generating the engine's TLS certificates failed"
 }
 
@@ -234,6 +234,9 @@ registry_ping() {
     fi
 }
 
+# These helpers run inside `( … ) || fail_with_log`, where bash ignores `set -e`: every step is
+# chained with && so that a failure is the result.
+
 # A throw-away CA (ca.crt, ca.key) in the current directory.
 make_ca() {
     openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -days 3650 \
@@ -244,17 +247,18 @@ make_ca() {
 # NAME.crt and NAME.key in the current directory, signed by its CA, with the extensions strict
 # verifiers ask for: serverAuth for 127.0.0.1 and localhost, or clientAuth.
 issue_cert() {
-    local name=$1 usage=$2
+    local name=$1 usage=$2 cn=$1 san=""
+    if [ "$usage" = serverAuth ]; then
+        cn=localhost
+        san="subjectAltName=IP:127.0.0.1,DNS:localhost"
+    fi
     openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-        -keyout "$name.key" -out "$name.csr" -subj "/CN=${name/server/localhost}"
-    {
-        [ "$usage" = serverAuth ] && echo "subjectAltName=IP:127.0.0.1,DNS:localhost"
-        printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
-            "extendedKeyUsage=$usage" "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid"
-    } >"$name.ext"
-    openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 \
-        -extfile "$name.ext" -out "$name.crt"
-    chmod 600 "$name.key"
+        -keyout "$name.key" -out "$name.csr" -subj "/CN=$cn" &&
+        printf '%s\n' ${san:+"$san"} "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+            "extendedKeyUsage=$usage" "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid" >"$name.ext" &&
+        openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 \
+            -extfile "$name.ext" -out "$name.crt" &&
+        chmod 600 "$name.key"
 }
 
 # A throw-away CA and a server certificate for 127.0.0.1 and localhost, plus bcrypt htpasswd
@@ -263,16 +267,16 @@ make_tls_material() {
     local d=$DIR/registry-tls
     need openssl htpasswd
     (
-        cd "$d"
-        make_ca
-        issue_cert server serverAuth
         # skopeo and containers/image take a directory whose *.crt files are trusted CAs.
-        mkdir -p certs.d
-        cp ca.crt certs.d/ca.crt
-        openssl rand -hex 16 >password
-        chmod 600 password ca.key
-        # shellcheck disable=SC2094  # reads password, writes htpasswd: two files
-        htpasswd -Bbn "$REGISTRY_USER" "$(<password)" >htpasswd
+        cd "$d" &&
+            make_ca &&
+            issue_cert server serverAuth &&
+            mkdir -p certs.d &&
+            cp ca.crt certs.d/ca.crt &&
+            openssl rand -hex 16 >password &&
+            chmod 600 password ca.key &&
+            # shellcheck disable=SC2094  # reads password, writes htpasswd: two files
+            htpasswd -Bbn "$REGISTRY_USER" "$(<password)" >htpasswd
     ) >>"$d/log" 2>&1 || fail_with_log registry-tls "generating the CA, certificate or htpasswd failed"
 }
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +13,13 @@ from sqlalchemy import update
 
 from posture.db import make_engine, write_session
 from posture.model import finding_table
+from tests.docker.docker_support import run_posture
 
-ROOT = Path(__file__).resolve().parents[2]
 SEVERITY_ORDER = ["critical", "high", "medium", "low", "info"]
 
 
 def posture(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTURE_", "DOCKER_"))}
-    env |= {"POSTURE_DB": f"sqlite:///{db}", "XDG_CONFIG_HOME": str(db.parent)}
-    return subprocess.run(
-        [sys.executable, "-m", "posture.cli.main", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_posture(*args, POSTURE_DB=f"sqlite:///{db}", XDG_CONFIG_HOME=str(db.parent))
 
 
 def listed(db: Path, *args: str) -> list[dict[str, Any]]:

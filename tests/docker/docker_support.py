@@ -38,6 +38,15 @@ def run_posture(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def run_posture_at(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """:func:`run_posture` on the SQLite store in ``root``, with ``root`` as home (Docker and Posture
+    config); ``env`` may set any of these otherwise."""
+    home = str(root)
+    return run_posture(
+        *args, **{"POSTURE_DB": f"sqlite:///{root / 'posture.db'}", "HOME": home, "XDG_CONFIG_HOME": home, **env}
+    )
+
+
 class DockerCli:
     """``docker -H <url> …`` with the legacy builder, failing loudly with the CLI's stderr."""
 

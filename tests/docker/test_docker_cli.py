@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import Estate
-from docker_support import fake_engine, run_posture
+from docker_support import fake_engine, run_posture_at
 from services import Dockerd
 from sqlalchemy import select
 
@@ -47,8 +47,7 @@ class Site:
 
 
 def posture(site: Site, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    home = str(site.root)
-    return run_posture(*args, POSTURE_DB=site.db, XDG_CONFIG_HOME=home, HOME=home, **env)
+    return run_posture_at(site.root, *args, **env)
 
 
 def findings(site: Site) -> list[dict[str, Any]]:

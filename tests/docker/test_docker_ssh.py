@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from conftest import Estate
-from docker_support import run_posture
+from docker_support import run_posture_at
 from services import Dockerd, SshDocker
 
 
@@ -29,8 +29,7 @@ def _home(root: Path, ssh_docker: SshDocker, *, known: bool = True, key: bool = 
 
 
 def _collect(root: Path, home: Path, url: str) -> subprocess.CompletedProcess[str]:
-    return run_posture("collect", "--docker", url, POSTURE_DB=f"sqlite:///{root / 'posture.db'}", HOME=str(home),
-                       XDG_CONFIG_HOME=str(home))
+    return run_posture_at(root, "collect", "--docker", url, HOME=str(home), XDG_CONFIG_HOME=str(home))
 
 
 def test_an_engine_is_collected_over_ssh_as_over_its_socket(

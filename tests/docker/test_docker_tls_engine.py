@@ -13,17 +13,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from docker_support import run_posture, self_signed
+from docker_support import run_posture_at, self_signed
 from services import Dockerd
 
 
-def _posture(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    home = str(root)
-    return run_posture(*args, POSTURE_DB=f"sqlite:///{root / 'posture.db'}", HOME=home, XDG_CONFIG_HOME=home, **env)
-
-
 def _collect(root: Path, dockerd: Dockerd, cert_path: Path | str) -> subprocess.CompletedProcess[str]:
-    return _posture(root, "collect", DOCKER_HOST=dockerd.tls_url, DOCKER_TLS_VERIFY="1",
+    return run_posture_at(root, "collect", DOCKER_HOST=dockerd.tls_url, DOCKER_TLS_VERIFY="1",
                     DOCKER_CERT_PATH=str(cert_path))
 
 
@@ -42,7 +37,7 @@ def test_collects_over_mutual_tls_and_raises_no_transport_finding(dockerd: Docke
     result = _collect(tmp_path, dockerd, dockerd.cert_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("docker:engine:") and ": complete," in result.stdout
-    listed = _posture(tmp_path, "findings", "--format", "json")
+    listed = run_posture_at(tmp_path, "findings", "--format", "json")
     rules = {f["rule_id"] for f in json.loads(listed.stdout)}
     assert "DKR-ROOTFUL-DAEMON" in rules  # the engine was read
     assert "DKR-API-NO-TLS" not in rules  # TLS with client certificates: the transport is as it should be
@@ -52,7 +47,7 @@ def test_each_failed_handshake_is_one_line_naming_the_side_to_fix(dockerd: Docke
     given = Path(dockerd.cert_path)
     first = _collect(tmp_path, dockerd, given)
     assert first.returncode == 0, first.stderr
-    before = _posture(tmp_path, "findings", "--format", "json").stdout
+    before = run_posture_at(tmp_path, "findings", "--format", "json").stdout
 
     (tmp_path / "other").mkdir()
     other_ca, _key = self_signed(tmp_path / "other")
@@ -74,4 +69,4 @@ def test_each_failed_handshake_is_one_line_naming_the_side_to_fix(dockerd: Docke
         assert result.returncode == 1, name
         lines = result.stderr.splitlines()
         assert len(lines) == 1 and lines[0].startswith(prefix + message), (name, lines)
-    assert _posture(tmp_path, "findings", "--format", "json").stdout == before  # nothing earlier lost
+    assert run_posture_at(tmp_path, "findings", "--format", "json").stdout == before  # nothing earlier lost

@@ -46,6 +46,7 @@ from posture.rules import registry as registry_rules
 from posture.rules.base import RuleRegistry, Snapshot, evaluate_all
 from posture.secrets import SecretScanner
 from posture.taxonomy import RunStatus
+from tests.docker.docker_support import DockerCli
 
 RULES = RuleRegistry([*registry_rules.RULES, *image_rules.RULES])
 SCANNER = SecretScanner(b"live-test-key-0123456789")
@@ -220,27 +221,6 @@ def relations_of(records: list[Record]) -> list[RelationRecord]:
     return [r for r in records if isinstance(r, RelationRecord)]
 
 
-def docker(dockerd: Dockerd, *args: str) -> str:
-    done = subprocess.run(
-        ["docker", "-H", dockerd.url, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"DOCKER_BUILDKIT": "0", "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/tmp"},
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
-def build_on_dockerd(dockerd: Dockerd, context: Path, tag: str, dockerfile: str) -> str:
-    """An image built by the real dockerd (legacy builder, no network); returns Docker's image id."""
-    context.mkdir(parents=True, exist_ok=True)
-    (context / "Dockerfile").write_text(dockerfile)
-    docker(dockerd, "build", "--network", "none", "-q", "-t", tag, str(context))
-    return docker(dockerd, "image", "inspect", "--format", "{{.Id}}", tag)
-
-
 def test_tag_drift_and_the_cost_of_a_second_run(
     registry_plain: PlainRegistry, dockerd: Dockerd, engine: Engine, prefix: str, tmp_path: Path
 ) -> None:
@@ -272,9 +252,9 @@ def test_tag_drift_and_the_cost_of_a_second_run(
 
     # The re-push: an image the real dockerd built, copied over 1.4.2 and latest with skopeo.
     local = f"posture-registry-drift:{prefix}"
-    new_config = build_on_dockerd(
-        dockerd, tmp_path / "build", local, f"FROM {dockerd.busybox_image}\nUSER 1000\nLABEL drift={prefix}\n"
-    )
+    cli, context = DockerCli(dockerd.url), tmp_path / "build"
+    context.mkdir()
+    new_config = cli.build(local, context, f"FROM {dockerd.busybox_image}\nUSER 1000\nLABEL drift={prefix}\n")
     try:
         for tag in ("1.4.2", "latest"):
             skopeo(
@@ -288,7 +268,7 @@ def test_tag_drift_and_the_cost_of_a_second_run(
                 f"docker://{registry_plain.host}/{prefix}/app:{tag}",
             )
     finally:
-        docker(dockerd, "rmi", local)
+        cli("rmi", local)
     new_manifests = {(tmp_path / f"digest-{tag}").read_text().strip() for tag in ("1.4.2", "latest")}
     three, _ = collect_once()
     assert three.status is RunStatus.COMPLETE
