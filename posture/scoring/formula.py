@@ -227,14 +227,16 @@ def explain(stored: Mapping[str, Any] | None) -> dict[str, Any]:
     if inputs is not None:
         out.update(score(*inputs).factors)
     else:
-        out.update(_as_stored(stored.get("f")))
+        out.update(_as_stored(stored))
     return out
 
 
-def _as_stored(entries: Any) -> dict[str, Any]:
-    """Formula version 2 stored the explanation itself, ``[value, multiplier, contribution]`` per
-    factor in :data:`FACTORS` order: shown as stored until the next run re-scores the finding."""
-    out: dict[str, Any] = {}
+def _as_stored(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """An explanation an earlier formula version stored itself, shown as stored until the next run
+    re-scores the finding: version 1 in its published shape, version 2 as ``"f"``,
+    ``[value, multiplier, contribution]`` per factor in :data:`FACTORS` order."""
+    out: dict[str, Any] = {name: stored[name] for name in FACTORS if isinstance(stored.get(name), Mapping)}
+    entries = stored.get("f")
     for name, entry in zip(FACTORS, entries if isinstance(entries, list) else [], strict=False):
         if isinstance(entry, list) and len(entry) == 3:
             value, multiplier, contribution = entry

@@ -89,6 +89,13 @@ def test_an_explanation_stored_by_formula_version_2_is_shown_as_stored() -> None
     }
 
 
+def test_an_explanation_stored_by_formula_version_1_is_shown_as_stored() -> None:
+    named = {"base": {"value": "CVSS 7.5", "contribution": 45.0},
+             "use": {"value": "stored", "multiplier": 0.6, "contribution": -18.0}}
+    assert explain({"scored": "0123456789abcdef/27", **named, "noise": 1}) == {
+        "scored": "0123456789abcdef/27", **named}
+
+
 def test_an_unknown_stored_form_explains_nothing_beyond_its_scored_entry() -> None:
     assert explain({"scored": "0123456789abcdef/45", "f": "garbage"}) == {"scored": "0123456789abcdef/45"}
     assert explain({"scored": "x/1", "i": ["bogus", None, False, None, None, "running", False, [], 1]}) == {
