@@ -282,8 +282,7 @@ class _Graph:
                 attributes["network_policies"] = netpol_count.get(obj.name, 0) if known else None
             pod = obj.pod or {}
             labels, annotations = attributes["labels"], attributes.get("annotations", {})
-            team = _team_of(self.team_key, labels, pod.get("labels", {}), annotations)
-            team = team or _team_of(self.team_key, pod.get("annotations", {}))
+            team = _team_of(self.team_key, labels, pod.get("labels", {}), annotations, pod.get("annotations", {}))
             if not team and obj.namespace:
                 team = namespace_teams.get(obj.namespace)
             if team:

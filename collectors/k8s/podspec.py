@@ -180,7 +180,7 @@ def _volume(raw: Any) -> dict[str, Any]:
 
 
 def summarize_pod(
-    metadata: Mapping[str, Any], spec: Mapping[str, Any], secrets: SecretScanner | None, team_key: str = "team"
+    metadata: Mapping[str, Any], spec: Mapping[str, Any], secrets: SecretScanner | None, team_key: str
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``(pod summary, secret hits)`` for a pod's (or pod template's) metadata and spec."""
     found: list[dict[str, Any]] = []
