@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
+from posture.coverage import Coverage
 from posture.taxonomy import Phase, Severity
 
 #: Attribute key a collector sets on an asset it states without re-reading (a registry manifest whose
@@ -67,13 +68,24 @@ class ScopeKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ScopeRef:
-    """A source scope, e.g. ``(DOCKER, "engine:<engine id>")`` or ``(KUBERNETES, "prod-eu")``."""
+    """A source scope: ``name`` is its identity, taken from the source itself (a cluster's
+    ``kube-system`` UID, an engine's ID with its host and root directory, the node a bench report
+    describes), never from how it was reached or which file it came in, so two sources never share
+    one scope and one source never splits into two.
+
+    ``label`` is the name people use (a kubeconfig context, a URL, a file name); it is stored and
+    shown beside the identity and may change without the history changing. ``legacy`` names the
+    scope the previous release gave this source, so an upgraded store adopts it instead of
+    starting over (see :func:`posture.store.runs.ensure_scope`). Neither is part of equality.
+    """
 
     kind: ScopeKind
     name: str
+    label: str = field(default="", compare=False)
+    legacy: tuple[str, ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
-        return f"{self.kind.value}:{self.name}"
+        return f"{self.kind.value}:{self.label or self.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +113,10 @@ class AssetRecord:
     attributes: Mapping[str, Any] = field(default_factory=dict)
     parent: AssetRef | None = None
     aliases: tuple[str, ...] = ()
+    #: Keys the previous release gave this asset. The store claims a row stored under one of them
+    #: once, for the first asset that states it (so an upgraded store keeps its findings), and never
+    #: lets a second asset claim the same row (two engines that once shared a key stay apart).
+    legacy_keys: tuple[str, ...] = ()
 
     @property
     def ref(self) -> AssetRef:
@@ -155,3 +171,14 @@ class Collector(Protocol):
     def scope(self) -> ScopeRef: ...
 
     def collect(self) -> Iterator[Record]: ...
+
+
+@runtime_checkable
+class StatesCoverage(Protocol):
+    """A collector whose run judged less than everything its source can state (see :mod:`posture.coverage`).
+
+    Called after :meth:`Collector.collect` has been consumed, so a collector can report what it
+    found it could not look at. A collector without the method judged everything.
+    """
+
+    def coverage(self) -> Coverage: ...
