@@ -90,6 +90,19 @@ class ListClient:
             return Problem(f"{self.label}: cannot tell whether {group_version} is installed: {reason}")
         return frozenset(r["name"] for r in document["resources"] if isinstance(r, dict) and "name" in r)
 
+    def get_object(self, path: str) -> dict[str, Any] | str:
+        """One object (``GET path``), or the API's reason it could not be read (``forbidden (403): …``).
+
+        A 401 fails the collection here as on a list: the credentials are wrong for everything.
+        """
+        status, _, body = self._get(path, [])
+        if status == 401:
+            raise _rejected(self.label)
+        document = _parse(body) if status == 200 else None
+        if isinstance(document, dict):
+            return document
+        return _status_text(status, body) if status != 200 else "the answer is not a JSON object"
+
     def version(self) -> dict[str, Any] | None:
         """The server's ``/version`` (readable by any authenticated user), or None if it will not say."""
         status, _, body = self._get("/version", [])
@@ -129,7 +142,7 @@ class ListClient:
             if status == 410 and token:
                 raise _Restart
             if status == 401:
-                raise CollectorError(f"{self.label}: the API server rejected the credentials (401 Unauthorized)")
+                raise _rejected(self.label)
             if status == 404 and resource.optional:
                 raise _Absent
             raise _Unlistable(_status_text(status, body))
@@ -158,6 +171,10 @@ class _Unlistable(Exception):
 
 class _Absent(Exception):
     """An optional custom resource this cluster does not serve: there is nothing of it to list."""
+
+
+def _rejected(label: str) -> CollectorError:
+    return CollectorError(f"{label}: the API server rejected the credentials (401 Unauthorized)")
 
 
 def _slim(item: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ counted on the manifest-set asset, not reported as problems.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -31,27 +32,89 @@ _DOCUMENT_START = re.compile(r"^---(?:[ \t]|$)", re.MULTILINE)
 _HELM_SOURCE = re.compile(r"^# Source: (.+)$", re.MULTILINE)
 
 
-def manifest_files(paths: Sequence[Path]) -> list[Path]:
-    """Every manifest file under ``paths`` (files as given, directories recursively), sorted."""
+def manifest_files(paths: Sequence[Path]) -> tuple[list[Path], list[Problem]]:
+    """Every manifest file under ``paths`` (files as given, directories recursively), sorted, and a
+    Problem naming each directory or entry that could not be read: a set read in part is a partial
+    run, never taken for the whole set (which would resolve what the unread part holds)."""
     files: set[Path] = set()
+    problems: list[Problem] = []
     for path in paths:
         if path.is_dir():
-            files.update(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+            _walk(path, files, problems)
         elif path.is_file():
             files.add(path)
+        elif os.path.lexists(path):
+            problems.append(_unreadable(path, _stat_error(path)))
         else:
             raise CollectorError(f"manifests: {path}: no such file or directory")
-    return sorted(files)
+    return sorted(files), problems
+
+
+def _walk(root: Path, files: set[Path], problems: list[Problem]) -> None:
+    """Collect the manifest files under ``root``, following directory symlinks once each (a link
+    back up the tree is not read twice, nor forever)."""
+    seen: set[tuple[int, int]] = set()
+    pending = [root]
+    while pending:
+        directory = pending.pop()
+        try:
+            status = directory.stat()
+            if (status.st_dev, status.st_ino) in seen:
+                continue
+            seen.add((status.st_dev, status.st_ino))
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except OSError as exc:
+            problems.append(_unreadable(directory, exc))
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_dir():
+                pending.append(path)
+            elif entry.is_file():
+                if path.suffix.lower() in SUFFIXES:
+                    files.add(path)
+            elif entry.is_symlink():  # a link to nothing, or a loop: it may have been a file or a whole tree
+                problems.append(_unreadable(path, _stat_error(path)))
+            elif path.suffix.lower() in SUFFIXES:  # a FIFO or device named like a manifest
+                problems.append(Problem(f"manifests: {path}: cannot read (not a regular file)"))
+
+
+def _stat_error(path: Path) -> OSError:
+    """Why ``path`` cannot be followed (a dangling link, a link loop)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc
+    return OSError(f"{path} changed while it was read")
+
+
+def _unreadable(path: Path, exc: OSError) -> Problem:
+    reason = exc.strerror or str(exc)
+    return Problem(f"manifests: {path}: cannot read ({exc.__class__.__name__}: {reason})")
+
+
+def set_paths(paths: Sequence[Path]) -> str:
+    """The set's resolved paths, sorted and comma-joined: its name when none is given (and the whole
+    scope name the previous release gave it)."""
+    return ",".join(sorted(str(Path(p).resolve()) for p in paths))
 
 
 class ManifestCollector:
-    """One manifest set (the given files and directories) is one collection scope."""
+    """One manifest set (the given files and directories) under one cluster name is one collection scope.
+
+    The scope's identity is the cluster name the objects are keyed under (``--manifests-cluster``)
+    with the set's name (``--manifests-name``, default the paths): the same files checked as
+    ``prod-eu`` and as ``prod-us`` are two sources, each keeping its own findings.
+    """
 
     def __init__(
         self,
         paths: Sequence[Path],
         *,
         cluster: str = DEFAULT_CLUSTER,
+        name: str | None = None,
+        adopt_legacy: bool = True,
         secrets: SecretScanner | None = None,
         team_key: str = "team",
     ) -> None:
@@ -59,19 +122,24 @@ class ManifestCollector:
             raise ValueError("a manifest set needs at least one path")
         self._paths = [Path(p).resolve() for p in paths]
         self._cluster = cluster
+        self._set = name or set_paths(self._paths)
+        #: Whether to adopt the scope the previous release kept under the paths alone: only when it was
+        #: collected under this cluster name (the CLI knows), else the other cluster's history moves here.
+        self._legacy = (set_paths(self._paths),) if adopt_legacy else ()
         self._secrets = secrets
         self._team_key = team_key
         self.skipped: Counter[str] = Counter()
 
     @property
     def scope(self) -> ScopeRef:
-        return ScopeRef(ScopeKind.MANIFESTS, ",".join(sorted(str(p) for p in self._paths)))
+        label = self._set if self._cluster == DEFAULT_CLUSTER else f"{self._set} @ {self._cluster}"
+        return ScopeRef(ScopeKind.MANIFESTS, f"{self._cluster}:{self._set}", label=label, legacy=self._legacy)
 
     def collect(self) -> Iterator[Record]:
-        files = manifest_files(self._paths)
+        files, problems = manifest_files(self._paths)
+        unreadable = len(problems)
         origins: dict[int, str] = {}
         objects: list[Mapping[str, Any]] = []
-        problems: list[Problem] = []
         documents = 0
         self.skipped.clear()
         for file in files:
@@ -92,20 +160,24 @@ class ManifestCollector:
         yield from records_from_objects(
             objects, self._cluster, secrets=self._secrets, origin=lambda o: origins.get(id(o)), team_key=self._team_key
         )
+        scope = self.scope
         yield AssetRecord(
             AssetKind.MANIFEST_SET,
-            self.scope.name,
-            self.scope.name,
+            scope.name,
+            scope.label,
             Phase.RUN,
             {
                 "paths": [str(p) for p in self._paths],
+                "name": self._set,
                 "cluster": self._cluster,
                 "files": len(files),
                 "documents": documents,
                 "objects": len(objects),
                 "skipped_kinds": dict(sorted(self.skipped.items())),
-                "broken_documents": len(problems),
+                "broken_documents": len(problems) - unreadable,
+                "unreadable": unreadable,
             },
+            legacy_keys=scope.legacy,
         )
 
 
@@ -113,7 +185,10 @@ def _documents(file: Path) -> Iterator[tuple[str, Any] | Problem]:
     """``("file:line", parsed document)`` for each document in ``file``, or a Problem per broken one."""
     try:
         text = file.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        yield _unreadable(file, exc)
+        return
+    except UnicodeDecodeError as exc:
         yield Problem(f"manifests: {file}: cannot read ({exc.__class__.__name__}: {exc})")
         return
     if file.suffix.lower() == ".json":

@@ -114,6 +114,7 @@ def records_from_objects(
     origin: Origin | None = None,
     cluster_attributes: Mapping[str, Any] | None = None,
     team_key: str = "team",
+    cluster_name: str | None = None,
 ) -> Iterator[Record]:
     """Yield AssetRecords/RelationRecords for raw object dicts (``kind`` and ``apiVersion`` set).
 
@@ -124,24 +125,30 @@ def records_from_objects(
     cross-object fact that depends on a kind not listed completely (a namespace's NetworkPolicy
     count, a pod's ServiceAccount, a binding's role, exposure) is recorded as unknown: the object
     names the missing kinds in ``unlisted_kinds``. ``origin`` describes where an
-    object came from (``file:line``) for problem messages. An object given twice (same kind,
+    object came from (``file:line``) for problem messages. ``cluster`` is the identity keys start
+    with; ``cluster_name`` (default: ``cluster``) is what people call it: the cluster asset's name
+    and the name in problem messages. An object given twice (same kind,
     namespace and name) keeps its last version.
     """
-    graph = _Graph(cluster, secrets, origin, team_key)
+    name = cluster_name or cluster
+    graph = _Graph(cluster, name, secrets, origin, team_key)
     for raw in objects:
         problem = graph.add(raw)
         if problem is not None:
             yield problem
     graph.link()
-    yield AssetRecord(AssetKind.CLUSTER, cluster, cluster, Phase.RUN, dict(cluster_attributes or {}))
+    yield AssetRecord(AssetKind.CLUSTER, cluster, name, Phase.RUN, dict(cluster_attributes or {}))
     yield from graph.records(complete_kinds)
 
 
 class _Graph:
     """The object set of one collection, indexed for the cross-object passes."""
 
-    def __init__(self, cluster: str, secrets: SecretScanner | None, origin: Origin | None, team_key: str) -> None:
+    def __init__(
+        self, cluster: str, name: str, secrets: SecretScanner | None, origin: Origin | None, team_key: str
+    ) -> None:
         self.cluster = cluster
+        self.name = name
         self.secrets = secrets
         #: The configured label/annotation naming the owning team (``team_label``).
         self.team_key = team_key
@@ -190,7 +197,7 @@ class _Graph:
 
     def _problem(self, raw: Mapping[str, Any], message: str) -> Problem:
         where = self.origin(raw) if self.origin else None
-        return Problem(f"kubernetes {self.cluster}: {where + ': ' if where else ''}{message}")
+        return Problem(f"kubernetes {self.name}: {where + ': ' if where else ''}{message}")
 
     # -- cross-object passes -------------------------------------------------------------------
     def link(self) -> None:

@@ -17,7 +17,7 @@ from posture.pipeline import AfterReconcile, RunResult, collect
 from posture.records import Collector
 from posture.secrets import SecretScanner
 from posture.store.runs import secret_hash_key
-from posture.store.source_state import engines_by_url, known_digests, report_times
+from posture.store.source_state import clusters_by_name, engines_by_url, known_digests, manifest_sets, report_times
 from posture.taxonomy import RunStatus
 from posture.textsafe import clean
 
@@ -37,12 +37,16 @@ def source_context(engine: Engine, settings: Mapping[str, Any] | None = None) ->
         times = report_times(session)
         engines = engines_by_url(session)
         tags = registry.known_tags(session)
+        clusters = clusters_by_name(session)
+        sets = manifest_sets(session)
     return SourceContext(
         secrets=SecretScanner(key),
         known_digests=digests,
         known_tags=tags,
         docker_engines=engines,
         report_times=times,
+        clusters=clusters,
+        manifest_sets=sets,
         stored_vulns=reports.stored_vulns(engine),
         settings=settings or {},
     )

@@ -73,9 +73,10 @@ def watch_command(app: AppContext, /, interval: timedelta, once: bool, urls: tup
             for collector in collectors:
                 if stop.is_set():
                     break
-                with try_lock(engine, f"scope:{collector.scope}") as held:
+                scope = collector.scope  # locked by its identity: the label (str(scope)) is for people
+                with try_lock(engine, f"scope:{scope.kind.value}:{scope.name}") as held:
                     if not held:
-                        click.echo(f"posture watch: {clean(str(collector.scope))}: another collection is running; "
+                        click.echo(f"posture watch: {clean(str(scope))}: another collection is running; "
                                    "skipped this cycle", err=True)
                         continue
                     results.extend(run_all(app, [collector], hooks))

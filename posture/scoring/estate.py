@@ -8,7 +8,7 @@ testable and computed once per asset however many findings the asset carries.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -222,15 +222,29 @@ class Estate:
                     return str(value)
         return None
 
-    @staticmethod
-    def _cluster(node: AssetNode) -> str | None:
+    def _cluster(self, node: AssetNode) -> str | None:
+        """The cluster group of a Kubernetes asset: the cluster's name (its kubeconfig context), which
+        people know, not its key (a live cluster's is its kube-system UID)."""
         if node.kind == _CLUSTER:
-            return node.key
+            return self._cluster_names.get(node.key, node.key)
+        key: str | None = None
         if node.parent_kind == _CLUSTER:
-            return node.parent_key
-        if node.parent_kind == _NAMESPACE and node.parent_key and "/Namespace/" in node.parent_key:
-            return node.parent_key.rpartition("/Namespace/")[0]
-        return None
+            key = node.parent_key
+        elif node.parent_kind == _NAMESPACE and node.parent_key:
+            namespace = self._by_ref.get((_NAMESPACE, node.parent_key))
+            if namespace is not None and namespace.parent_kind == _CLUSTER:
+                key = namespace.parent_key
+            elif "/Namespace/" in node.parent_key:
+                key = node.parent_key.rpartition("/Namespace/")[0]
+        return self._cluster_names.get(key, key) if key else None
+
+    @cached_property
+    def _cluster_names(self) -> dict[str, str]:
+        """Cluster key → the name it is grouped under; clusters that share a name (two kubeadm clusters
+        both reached as ``kubernetes-admin@kubernetes``) are told apart by their key, never merged."""
+        clusters = [n for n in self.nodes.values() if n.kind == _CLUSTER]
+        shared = Counter(n.name for n in clusters)
+        return {n.key: n.name if n.name and shared[n.name] == 1 else f"{n.name} ({n.key})" for n in clusters}
 
     def _registry(self, node: AssetNode) -> str | None:
         seen = 0

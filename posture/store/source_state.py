@@ -59,6 +59,34 @@ def engines_by_url(session: Session) -> dict[str, str]:
     return found
 
 
+def clusters_by_name(session: Session) -> dict[str, tuple[str, ...]]:
+    """Cluster name (a kubeconfig context, a ``--manifests-cluster``) → the keys of the clusters
+    stored under it, so a name on the command line can be mapped to the one cluster it stands for,
+    or refused when several share it. Clusters are few: read them all."""
+    rows = session.execute(
+        select(asset_table.c.name, asset_table.c.key)
+        .where(asset_table.c.kind == AssetKind.CLUSTER.value)
+        .order_by(asset_table.c.key)
+    )
+    found: dict[str, tuple[str, ...]] = {}
+    for name, key in rows:
+        found[name] = (*found.get(name, ()), key)
+    return found
+
+
+def manifest_sets(session: Session) -> dict[str, str]:
+    """Manifest-set key → the cluster name its objects were last keyed under: a set a previous
+    release keyed by its paths alone is adopted only by a collection under that same cluster name."""
+    rows = session.execute(
+        select(asset_table.c.key, asset_table.c.attributes).where(asset_table.c.kind == AssetKind.MANIFEST_SET.value)
+    )
+    return {
+        key: cluster
+        for key, attributes in rows
+        if isinstance(attributes, dict) and isinstance(cluster := attributes.get("cluster"), str)
+    }
+
+
 def known_tags(session: Session, index_media_types: Iterable[str]) -> dict[str, Mapping[str, Any]]:
     """Live multi-arch tags → their stored attributes: an index digest is no image's alias, so only the
     stored tag can tell a second run which platform images an unchanged index holds."""

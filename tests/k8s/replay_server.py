@@ -1,6 +1,7 @@
 """A local stand-in for a kube-apiserver that replays real list responses with the API's semantics.
 
-Serves the all-namespaces list paths (``/api/v1/pods``, ``/apis/apps/v1/deployments``, ...) from
+Serves the all-namespaces list paths (``/api/v1/pods``, ``/apis/apps/v1/deployments``, ...) and GETs of
+one cluster-scoped object (``/api/v1/namespaces/kube-system``, whose UID identifies a cluster) from
 objects taken from real clusters (tests/data/k8s-api, see PROVENANCE.md) or generated from them,
 with what a real API server does on those paths: chunking with ``limit``/``continue``
 (``metadata.continue``, ``remainingItemCount``), ``410 Gone`` for an expired continue token,
@@ -79,6 +80,8 @@ VERSION = {
     "compiler": "gc",
     "platform": "linux/amd64",
 }
+#: The identity of every cluster generated here unless a test gives it another (:func:`with_cluster_uid`).
+CLUSTER_ID = "cluster:" + str(uuid.uuid5(uuid.NAMESPACE_URL, "posture-test/None/Namespace/kube-system"))
 _KIND_OF_PATH = {path: (api_version, kind) for (api_version, kind), path in LIST_PATHS.items()}
 
 
@@ -172,6 +175,9 @@ class ReplayServer:
             document = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": path.removeprefix("/apis/"),
                         "resources": [{"name": name, "verbs": ["get", "list", "watch"]} for name in served]}
             return 200, {"Content-Type": "application/json"}, orjson.dumps(document)
+        parent, _, name = path.rpartition("/")
+        if parent in _KIND_OF_PATH and path not in self.items:
+            return self._get_object(parent, name)
         items = self.items.get(path)
         # As kube-apiserver: authorization comes first, so a forbidden list is 403 even where nothing is served.
         if items is None and path not in self.faults.forbidden:
@@ -228,6 +234,26 @@ class ReplayServer:
         return 200, {"Content-Type": "application/json"}, body
 
 
+    def _get_object(self, list_path: str, name: str) -> tuple[int, dict[str, str], bytes]:
+        """``GET <list path>/<name>`` of a cluster-scoped object (a Namespace), with its kind, as the API answers."""
+        api_version, kind = _KIND_OF_PATH[list_path]
+        plural = list_path.rsplit("/", 1)[1]
+        if f"{list_path}/{name}" in self.faults.forbidden:
+            group = api_version.rpartition("/")[0]
+            message = (
+                f'{plural} "{name}" is forbidden: User "system:serviceaccount:posture:collector" '
+                f'cannot get resource "{plural}" in API group "{group}" at the cluster scope'
+            )
+            return _status(403, "Forbidden", message, {"name": name, "group": group, "kind": plural})
+        for raw in self.items.get(list_path, ()):
+            item = orjson.loads(raw)
+            if item.get("metadata", {}).get("name") == name and "namespace" not in item["metadata"]:
+                return 200, {"Content-Type": "application/json"}, orjson.dumps(
+                    {"kind": kind, "apiVersion": api_version, **item}
+                )
+        return _status(404, "NotFound", f'{plural} "{name}" not found', {"name": name, "kind": plural})
+
+
 def _status(
     code: int, reason: str, message: str, details: Mapping[str, Any] | None = None
 ) -> tuple[int, dict[str, str], bytes]:
@@ -276,6 +302,16 @@ def empty_lists() -> dict[str, list[dict[str, Any]]]:
     """Every served list path, empty (Secrets, ConfigMaps and operator reports: served only if a test adds them)."""
     unserved = ("Secret", "ConfigMap", *OPERATOR_KINDS)
     return {path: [] for (_, kind), path in LIST_PATHS.items() if kind not in unserved}
+
+
+def with_cluster_uid(lists: dict[str, list[dict[str, Any]]], uid: str) -> dict[str, list[dict[str, Any]]]:
+    """``lists`` as another cluster would serve them: its ``kube-system`` namespace has UID ``uid``
+    (the cluster's identity; the generated clusters all share one by default)."""
+    namespaces = lists[LIST_PATHS[("v1", "Namespace")]]
+    for index, namespace in enumerate(namespaces):
+        if namespace["metadata"]["name"] == "kube-system":
+            namespaces[index] = {**namespace, "metadata": {**namespace["metadata"], "uid": uid}}
+    return lists
 
 
 def add(lists: dict[str, list[dict[str, Any]]], obj: Mapping[str, Any]) -> None:
@@ -493,6 +529,7 @@ def _scaled_cluster(
     node_names = [f"ip-10-0-{i // 250}-{i % 250}.ec2.internal" for i in range(nodes)]
     for name in node_names:
         add(lists, _node(name))
+    add(lists, _namespace("kube-system"))  # every cluster has it: its UID is the cluster's identity
     ns_names = [f"team-{i:02d}" for i in range(namespaces)]
     for i, name in enumerate(ns_names):
         add(lists, _namespace(name, {"pod-security.kubernetes.io/enforce": "baseline"} if i % 2 else None))

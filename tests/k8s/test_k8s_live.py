@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 from live_support import write_kubeconfig
-from replay_server import LIST_PATHS, Faults, ReplayServer, corpus_cluster
+from replay_server import LIST_PATHS, Faults, ReplayServer, corpus_cluster, with_cluster_uid
 from sqlalchemy.engine import Engine
 
 from collectors.k8s.apiclient import ListClient
 from collectors.k8s.kubeconfig import KubeconfigContext
-from collectors.k8s.live import LiveCollector
+from collectors.k8s.live import KUBE_SYSTEM, LiveCollector
 from collectors.k8s.resources import RESOURCES, Resource
 from posture.pipeline import collect
 from posture.records import AssetKind, AssetRecord, CollectorError, Problem, ScopeKind, ScopeRef
@@ -64,7 +64,13 @@ def test_lists_every_resource_type_page_by_page(tmp_path: Path) -> None:
     assert [r.query.get("limit") for r in pod_requests] == ["2", "2", "2"]
     assert [("continue" in r.query) for r in pod_requests] == [False, True, True]
     # trivy-operator is not installed here: its group is discovered (404), never listed.
-    assert {r.path for r in server.requests} == {"/version", GROUP_DISCOVERY, *(res.list_path for res in RESOURCES)}
+    assert {r.path for r in server.requests} == {
+        KUBE_SYSTEM,  # the cluster's identity: one GET, first
+        "/version",
+        GROUP_DISCOVERY,
+        *(res.list_path for res in RESOURCES),
+    }
+    assert server.requests[0].path == KUBE_SYSTEM
     assert {r.method for r in server.requests} == {"GET"}
     assert {r.authorization for r in server.requests} == {f"Bearer {TOKEN}"}
 
@@ -189,6 +195,46 @@ def test_secrets_are_never_requested(tmp_path: Path) -> None:
         Resource("", "v1", "secrets", "Secret")
 
 
-def test_the_scope_is_the_context() -> None:
-    collector = LiveCollector(KubeconfigContext("/nonexistent", "prod-eu"))
-    assert collector.scope == ScopeRef(ScopeKind.KUBERNETES, "prod-eu")
+def test_the_scope_is_the_kube_system_uid_labelled_with_the_context(tmp_path: Path) -> None:
+    lists = with_cluster_uid(corpus_cluster(), "6b0a4f4e-1c1f-4a7e-9d59-0c0b8d3d0e11")
+    with ReplayServer(lists, token=TOKEN) as server:
+        collector = _collector(server, tmp_path)
+        scope = collector.scope
+        assets = [r for r in collector.collect() if isinstance(r, AssetRecord)]
+    identity = "cluster:6b0a4f4e-1c1f-4a7e-9d59-0c0b8d3d0e11"
+    assert scope == ScopeRef(ScopeKind.KUBERNETES, identity)
+    assert (scope.label, scope.legacy) == ("replay", ("replay",))
+    assert [r.path for r in server.requests].count(KUBE_SYSTEM) == 1  # read once, for the scope and the run
+    cluster = next(a for a in assets if a.kind is AssetKind.CLUSTER)
+    assert (cluster.key, cluster.name, cluster.legacy_keys) == (identity, "replay", ("replay",))
+    pod = next(a for a in assets if a.kind is AssetKind.POD)
+    assert pod.key.startswith(identity + "/") and not pod.name.startswith(identity)
+    assert pod.legacy_keys == ("replay" + pod.key.removeprefix(identity),)  # the key the previous release gave it
+    assert all(a.key.startswith(identity) == bool(a.legacy_keys) for a in assets)  # images keep their digests
+
+
+def test_a_cluster_that_cannot_be_identified_is_not_collected(tmp_path: Path) -> None:
+    faults = Faults(forbidden={KUBE_SYSTEM})
+    with ReplayServer(corpus_cluster(), token=TOKEN, faults=faults) as server:
+        collector = _collector(server, tmp_path)
+        scope = collector.scope
+        with pytest.raises(CollectorError) as caught:
+            list(collector.collect())
+    assert str(caught.value) == (
+        'kubernetes context "replay": cannot read the cluster\'s identity, the kube-system namespace UID '
+        '(get namespaces/kube-system: forbidden (403): namespaces "kube-system" is forbidden: User '
+        '"system:serviceaccount:posture:collector" cannot get resource "namespaces" in API group "" at the cluster '
+        'scope); grant get on namespaces (see posture k8s rbac)'
+    )
+    assert server.paths == [KUBE_SYSTEM]  # nothing else is read, nothing is stored under a guessed key
+    assert (scope.name, scope.label, scope.legacy) == ("context:replay", "replay", ())
+    known = LiveCollector(_target(server.url, tmp_path), known_identity="cluster:abc")
+    assert known.scope.name == "cluster:abc"  # the failed run goes to the history of the cluster last seen here
+
+
+def test_a_cluster_without_kube_system_is_not_collected(tmp_path: Path) -> None:
+    lists = corpus_cluster()
+    namespaces = LIST_PATHS[("v1", "Namespace")]
+    lists[namespaces] = [n for n in lists[namespaces] if n["metadata"]["name"] != "kube-system"]
+    with ReplayServer(lists, token=TOKEN) as server, pytest.raises(CollectorError, match="not found"):
+        list(_collector(server, tmp_path).collect())

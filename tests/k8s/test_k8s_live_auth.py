@@ -12,10 +12,10 @@ import yaml
 from click.testing import CliRunner
 from live_support import exec_plugin, exec_user, self_signed, write_kubeconfig
 from pss_support import SCANNER
-from replay_server import ReplayServer, add, corpus_cluster
+from replay_server import CLUSTER_ID, ReplayServer, add, corpus_cluster, with_cluster_uid
 
 from collectors.k8s.kubeconfig import InCluster, KubeconfigContext
-from collectors.k8s.live import LiveCollector
+from collectors.k8s.live import KUBE_SYSTEM, LiveCollector
 from collectors.k8s.resources import OPERATOR_RESOURCES, RESOURCES
 from posture.cli.context import PostureError
 from posture.cli.k8s import k8s_group
@@ -85,7 +85,8 @@ def test_in_cluster_service_account(tmp_path: Path) -> None:
         target = InCluster("prod-eu", token_path=str(token_file), ca_path=str(cert), environ=environ)
         collector = LiveCollector(target)
         assets = _assets(collector)
-    assert collector.scope == ScopeRef(ScopeKind.KUBERNETES, "prod-eu")
+    assert collector.scope == ScopeRef(ScopeKind.KUBERNETES, CLUSTER_ID)
+    assert (collector.scope.label, collector.scope.legacy) == ("prod-eu", ("prod-eu",))
     assert len([a for a in assets if a.kind is AssetKind.POD]) == 6
     # The in-cluster loader sends "bearer <token>"; the replay server, like the API server, accepts it.
     assert {r.authorization.lower() for r in server.requests if r.authorization} == {f"bearer {TOKEN}"}
@@ -252,7 +253,7 @@ def test_build_one_collector_per_context(tmp_path: Path) -> None:
         {"prod": ("https://prod.example:6443", {"token": "a"}), "dev": ("https://dev.example:6443", {"token": "b"})},
         current="dev",
     )
-    scopes = lambda collectors: [c.scope.name for c in collectors]  # noqa: E731
+    scopes = lambda collectors: [c.target.name for c in collectors]  # noqa: E731
     assert source.build(_params(), _context()) == []
     assert scopes(source.build(_params(kubeconfig=str(path)), _context())) == ["dev"]
     assert scopes(source.build(_params(kubeconfig=str(path), all_contexts=True), _context())) == ["prod", "dev"]
@@ -274,7 +275,7 @@ def test_kubeconfig_env_list_is_merged_and_settings_allow_plugins(
     collectors = source.build(
         _params(all_contexts=True, allow_exec_plugins=("gke-gcloud-auth-plugin",)), _context(settings)
     )
-    assert [c.scope.name for c in collectors] == ["one", "two"]
+    assert [c.target.name for c in collectors if isinstance(c, LiveCollector)] == ["one", "two"]
     targets = [c.target for c in collectors if isinstance(c, LiveCollector)]
     assert [t.allowed_plugins for t in targets if isinstance(t, KubeconfigContext)] == [
         ("gke-gcloud-auth-plugin", "aws"),
@@ -283,14 +284,17 @@ def test_kubeconfig_env_list_is_merged_and_settings_allow_plugins(
 
 
 def test_several_contexts_in_one_run_are_separate_scopes(tmp_path: Path) -> None:
-    with ReplayServer(corpus_cluster(), token=TOKEN) as east, ReplayServer(corpus_cluster(), token=TOKEN) as west:
+    east_lists, west_lists = with_cluster_uid(corpus_cluster(), "e-1"), with_cluster_uid(corpus_cluster(), "w-2")
+    with ReplayServer(east_lists, token=TOKEN) as east, ReplayServer(west_lists, token=TOKEN) as west:
         path = write_kubeconfig(
             tmp_path / "kubeconfig", {"east": (east.url, {"token": TOKEN}), "west": (west.url, {"token": TOKEN})}
         )
         collectors = source.build(_params(kubeconfig=str(path), all_contexts=True), _context())
-        keys = {c.scope.name: {a.key for a in _assets(c)} for c in collectors if isinstance(c, LiveCollector)}
-    assert set(keys) == {"east", "west"}
-    assert all(key.startswith("east") for key in keys["east"]) and all(k.startswith("west") for k in keys["west"])
+        keys = {c.scope.label: {a.key for a in _assets(c)} for c in collectors if isinstance(c, LiveCollector)}
+        scopes = {c.scope.label: c.scope.name for c in collectors}
+    assert scopes == {"east": "cluster:e-1", "west": "cluster:w-2"}
+    assert all(key.startswith("cluster:e-1") for key in keys["east"] if "sha256:" not in key)
+    assert all(key.startswith("cluster:w-2") for key in keys["west"] if "sha256:" not in key)
     assert len(keys["east"]) == len(keys["west"]) > 20
     assert east.requests and west.requests
 
@@ -315,6 +319,9 @@ def test_rbac_grants_exactly_what_the_collector_lists(tmp_path: Path) -> None:
         path = write_kubeconfig(tmp_path / "kubeconfig", {"c": (server.url, {"token": TOKEN})})
         list(LiveCollector(KubeconfigContext(str(path), "c"), secrets=SCANNER).collect())
     paths = {p for p in server.paths if p not in ("/version", "/apis/aquasecurity.github.io/v1alpha1")}
+    # The cluster's identity is one object of a listed resource: the same grant's "get" covers it.
+    assert KUBE_SYSTEM in paths and ("", "namespaces") in granted
+    paths = {"/api/v1/namespaces" if p == KUBE_SYSTEM else p for p in paths}
     versions = {(r.group, r.plural): r.version for r in (*RESOURCES, *OPERATOR_RESOURCES)}
     grant_paths = {(f"/apis/{g}/{versions[g, res]}/{res}" if g else f"/api/v1/{res}") for g, res in granted}
     assert paths == grant_paths

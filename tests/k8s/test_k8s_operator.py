@@ -14,7 +14,7 @@ import pytest
 import yaml
 from live_support import write_kubeconfig
 from pss_support import SCANNER
-from replay_server import DATA, Faults, ReplayServer, add, corpus_cluster
+from replay_server import CLUSTER_ID, DATA, Faults, ReplayServer, add, corpus_cluster
 from sqlalchemy.engine import Engine
 
 from collectors.k8s.kubeconfig import KubeconfigContext
@@ -29,7 +29,7 @@ from posture.taxonomy import RunStatus
 
 TOKEN = "replay-token"
 GROUP = "/apis/aquasecurity.github.io/v1alpha1"
-KUBE_PROXY = AssetRef(AssetKind.POD, "replay/kube-system/Pod/kube-proxy-g6lc7")
+KUBE_PROXY = AssetRef(AssetKind.POD, f"{CLUSTER_ID}/kube-system/Pod/kube-proxy-g6lc7")
 
 
 def _with_reports() -> dict[str, list[dict[str, Any]]]:

@@ -13,7 +13,7 @@ from collectors.k8s.manifests import ManifestCollector
 from posture.cli.context import PostureError
 from posture.cli.sources import SourceContext
 from posture.cli.sources import manifests as manifests_source
-from posture.records import AssetKind, AssetRecord, CollectorError, Problem, Record, ScopeKind
+from posture.records import AssetKind, AssetRecord, CollectorError, Problem, Record, ScopeKind, ScopeRef
 
 DEPLOYMENT = """\
 apiVersion: apps/v1
@@ -130,11 +130,17 @@ def test_directories_are_walked_recursively_and_only_manifest_suffixes_read(tmp_
     assert "shop/Deployment/web" in assets(records)
 
 
-def test_scope_is_the_resolved_paths_and_missing_paths_fail(tmp_path: Path) -> None:
+def test_scope_is_the_cluster_and_the_set_and_missing_paths_fail(tmp_path: Path) -> None:
     (tmp_path / "x.yaml").write_text(DEPLOYMENT)
+    paths = ",".join(sorted([str(tmp_path.resolve()), str((tmp_path / "x.yaml").resolve())]))
     collector = ManifestCollector([tmp_path / "." / "x.yaml", tmp_path])
-    assert collector.scope.kind == ScopeKind.MANIFESTS
-    assert collector.scope.name == ",".join(sorted([str(tmp_path.resolve()), str((tmp_path / "x.yaml").resolve())]))
+    assert collector.scope == ScopeRef(ScopeKind.MANIFESTS, f"manifests:{paths}")
+    assert (collector.scope.label, collector.scope.legacy) == (paths, (paths,))  # the previous release's scope
+    prod = ManifestCollector([tmp_path], cluster="prod-eu", name="shop", adopt_legacy=False)
+    assert prod.scope == ScopeRef(ScopeKind.MANIFESTS, "prod-eu:shop")
+    assert (prod.scope.label, prod.scope.legacy) == ("shop @ prod-eu", ())
+    (manifest_set,) = [r for r in prod.collect() if isinstance(r, AssetRecord) and r.kind is AssetKind.MANIFEST_SET]
+    assert (manifest_set.key, manifest_set.name, manifest_set.legacy_keys) == ("prod-eu:shop", "shop @ prod-eu", ())
     with pytest.raises(CollectorError, match="no such file"):
         list(ManifestCollector([tmp_path / "absent"]).collect())
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from collectors.k8s.keys import is_live_cluster
 from collectors.reports.vulnids import StoredVulnLookup
 from posture.records import Collector
 from posture.secrets import SecretScanner
@@ -35,8 +36,16 @@ class SourceContext:
     #: Artifact keys → the VULN findings stored on them, read when each report is parsed (not when
     #: this context is made), so the second report of one command meets the first one's findings.
     stored_vulns: StoredVulnLookup | None = None
+    #: Cluster name → the keys of the clusters stored under it (live clusters by their identity).
+    clusters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Manifest-set key → the ``--manifests-cluster`` it was last collected under.
+    manifest_sets: Mapping[str, str] = field(default_factory=dict)
     #: The configuration collectors are told of (:meth:`posture.config.NotifySettings.source_settings`).
     settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def live_clusters_named(self, name: str) -> tuple[str, ...]:
+        """The identities of the live clusters the store knows by ``name`` (their kubeconfig context)."""
+        return tuple(key for key in self.clusters.get(name, ()) if is_live_cluster(key))
 
     @property
     def team_key(self) -> str:

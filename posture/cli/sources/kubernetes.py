@@ -15,6 +15,7 @@ import click
 
 from collectors.k8s.kubeconfig import (
     IN_CLUSTER,
+    ClusterTarget,
     InCluster,
     KubeconfigContext,
     KubeconfigError,
@@ -48,7 +49,7 @@ OPTIONS: list[Callable[[Any], Any]] = [
         metavar="NAME",
         default=IN_CLUSTER,
         show_default=True,
-        help="Kubernetes: scope name of the --in-cluster run; give each cluster its own when several share a database.",
+        help="Kubernetes: the name the --in-cluster run's cluster is shown by (its identity is its kube-system UID).",
     ),
     click.option(
         "--allow-exec-plugin",
@@ -78,28 +79,24 @@ def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
         path = kubeconfig_path(explicit_path)
         allowed = (*(params.get("allow_exec_plugins") or ()), *_configured_plugins(context.settings))
         for name in _selected_contexts(path, contexts, all_contexts):
-            target = KubeconfigContext(path, name, tuple(allowed))
-            collectors.append(
-                LiveCollector(
-                    target,
-                    secrets=context.secrets,
-                    timeout=timeout,
-                    stored_vulns=context.stored_vulns,
-                    team_key=context.team_key,
-                )
-            )
+            collectors.append(_collector(KubeconfigContext(path, name, tuple(allowed)), context, timeout))
     if params.get("in_cluster"):
-        target_name = str(params.get("in_cluster_name") or IN_CLUSTER)
-        collectors.append(
-            LiveCollector(
-                InCluster(target_name),
-                secrets=context.secrets,
-                timeout=timeout,
-                stored_vulns=context.stored_vulns,
-                team_key=context.team_key,
-            )
-        )
+        collectors.append(_collector(InCluster(str(params.get("in_cluster_name") or IN_CLUSTER)), context, timeout))
     return collectors
+
+
+def _collector(target: ClusterTarget, context: SourceContext, timeout: float) -> LiveCollector:
+    """The collector of one cluster; a run that cannot reach it is recorded in the history of the one
+    cluster the store knows by this name, if there is exactly one."""
+    known = context.live_clusters_named(target.name)
+    return LiveCollector(
+        target,
+        secrets=context.secrets,
+        timeout=timeout,
+        stored_vulns=context.stored_vulns,
+        team_key=context.team_key,
+        known_identity=known[0] if len(known) == 1 else None,
+    )
 
 
 def _selected_contexts(path: str, contexts: tuple[str, ...], all_contexts: bool) -> list[str]:

@@ -2,7 +2,8 @@
 
 One scope for the whole set, because exposure and roll-up need every object together (a Service in
 ``svc.yaml`` exposes the Deployment in ``app.yaml``), and because a complete run of the set then
-resolves what was removed from any of its files.
+resolves what was removed from any of its files. The scope's identity is the cluster name the objects
+are keyed under with the set's name, so one set checked as two clusters is two sources.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import click
 
-from collectors.k8s.manifests import DEFAULT_CLUSTER, ManifestCollector
+from collectors.k8s.manifests import DEFAULT_CLUSTER, ManifestCollector, set_paths
 from posture.cli.context import PostureError
 from posture.cli.sources import SourceContext
 from posture.records import Collector
@@ -32,7 +33,13 @@ OPTIONS: list[Callable[[Any], Any]] = [
         metavar="NAME",
         default=DEFAULT_CLUSTER,
         show_default=True,
-        help="Manifests: cluster name used in the keys of the collected objects.",
+        help="Manifests: cluster name used in the keys of the collected objects (part of the set's identity).",
+    ),
+    click.option(
+        "--manifests-name",
+        metavar="NAME",
+        default=None,
+        help="Manifests: name of the set, kept when its files move (default: the resolved paths).",
     ),
 ]
 
@@ -45,4 +52,16 @@ def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
     if missing:
         raise PostureError(f"manifests: {missing[0]}: no such file or directory", exit_code=2)
     cluster = str(params.get("manifests_cluster") or DEFAULT_CLUSTER)
-    return [ManifestCollector(paths, cluster=cluster, secrets=context.secrets, team_key=context.team_key)]
+    # The previous release scoped a set by its paths alone, whatever the cluster name: its history is
+    # adopted only by the cluster name it was last collected under.
+    adopt = context.manifest_sets.get(set_paths(paths), cluster) == cluster
+    return [
+        ManifestCollector(
+            paths,
+            cluster=cluster,
+            name=params.get("manifests_name") or None,
+            adopt_legacy=adopt,
+            secrets=context.secrets,
+            team_key=context.team_key,
+        )
+    ]

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from collectors.reports import FORMATS, ReportCollector, ScanCollector
 from collectors.reports.vulnids import StoredVuln, StoredVulnLookup
+from posture.cli.context import PostureError
 from posture.cli.sources import SourceContext
 from posture.db import read_session
 from posture.records import AssetRef, Collector, CollectorError
@@ -46,7 +47,8 @@ OPTIONS: list[Callable[[Any], Any]] = [
         "report_cluster",
         default=None,
         metavar="NAME",
-        help="Reports: the cluster that trivy-operator report files belong to (as the kubernetes source names it).",
+        help="Reports: the cluster that trivy-operator report files belong to, by the name the Kubernetes source "
+        "shows (its kubeconfig context); a live cluster collected under that name is joined by its identity.",
     ),
     click.option(
         "--scan",
@@ -60,7 +62,7 @@ OPTIONS: list[Callable[[Any], Any]] = [
 
 def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
     report_format = params.get("report_format")
-    cluster = params.get("report_cluster") or "default"
+    cluster = report_cluster(params.get("report_cluster") or "default", context)
     collectors: list[Collector] = [
         ReportCollector(
             path,
@@ -77,6 +79,24 @@ def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
         for image in params.get("scan") or ()
     ]
     return collectors
+
+
+def report_cluster(name: str, context: SourceContext) -> str:
+    """The cluster key report objects are filed under: the identity of the one live cluster the store
+    knows by ``name``, else ``name`` itself (an identity given as is, a cluster not collected live, a
+    manifest set's cluster).
+
+    Two live clusters shown by one name are refused: filing the reports under either would put one
+    cluster's findings on the other's workloads.
+    """
+    identities = context.live_clusters_named(name)
+    if len(identities) > 1:
+        raise PostureError(
+            f"--report-cluster {name}: {len(identities)} collected clusters are named {name}; "
+            f"give the identity of the one meant instead: --report-cluster {' or '.join(identities)}",
+            2,
+        )
+    return identities[0] if identities else name
 
 
 def stored_vulns(engine: Engine) -> StoredVulnLookup:
