@@ -43,8 +43,8 @@ def manifest_files(paths: Sequence[Path]) -> tuple[list[Path], list[Problem]]:
             _walk(path, files, problems)
         elif path.is_file():
             files.add(path)
-        elif os.path.lexists(path):
-            problems.append(_unreadable(path, _stat_error(path)))
+        elif os.path.lexists(path):  # a link loop or a dangling link given on the command line
+            problems.append(Problem(f"manifests: {path}: cannot read (a symbolic link that leads nowhere)"))
         else:
             raise CollectorError(f"manifests: {path}: no such file or directory")
     return sorted(files), problems
@@ -69,24 +69,18 @@ def _walk(root: Path, files: set[Path], problems: list[Problem]) -> None:
             continue
         for entry in entries:
             path = Path(entry.path)
-            if entry.is_dir():
-                pending.append(path)
-            elif entry.is_file():
-                if path.suffix.lower() in SUFFIXES:
-                    files.add(path)
-            elif entry.is_symlink():  # a link to nothing, or a loop: it may have been a file or a whole tree
-                problems.append(_unreadable(path, _stat_error(path)))
-            elif path.suffix.lower() in SUFFIXES:  # a FIFO or device named like a manifest
-                problems.append(Problem(f"manifests: {path}: cannot read (not a regular file)"))
-
-
-def _stat_error(path: Path) -> OSError:
-    """Why ``path`` cannot be followed (a dangling link, a link loop)."""
-    try:
-        os.stat(path)
-    except OSError as exc:
-        return exc
-    return OSError(f"{path} changed while it was read")
+            try:
+                if entry.is_dir():
+                    pending.append(path)
+                elif entry.is_file():
+                    if path.suffix.lower() in SUFFIXES:
+                        files.add(path)
+                elif entry.is_symlink():  # a link to nothing: it may have been a file or a whole tree
+                    os.stat(path)
+                elif path.suffix.lower() in SUFFIXES:  # a FIFO or device named like a manifest
+                    problems.append(Problem(f"manifests: {path}: cannot read (not a regular file)"))
+            except OSError as exc:  # a link loop (ELOOP), a dangling link, an entry gone meanwhile
+                problems.append(_unreadable(path, exc))
 
 
 def _unreadable(path: Path, exc: OSError) -> Problem:
