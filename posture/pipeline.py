@@ -177,12 +177,14 @@ def _collect(
     result = RunResult(str(scope), run_id, status, finished, problems=gathered.problems, first_run=first_run)
     with write_session(engine) as session:
         expired = expire_exceptions(session, finished)
-        upserted = upsert_assets(session, assets, finished, scope_id)
-        index = upserted.index
+        index, asset_counts = upsert_assets(session, assets, finished, scope_id)
         complete = status is RunStatus.COMPLETE
         seen_all = complete and coverage.judges_presence
-        gone = record_sightings(session, scope_id, run_id, set(index.ids.values()), seen_all, finished)
+        sighted = record_sightings(session, scope_id, run_id, set(index.ids.values()), seen_all, finished)
         relations_added = replace_relations(session, scope_id, gathered.relations, index, seen_all)
+        source_changed = bool(
+            asset_counts["assets_new"] or asset_counts["assets_changed"] or sighted.dropped or relations_added
+        )
         produced = _produced(session, registry, index, assets, verdicts, gathered.observations)
         reconciled = reconcile_findings(
             session,
@@ -191,15 +193,15 @@ def _collect(
             produced=produced,
             complete=complete,
             now=finished,
-            judged=Judged(coverage, frozenset(upserted.unchanged_ids), confirmed),
+            judged=Judged(coverage, source_changed, confirmed),
         )
         changes = reconciled.changes
         result.changes = expired + changes
         result.notes = _notes(coverage, reconciled.not_judged, reconciled.held)
         result.stats = {
             "assets": len(index.ids),
-            **upserted.counts,
-            "assets_gone": gone,
+            **asset_counts,
+            "assets_gone": sighted.gone,
             "relations_added": relations_added,
             "findings": len(produced),
             **_count_events(changes),
@@ -235,7 +237,7 @@ def _notes(coverage: Coverage, not_judged: int, held: int) -> list[str]:
         notes.append(f"{not_judged} findings not seen again kept open: {why}")
     if held:
         notes.append(
-            f"{held} findings vanished from assets that did not change (same image digest, same configuration): "
+            f"{held} findings vanished while nothing at the source changed (same assets, same configuration): "
             "kept open as an unusual share; if they were really fixed, collect again with --confirm-resolved"
         )
     return notes

@@ -101,20 +101,10 @@ def _row(record: AssetRecord, now: datetime) -> dict[str, Any]:
     }
 
 
-@dataclass
-class Upserted:
-    """What :func:`upsert_assets` did: the run's index, its counts, and which rows it did not change
-    (the store's guard asks whether a finding vanished from an asset that did not change)."""
-
-    index: AssetIndex
-    counts: dict[str, int]
-    unchanged_ids: set[int]
-
-
 def upsert_assets(
     session: Session, records: Sequence[AssetRecord], now: datetime, scope_id: int | None = None
-) -> Upserted:
-    """Insert new assets, update changed ones, revive gone ones.
+) -> tuple[AssetIndex, dict[str, int]]:
+    """Insert new assets, update changed ones, revive gone ones; returns the index and counts.
 
     A record not found by key or alias may claim the row a previous release stored under one of
     its ``legacy_keys``, but only a row that ``scope_id`` (the run's own scope, adopted from that
@@ -156,10 +146,9 @@ def upsert_assets(
             canonical[record.ref] = record.ref
         counts["assets_new"] = len(new_rows)
 
-    changed = _update_existing(session, existing, now)
-    counts["assets_changed"] = len(changed)
+    counts["assets_changed"] = _update_existing(session, existing, now)
     _add_aliases(session, wanted, ids, canonical)
-    return Upserted(AssetIndex(ids, canonical), counts, set(existing) - changed)
+    return AssetIndex(ids, canonical), counts
 
 
 def _hit(found: dict[AssetRef, tuple[int, str]], record: AssetRecord) -> tuple[int, str] | None:
@@ -199,10 +188,9 @@ def _claimable(session: Session, scope_id: int, records: Sequence[AssetRecord]) 
     return found
 
 
-def _update_existing(session: Session, existing: dict[int, AssetRecord], now: datetime) -> set[int]:
-    """Write what changed; returns the ids of the rows that changed (a revived row counts)."""
+def _update_existing(session: Session, existing: dict[int, AssetRecord], now: datetime) -> int:
     ids = sorted(existing)
-    changed: set[int] = set()
+    changed = 0
     for part in chunks(ids):
         rows = session.execute(
             select(
@@ -237,7 +225,7 @@ def _update_existing(session: Session, existing: dict[int, AssetRecord], now: da
         for values in updates:
             asset_id = values.pop("b_id")
             session.execute(update(asset_table).where(asset_table.c.id == asset_id).values(**values))
-            changed.add(asset_id)
+        changed += len(updates)
     return changed
 
 
@@ -265,10 +253,19 @@ def _add_aliases(
         session.execute(insert(alias_table), rows)
 
 
+@dataclass(frozen=True, slots=True)
+class Sighted:
+    """Of the assets a scope saw before, how many a complete run no longer saw, and how many of those
+    no scope sees any more (gone)."""
+
+    dropped: int = 0
+    gone: int = 0
+
+
 def record_sightings(
     session: Session, scope_id: int, run_id: int, asset_ids: set[int], complete: bool, now: datetime
-) -> int:
-    """Mark what this run saw; a complete run also forgets what it no longer sees. Returns gone count."""
+) -> Sighted:
+    """Mark what this run saw; a complete run also forgets what it no longer sees."""
     previous = {
         row.asset_id
         for row in session.execute(
@@ -287,7 +284,7 @@ def record_sightings(
     for part in chunks(seen):
         session.execute(update(asset_table).where(asset_table.c.id.in_(part)).values(last_seen=now))
     if not complete:
-        return 0
+        return Sighted()
     dropped = sorted(previous - asset_ids)
     for part in chunks(dropped):
         session.execute(
@@ -311,7 +308,7 @@ def record_sightings(
                 .values(gone_at=now)
             )
             gone += len(orphaned)
-    return gone
+    return Sighted(len(dropped), gone)
 
 
 def replace_relations(

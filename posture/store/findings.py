@@ -54,8 +54,8 @@ class Produced:
         return fingerprint(self.rule.id, self.asset, self.discriminator)
 
 
-#: The guard: a complete run that would resolve at least this many findings on assets it saw
-#: unchanged, and more than this share of its scope's sighted findings, has them held open.
+#: The guard: a complete run of a source that did not visibly change, which would resolve at least
+#: this many findings and more than this share of its scope's sighted findings, has them held open.
 GUARD_MIN = 3
 GUARD_SHARE = 0.2
 
@@ -64,15 +64,16 @@ GUARD_SHARE = 0.2
 class Judged:
     """What a complete run may resolve.
 
-    ``coverage``: what it looked at (:mod:`posture.coverage`). ``unchanged_assets``: the rows it
-    stated exactly as stored; a finding that vanishes from one of them, while its source (the same
-    image digest, the same engine and container configuration) did not visibly change, is unusual
-    in bulk: past the guard (:data:`GUARD_MIN`, :data:`GUARD_SHARE`) such resolutions are held
-    open unless ``confirmed`` (the operator said they were really fixed).
+    ``coverage``: what it looked at (:mod:`posture.coverage`). ``source_changed``: the run found
+    an asset new, changed or no longer there, or a new relation. Findings that vanish in bulk from
+    a source that did not change at all (the same image digest, the same engine and containers) are
+    unusual: a narrower scan taken for the whole truth looks exactly like that. Past the guard
+    (:data:`GUARD_MIN`, :data:`GUARD_SHARE`) they are held open, unless ``confirmed`` (the
+    operator said they were really fixed).
     """
 
     coverage: Coverage = FULL
-    unchanged_assets: frozenset[int] = frozenset()
+    source_changed: bool = True
     confirmed: bool = False
 
 
@@ -332,11 +333,14 @@ def _resolve(
     covered = _covered(session, dropped.ids, judged.coverage)
     out.not_judged = len(dropped.ids) - len(covered)
     others = _sighted_elsewhere(session, scope_id, covered)
-    would_resolve = _open_assets(session, [f for f in covered if f not in others])
-    unexplained = {f for f, asset_id in would_resolve.items() if asset_id in judged.unchanged_assets}
+    would_resolve = _still_open(session, [f for f in covered if f not in others])
     held: set[int] = set()
-    if not judged.confirmed and len(unexplained) >= GUARD_MIN and len(unexplained) > GUARD_SHARE * dropped.sighted:
-        held = unexplained
+    if (
+        not (judged.confirmed or judged.source_changed)
+        and len(would_resolve) >= GUARD_MIN
+        and len(would_resolve) > GUARD_SHARE * dropped.sighted
+    ):
+        held = would_resolve
     out.held = len(held)
     forget = [f for f in covered if f not in held]
     for part in chunks(forget):
@@ -345,7 +349,7 @@ def _resolve(
                 finding_sighting_table.c.scope_id == scope_id, finding_sighting_table.c.finding_id.in_(part)
             )
         )
-    resolved = sorted(set(would_resolve) - held)
+    resolved = sorted(would_resolve - held)
     for part in chunks(resolved):
         session.execute(
             update(finding_table)
@@ -400,12 +404,12 @@ def _sighted_elsewhere(session: Session, scope_id: int, ids: Sequence[int]) -> s
     return found
 
 
-def _open_assets(session: Session, ids: Sequence[int]) -> dict[int, int]:
-    """Finding id → asset id of those not already resolved."""
-    found: dict[int, int] = {}
+def _still_open(session: Session, ids: Sequence[int]) -> set[int]:
+    """Those of ``ids`` not already resolved."""
+    found: set[int] = set()
     for part in chunks(ids):
-        stmt = select(finding_table.c.id, finding_table.c.asset_id).where(
+        stmt = select(finding_table.c.id).where(
             finding_table.c.id.in_(part), finding_table.c.status != FindingStatus.RESOLVED.value
         )
-        found.update((int(fid), int(asset_id)) for fid, asset_id in session.execute(stmt))
+        found.update(int(fid) for fid in session.execute(stmt).scalars())
     return found
