@@ -169,3 +169,30 @@ def test_a_legacy_key_is_claimed_only_from_the_adopted_scope(engine: Engine) -> 
     assert result.first_run and result.stats["new"] == 1
     with read_session(engine) as s:
         assert s.execute(select(alias_table.c.alias).where(alias_table.c.alias.like("uid/%"))).first() is None
+
+
+# --- visible: the diff names the resolving run and what the window's runs kept open ------------
+
+
+def test_the_diff_names_the_run_that_resolved_and_the_runs_that_kept_findings_open(engine: Engine) -> None:
+    from posture.store.diff import load_diff, run_window, window_notes
+
+    collect(engine, FakeCollector(scope_name="uid-1", label="prod", cves=CVES, privileged=frozenset({0, 1})), RULES)
+    narrow = Coverage(severities=frozenset({Severity.CRITICAL}), notes=("--report-severity CRITICAL",))
+    second = collect(engine, FakeCollector(scope_name="uid-1", label="prod", cves=(), privileged=frozenset({0}),
+                                           stated_coverage=narrow), RULES)
+    with read_session(engine) as s:
+        window = run_window(s, None, second.run_id)
+        rows = load_diff(s, window)
+        notes = window_notes(s, window)
+    assert window.label.endswith("(docker:prod)")
+    resolved = [r for r in rows if r.entry.change == "resolved"]
+    assert [r.asset_name for r in resolved] == ["c1"]
+    assert resolved[0].resolver is not None
+    assert resolved[0].resolver.describe() == f"run {second.run_id} (severities critical)"
+    assert resolved[0].as_json()["resolved_by"] == {
+        "run": second.run_id, "source": "docker:prod",
+        "coverage": {"severities": ["critical"], "notes": ["--report-severity CRITICAL"]},
+    }
+    assert notes == [f"run {second.run_id} (docker:prod): 10 findings not seen again kept open: "
+                     "--report-severity CRITICAL"]
