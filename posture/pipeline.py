@@ -77,6 +77,8 @@ class RunResult:
     #: One line each: why the run left findings open that it did not restate (outside its coverage,
     #: held by the guard, the first run under a new identity). Shown by ``collect`` and ``posture diff``.
     notes: list[str] = field(default_factory=list)
+    #: What the run judged (:meth:`posture.coverage.Coverage.as_dict`), shown beside what it resolved.
+    coverage: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -198,6 +200,7 @@ def _collect(
         changes = reconciled.changes
         result.changes = expired + changes
         result.notes = _notes(coverage, reconciled.not_judged, reconciled.held)
+        result.coverage = coverage.as_dict()
         result.stats = {
             "assets": len(index.ids),
             **asset_counts,
@@ -213,7 +216,7 @@ def _collect(
         }
         error = "; ".join(gathered.problems[:5]) if gathered.problems else None
         result.error = error
-        finish_run(session, run_id, status, finished, error, result.stats, coverage.as_dict())
+        finish_run(session, run_id, status, finished, error, result.stats, result.coverage)
         for hook in after_reconcile:
             hook(session, result)
     return result

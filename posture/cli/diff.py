@@ -13,6 +13,7 @@ from posture.cli.output import SEVERITY_STYLE, cell, console, table, write_json
 from posture.clock import utcnow
 from posture.db import read_session
 from posture.diff import CATEGORIES, counts
+from posture.records import source_name
 from posture.store.diff import (
     DiffRow,
     Window,
@@ -21,7 +22,6 @@ from posture.store.diff import (
     label,
     recent_runs,
     run_window,
-    source_name,
     top,
     window_notes,
 )

@@ -18,6 +18,7 @@ from posture.coverage import describe
 from posture.diff import STATE_AFTER, Before, Entry, classify
 from posture.gcpause import gc_paused
 from posture.model import asset_table, finding_event_table, finding_table, run_table, scope_table
+from posture.records import source_name
 from posture.store.assets import chunks
 from posture.store.raw import run_raw
 
@@ -37,11 +38,6 @@ class Window:
     label: str
     from_run: int | None = None
     to_run: int | None = None
-
-
-def source_name(kind: str, name: str, label: str) -> str:
-    """How a scope is shown: its label (the name people know) where it has one, else its identity."""
-    return f"{kind}:{label or name}"
 
 
 class Resolver(NamedTuple):

@@ -16,7 +16,8 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Select, Static
 
 from posture.diff import CATEGORIES
-from posture.store.diff import DiffRow, Window, WindowError, source_name
+from posture.records import source_name
+from posture.store.diff import DiffRow, Window, WindowError
 from posture.textsafe import clean
 from tui.render import CHANGE_STYLE, number, risk, safe, severity, stamp
 from tui.screens.base import Context, FilteredScreen
