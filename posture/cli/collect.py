@@ -55,9 +55,11 @@ def build_collectors(params: Mapping[str, Any], context: SourceContext) -> list[
     return collectors
 
 
-def run_all(app: AppContext, collectors: Sequence[Collector], after: Sequence[AfterReconcile] = ()) -> list[RunResult]:
+def run_all(
+    app: AppContext, collectors: Sequence[Collector], after: Sequence[AfterReconcile] = (), confirmed: bool = False
+) -> list[RunResult]:
     engine = app.engine_for_write()
-    return [collect(engine, c, app.registry, after_reconcile=after) for c in collectors]
+    return [collect(engine, c, app.registry, after_reconcile=after, confirmed=confirmed) for c in collectors]
 
 
 def report(results: Sequence[RunResult]) -> int:
@@ -74,6 +76,8 @@ def report(results: Sequence[RunResult]) -> int:
             f"{stats.get('findings', 0)} findings ({stats.get('new', 0)} new, {stats.get('resolved', 0)} resolved)"
         )
         click.echo(line)
+        for note in res.notes:
+            click.echo(f"posture: {clean(res.scope)}: {clean(note)}", err=True)
         if res.status is RunStatus.PARTIAL:
             for problem in res.problems[:10]:
                 click.echo(f"posture: {clean(res.scope)}: {clean(problem)}", err=True)
@@ -92,8 +96,15 @@ def with_source_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.command("collect")
 @db_option
 @with_source_options
+@click.option(
+    "--confirm-resolved",
+    "confirmed",
+    is_flag=True,
+    help="Resolve findings that vanished from sources that did not visibly change (same image digest, same "
+    "configuration) even past the guard that otherwise keeps an unusual share of them open.",
+)
 @pass_app
-def collect_command(app: AppContext, /, **params: Any) -> None:
+def collect_command(app: AppContext, /, confirmed: bool, **params: Any) -> None:
     """Collect from Docker engines, Kubernetes clusters and manifests, registries and scanner reports."""
     engine = app.engine_for_write()
     context = source_context(engine, app.settings.source_settings())
@@ -104,7 +115,7 @@ def collect_command(app: AppContext, /, **params: Any) -> None:
             "or set DOCKER_HOST; see posture collect --help",
             2,
         )
-    code = report(run_all(app, collectors, after_reconcile_hooks(app)))
+    code = report(run_all(app, collectors, after_reconcile_hooks(app), confirmed))
     after_collect(app)
     if code:
         raise SystemExit(code)
