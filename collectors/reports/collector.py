@@ -68,26 +68,25 @@ class LoadedReport:
 def load_report(
     path: str, name: str, report_format: str | None = None, limits: Limits = DEFAULT_LIMITS
 ) -> LoadedReport:
-    """Read and decode one report file and tell its format; every problem is a one-line :class:`CollectorError`."""
+    """Read and decode one report file and tell its format; every problem is a one-line :class:`CollectorError`.
+
+    Call it with the collector paused (:func:`~posture.gcpause.gc_paused`) through the parse that
+    follows: the collector re-enabled between the two would rescan every decoded object."""
     if report_format is not None and report_format not in PARSERS:
         raise CollectorError(f"{name}: unknown report format {report_format!r} (known: {', '.join(PARSERS)})")
-    with gc_paused():
-        raw = read_bytes(path, limits)
-        digest = hashlib.sha256(raw).hexdigest()
-        docs = load_documents(raw, name, limits)
+    raw = read_bytes(path, limits)
+    digest = hashlib.sha256(raw).hexdigest()
+    docs = load_documents(raw, name, limits)
     return LoadedReport(docs, report_format or detect(docs, name), digest)
-
-
-def parse_loaded(loaded: LoadedReport, context: ParseContext) -> ParsedReport:
-    with gc_paused():
-        return PARSERS[loaded.format](loaded.docs, context)
 
 
 def parse_report(
     path: str, context: ParseContext, report_format: str | None = None, limits: Limits = DEFAULT_LIMITS
 ) -> ParsedReport:
     """Read, detect and parse one report file; every problem is a one-line :class:`CollectorError`."""
-    return parse_loaded(load_report(path, context.name, report_format, limits), context)
+    with gc_paused():
+        loaded = load_report(path, context.name, report_format, limits)
+        return PARSERS[loaded.format](loaded.docs, context)
 
 
 class ReportCollector:
@@ -140,7 +139,8 @@ class ReportCollector:
         identity is a command-line name (two reports of one command must not share one), else None.
         A file that cannot be read is left for its run to fail, with the same one line."""
         try:
-            loaded = self._loaded or load_report(self._path, self.name, self._format, self._limits)
+            with gc_paused():
+                loaded = self._loaded or load_report(self._path, self.name, self._format, self._limits)
         except CollectorError as exc:
             self._error = exc  # stdin is gone once read: the run reports this, not an empty input
             return None
@@ -152,10 +152,11 @@ class ReportCollector:
     def _load(self) -> ParsedReport | None:
         if self._parsed is None and self._error is None:
             try:
-                loaded = self._loaded or load_report(self._path, self.name, self._format, self._limits)
-                self._loaded = None
-                self._digest = loaded.digest
-                self._parsed = parse_loaded(loaded, self._context)
+                with gc_paused():
+                    loaded = self._loaded or load_report(self._path, self.name, self._format, self._limits)
+                    self._loaded = None
+                    self._digest = loaded.digest
+                    self._parsed = PARSERS[loaded.format](loaded.docs, self._context)
             except CollectorError as exc:
                 self._error = exc
         return self._parsed
