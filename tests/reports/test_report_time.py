@@ -15,12 +15,12 @@ from collectors.reports import ReportCollector
 from collectors.reports.collector import ReportHistory, parse_report
 from collectors.reports.model import ParseContext
 from posture.cli.main import cli
+from posture.cli.sources.reports import report_history
 from posture.db import make_engine, read_session, resolve_url
 from posture.model import finding_table, run_table
 from posture.pipeline import collect
 from posture.rules.base import RuleRegistry
 from posture.secrets import SecretScanner
-from posture.cli.sources.reports import report_history
 from posture.store.source_state import report_runs
 
 IMAGE_ID = "sha256:055936d3920576da37aa9bc460d70c5f212028bda1c08c0879aedf03d7a66ea1"
