@@ -17,7 +17,7 @@ from posture.pipeline import AfterReconcile, RunResult, collect
 from posture.records import Collector
 from posture.secrets import SecretScanner
 from posture.store.runs import secret_hash_key
-from posture.store.source_state import engines_by_url, known_digests, report_times
+from posture.store.source_state import engines_by_url, known_digests, report_runs
 from posture.taxonomy import RunStatus
 from posture.textsafe import clean
 
@@ -34,7 +34,7 @@ def source_context(engine: Engine, settings: Mapping[str, Any] | None = None) ->
         key = secret_hash_key(session)
     with read_session(engine) as session:
         digests = known_digests(session)
-        times = report_times(session)
+        history = reports.report_history(report_runs(session))
         engines = engines_by_url(session)
         tags = registry.known_tags(session)
     return SourceContext(
@@ -42,7 +42,7 @@ def source_context(engine: Engine, settings: Mapping[str, Any] | None = None) ->
         known_digests=digests,
         known_tags=tags,
         docker_engines=engines,
-        report_times=times,
+        report_history=history,
         stored_vulns=reports.stored_vulns(engine),
         settings=settings or {},
     )
