@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,28 @@ def test_cli_source_builds_one_collector_for_all_paths(tmp_path: Path) -> None:
     assert "ci/shop/Deployment/web" in {r.key for r in collector.collect() if isinstance(r, AssetRecord)}
     with pytest.raises(PostureError, match="absent: no such file"):
         manifests_source.build({"manifest_paths": (str(tmp_path / "absent"),)}, context)
+
+
+def test_every_entry_of_a_set_is_read_or_named(tmp_path: Path) -> None:
+    """Linked directories are followed (a link back up the tree once); what cannot be read is a problem."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "deploy.yaml").write_text(DEPLOYMENT)
+    root = tmp_path / "set"
+    root.mkdir()
+    (root / "base").symlink_to(shared)  # a kustomize-style shared base, linked in
+    (root / "again").symlink_to(root)  # a link back up the tree: read once, not forever
+    records = collect(root)
+    assert problems(records) == [] and manifest_set(records)["files"] == 1
+    assert "shop/Deployment/web" in assets(records)
+
+    os.mkfifo(root / "pipe.yaml")  # would block a reader forever
+    (root / "gone.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    (root / "README").symlink_to(tmp_path / "nowhere")  # may have been a directory of manifests
+    records = collect(root)
+    assert sorted(problems(records)) == [
+        f"manifests: {root / 'README'}: cannot read (FileNotFoundError: No such file or directory)",
+        f"manifests: {root / 'gone.yaml'}: cannot read (FileNotFoundError: No such file or directory)",
+        f"manifests: {root / 'pipe.yaml'}: cannot read (not a regular file)",
+    ]
+    assert manifest_set(records)["unreadable"] == 3 and manifest_set(records)["broken_documents"] == 0

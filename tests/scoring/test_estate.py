@@ -96,3 +96,31 @@ def test_groups_follow_structure_and_image_runners() -> None:
     assert groups["team"] == {"platform"}  # team_key "owner": the container's label, not the k8s "team"
     assert estate.groups(9) == {"registry": frozenset({"reg.example:5000"})}
     assert estate.members()[("namespace", "eu/shop")] == 4  # workload, two pods, and the image they run
+
+
+def _cluster_nodes(*clusters: tuple[int, str, str]) -> list[AssetNode]:
+    """A cluster asset, one namespace and one pod in it, per ``(first id, key, name)``."""
+    nodes = []
+    for first, key, name in clusters:
+        nodes += [
+            AssetNode(first, "k8s-cluster", key, name),
+            AssetNode(first + 1, "k8s-namespace", f"{key}/Namespace/shop", "Namespace/shop", "k8s-cluster", key,
+                      {"name": "shop"}),
+            AssetNode(first + 2, "k8s-pod", f"{key}/shop/Pod/web", "shop/Pod/web", "k8s-namespace",
+                      f"{key}/Namespace/shop", {"namespace": "shop"}),
+        ]
+    return nodes
+
+
+def test_a_cluster_is_grouped_by_its_name_and_two_of_one_name_stay_apart() -> None:
+    estate = Estate(_cluster_nodes((1, "cluster:uid-a", "prod-eu"), (4, "cluster:uid-b", "kubeadm")), [])
+    assert estate.groups(3) == {"cluster": {"prod-eu"}, "namespace": {"prod-eu/shop"}}  # the name, not the UID
+    assert estate.groups(1)["cluster"] == {"prod-eu"} and estate.groups(5)["cluster"] == {"kubeadm"}
+    # A namespace an upgraded store keeps under its old key still leads to the cluster's name.
+    upgraded = _cluster_nodes((1, "prod-eu", "prod-eu"))
+    upgraded.append(AssetNode(9, "k8s-pod", "cluster:uid-a/shop/Pod/new", "shop/Pod/new", "k8s-namespace",
+                              "prod-eu/Namespace/shop", {"namespace": "shop"}))
+    assert Estate(upgraded, []).groups(9)["cluster"] == {"prod-eu"}
+    shared = Estate(_cluster_nodes((1, "cluster:uid-a", "kubeadm"), (4, "cluster:uid-b", "kubeadm")), [])
+    assert shared.groups(3)["cluster"] == {"kubeadm (cluster:uid-a)"}
+    assert shared.groups(6)["cluster"] == {"kubeadm (cluster:uid-b)"}
