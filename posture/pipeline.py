@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -116,7 +116,7 @@ def _restore_unchanged(assets: list[AssetRecord], stored: dict[AssetRef, dict[st
             attributes = stored.get(asset.ref)
             if attributes is None:
                 attributes = {k: v for k, v in asset.attributes.items() if k != UNCHANGED}
-            asset = AssetRecord(asset.kind, asset.key, asset.name, asset.phase, attributes, asset.parent, asset.aliases)
+            asset = replace(asset, attributes=attributes)
         restored.append(asset)
     return restored
 

@@ -24,12 +24,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("scope", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("label", sqlmodel.sql.sqltypes.AutoString(length=512), server_default="", nullable=False)
-        )
-    with op.batch_alter_table("collection_run", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("coverage", sa.JSON(), server_default=sa.text("'{}'"), nullable=False))
+    # Plain ADD COLUMN (with a constant default SQLite needs no table rebuild): a batch rebuild would
+    # drop and recreate collection_run, which the foreign keys of a populated store refuse.
+    op.add_column(
+        "scope", sa.Column("label", sqlmodel.sql.sqltypes.AutoString(length=512), server_default="", nullable=False)
+    )
+    op.add_column("collection_run", sa.Column("coverage", sa.JSON(), server_default=sa.text("'{}'"), nullable=False))
 
 
 def downgrade() -> None:
