@@ -47,6 +47,23 @@ def run_posture_at(root: Path, *args: str, **env: str) -> subprocess.CompletedPr
     )
 
 
+def store_scopes(root: Path) -> list[str]:
+    """``kind:name`` of every scope in the SQLite store in ``root``: the identity, where the output line
+    of ``posture collect`` shows the scope's label."""
+    from sqlalchemy import select
+
+    from posture.db import make_engine, read_session
+    from posture.model import scope_table
+
+    engine = make_engine(f"sqlite:///{root / 'posture.db'}")
+    try:
+        with read_session(engine) as session:
+            names = session.execute(select(scope_table.c.kind + ":" + scope_table.c.name)).scalars()
+            return sorted(str(name) for name in names)
+    finally:
+        engine.dispose()
+
+
 class DockerCli:
     """``docker -H <url> …`` with the legacy builder, failing loudly with the CLI's stderr."""
 
