@@ -47,12 +47,19 @@ class Coverage:
     def is_full(self) -> bool:
         return self == FULL
 
+    @property
+    def judges_presence(self) -> bool:
+        """Whether the run saw every asset its source holds, so an asset it did not state is gone.
+        Rule, severity and location limits do not narrow what was seen; namespaces and ``resolves`` do."""
+        return self.resolves and self.namespaces is None
+
     def covers(self, rule_id: str, severity: Severity, evidence: Mapping[str, Any], namespace: str | None) -> bool:
         """Whether a finding the run did not restate was looked for, so its absence means it is gone.
 
         ``evidence`` is read for ``fixed_only`` (a vulnerability whose evidence says no fix is
-        available was not looked for) and for ``skipped_locations`` (where a secret was found). ``namespace`` is the finding's asset's namespace (None for cluster-wide assets,
-        which a namespace-limited run does not judge either).
+        available was not looked for) and for ``skipped_locations`` (where a secret was found).
+        ``namespace`` is the finding's asset's namespace (None for cluster-wide assets, which a
+        namespace-limited run does not judge either).
         """
         if not self.resolves or rule_id in self.skipped_rules:
             return False

@@ -48,12 +48,14 @@ STATE_AFTER: Mapping[str, str] = {
 
 
 class Event(NamedTuple):
-    """One history event; any tuple that starts with these four fields will do (a database row)."""
+    """One history event; any tuple that starts with these four fields will do (a database row),
+    and a fifth, when present, is the run that made it."""
 
     finding_id: int
     event: str
     severity: str
     risk: int
+    run_id: int | None = None
 
 
 class Before(NamedTuple):
@@ -75,6 +77,8 @@ class Entry(NamedTuple):
     risk: int
     previous_severity: str | None = None
     previous_risk: int | None = None
+    #: The run of the finding's last event in the window: for a resolved finding, the run that resolved it.
+    run_id: int | None = None
 
 
 def _rank(severity: str) -> int:
@@ -116,7 +120,10 @@ def classify(before: Mapping[int, Before], events: Iterable[tuple[Any, ...]]) ->
         e = last[fid]
         if change == "regressed" and prior and _rank(e[2]) < _rank(prior.severity):
             continue  # worse then better again within the window: not a regression on balance
-        out.append(Entry(fid, change, e[2], e[3], prior.severity if prior else None, prior.risk if prior else None))
+        run_id = e[4] if len(e) > 4 else None
+        out.append(
+            Entry(fid, change, e[2], e[3], prior.severity if prior else None, prior.risk if prior else None, run_id)
+        )
     order = {c: i for i, c in enumerate(CATEGORIES)}
     out.sort(key=lambda x: (order[x.change], -x.risk, x.finding_id))
     return out

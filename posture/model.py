@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, MetaData, Table, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, MetaData, Table, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 # Constraint names identical on SQLite and PostgreSQL, so batch migrations can drop them by name.
@@ -45,13 +45,19 @@ class Meta(SQLModel, table=True):
 
 
 class Scope(SQLModel, table=True):
-    """A source scope: one engine, cluster context, registry, manifest set or report."""
+    """A source scope: one engine, cluster, registry, manifest set or report subject.
+
+    ``name`` is the identity the source itself gives (see :class:`posture.records.ScopeRef`);
+    ``label`` the name people know it by, refreshed by every run, so renaming a kubeconfig
+    context or a host changes what is shown and nothing else.
+    """
 
     __tablename__ = "scope"
     __table_args__ = (UniqueConstraint("kind", "name"),)
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)
     name: str = Field(max_length=512)
+    label: str = Field(default="", max_length=512, sa_column_kwargs={"server_default": ""})
     created_at: datetime
 
 
@@ -64,6 +70,11 @@ class CollectionRun(SQLModel, table=True):
     status: str = Field(max_length=16, index=True)
     error: str | None = None
     stats: dict[str, Any] = _json()
+    #: What the run judged (:meth:`posture.coverage.Coverage.as_dict`; {} = everything its source states):
+    #: a finding outside it is never resolved by the run, and ``posture diff`` shows it beside each resolution.
+    coverage: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default=text("'{}'"))
+    )
 
 
 class Asset(SQLModel, table=True):

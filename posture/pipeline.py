@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from posture.clock import utcnow
+from posture.coverage import FULL, Coverage
 from posture.db import read_session, write_session
 from posture.gcpause import gc_paused
 from posture.model import run_table
@@ -30,6 +31,8 @@ from posture.records import (
     ObservationRecord,
     Problem,
     RelationRecord,
+    ScopeRef,
+    StatesCoverage,
 )
 from posture.rules.base import RuleRegistry, Snapshot, Verdict, evaluate_all
 from posture.store.assets import (
@@ -40,9 +43,9 @@ from posture.store.assets import (
     upsert_assets,
 )
 from posture.store.exceptions import expire_exceptions
-from posture.store.findings import Produced, reconcile_findings
+from posture.store.findings import Judged, Produced, reconcile_findings
 from posture.store.history import FindingChange
-from posture.store.runs import ensure_scope, finish_run, start_run
+from posture.store.runs import ScopeState, ensure_scope, finish_run, start_run
 from posture.taxonomy import RunStatus
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,11 @@ class RunResult:
     stats: dict[str, Any] = field(default_factory=dict)
     changes: list[FindingChange] = field(default_factory=list)
     first_run: bool = False
+    #: One line each: why the run left findings open that it did not restate (outside its coverage,
+    #: held by the guard, the first run under a new identity). Shown by ``collect`` and ``posture diff``.
+    notes: list[str] = field(default_factory=list)
+    #: What the run judged (:meth:`posture.coverage.Coverage.as_dict`), shown beside what it resolved.
+    coverage: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -120,10 +128,15 @@ def collect(
     *,
     now: datetime | None = None,
     after_reconcile: Sequence[AfterReconcile] = (),
+    confirmed: bool = False,
 ) -> RunResult:
-    """Collect one scope and reconcile it; never raises for a source failure (the run says failed)."""
+    """Collect one scope and reconcile it; never raises for a source failure (the run says failed).
+
+    ``confirmed``: the operator says findings that vanished from unchanged assets were really fixed,
+    so the guard (:data:`posture.store.findings.GUARD_MIN`) does not hold them.
+    """
     with gc_paused():
-        return _collect(engine, collector, registry, now=now, after_reconcile=after_reconcile)
+        return _collect(engine, collector, registry, now=now, after_reconcile=after_reconcile, confirmed=confirmed)
 
 
 def _collect(
@@ -133,11 +146,13 @@ def _collect(
     *,
     now: datetime | None = None,
     after_reconcile: Sequence[AfterReconcile] = (),
+    confirmed: bool = False,
 ) -> RunResult:
     started = now or utcnow()
     scope = collector.scope
     with write_session(engine) as session:
-        scope_id = ensure_scope(session, scope, started)
+        state = ensure_scope(session, scope, started)
+        scope_id = state.id
         run_id = start_run(session, scope_id, started)
         first_run = _is_first_run(session, scope_id, run_id)
     try:
@@ -150,6 +165,7 @@ def _collect(
         return _fail(engine, str(scope), run_id, f"{scope}: unexpected error: {type(exc).__name__}: {exc}", first_run)
 
     status = RunStatus.PARTIAL if gathered.problems else RunStatus.COMPLETE
+    coverage = _coverage(collector, scope, state)
     assets = gathered.assets
     unchanged = [a.ref for a in assets if a.attributes.get(UNCHANGED)]
     with read_session(engine) as session:
@@ -163,36 +179,71 @@ def _collect(
     result = RunResult(str(scope), run_id, status, finished, problems=gathered.problems, first_run=first_run)
     with write_session(engine) as session:
         expired = expire_exceptions(session, finished)
-        index, asset_counts = upsert_assets(session, assets, finished)
+        index, asset_counts = upsert_assets(session, assets, finished, scope_id)
         complete = status is RunStatus.COMPLETE
-        gone = record_sightings(session, scope_id, run_id, set(index.ids.values()), complete, finished)
-        relations_added = replace_relations(session, scope_id, gathered.relations, index, complete)
+        seen_all = complete and coverage.judges_presence
+        sighted = record_sightings(session, scope_id, run_id, set(index.ids.values()), seen_all, finished)
+        relations_added = replace_relations(session, scope_id, gathered.relations, index, seen_all)
+        source_changed = bool(
+            asset_counts["assets_new"] or asset_counts["assets_changed"] or sighted.dropped or relations_added
+        )
         produced = _produced(session, registry, index, assets, verdicts, gathered.observations)
-        changes = reconcile_findings(
+        reconciled = reconcile_findings(
             session,
             scope_id=scope_id,
             run_id=run_id,
             produced=produced,
             complete=complete,
             now=finished,
+            judged=Judged(coverage, source_changed, confirmed),
         )
+        changes = reconciled.changes
         result.changes = expired + changes
+        result.notes = _notes(coverage, reconciled.not_judged, reconciled.held)
+        result.coverage = coverage.as_dict()
         result.stats = {
             "assets": len(index.ids),
             **asset_counts,
-            "assets_gone": gone,
+            "assets_gone": sighted.gone,
             "relations_added": relations_added,
             "findings": len(produced),
             **_count_events(changes),
             "problems": len(gathered.problems),
+            **({"not_judged": reconciled.not_judged} if reconciled.not_judged else {}),
+            **({"held": reconciled.held} if reconciled.held else {}),
+            **({"notes": result.notes} if result.notes else {}),
             **(collector.run_facts() if isinstance(collector, StatesRunFacts) else {}),
         }
         error = "; ".join(gathered.problems[:5]) if gathered.problems else None
         result.error = error
-        finish_run(session, run_id, status, finished, error, result.stats)
+        finish_run(session, run_id, status, finished, error, result.stats, result.coverage)
         for hook in after_reconcile:
             hook(session, result)
     return result
+
+
+def _coverage(collector: Collector, scope: ScopeRef, state: ScopeState) -> Coverage:
+    """What the run judged: the collector's word, narrowed to nothing on the run that adopts an old scope
+    (the previous release may have kept another source's findings in it; the next run resolves)."""
+    stated = collector.coverage() if isinstance(collector, StatesCoverage) else FULL
+    if state.adopted is None:
+        return stated
+    note = f"first run under the new identity {scope.name} (was {state.adopted}): resolves nothing this time"
+    return stated.narrowed(Coverage(resolves=False, notes=(note,)))
+
+
+def _notes(coverage: Coverage, not_judged: int, held: int) -> list[str]:
+    """One line per reason findings stayed open, only when some did."""
+    notes: list[str] = []
+    if not_judged:
+        why = "; ".join(coverage.notes) or "outside what this run looked at"
+        notes.append(f"{not_judged} findings not seen again kept open: {why}")
+    if held:
+        notes.append(
+            f"{held} findings vanished while nothing at the source changed (same assets, same configuration): "
+            "kept open as an unusual share; if they were really fixed, collect again with --confirm-resolved"
+        )
+    return notes
 
 
 def _check_observations(gathered: _Gathered, registry: RuleRegistry) -> None:

@@ -53,6 +53,7 @@ class OutboxHook:
             scope=result.scope,
             first_run=result.first_run,
             status=result.status.value,
+            coverage=result.coverage,
             changes=result.changes,
             outcome=outcome,
             now=result.finished_at,

@@ -85,7 +85,12 @@ class ScopeRef:
     legacy: tuple[str, ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
-        return f"{self.kind.value}:{self.label or self.name}"
+        return source_name(self.kind.value, self.name, self.label)
+
+
+def source_name(kind: str, name: str, label: str) -> str:
+    """How a scope is shown to people: its label (the name they know) where it has one, else its identity."""
+    return f"{kind}:{label or name}"
 
 
 @dataclass(frozen=True, slots=True)

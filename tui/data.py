@@ -106,11 +106,12 @@ class Store:
         with read_session(self.engine) as session:
             return list(diff.recent_runs(session, limit=200))
 
-    def diff(self, from_run: int | None) -> tuple[diff.Window, list[diff.DiffRow]]:
-        """From ``from_run`` (default: the previous run of the newest run's source) to the newest run."""
+    def diff(self, from_run: int | None) -> tuple[diff.Window, list[diff.DiffRow], list[str]]:
+        """From ``from_run`` (default: the previous run of the newest run's source) to the newest run,
+        with what the window's runs said about findings they kept open."""
         with read_session(self.engine) as session:
             window = diff.run_window(session, from_run, None)
-            return window, diff.load_diff(session, window)
+            return window, diff.load_diff(session, window), diff.window_notes(session, window)
 
     # -- the one write --------------------------------------------------------------------------
     def accept_risk(self, request: AcceptRequest) -> int:

@@ -35,7 +35,9 @@ from collectors.reports.model import (
     image_artifact,
     other_artifact,
 )
+from posture.coverage import Coverage
 from posture.records import CollectorError
+from posture.rules.scanner import VULN
 from posture.taxonomy import Severity
 
 _CVSS_METHODS = ("CVSSv31", "CVSSv3", "CVSSv4", "CVSSv2")
@@ -46,11 +48,23 @@ def parse(doc: Any, context: ParseContext) -> ParsedReport:
         raise CollectorError(f"{context.name}: not a CycloneDX document (bomFormat is not CycloneDX)")
     metadata = as_dict(doc.get("metadata"))
     scanner = _tool(metadata) or "cyclonedx"
-    artifact = _artifact(as_dict(metadata.get("component")), context)
+    artifact = identify(doc, context)
     builder = ReportBuilder(scanner, context)
     builder.stamp(metadata.get("timestamp"))
     ref = builder.add_artifact(artifact)
     components = {as_str(c.get("bom-ref")): c for c in _components(doc) if as_str(c.get("bom-ref"))}
+    if not as_list(doc.get("vulnerabilities")):
+        # Missing or empty alike: Trivy's and Syft's plain SBOMs write no vulnerability scan at all,
+        # and an empty list cannot tell "scanned, nothing found" from "not scanned".
+        builder.narrow(
+            Coverage(
+                skipped_rules=frozenset({VULN}),
+                notes=(
+                    "a CycloneDX document without vulnerabilities (an SBOM, no vulnerability scan); "
+                    "vulnerabilities not judged",
+                ),
+            )
+        )
     for vuln in dicts(doc.get("vulnerabilities")):
         affects = [as_str(a.get("ref")) for a in dicts(vuln.get("affects"))]
         if not affects:
@@ -61,7 +75,7 @@ def parse(doc: Any, context: ParseContext) -> ParsedReport:
                 builder.skip("vulnerabilities affecting a component the document does not list")
                 continue
             builder.add_vuln(ref, _entry(scanner, vuln, component))
-    return builder.build(artifact.key)
+    return builder.build(artifact.key, artifact)
 
 
 def _tool(metadata: dict[str, Any]) -> str:
@@ -75,7 +89,9 @@ def _tool(metadata: dict[str, Any]) -> str:
     return ""
 
 
-def _artifact(component: dict[str, Any], context: ParseContext) -> Artifact:
+def identify(doc: dict[str, Any], context: ParseContext) -> Artifact:
+    """The described image (``metadata.component``) by digest, else the artifact ``--report-name`` names."""
+    component = as_dict(as_dict(doc.get("metadata")).get("component"))
     name = as_str(component.get("name"))
     props: dict[str, list[str]] = {}
     for prop in dicts(component.get("properties")):
@@ -94,7 +110,7 @@ def _artifact(component: dict[str, Any], context: ParseContext) -> Artifact:
             return found
     if not name:
         raise CollectorError(f"{context.name}: the document names no artifact (metadata.component)")
-    return other_artifact(name, as_str(component.get("type")))
+    return other_artifact(name, as_str(component.get("type")), context)
 
 
 def _purl_digest(purl: str) -> str:

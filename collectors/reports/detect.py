@@ -7,7 +7,7 @@ from typing import Any
 
 from collectors.reports import cyclonedx, dockerbench, grype, kubebench, operator, sarif, trivy, trivy_k8s
 from collectors.reports.fields import as_str
-from collectors.reports.model import ParseContext, ParsedReport
+from collectors.reports.model import Artifact, ParseContext, ParsedReport
 from posture.records import CollectorError
 
 Parser = Callable[[list[Any], ParseContext], ParsedReport]
@@ -34,6 +34,18 @@ PARSERS: dict[str, Parser] = {
     "kube-bench": _single(kubebench.parse, "kube-bench"),
 }
 FORMATS: tuple[str, ...] = tuple(PARSERS)
+
+#: Formats whose identity may have to come from the command line, and what their parser keys the
+#: report by: checked before any run starts, so a missing ``--report-name``/``--report-host`` is a
+#: usage error of the whole command. The others name what they describe (an image digest, a
+#: cluster, Kubernetes objects) or fail their own run.
+IDENTIFIERS: dict[str, Callable[[Any, ParseContext], Artifact]] = {
+    "trivy": trivy.identify,
+    "grype": grype.identify,
+    "cyclonedx": cyclonedx.identify,
+    "docker-bench": dockerbench.identify,
+    "kube-bench": kubebench.identify,
+}
 
 
 def detect(docs: list[Any], name: str) -> str:
@@ -75,3 +87,13 @@ def _detect_object(doc: dict[str, Any]) -> str | None:
 def _items(doc: dict[str, Any]) -> list[Any]:
     items = doc.get("items")
     return items if isinstance(items, list) else []
+
+
+def identify(docs: list[Any], report_format: str, context: ParseContext) -> Artifact | None:
+    """What the report will be keyed by when its format may need a name from the command line (raising
+    :class:`~collectors.reports.model.IdentityError` when that name is missing); None when the report
+    names itself, or is malformed (its parser says how, in its own failed run)."""
+    identifier = IDENTIFIERS.get(report_format)
+    if identifier is None or len(docs) != 1 or (report_format != "kube-bench" and not isinstance(docs[0], dict)):
+        return None
+    return identifier(docs[0], context)

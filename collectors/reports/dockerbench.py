@@ -2,8 +2,9 @@
 
 ``{dockerbenchsecurity: version, tests: [{id, desc, results: [{id, desc, result, details, items,
 remediation}]}]}``: one entry per CIS Docker Benchmark check; ``WARN`` is a failed check (``PASS``,
-``INFO`` and ``NOTE`` are not findings). The log names no host, so the checked host is known by the
-report file's name (``bench-host1.json`` → ``docker-bench:bench-host1``).
+``INFO`` and ``NOTE`` are not findings). The log names no host (functions/output_lib.sh writes only
+the version, times, checks and score), so the checked host is the one ``--report-host`` names
+(``--report-host host1`` → ``docker-bench:host:host1``).
 """
 
 from __future__ import annotations
@@ -11,24 +12,25 @@ from __future__ import annotations
 from typing import Any
 
 from collectors.reports.fields import DESCRIPTION_MAX, as_str, clean, compact, dicts, strs
-from collectors.reports.model import Artifact, ParseContext, ParsedReport, ReportBuilder
-from posture.records import AssetKind, CollectorError
+from collectors.reports.model import Artifact, ParseContext, ParsedReport, ReportBuilder, bench_host
+from posture.records import CollectorError
 from posture.rules.scanner import SCAN_CIS_DOCKER
 from posture.taxonomy import CIS_DOCKER, Severity
 
 SCANNER = "docker-bench"
 
 
+def identify(doc: Any, context: ParseContext) -> Artifact:
+    """The host the log describes: the one ``--report-host`` names."""
+    version = as_str(doc.get("dockerbenchsecurity")) if isinstance(doc, dict) else ""
+    return bench_host(SCANNER, "docker-bench-security", context, {"version": version})
+
+
 def parse(doc: Any, context: ParseContext) -> ParsedReport:
     if not isinstance(doc, dict) or not isinstance(doc.get("tests"), list):
         raise CollectorError(f"{context.name}: not a docker-bench-security JSON log (no tests list)")
     version = as_str(doc.get("dockerbenchsecurity"))
-    host = Artifact(
-        AssetKind.REPORT,
-        f"{SCANNER}:{context.stem}",
-        f"docker-bench-security {context.stem}",
-        attributes=tuple(compact({"tool": "docker-bench-security", "version": version}).items()),
-    )
+    host = identify(doc, context)
     builder = ReportBuilder(SCANNER, context)
     builder.stamp(doc.get("end") or doc.get("start"))
     ref = builder.add_artifact(host)
@@ -64,4 +66,4 @@ def parse(doc: Any, context: ParseContext) -> ParsedReport:
                 ),
                 merge=("items",),
             )
-    return builder.build(context.stem)
+    return builder.build(f"host:{host.given}", host, (context.stem,) if host.legacy_keys else ())

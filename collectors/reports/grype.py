@@ -30,16 +30,17 @@ SCANNER = "grype"
 def parse(doc: Any, context: ParseContext) -> ParsedReport:
     if not isinstance(doc, dict) or not isinstance(doc.get("matches"), list):
         raise CollectorError(f"{context.name}: not a Grype JSON report (no matches list)")
-    artifact = _artifact(doc, context)
+    artifact = identify(doc, context)
     builder = ReportBuilder(SCANNER, context)
     builder.stamp(as_dict(doc.get("descriptor")).get("timestamp"))
     ref = builder.add_artifact(artifact)
     for match in dicts(doc.get("matches")):
         builder.add_vuln(ref, _entry(match))
-    return builder.build(artifact.key)
+    return builder.build(artifact.key, artifact)
 
 
-def _artifact(doc: dict[str, Any], context: ParseContext) -> Artifact:
+def identify(doc: dict[str, Any], context: ParseContext) -> Artifact:
+    """The scanned image by digest, else the artifact ``--report-name`` names (:func:`other_artifact`)."""
     source = as_dict(doc.get("source"))
     target = source.get("target")
     if as_str(source.get("type")) == "image":
@@ -58,7 +59,7 @@ def _artifact(doc: dict[str, Any], context: ParseContext) -> Artifact:
     name = as_str(target) or as_str(as_dict(target).get("userInput")) or as_str(as_dict(target).get("name"))
     if not name:
         raise CollectorError(f"{context.name}: the report names no scanned artifact (source.target)")
-    return other_artifact(name, as_str(source.get("type")))
+    return other_artifact(name, as_str(source.get("type")), context)
 
 
 def _entry(match: dict[str, Any]) -> VulnEntry:

@@ -4,7 +4,8 @@ Either ``{Controls: [...], Totals: {...}}`` (current) or a bare list of controls
 each control has ``tests[].results[]`` with ``test_number``, ``test_desc``, ``status`` and
 ``remediation``. ``FAIL`` is a failed automated check, ``WARN`` a manual one to review (kept at low
 severity). ``audit`` commands and ``actual_value`` are not kept: they echo process command lines,
-which can carry tokens. The output names no node, so the node is known by the report file's name.
+which can carry tokens. The output names no node (kube-bench reads ``NODE_NAME`` only for its AWS
+Security Hub output), so the node is the one ``--report-host`` names (:func:`~collectors.reports.model.bench_host`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from collectors.reports.fields import DESCRIPTION_MAX, as_dict, as_list, as_str, clean, compact, dicts
-from collectors.reports.model import Artifact, ParseContext, ParsedReport, ReportBuilder
-from posture.records import AssetKind, CollectorError
+from collectors.reports.model import Artifact, ParseContext, ParsedReport, ReportBuilder, bench_host
+from posture.records import CollectorError
 from posture.rules.scanner import SCAN_CIS_K8S
 from posture.taxonomy import CIS_K8S, Severity
 
@@ -28,16 +29,16 @@ def controls_of(doc: Any) -> list[dict[str, Any]] | None:
     return found if found and len(found) == len(controls) else None
 
 
+def identify(_doc: Any, context: ParseContext) -> Artifact:
+    """The node the report describes: the one ``--report-host`` names."""
+    return bench_host(SCANNER, "kube-bench", context, {})
+
+
 def parse(doc: Any, context: ParseContext) -> ParsedReport:
     controls = controls_of(doc)
     if controls is None:
         raise CollectorError(f"{context.name}: not kube-bench JSON output (no controls with tests)")
-    node = Artifact(
-        AssetKind.REPORT,
-        f"{SCANNER}:{context.stem}",
-        f"kube-bench {context.stem}",
-        attributes=(("tool", "kube-bench"),),
-    )
+    node = identify(doc, context)
     builder = ReportBuilder(SCANNER, context)
     ref = builder.add_artifact(node)
     for control in controls:
@@ -74,4 +75,4 @@ def parse(doc: Any, context: ParseContext) -> ParsedReport:
                         }
                     ),
                 )
-    return builder.build(context.stem)
+    return builder.build(f"host:{node.given}", node, (context.stem,) if node.legacy_keys else ())

@@ -13,6 +13,7 @@ score, description, time) is part of an identity.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -27,7 +28,17 @@ from collectors.reports.vulnids import (
     normalize_vuln_id,
     vuln_discriminator,
 )
-from posture.records import UNCHANGED, AssetKind, AssetRecord, AssetRef, ObservationRecord, Problem, RelationRecord
+from posture.coverage import FULL, Coverage
+from posture.records import (
+    UNCHANGED,
+    AssetKind,
+    AssetRecord,
+    AssetRef,
+    CollectorError,
+    ObservationRecord,
+    Problem,
+    RelationRecord,
+)
 from posture.rules.scanner import VULN
 from posture.secrets import SecretScanner
 from posture.taxonomy import Phase, Severity
@@ -45,6 +56,10 @@ class ParseContext:
     ``stored_vulns`` finds the VULN findings already stored on the report's artifacts, so a
     vulnerability joins the one another scanner filed under a different id; without it (a parse
     outside ``posture collect``) each report chooses its ids alone.
+
+    ``host`` (``--report-host``) names the host or node a bench report describes and ``artifact_name``
+    (``--report-name``) the artifact a report names ambiguously (see :func:`other_artifact`): neither
+    format says, and the file's name is no identity (every node of a DaemonSet writes the same one).
     """
 
     name: str
@@ -52,6 +67,15 @@ class ParseContext:
     secrets: SecretScanner
     cluster: str = "default"
     stored_vulns: StoredVulnLookup | None = None
+    host: str = ""
+    artifact_name: str = ""
+    #: The namespaces a ``trivy k8s`` run was limited to (``--report-namespace``); None: the whole cluster.
+    namespaces: frozenset[str] | None = None
+
+
+class IdentityError(CollectorError):
+    """The report does not say what it describes and the command line does not either: a usage error,
+    refused before anything is collected (``posture collect`` exits 2), never guessed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +87,10 @@ class Artifact:
     name: str
     aliases: tuple[str, ...] = ()
     attributes: tuple[tuple[str, Any], ...] = ()
+    #: The key the previous release gave it, where that key was this artifact's alone (:func:`names`).
+    legacy_keys: tuple[str, ...] = ()
+    #: The name from the command line (``--report-name``/``--report-host``) that identifies it; "" when the report does.
+    given: str = ""
 
     @property
     def ref(self) -> AssetRef:
@@ -70,7 +98,14 @@ class Artifact:
 
     def record(self) -> AssetRecord:
         return AssetRecord(
-            self.kind, self.key, self.name, Phase.BUILD, {UNCHANGED: True, **dict(self.attributes)}, None, self.aliases
+            self.kind,
+            self.key,
+            self.name,
+            Phase.BUILD,
+            {UNCHANGED: True, **dict(self.attributes)},
+            None,
+            self.aliases,
+            self.legacy_keys,
         )
 
 
@@ -115,10 +150,61 @@ def image_artifact(
     return Artifact(AssetKind.IMAGE, key, display, aliases, tuple(attributes.items()))
 
 
-def other_artifact(name: str, artifact_type: str = "") -> Artifact:
-    """A scanned directory, repository or file: keyed by its name, not by the scanner, so scanners agree."""
+#: ``scheme://host/…`` of a remote repository (``trivy repo https://github.com/org/app``): one thing
+#: wherever it is scanned from. Nothing else a report names outside an image digest is (``.``,
+#: ``/src``, ``sbom.json``, Grype's ``unknown``): those are keyed by ``--report-name``.
+_URL = re.compile(r"(?:https?|git|ssh)://[^/\s@]*@?[A-Za-z0-9.-]+(?::\d+)?/\S+")
+
+
+def is_url(name: str) -> bool:
+    """Whether an artifact name is a remote repository URL, the only non-image name that identifies one artifact."""
+    return _URL.fullmatch(name) is not None
+
+
+def names(old: str, given: str) -> bool:
+    """Whether an old, file- or path-derived name names ``given`` (``bench-node-a`` names ``node-a``;
+    ``kube-bench`` and ``.`` name nothing): only then was the old scope this source's alone, so
+    the named one may adopt it."""
+    if not given or old == "stdin":
+        return False
+    return re.search(rf"(?<![A-Za-z0-9]){re.escape(given)}(?![A-Za-z0-9])", old) is not None
+
+
+def other_artifact(name: str, artifact_type: str, context: ParseContext) -> Artifact:
+    """A scanned directory, repository or file: a remote repository by its URL, anything else by the
+    name given on the command line (``--report-name``), never by the scanner, so scanners agree.
+
+    Without a given name such an artifact is refused (:class:`IdentityError`): ``trivy fs .`` of two
+    repositories, two ``sbom.json`` and every Grype ``unknown`` source would otherwise be one artifact.
+    """
     attributes = compact({"name": name, "artifact_type": artifact_type, "source": "scanner-report"})
-    return Artifact(AssetKind.REPORT, f"artifact:{name}", name, (), tuple(attributes.items()))
+    if is_url(name):
+        return Artifact(AssetKind.REPORT, f"artifact:{name}", name, (), tuple(attributes.items()))
+    given = context.artifact_name
+    if not given:
+        what = f"{artifact_type} " if artifact_type else ""
+        raise IdentityError(
+            f"{context.name}: the {what}artifact {clean(name, 80)!r} is not identified by an image digest or a URL; "
+            "add --report-name NAME"
+        )
+    legacy = (f"artifact:{name}",) if names(name, given) else ()
+    return Artifact(AssetKind.REPORT, f"named:{given}", given, (), tuple(attributes.items()), legacy, given)
+
+
+def bench_host(scanner: str, tool: str, context: ParseContext, attributes: dict[str, Any]) -> Artifact:
+    """The host or node a benchmark report describes, named by ``--report-host`` (neither kube-bench's
+    nor docker-bench-security's JSON names it); its old key, the file's stem, is adopted where it named the host."""
+    if not context.host:
+        raise IdentityError(f"{context.name}: a {tool} report does not name its host; add --report-host NAME")
+    legacy = (f"{scanner}:{context.stem}",) if names(context.stem, context.host) else ()
+    return Artifact(
+        AssetKind.REPORT,
+        f"{scanner}:host:{context.host}",
+        f"{tool} {context.host}",
+        attributes=tuple(compact({"tool": tool, "host": context.host, **attributes}).items()),
+        legacy_keys=legacy,
+        given=context.host,
+    )
 
 
 def k8s_object(cluster: str, kind: str, name: str, namespace: str | None) -> Artifact:
@@ -231,6 +317,12 @@ class ParsedReport:
     problems: list[Problem]
     #: When the scanner made the report (:func:`~collectors.reports.fields.report_time`); "" when it does not say.
     report_time: str = ""
+    #: Scope names the previous release gave this report's source, where they were its alone.
+    legacy_scopes: tuple[str, ...] = ()
+    #: The command-line name that identifies the scope (``--report-name``/``--report-host``); "" when the report does.
+    given: str = ""
+    #: What the report judged, as far as the document itself shows (:func:`ReportBuilder.narrow`).
+    coverage: Coverage = FULL
 
     def records(self) -> list[AssetRecord | RelationRecord | ObservationRecord | Problem]:
         return [*self.assets, *self.relations, *self.observations, *self.problems]
@@ -249,6 +341,7 @@ class ReportBuilder:
         self._skipped: dict[str, int] = {}
         self._problems: list[str] = []
         self._time = ""
+        self._coverage = FULL
 
     # -- what the report is about ------------------------------------------------------------
     def add_artifact(self, artifact: Artifact) -> AssetRef:
@@ -304,6 +397,10 @@ class ReportBuilder:
         """The report's own time; of several (one per SARIF run or operator report) the newest."""
         self._time = max(self._time, report_time(value))
 
+    def narrow(self, coverage: Coverage) -> None:
+        """The document shows its scanner looked at less than everything (an SBOM without a vulnerability scan)."""
+        self._coverage = self._coverage.narrowed(coverage)
+
     def skip(self, what: str) -> None:
         self._skipped[what] = self._skipped.get(what, 0) + 1
 
@@ -311,7 +408,14 @@ class ReportBuilder:
         self._problems.append(f"{self.context.name}: {message}")
 
     # -- the result --------------------------------------------------------------------------
-    def build(self, scope_identity: str) -> ParsedReport:
+    def build(
+        self, scope_identity: str, identified_by: Artifact | None = None, legacy: tuple[str, ...] | None = None
+    ) -> ParsedReport:
+        """The report under scope ``<scanner>:<scope_identity>``; ``identified_by`` is the artifact whose
+        command-line name made that identity, if any, and ``legacy`` the identities the previous release
+        gave the scope (by default that artifact's legacy keys, as its old scope was named by its key)."""
+        if legacy is None:
+            legacy = identified_by.legacy_keys if identified_by else ()
         observations = [self._vuln_record(v) for v in self._settled_vulns()]
         observations += [
             ObservationRecord(f.rule_id, f.asset, f.discriminator, f.title, f.severity, compact(f.evidence))
@@ -328,6 +432,9 @@ class ReportBuilder:
             observations,
             problems,
             self._time,
+            tuple(scope_name(self.scanner, identity) for identity in legacy),
+            identified_by.given if identified_by else "",
+            self._coverage,
         )
 
     def _settled_vulns(self) -> Iterable[_Vuln]:

@@ -18,6 +18,7 @@ from collectors.reports.fields import clean
 from collectors.reports.model import ParseContext, ParsedReport
 from collectors.reports.reader import DEFAULT_LIMITS, Limits
 from collectors.reports.vulnids import StoredVulnLookup
+from posture.coverage import FULL, Coverage
 from posture.records import CollectorError, Record, ScopeKind, ScopeRef
 from posture.secrets import SecretScanner
 
@@ -97,7 +98,15 @@ class ScanCollector:
     @property
     def scope(self) -> ScopeRef:
         parsed = self._load()
-        return ScopeRef(ScopeKind.REPORT, parsed.scope_name if parsed else f"scan:{clean(self._image, 400)}")
+        if parsed is None:
+            return ScopeRef(ScopeKind.REPORT, f"scan:{clean(self._image, 400)}")
+        return ScopeRef(ScopeKind.REPORT, parsed.scope_name, clean(self._image, 400), parsed.legacy_scopes)
+
+    def coverage(self) -> Coverage:
+        """What the scanner's report shows it judged (Trivy's default scan writes no ``config`` result:
+        misconfigurations are not judged, as no earlier scan of the image stated any)."""
+        parsed = self._load()
+        return parsed.coverage if parsed is not None else FULL
 
     def collect(self) -> Iterator[Record]:
         parsed = self._load()

@@ -36,27 +36,54 @@ from collectors.reports.model import (
     prefer_sources,
     short_hash,
 )
+from posture.coverage import FULL, Coverage
 from posture.records import AssetRef, CollectorError
-from posture.rules.scanner import SCAN_MISCONFIG, SCAN_MISCONFIG_IMAGE, SCAN_SECRET
+from posture.rules.scanner import SCAN_MISCONFIG, SCAN_MISCONFIG_IMAGE, SCAN_SECRET, VULN
 from posture.taxonomy import TRIVY, Severity
 
 SCANNER = "trivy"
 _IMAGE_TYPES = frozenset({"container_image"})
+_PACKAGE_CLASSES = frozenset({"os-pkgs", "lang-pkgs"})
 
 
 def parse(doc: Any, context: ParseContext) -> ParsedReport:
     if not isinstance(doc, dict) or "SchemaVersion" not in doc:
         raise CollectorError(f"{context.name}: not a Trivy JSON report (no SchemaVersion)")
-    artifact = report_artifact(doc, context)
+    artifact = identify(doc, context)
     builder = ReportBuilder(SCANNER, context)
     builder.stamp(doc.get("CreatedAt"))
     ref = builder.add_artifact(artifact)
-    for result in dicts(doc.get("Results")):
+    results = list(dicts(doc.get("Results")))
+    for result in results:
         add_result(builder, result, packages=ref, configs=ref, secrets=ref)
-    return builder.build(artifact.key)
+    builder.narrow(judged(results))
+    return builder.build(artifact.key, artifact)
 
 
-def report_artifact(doc: dict[str, Any], context: ParseContext) -> Artifact:
+def judged(results: list[dict[str, Any]]) -> Coverage:
+    """What the report shows Trivy looked at, from the one trace its JSON leaves: the results it wrote.
+
+    Trivy writes an ``os-pkgs`` result for every image whose OS it scanned, vulnerable or not, and a
+    ``config`` result for every configuration file its misconfiguration scanner read, passing or
+    not; without either, that scanner did not run (or found nothing to judge: a ``trivy fs`` of
+    clean lockfiles writes nothing unless ``--list-all-pkgs``), so what it would have found is not
+    judged. Secrets leave no such trace (Trivy writes nothing for a clean secret scan, which is its
+    default): a report is taken to have looked for them.
+    """
+    classes = {as_str(r.get("Class")) for r in results}
+    skipped: set[str] = set()
+    notes: list[str] = []
+    if not classes & _PACKAGE_CLASSES and not any("Vulnerabilities" in r for r in results):
+        skipped.add(VULN)
+        notes.append("no package result: Trivy scanned no packages for vulnerabilities; vulnerabilities not judged")
+    if "config" not in classes and not any("Misconfigurations" in r for r in results):
+        skipped |= {SCAN_MISCONFIG, SCAN_MISCONFIG_IMAGE}
+        notes.append("no config result: Trivy checked no configuration file; misconfigurations not judged")
+    return Coverage(skipped_rules=frozenset(skipped), notes=tuple(notes)) if skipped else FULL
+
+
+def identify(doc: dict[str, Any], context: ParseContext) -> Artifact:
+    """The scanned image by digest, a repository by URL, else the artifact ``--report-name`` names."""
     meta = as_dict(doc.get("Metadata"))
     name = as_str(doc.get("ArtifactName"))
     artifact_type = as_str(doc.get("ArtifactType"))
@@ -66,7 +93,7 @@ def report_artifact(doc: dict[str, Any], context: ParseContext) -> Artifact:
             return image
     if not name:
         raise CollectorError(f"{context.name}: the report names no artifact (no ArtifactName or image digest)")
-    return other_artifact(name, artifact_type)
+    return other_artifact(name, artifact_type, context)
 
 
 def metadata_image(meta: dict[str, Any], name: str) -> Artifact | None:

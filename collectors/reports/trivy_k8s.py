@@ -4,7 +4,8 @@ Vulnerabilities and secrets of a resource belong to the image it runs (Trivy sca
 workload and gives its ImageID/RepoDigests in ``Metadata``); misconfigurations belong to the
 Kubernetes object, keyed exactly as the Kubernetes collector keys it so the two meet. Older Trivy
 versions split resources into top-level ``Vulnerabilities`` and ``Misconfigurations`` lists, and
-``--report all`` writes ``Findings``; all three shapes are read.
+``--report all`` writes ``Findings``; all three shapes are read. A run limited to some namespaces
+(``trivy k8s --include-namespaces``) leaves no trace in the JSON; ``--report-namespace`` states it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from collectors.reports.fields import as_dict, as_str, dicts, strs
 from collectors.reports.model import ParseContext, ParsedReport, ReportBuilder, k8s_object
 from collectors.reports.trivy import add_result, metadata_image
+from posture.coverage import Coverage
 from posture.records import CollectorError
 from posture.rules.scanner import SCAN_RBAC
 
@@ -30,6 +32,11 @@ def parse(doc: Any, context: ParseContext) -> ParsedReport:
     for key in _RESOURCE_LISTS:
         for resource in dicts(doc.get(key)):
             _add_resource(builder, resource, cluster)
+    if context.namespaces is not None:
+        # Trivy's JSON keeps no trace of --include-namespaces: only the command line can say.
+        listed = ",".join(sorted(context.namespaces))
+        note = f"limited to namespaces {listed}: other namespaces and cluster-wide resources not judged"
+        builder.narrow(Coverage(namespaces=context.namespaces, notes=(note,)))
     return builder.build(cluster)
 
 

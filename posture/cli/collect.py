@@ -17,7 +17,7 @@ from posture.pipeline import AfterReconcile, RunResult, collect
 from posture.records import Collector
 from posture.secrets import SecretScanner
 from posture.store.runs import secret_hash_key
-from posture.store.source_state import engines_by_url, known_digests, report_times
+from posture.store.source_state import engines_by_url, known_digests, report_runs
 from posture.taxonomy import RunStatus
 from posture.textsafe import clean
 
@@ -34,7 +34,7 @@ def source_context(engine: Engine, settings: Mapping[str, Any] | None = None) ->
         key = secret_hash_key(session)
     with read_session(engine) as session:
         digests = known_digests(session)
-        times = report_times(session)
+        history = reports.report_history(report_runs(session))
         engines = engines_by_url(session)
         tags = registry.known_tags(session)
     return SourceContext(
@@ -42,7 +42,7 @@ def source_context(engine: Engine, settings: Mapping[str, Any] | None = None) ->
         known_digests=digests,
         known_tags=tags,
         docker_engines=engines,
-        report_times=times,
+        report_history=history,
         stored_vulns=reports.stored_vulns(engine),
         settings=settings or {},
     )
@@ -55,9 +55,11 @@ def build_collectors(params: Mapping[str, Any], context: SourceContext) -> list[
     return collectors
 
 
-def run_all(app: AppContext, collectors: Sequence[Collector], after: Sequence[AfterReconcile] = ()) -> list[RunResult]:
+def run_all(
+    app: AppContext, collectors: Sequence[Collector], after: Sequence[AfterReconcile] = (), confirmed: bool = False
+) -> list[RunResult]:
     engine = app.engine_for_write()
-    return [collect(engine, c, app.registry, after_reconcile=after) for c in collectors]
+    return [collect(engine, c, app.registry, after_reconcile=after, confirmed=confirmed) for c in collectors]
 
 
 def report(results: Sequence[RunResult]) -> int:
@@ -74,6 +76,8 @@ def report(results: Sequence[RunResult]) -> int:
             f"{stats.get('findings', 0)} findings ({stats.get('new', 0)} new, {stats.get('resolved', 0)} resolved)"
         )
         click.echo(line)
+        for note in res.notes:
+            click.echo(f"posture: {clean(res.scope)}: {clean(note)}", err=True)
         if res.status is RunStatus.PARTIAL:
             for problem in res.problems[:10]:
                 click.echo(f"posture: {clean(res.scope)}: {clean(problem)}", err=True)
@@ -92,8 +96,15 @@ def with_source_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.command("collect")
 @db_option
 @with_source_options
+@click.option(
+    "--confirm-resolved",
+    "confirmed",
+    is_flag=True,
+    help="Resolve findings that vanished from sources that did not visibly change (same image digest, same "
+    "configuration) even past the guard that otherwise keeps an unusual share of them open.",
+)
 @pass_app
-def collect_command(app: AppContext, /, **params: Any) -> None:
+def collect_command(app: AppContext, /, confirmed: bool, **params: Any) -> None:
     """Collect from Docker engines, Kubernetes clusters and manifests, registries and scanner reports."""
     engine = app.engine_for_write()
     context = source_context(engine, app.settings.source_settings())
@@ -104,7 +115,7 @@ def collect_command(app: AppContext, /, **params: Any) -> None:
             "or set DOCKER_HOST; see posture collect --help",
             2,
         )
-    code = report(run_all(app, collectors, after_reconcile_hooks(app)))
+    code = report(run_all(app, collectors, after_reconcile_hooks(app), confirmed))
     after_collect(app)
     if code:
         raise SystemExit(code)

@@ -13,7 +13,18 @@ from posture.cli.output import SEVERITY_STYLE, cell, console, table, write_json
 from posture.clock import utcnow
 from posture.db import read_session
 from posture.diff import CATEGORIES, counts
-from posture.store.diff import DiffRow, Window, WindowError, diff_entries, label, recent_runs, run_window, top
+from posture.records import source_name
+from posture.store.diff import (
+    DiffRow,
+    Window,
+    WindowError,
+    diff_entries,
+    label,
+    recent_runs,
+    run_window,
+    top,
+    window_notes,
+)
 
 
 def _severity(row: DiffRow) -> str:
@@ -62,6 +73,7 @@ def diff_command(app: AppContext, from_run: int | None, to_run: int | None, sinc
         entries = diff_entries(session, window)
         # JSON lists every change; the table only the riskiest of each category, so only those are labelled.
         rows = label(session, entries if fmt == "json" else top(entries, limit))
+        notes = window_notes(session, window)
     totals = counts(entries)
     if fmt == "json":
         write_json({
@@ -69,19 +81,24 @@ def diff_command(app: AppContext, from_run: int | None, to_run: int | None, sinc
                        "from_run": window.from_run, "to_run": window.to_run},
             "counts": totals,
             "changes": [r.as_json() for r in rows],
+            "kept_open": notes,
         })
         return
     out = console()
     summary = ", ".join(f"{n} {c}" for c, n in totals.items() if n) or "no change"
-    out.print(f"{window.label}: {summary}", markup=False, highlight=False)
+    out.print(cell(f"{window.label}: {summary}", limit=None))
+    for note in notes:
+        out.print(cell(f"kept open: {note}", "yellow", limit=None))
     for category in CATEGORIES:
         chosen = [r for r in rows if r.entry.change == category]
         if not chosen:
             continue
         title = f"{category} ({totals[category]})" + (f", riskiest {limit}" if totals[category] > limit else "")
-        out.print(table(title, ["risk", "severity", "rule", "title", "asset"], (
+        by = category == "resolved"
+        out.print(table(title, ["risk", "severity", "rule", "title", "asset", *(["resolved by"] if by else [])], (
             [cell(_risk(r)), cell(_severity(r), SEVERITY_STYLE.get(r.entry.severity, "")), cell(r.rule_id),
-             cell(r.title, limit=60), cell(r.asset_name, limit=60)]
+             cell(r.title, limit=60), cell(r.asset_name, limit=60),
+             *([cell(r.resolver.describe() if r.resolver else "", limit=60)] if by else [])]
             for r in chosen[:limit])))
 
 
@@ -98,5 +115,6 @@ def _print_runs(runs: list[Any], fmt: str) -> None:
         write_json([dict(r._mapping) for r in runs])
         return
     console().print(table(f"{len(runs)} recent runs", ["run", "status", "finished", "source"], (
-        [cell(r.id), cell(r.status), cell(r.finished_at.strftime("%Y-%m-%d %H:%M:%S")), cell(f"{r.kind}:{r.name}")]
+        [cell(r.id), cell(r.status), cell(r.finished_at.strftime("%Y-%m-%d %H:%M:%S")),
+         cell(source_name(r.kind, r.name, r.label))]
         for r in runs)))

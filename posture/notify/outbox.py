@@ -25,6 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from posture.config import NotifySettings
+from posture.coverage import describe
 from posture.model import (
     asset_table,
     exception_table,
@@ -35,6 +36,7 @@ from posture.model import (
     score_table,
 )
 from posture.notify.policy import FINDING_EVENTS, Route, Subject, channels_for, route_matches
+from posture.records import source_name
 from posture.scoring.estate import DIMENSIONS
 from posture.scoring.rollup import band_of
 from posture.store.history import FindingChange
@@ -84,7 +86,9 @@ class OutboxWriter:
 
     # -- one run -----------------------------------------------------------------------------
     def write_run(self, session: Session, *, run_id: int, scope: str, first_run: bool, status: str,
-                  changes: Sequence[FindingChange], outcome: ScoringOutcome | None, now: datetime) -> int:
+                  changes: Sequence[FindingChange], outcome: ScoringOutcome | None, now: datetime,
+                  coverage: Mapping[str, Any] | None = None) -> int:
+        """``coverage``: what the run judged; each resolution it announces says so."""
         if not self.settings.channels:
             return 0
         ids = self._ids(session)
@@ -92,7 +96,7 @@ class OutboxWriter:
         if first_run:
             rows = self._baseline(session, run_id, scope, changes, outcome, ids, now)
         else:
-            rows = self._changes(run_id, scope, status, changes, outcome, ids, now)
+            rows = self._changes(run_id, scope, status, changes, outcome, ids, now, coverage or {})
             if outcome is not None:
                 rows += self._scope_risk(session, run_id, outcome, ids, now)
         rows += self.sweep_rows(session, now, ids, only_run=run_id)
@@ -111,7 +115,8 @@ class OutboxWriter:
         return len(rows)
 
     def _changes(self, run_id: int | None, scope: str, status: str, changes: Sequence[FindingChange],
-                 outcome: ScoringOutcome | None, ids: Mapping[str, str], now: datetime) -> list[dict[str, Any]]:
+                 outcome: ScoringOutcome | None, ids: Mapping[str, str], now: datetime,
+                 coverage: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         rows = []
         for change in changes:
             if change.event not in FINDING_EVENTS:
@@ -121,6 +126,8 @@ class OutboxWriter:
             groups = outcome.groups_of(change.finding_id) if outcome else {}
             subject = Subject(change.event, change.severity, change.risk, groups)
             payload = _finding_payload(change, groups, scope)
+            if change.event == "resolved" and coverage is not None:
+                payload["coverage"] = describe(coverage)
             key = change.fingerprint
             if change.event == "regressed":
                 key = f"{change.fingerprint}@{change.severity}/{band_of(change.risk)}"
@@ -200,7 +207,7 @@ class OutboxWriter:
 
     def _collector_rows(self, session: Session, now: datetime, ids: Mapping[str, str],
                         only_run: int | None) -> list[dict[str, Any]]:
-        scopes = select(scope_table.c.id, scope_table.c.kind, scope_table.c.name)
+        scopes = select(scope_table.c.id, scope_table.c.kind, scope_table.c.name, scope_table.c.label)
         if only_run is not None:
             scopes = scopes.where(scope_table.c.id == select(run_table.c.scope_id).where(
                 run_table.c.id == only_run).scalar_subquery())
@@ -219,11 +226,11 @@ class OutboxWriter:
                 streak.append(run)
             if len(streak) < 2:
                 continue
-            name = f"{scope.kind}:{scope.name}"
+            name = source_name(scope.kind, scope.name, scope.label)
             payload = {"scope": name, "statuses": [r.status for r in streak[:2]][::-1], "runs": len(streak),
                        "error": streak[0].error}
             dim = _SCOPE_DIMENSION.get(scope.kind)
-            subject = Subject("collector", groups={dim: [scope.name]} if dim else {})
+            subject = Subject("collector", groups={dim: [scope.label or scope.name]} if dim else {})
             for channel in channels_for(self.routes, subject, self.settings.thresholds):
                 rows.append(self._row(ids[channel], "collector", f"scope:{scope.id}@{streak[-1].id}", streak[0].id,
                                       payload, now))

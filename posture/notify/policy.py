@@ -260,7 +260,11 @@ def render_digest(
         group = sorted(by_event.get(event, []), key=_sort_key)
         if not group:
             continue
-        lines += ["", f"{_HEADINGS[event]} ({len(group)})"]
+        heading = f"{_HEADINGS[event]} ({len(group)})"
+        if event == "resolved" and group[0].payload.get("coverage"):
+            # A resolution is only as good as what the run looked at: the reader sees both.
+            heading += f" by run {run_id}, which judged: {text(group[0].payload['coverage'])}"
+        lines += ["", heading]
         shown = group if event != "baseline" else group[:1]
         lines += [_line(item, text) for item in shown[:top]]
         if event == "baseline":

@@ -101,14 +101,24 @@ def _row(record: AssetRecord, now: datetime) -> dict[str, Any]:
     }
 
 
-def upsert_assets(session: Session, records: Sequence[AssetRecord], now: datetime) -> tuple[AssetIndex, dict[str, int]]:
-    """Insert new assets, update changed ones, revive gone ones; returns the index and counts."""
+def upsert_assets(
+    session: Session, records: Sequence[AssetRecord], now: datetime, scope_id: int | None = None
+) -> tuple[AssetIndex, dict[str, int]]:
+    """Insert new assets, update changed ones, revive gone ones; returns the index and counts.
+
+    A record not found by key or alias may claim the row a previous release stored under one of
+    its ``legacy_keys``, but only a row that ``scope_id`` (the run's own scope, adopted from that
+    release) sights and that no other key has claimed: the new key becomes an alias of that row, so
+    its findings keep their fingerprints and history.
+    """
     merged: dict[AssetRef, AssetRecord] = {}
     for record in records:  # a source may state one asset twice (an image under two tags)
         merged[record.ref] = record
     wanted = list(merged.values())
     all_refs = [r.ref for r in wanted] + [AssetRef(r.kind, a) for r in wanted for a in r.aliases]
     found = lookup(session, all_refs)
+    if scope_id is not None:
+        found.update(_claimable(session, scope_id, [r for r in wanted if r.legacy_keys and not _hit(found, r)]))
 
     ids: dict[AssetRef, int] = {}
     canonical: dict[AssetRef, AssetRef] = {}
@@ -116,9 +126,7 @@ def upsert_assets(session: Session, records: Sequence[AssetRecord], now: datetim
     new_records: list[AssetRecord] = []
     existing: dict[int, AssetRecord] = {}
     for record in wanted:
-        hit = found.get(record.ref) or next(
-            (found[AssetRef(record.kind, a)] for a in record.aliases if AssetRef(record.kind, a) in found), None
-        )
+        hit = _hit(found, record)
         if hit is None:
             new_rows.append(_row(record, now))
             new_records.append(record)
@@ -138,10 +146,46 @@ def upsert_assets(session: Session, records: Sequence[AssetRecord], now: datetim
             canonical[record.ref] = record.ref
         counts["assets_new"] = len(new_rows)
 
-    changed = _update_existing(session, existing, now)
-    counts["assets_changed"] = changed
+    counts["assets_changed"] = _update_existing(session, existing, now)
     _add_aliases(session, wanted, ids, canonical)
     return AssetIndex(ids, canonical), counts
+
+
+def _hit(found: dict[AssetRef, tuple[int, str]], record: AssetRecord) -> tuple[int, str] | None:
+    """The stored row of ``record``: by its key, else an alias, else a legacy key it may claim."""
+    for key in (record.key, *record.aliases, *record.legacy_keys):
+        hit = found.get(AssetRef(record.kind, key))
+        if hit is not None:
+            return hit
+    return None
+
+
+def _claimable(session: Session, scope_id: int, records: Sequence[AssetRecord]) -> dict[AssetRef, tuple[int, str]]:
+    """Rows stored under the records' legacy keys, sighted by ``scope_id`` and carrying no alias yet.
+
+    A row that already has an alias was claimed by another key (the first of two engines that once
+    shared an identity): it stays with that one, and this record starts a row of its own.
+    """
+    by_kind: dict[str, list[str]] = {}
+    for record in records:
+        by_kind.setdefault(record.kind.value, []).extend(record.legacy_keys)
+    claimed = select(alias_table.c.asset_id).where(alias_table.c.asset_id == asset_table.c.id).exists()
+    found: dict[AssetRef, tuple[int, str]] = {}
+    for kind, keys in by_kind.items():
+        for part in chunks(sorted(set(keys))):
+            stmt = (
+                select(asset_table.c.id, asset_table.c.key)
+                .join(asset_sighting_table, asset_sighting_table.c.asset_id == asset_table.c.id)
+                .where(
+                    asset_table.c.kind == kind,
+                    asset_table.c.key.in_(part),
+                    asset_sighting_table.c.scope_id == scope_id,
+                    ~claimed,
+                )
+            )
+            for row in session.execute(stmt):
+                found[AssetRef(AssetKind(kind), row.key)] = (row.id, row.key)
+    return found
 
 
 def _update_existing(session: Session, existing: dict[int, AssetRecord], now: datetime) -> int:
@@ -209,10 +253,19 @@ def _add_aliases(
         session.execute(insert(alias_table), rows)
 
 
+@dataclass(frozen=True, slots=True)
+class Sighted:
+    """Of the assets a scope saw before, how many a complete run no longer saw, and how many of those
+    no scope sees any more (gone)."""
+
+    dropped: int = 0
+    gone: int = 0
+
+
 def record_sightings(
     session: Session, scope_id: int, run_id: int, asset_ids: set[int], complete: bool, now: datetime
-) -> int:
-    """Mark what this run saw; a complete run also forgets what it no longer sees. Returns gone count."""
+) -> Sighted:
+    """Mark what this run saw; a complete run also forgets what it no longer sees."""
     previous = {
         row.asset_id
         for row in session.execute(
@@ -231,7 +284,7 @@ def record_sightings(
     for part in chunks(seen):
         session.execute(update(asset_table).where(asset_table.c.id.in_(part)).values(last_seen=now))
     if not complete:
-        return 0
+        return Sighted()
     dropped = sorted(previous - asset_ids)
     for part in chunks(dropped):
         session.execute(
@@ -255,7 +308,7 @@ def record_sightings(
                 .values(gone_at=now)
             )
             gone += len(orphaned)
-    return gone
+    return Sighted(len(dropped), gone)
 
 
 def replace_relations(

@@ -14,9 +14,11 @@ from typing import Any, NamedTuple
 from sqlalchemy import select
 from sqlmodel import Session
 
+from posture.coverage import describe
 from posture.diff import STATE_AFTER, Before, Entry, classify
 from posture.gcpause import gc_paused
 from posture.model import asset_table, finding_event_table, finding_table, run_table, scope_table
+from posture.records import source_name
 from posture.store.assets import chunks
 from posture.store.raw import run_raw
 
@@ -38,6 +40,20 @@ class Window:
     to_run: int | None = None
 
 
+class Resolver(NamedTuple):
+    """The run that resolved a finding, its source and what it covered (so a reader can judge the resolution)."""
+
+    run_id: int
+    source: str
+    coverage: dict[str, Any]
+
+    def describe(self) -> str:
+        return f"run {self.run_id} ({describe(self.coverage)})"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"run": self.run_id, "source": self.source, "coverage": self.coverage}
+
+
 class DiffRow(NamedTuple):
     entry: Entry
     fingerprint: str
@@ -45,6 +61,7 @@ class DiffRow(NamedTuple):
     title: str
     asset_name: str
     asset_kind: str
+    resolver: Resolver | None = None
 
     def as_json(self) -> dict[str, Any]:
         e = self.entry
@@ -60,12 +77,13 @@ class DiffRow(NamedTuple):
             "risk": e.risk,
             "previous_severity": e.previous_severity,
             "previous_risk": e.previous_risk,
+            **({"resolved_by": self.resolver.as_json()} if self.resolver else {}),
         }
 
 
 def _run(session: Session, run_id: int) -> Any:
     row = session.execute(
-        select(R.id, R.scope_id, R.finished_at, scope_table.c.kind, scope_table.c.name)
+        select(R.id, R.scope_id, R.finished_at, scope_table.c.kind, scope_table.c.name, scope_table.c.label)
         .join(scope_table, scope_table.c.id == R.scope_id)
         .where(R.id == run_id)
     ).first()
@@ -105,7 +123,7 @@ def run_window(session: Session, from_run: int | None, to_run: int | None) -> Wi
             raise WindowError(f"run {from_run} finished after run {to_run}: swap --from and --to")
         since = start.finished_at
     label = f"run {from_run} → run {to_run}" if from_run else f"beginning → run {to_run}"
-    return Window(since, end.finished_at, f"{label} ({end.kind}:{end.name})", from_run, to_run)
+    return Window(since, end.finished_at, f"{label} ({source_name(end.kind, end.name, end.label)})", from_run, to_run)
 
 
 def diff_entries(session: Session, window: Window) -> list[Entry]:
@@ -120,7 +138,9 @@ def _in_window(window: Window) -> list[Any]:
 
 def _diff_entries(session: Session, window: Window) -> list[Entry]:
     in_window = _in_window(window)
-    rows = run_raw(session, select(E.finding_id, E.event, E.severity, E.risk).where(*in_window).order_by(E.at, E.id))
+    rows = run_raw(
+        session, select(E.finding_id, E.event, E.severity, E.risk, E.run_id).where(*in_window).order_by(E.at, E.id)
+    )
     if not rows:
         return []
     before: dict[int, Before] = {}
@@ -148,11 +168,50 @@ def label(session: Session, entries: Sequence[Entry]) -> list[DiffRow]:
     labels: dict[int, Any] = {}
     for part in chunks(sorted({e.finding_id for e in entries}), 900):
         labels.update((r[0], r) for r in run_raw(session, joined.where(F.id.in_(part))))
-    return _labelled(entries, labels)
+    return _labelled(entries, labels, _resolvers(session, entries))
 
 
-def _labelled(entries: Sequence[Entry], labels: dict[int, Any]) -> list[DiffRow]:
-    return [DiffRow(e, *labels[e.finding_id][1:]) for e in entries if e.finding_id in labels]
+def _labelled(entries: Sequence[Entry], labels: dict[int, Any], resolvers: dict[int, Resolver]) -> list[DiffRow]:
+    out: list[DiffRow] = []
+    for e in entries:
+        found = labels.get(e.finding_id)
+        if found is not None:
+            resolver = resolvers.get(e.run_id) if e.change == "resolved" and e.run_id is not None else None
+            out.append(DiffRow(e, found[1], found[2], found[3], found[4], found[5], resolver))
+    return out
+
+
+def _resolvers(session: Session, entries: Sequence[Entry]) -> dict[int, Resolver]:
+    """The runs that resolved the window's resolved findings (a few runs, however many findings)."""
+    ids = sorted({e.run_id for e in entries if e.change == "resolved" and e.run_id is not None})
+    found: dict[int, Resolver] = {}
+    for part in chunks(ids, 900):
+        stmt = (
+            select(R.id, scope_table.c.kind, scope_table.c.name, scope_table.c.label, R.coverage)
+            .join(scope_table, scope_table.c.id == R.scope_id)
+            .where(R.id.in_(part))
+        )
+        for run_id, kind, name, label, coverage in session.execute(stmt):
+            found[run_id] = Resolver(run_id, source_name(kind, name, label), dict(coverage or {}))
+    return found
+
+
+def window_notes(session: Session, window: Window) -> list[str]:
+    """What the window's runs said about findings they kept open (outside their coverage, held by the
+    guard, a new identity): one line each, oldest first, so a diff never reads as a silent all-clear."""
+    stmt = (
+        select(R.id, R.stats, scope_table.c.kind, scope_table.c.name, scope_table.c.label)
+        .join(scope_table, scope_table.c.id == R.scope_id)
+        .where(R.finished_at.is_not(None), R.finished_at <= window.until)
+        .order_by(R.finished_at, R.id)
+    )
+    if window.since is not None:
+        stmt = stmt.where(R.finished_at > window.since)
+    return [
+        f"run {run_id} ({source_name(kind, name, label)}): {note}"
+        for run_id, stats, kind, name, label in session.execute(stmt)
+        for note in (stats or {}).get("notes") or ()
+    ]
 
 
 def load_diff(session: Session, window: Window) -> list[DiffRow]:
@@ -162,7 +221,7 @@ def load_diff(session: Session, window: Window) -> list[DiffRow]:
         entries = diff_entries(session, window)
         touched = select(E.finding_id).where(*_in_window(window))
         stmt = select(*_LABEL_COLUMNS).join(asset_table, asset_table.c.id == F.asset_id).where(F.id.in_(touched))
-        return _labelled(entries, {r[0]: r for r in run_raw(session, stmt)})
+        return _labelled(entries, {r[0]: r for r in run_raw(session, stmt)}, _resolvers(session, entries))
 
 
 def top(entries: Sequence[Entry], per_category: int) -> list[Entry]:
@@ -179,7 +238,9 @@ def top(entries: Sequence[Entry], per_category: int) -> list[Entry]:
 def recent_runs(session: Session, limit: int = 20) -> Sequence[Any]:
     """Finished runs, newest first, for choosing --from/--to."""
     stmt = (
-        select(R.id, R.status, R.started_at, R.finished_at, scope_table.c.kind, scope_table.c.name)
+        select(
+            R.id, R.status, R.started_at, R.finished_at, scope_table.c.kind, scope_table.c.name, scope_table.c.label
+        )
         .join(scope_table, scope_table.c.id == R.scope_id)
         .where(R.finished_at.is_not(None))
         .order_by(R.finished_at.desc(), R.id.desc())

@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import Select, delete, insert, select, update
 from sqlmodel import Session
 
-from posture.model import finding_sighting_table, finding_table
-from posture.records import AssetRef
+from posture.coverage import FULL, Coverage
+from posture.model import asset_table, finding_sighting_table, finding_table
+from posture.records import AssetKind, AssetRef
 from posture.rules.base import Rule
 from posture.scoring import BASE_RISK
 from posture.store.assets import chunks, content_hash
@@ -53,6 +54,38 @@ class Produced:
         return fingerprint(self.rule.id, self.asset, self.discriminator)
 
 
+#: The guard: a complete run of a source that did not visibly change, which would resolve at least
+#: this many findings and more than this share of its scope's sighted findings, has them held open.
+GUARD_MIN = 3
+GUARD_SHARE = 0.2
+
+
+@dataclass(frozen=True)
+class Judged:
+    """What a complete run may resolve.
+
+    ``coverage``: what it looked at (:mod:`posture.coverage`). ``source_changed``: the run found
+    an asset new, changed or no longer there, or a new relation. Findings that vanish in bulk from
+    a source that did not change at all (the same image digest, the same engine and containers) are
+    unusual: a narrower scan taken for the whole truth looks exactly like that. Past the guard
+    (:data:`GUARD_MIN`, :data:`GUARD_SHARE`) they are held open, unless ``confirmed`` (the
+    operator said they were really fixed).
+    """
+
+    coverage: Coverage = FULL
+    source_changed: bool = True
+    confirmed: bool = False
+
+
+@dataclass
+class Reconciled:
+    """A run's finding changes, and what it did not resolve: outside its coverage, or held by the guard."""
+
+    changes: list[FindingChange]
+    not_judged: int = 0
+    held: int = 0
+
+
 def reconcile_findings(
     session: Session,
     *,
@@ -62,8 +95,10 @@ def reconcile_findings(
     complete: bool,
     now: datetime,
     exceptions: ExceptionMatcher | None = None,
-) -> list[FindingChange]:
-    """``exceptions``: the active risk exceptions, loaded at ``now`` when not given."""
+    judged: Judged | None = None,
+) -> Reconciled:
+    """``exceptions``: the active risk exceptions, loaded at ``now`` when not given; ``judged``:
+    what a complete run may resolve (everything it could, with the guard, when not given)."""
     if exceptions is None:
         exceptions = ExceptionMatcher.load(session, now)
     by_fp: dict[str, Produced] = {item.fingerprint: item for item in produced}
@@ -153,10 +188,13 @@ def reconcile_findings(
 
     seen = {existing[fp].id: stated[fp] for fp in by_fp}
     changed_hashes = {existing[fp].id: stated[fp] for fp in by_fp if existing[fp].scope_hash not in (None, stated[fp])}
-    changes.extend(_sightings(session, scope_id, run_id, seen, changed_hashes, complete, now))
+    dropped = _sightings(session, scope_id, run_id, seen, changed_hashes)
+    result = Reconciled(changes)
+    if complete:
+        result = _resolve(session, scope_id, dropped, judged or Judged(), now, result)
     _touch(session, seen, now)
-    record_events(session, run_id, changes, now)
-    return changes
+    record_events(session, run_id, result.changes, now)
+    return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,9 +293,8 @@ def _sightings(
     run_id: int,
     seen: dict[int, str],
     changed: dict[int, str],
-    complete: bool,
-    now: datetime,
-) -> list[FindingChange]:
+) -> _Dropped:
+    """Record what the scope states now; returns what it stated before and no longer does."""
     previous = {
         r.finding_id
         for r in session.execute(
@@ -279,37 +316,100 @@ def _sightings(
             .where(finding_sighting_table.c.scope_id == scope_id, finding_sighting_table.c.finding_id == finding_id)
             .values(content_hash=digest)
         )
-    if not complete:
-        return []  # a partial or failed run never resolves anything
-    dropped = sorted(previous - seen.keys())
-    resolved: list[FindingChange] = []
-    for part in chunks(dropped):
+    return _Dropped(sorted(previous - seen.keys()), len(previous))
+
+
+@dataclass(frozen=True, slots=True)
+class _Dropped:
+    ids: list[int]  # findings the scope stated before and not in this run
+    sighted: int  # how many the scope stated before: the guard's share is of these
+
+
+def _resolve(
+    session: Session, scope_id: int, dropped: _Dropped, judged: Judged, now: datetime, out: Reconciled
+) -> Reconciled:
+    """A complete run forgets what it no longer states, within its coverage; a finding no scope still
+    states is resolved, unless the guard holds it. What stays keeps its sighting, so it stays open."""
+    covered = _covered(session, dropped.ids, judged.coverage)
+    out.not_judged = len(dropped.ids) - len(covered)
+    others = _sighted_elsewhere(session, scope_id, covered)
+    would_resolve = _still_open(session, [f for f in covered if f not in others])
+    held: set[int] = set()
+    if (
+        not (judged.confirmed or judged.source_changed)
+        and len(would_resolve) >= GUARD_MIN
+        and len(would_resolve) > GUARD_SHARE * dropped.sighted
+    ):
+        held = would_resolve
+    out.held = len(held)
+    forget = [f for f in covered if f not in held]
+    for part in chunks(forget):
         session.execute(
             delete(finding_sighting_table).where(
                 finding_sighting_table.c.scope_id == scope_id, finding_sighting_table.c.finding_id.in_(part)
             )
         )
-        still = {
-            r.finding_id
-            for r in session.execute(
-                select(finding_sighting_table.c.finding_id).where(finding_sighting_table.c.finding_id.in_(part))
-            )
-        }
-        orphaned = [f for f in part if f not in still]
-        if not orphaned:
-            continue
-        still_open = list(
+    resolved = sorted(would_resolve - held)
+    for part in chunks(resolved):
+        session.execute(
+            update(finding_table)
+            .where(finding_table.c.id.in_(part))
+            .values(status=FindingStatus.RESOLVED.value, resolved_at=now)
+        )
+    if resolved:
+        out.changes.extend(changes_for(session, resolved, "resolved"))
+    return out
+
+
+def _covered(session: Session, ids: Sequence[int], coverage: Coverage) -> list[int]:
+    """The dropped findings the run's coverage includes: only those can be forgotten by it."""
+    if coverage.is_full or not ids:
+        return list(ids)
+    if not coverage.resolves:
+        return []
+    F, A = finding_table.c, asset_table.c
+    covered: list[int] = []
+    for part in chunks(ids):
+        stmt = (
+            select(F.id, F.rule_id, F.severity, F.evidence, A.kind, A.attributes)
+            .join(asset_table, A.id == F.asset_id)
+            .where(F.id.in_(part))
+        )
+        for fid, rule_id, severity, evidence, kind, attributes in session.execute(stmt):
+            namespace = _namespace(kind, attributes)
+            if coverage.covers(rule_id, Severity(severity), evidence or {}, namespace):
+                covered.append(fid)
+    return covered
+
+
+def _namespace(kind: str, attributes: Mapping[str, Any] | None) -> str | None:
+    """The Kubernetes namespace an asset lives in (a Namespace is in itself); None for everything else."""
+    attrs = attributes or {}
+    if kind == AssetKind.NAMESPACE.value:
+        return str(attrs.get("name") or "") or None
+    return str(attrs.get("namespace") or "") or None
+
+
+def _sighted_elsewhere(session: Session, scope_id: int, ids: Sequence[int]) -> set[int]:
+    """Findings another scope still states: they stay open whatever this run says."""
+    found: set[int] = set()
+    for part in chunks(ids):
+        found.update(
             session.execute(
-                select(finding_table.c.id).where(
-                    finding_table.c.id.in_(orphaned), finding_table.c.status != FindingStatus.RESOLVED.value
+                select(finding_sighting_table.c.finding_id).where(
+                    finding_sighting_table.c.finding_id.in_(part), finding_sighting_table.c.scope_id != scope_id
                 )
             ).scalars()
         )
-        if still_open:
-            session.execute(
-                update(finding_table)
-                .where(finding_table.c.id.in_(still_open))
-                .values(status=FindingStatus.RESOLVED.value, resolved_at=now)
-            )
-            resolved.extend(changes_for(session, still_open, "resolved"))
-    return resolved
+    return found
+
+
+def _still_open(session: Session, ids: Sequence[int]) -> set[int]:
+    """Those of ``ids`` not already resolved."""
+    found: set[int] = set()
+    for part in chunks(ids):
+        stmt = select(finding_table.c.id).where(
+            finding_table.c.id.in_(part), finding_table.c.status != FindingStatus.RESOLVED.value
+        )
+        found.update(int(fid) for fid in session.execute(stmt).scalars())
+    return found

@@ -48,12 +48,12 @@ def reconcile_held(session: Session, *, run_id: int, complete: bool, now: dateti
         return []  # never held anything: no scope row for an estate without scanner data
     return reconcile_findings(
         session,
-        scope_id=ensure_scope(session, HELD_SCOPE, now),
+        scope_id=ensure_scope(session, HELD_SCOPE, now).id,
         run_id=run_id,
         produced=produced,
         complete=complete,
         now=now,
-    )
+    ).changes
 
 
 def held_findings(session: Session) -> list[Produced]:

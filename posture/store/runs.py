@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -19,31 +20,74 @@ _HASH_KEY = "secret_hash_key"
 
 def scope_id_of(session: Session, ref: ScopeRef) -> int | None:
     """The scope's id, or None when it was never seen."""
-    stmt = select(scope_table.c.id).where(scope_table.c.kind == ref.kind.value, scope_table.c.name == ref.name)
+    return _scope_named(session, ref.kind.value, ref.name)
+
+
+def _scope_named(session: Session, kind: str, name: str) -> int | None:
+    stmt = select(scope_table.c.id).where(scope_table.c.kind == kind, scope_table.c.name == name)
     found = session.execute(stmt).scalar()
     return None if found is None else int(found)
 
 
-def ensure_scope(session: Session, ref: ScopeRef, now: datetime) -> int:
-    """The scope's id, creating it on first sight (two first runs at once both succeed)."""
+@dataclass(frozen=True, slots=True)
+class ScopeState:
+    """The scope a run writes to; ``adopted`` names the old scope it took over on this run, if any."""
+
+    id: int
+    adopted: str | None = None
+
+
+def ensure_scope(session: Session, ref: ScopeRef, now: datetime) -> ScopeState:
+    """The scope's row, created on first sight (two first runs at once both succeed), its label refreshed.
+
+    A source that a previous release stored under another name (``ref.legacy``) takes that scope
+    over on its first run under the new identity: its runs, sightings and history carry on. Only a
+    scope nobody else has adopted yet can be taken (the rename is one conditional UPDATE), so two
+    sources that once shared one legacy scope (two engines with one key file) end up in two scopes.
+    """
     found = scope_id_of(session, ref)
     if found is not None:
-        return found
+        _relabel(session, found, ref.label)
+        return ScopeState(found)
+    for legacy in ref.legacy:
+        old = _scope_named(session, ref.kind.value, legacy)
+        if old is None or legacy == ref.name:
+            continue
+        try:
+            with session.begin_nested():
+                result = session.execute(
+                    update(scope_table)
+                    .where(scope_table.c.id == old, scope_table.c.name == legacy)
+                    .values(name=ref.name, label=ref.label)
+                )
+                renamed = cast(CursorResult[Any], result).rowcount
+        except IntegrityError:  # another writer created the new identity meanwhile
+            break
+        if renamed:
+            return ScopeState(old, adopted=legacy)
     try:
         with session.begin_nested():
-            scope = Scope(kind=ref.kind.value, name=ref.name, created_at=now)
+            scope = Scope(kind=ref.kind.value, name=ref.name, label=ref.label, created_at=now)
             session.add(scope)
             session.flush()
     except IntegrityError:
         raced = scope_id_of(session, ref)
         assert raced is not None  # the other writer's row
-        return raced
+        return ScopeState(raced)
     assert scope.id is not None
-    return scope.id
+    return ScopeState(scope.id)
+
+
+def _relabel(session: Session, scope_id: int, label: str) -> None:
+    """The name people know the source by follows the source (a renamed context); the identity stays."""
+    if label:
+        session.execute(
+            update(scope_table).where(scope_table.c.id == scope_id, scope_table.c.label != label).values(label=label)
+        )
 
 
 def start_run(session: Session, scope_id: int, now: datetime) -> int:
-    run = CollectionRun(scope_id=scope_id, started_at=now, status=RunStatus.RUNNING.value)
+    run = CollectionRun(scope_id=scope_id, started_at=now, status=RunStatus.RUNNING.value, coverage={})
     session.add(run)
     session.flush()
     assert run.id is not None
@@ -57,11 +101,12 @@ def finish_run(
     now: datetime,
     error: str | None = None,
     stats: dict[str, Any] | None = None,
+    coverage: dict[str, Any] | None = None,
 ) -> None:
     session.execute(
         update(run_table)
         .where(run_table.c.id == run_id)
-        .values(status=status.value, finished_at=now, error=error, stats=stats or {})
+        .values(status=status.value, finished_at=now, error=error, stats=stats or {}, coverage=coverage or {})
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlmodel import Session
 
 from posture.model import alias_table, asset_table, finding_table, run_table, scope_table
@@ -29,19 +29,20 @@ def known_digests(session: Session) -> frozenset[str]:
     return frozenset([*session.execute(select(A.key).where(read)).scalars(), *session.execute(aliases).scalars()])
 
 
-def report_times(session: Session) -> dict[str, str]:
-    """Report scope name → the newest report time its runs recorded (fixed-width UTC text: max is newest)."""
-    newest = func.max(run_table.c.stats["report_time"].as_string())
+def report_runs(session: Session) -> list[tuple[str, str, str]]:
+    """(scope name, report time, report hash) of every run that ingested a report, oldest run first:
+    what tells a later report that is older, or a repeat of an earlier one (``""`` where a run kept none)."""
+    stats = run_table.c.stats
     stmt = (
-        select(scope_table.c.name, newest)
+        select(scope_table.c.name, stats["report_time"].as_string(), stats["report_hash"].as_string())
         .join(run_table, run_table.c.scope_id == scope_table.c.id)
         .where(
             scope_table.c.kind == ScopeKind.REPORT.value,
             run_table.c.status.in_((RunStatus.COMPLETE.value, RunStatus.PARTIAL.value)),
         )
-        .group_by(scope_table.c.name)
+        .order_by(run_table.c.id)
     )
-    return {name: time for name, time in session.execute(stmt) if time}
+    return [(name, time or "", digest or "") for name, time, digest in session.execute(stmt)]
 
 
 def engines_by_url(session: Session) -> dict[str, str]:

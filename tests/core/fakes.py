@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from posture.coverage import FULL, Coverage
 from posture.records import (
     AssetKind,
     AssetRecord,
@@ -51,10 +52,19 @@ class FakeCollector:
     image_key: str = "sha256:" + "a" * 64
     image_aliases: tuple[str, ...] = ("sha256:" + "b" * 64,)
     extra: list[Record] = field(default_factory=list)
+    label: str = ""
+    legacy: tuple[str, ...] = ()
+    #: Container keys are ``<container_prefix>/cN``; ``legacy_prefix`` states the same keys under an old prefix.
+    container_prefix: str = ENGINE.key
+    legacy_prefix: str | None = None
+    stated_coverage: Coverage = FULL
 
     @property
     def scope(self) -> ScopeRef:
-        return ScopeRef(ScopeKind.DOCKER, self.scope_name)
+        return ScopeRef(ScopeKind.DOCKER, self.scope_name, self.label, self.legacy)
+
+    def coverage(self) -> Coverage:
+        return self.stated_coverage
 
     def collect(self) -> Iterator[Record]:
         yield AssetRecord(AssetKind.DOCKER_ENGINE, ENGINE.key, "engine-1", Phase.RUN, {"version": "24.0"})
@@ -64,9 +74,10 @@ class FakeCollector:
         for i in range(self.containers):
             if self.fail_after is not None and i == self.fail_after:
                 raise CollectorError(f"docker {self.scope_name}: connection reset while listing containers")
-            ref = AssetRef(AssetKind.CONTAINER, f"{ENGINE.key}/c{i}")
+            ref = AssetRef(AssetKind.CONTAINER, f"{self.container_prefix}/c{i}")
             attributes = {"privileged": i in self.privileged, "running": True}
-            yield AssetRecord(ref.kind, ref.key, f"c{i}", Phase.RUN, attributes, parent=ENGINE)
+            legacy = (f"{self.legacy_prefix}/c{i}",) if self.legacy_prefix else ()
+            yield AssetRecord(ref.kind, ref.key, f"c{i}", Phase.RUN, attributes, parent=ENGINE, legacy_keys=legacy)
             yield RelationRecord(ref, "runs", image)
         for cve in self.cves:
             yield ObservationRecord("VULN", image, f"{cve}|openssl|3.0.2", f"{cve} in openssl", Severity.HIGH,

@@ -111,6 +111,7 @@ def test_partial_runs_never_send_resolutions(db: tuple[str, Engine]) -> None:
     collect(engine, cluster, RULES, after_reconcile=hooks)  # complete: now it is really gone
     resolved = _rows(engine, "resolved")
     assert resolved and all(r.payload["asset"] == "shop/Deployment/api" for r in resolved)
+    assert {r.payload["coverage"] for r in resolved} == {"full"}  # what the resolving run judged
 
 
 def test_a_scope_that_is_always_partial_still_announces_what_is_new(db: tuple[str, Engine]) -> None:

@@ -57,6 +57,13 @@ def test_digest_groups_events_sorts_by_risk_and_cuts_with_more() -> None:
     assert body.endswith("Open it in the terminal: posture tui --view diff  (or: posture diff --to 7)")
 
 
+def test_a_resolution_says_what_the_resolving_run_judged() -> None:
+    resolved = Item("resolved", {**_finding(1, 40).payload, "coverage": "severities critical,high"})
+    body = render_digest([resolved], run_id=9, scope="report:trivy.json").body
+    assert "Resolved (1) by run 9, which judged: severities critical,high" in body
+    assert "Resolved (1)\n" in render_digest([_finding(1, 40, "resolved")], run_id=9).body
+
+
 def test_routing_by_threshold_severity_and_scope() -> None:
     routes = [Route("all"), Route("crit", min_severity=Severity.CRITICAL, min_risk=0),
               Route("pay", scope={"team": ("pay*",), "namespace": ("prod",)}),

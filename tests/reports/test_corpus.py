@@ -166,19 +166,19 @@ def test_corpus_is_complete() -> None:
 def test_findings_per_severity_match_the_report(path: Path, secrets: SecretScanner) -> None:
     want = expected(path)
     assert want, "every corpus report holds at least one finding"
-    records = list(ReportCollector(str(path), secrets=secrets).collect())
+    records = list(ReportCollector(str(path), secrets=secrets, artifact_name=path.stem).collect())
     assert _observed(records) == want
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_second_ingest_is_a_no_op(path: Path, engine: Engine, registry: RuleRegistry, secrets: SecretScanner) -> None:
-    first = collect(engine, ReportCollector(str(path), secrets=secrets), registry)
+    first = collect(engine, ReportCollector(str(path), secrets=secrets, artifact_name=path.stem), registry)
     assert first.status is RunStatus.COMPLETE, first.error
     counts, before = _stored(engine)
     assert counts == expected(path)
     assert first.stats["new"] == sum(counts.values())
 
-    second = collect(engine, ReportCollector(str(path), secrets=secrets), registry)
+    second = collect(engine, ReportCollector(str(path), secrets=secrets, artifact_name=path.stem), registry)
     assert second.status is RunStatus.COMPLETE
     assert (second.stats["new"], second.stats["resolved"], second.stats["regressed"]) == (0, 0, 0)
     assert second.changes == []

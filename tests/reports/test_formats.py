@@ -99,14 +99,16 @@ def test_no_fix_is_stated_as_such(data: Path, secrets: SecretScanner) -> None:
 
 
 def test_filesystem_reports_attach_to_the_scanned_artifact_and_fold_repeats(data: Path, secrets: SecretScanner) -> None:
-    records = _records(data / "trivy/trivy-gomod.json", secrets)
-    assert list(_assets(records)) == ["artifact:testdata/fixtures/repo/gomod"]
+    records = _records(data / "trivy/trivy-gomod.json", secrets, artifact_name="gomod")
+    assert list(_assets(records)) == ["named:gomod"]
+    # The old key named the given name: an upgraded store's row for it is adopted.
+    assert _assets(records)["named:gomod"].legacy_keys == ("artifact:testdata/fixtures/repo/gomod",)
     gms = _observations(records)[("VULN", "GMS-2022-20|github.com/docker/distribution|v2.7.1+incompatible")]
     assert gms.evidence["scanners"]["trivy"]["locations"] == ["go.mod", "submod/go.mod", "submod2/go.mod"]
 
 
 def test_misconfigurations_keep_check_ids_and_never_code(data: Path, secrets: SecretScanner) -> None:
-    records = _records(data / "trivy/trivy-helm-testchart-misconfig.json", secrets)
+    records = _records(data / "trivy/trivy-helm-testchart-misconfig.json", secrets, artifact_name="chart")
     found = _observations(records)
     ksv1 = found[("SCAN-MISCONFIG", "KSV001|templates/deployment.yaml")]
     assert ksv1.title == "KSV001: Can elevate its own privileges"
@@ -114,7 +116,7 @@ def test_misconfigurations_keep_check_ids_and_never_code(data: Path, secrets: Se
     assert ksv1.evidence["lines"] == [[28, 57]]
     assert ksv1.evidence["references"] == [{"framework": "Trivy", "id": "KSV001"}]
     assert "\x1b" not in orjson.dumps([r.evidence for r in found.values()]).decode()
-    dockerfile = _observations(_records(data / "trivy/trivy-dockerfile-misconfig.json", secrets))
+    dockerfile = _observations(_records(data / "trivy/trivy-dockerfile-misconfig.json", secrets, artifact_name="app"))
     assert list(dockerfile) == [("SCAN-MISCONFIG-IMAGE", "DS002|Dockerfile")]
 
 
@@ -128,7 +130,7 @@ def test_misconfigurations_keep_check_ids_and_never_code(data: Path, secrets: Se
     ],
 )
 def test_secret_values_are_never_kept(data: Path, secrets: SecretScanner, name: str) -> None:
-    records = _records(data / name, secrets)
+    records = _records(data / name, secrets, artifact_name="x", host="x")
     dumped = repr(records)
     for value in SECRET_VALUES:
         assert value not in dumped
@@ -179,17 +181,18 @@ def test_trivy_operator_reports(data: Path, secrets: SecretScanner) -> None:
 
 
 def test_docker_bench_warnings_carry_their_cis_ids(data: Path, secrets: SecretScanner) -> None:
-    records = _records(data / "crafted/docker-bench.log.json", secrets)
+    records = _records(data / "crafted/docker-bench.log.json", secrets, host="host1")
     found = _observations(records)
     assert set(found) == {("SCAN-CIS-DOCKER", "2.2"), ("SCAN-CIS-DOCKER", "5.5"), ("SCAN-CIS-DOCKER", "5.12")}
     privileged = found[("SCAN-CIS-DOCKER", "5.5")]
     assert privileged.evidence["items"] == ["web", "db"]
     assert privileged.evidence["references"] == [{"framework": "CIS Docker Benchmark 1.6.0", "id": "5.5"}]
-    assert list(_assets(records)) == ["docker-bench:docker-bench"]
+    assert list(_assets(records)) == ["docker-bench:host:host1"]
+    assert _assets(records)["docker-bench:host:host1"].legacy_keys == ()  # "docker-bench" named no host
 
 
 def test_kube_bench_fail_and_warn(data: Path, secrets: SecretScanner) -> None:
-    found = _observations(_records(data / "crafted/kube-bench.json", secrets))
+    found = _observations(_records(data / "crafted/kube-bench.json", secrets, host="node-a"))
     assert {k: v.severity.value for k, v in found.items()} == {
         ("SCAN-CIS-K8S", "4.2.1"): "medium",
         ("SCAN-CIS-K8S", "4.2.7"): "low",
@@ -203,9 +206,10 @@ def test_kube_bench_bare_list_shape(tmp_path: Path, data: Path, secrets: SecretS
     doc = orjson.loads((data / "crafted/kube-bench.json").read_bytes())
     path = tmp_path / "node1.json"
     path.write_bytes(orjson.dumps(doc["Controls"]))
-    records = _records(path, secrets)
+    records = _records(path, secrets, host="node1")
     assert len(_observations(records)) == 2
-    assert list(_assets(records)) == ["kube-bench:node1"]
+    assert list(_assets(records)) == ["kube-bench:host:node1"]
+    assert _assets(records)["kube-bench:host:node1"].legacy_keys == ("kube-bench:node1",)  # node1.json named it
 
 
 def test_sarif_reports(data: Path, secrets: SecretScanner) -> None:
@@ -218,7 +222,7 @@ def test_sarif_reports(data: Path, secrets: SecretScanner) -> None:
 
 
 def test_cyclonedx_names_maven_packages_like_trivy(data: Path, secrets: SecretScanner) -> None:
-    found = _observations(_records(data / "cyclonedx/trivy-pom.cdx.json", secrets))
+    found = _observations(_records(data / "cyclonedx/trivy-pom.cdx.json", secrets, artifact_name="pom"))
     assert ("VULN", "CVE-2020-9548|com.fasterxml.jackson.core:jackson-databind|2.9.1") in found
 
 

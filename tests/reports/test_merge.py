@@ -92,7 +92,7 @@ def test_newer_report_resolves_what_it_no_longer_lists_and_a_broken_one_resolves
     newer = tmp_path / "alpine-39-later.json"  # another file name: the scope is the image, not the path
     newer.write_text(json.dumps(doc))
     result = _ingest(engine, registry, secrets, newer)
-    assert result.scope == f"report:trivy:{IMAGE_ID}"
+    assert result.scope == f"report:{newer}"  # labelled by its file, keyed by the image
     assert (result.stats["new"], result.stats["resolved"]) == (0, 1)
     found = _findings(engine)
     assert found["CVE-2019-14697|musl-utils|1.1.20-r4"]["status"] == "resolved"
@@ -105,8 +105,13 @@ def test_newer_report_resolves_what_it_no_longer_lists_and_a_broken_one_resolves
     assert failed.status is RunStatus.FAILED
     assert _findings(engine) == found
 
+    not_scanned = tmp_path / "alpine-39-secrets-only.json"  # no os-pkgs result: no vulnerability scan
+    not_scanned.write_text(json.dumps({**doc, "Results": []}))
+    assert _ingest(engine, registry, secrets, not_scanned).stats["resolved"] == 0
+    assert _findings(engine) == found
+
     empty = tmp_path / "alpine-39-clean.json"
-    empty.write_text(json.dumps({**doc, "Results": []}))
+    empty.write_text(json.dumps({**doc, "Results": [{**doc["Results"][0], "Vulnerabilities": []}]}))
     clean = _ingest(engine, registry, secrets, empty)
     assert clean.stats["resolved"] == 1  # only CVE-2019-1551 in libcrypto1.1 was Trivy's alone
     assert {d for d, f in _findings(engine).items() if f["status"] == "open"} == {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -11,15 +12,16 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from collectors.reports import ReportCollector
-from collectors.reports.collector import parse_report
+from collectors.reports.collector import ReportHistory, parse_report
 from collectors.reports.model import ParseContext
 from posture.cli.main import cli
+from posture.cli.sources.reports import report_history
 from posture.db import make_engine, read_session, resolve_url
 from posture.model import finding_table, run_table
 from posture.pipeline import collect
 from posture.rules.base import RuleRegistry
 from posture.secrets import SecretScanner
-from posture.store.source_state import report_times
+from posture.store.source_state import report_runs
 
 IMAGE_ID = "sha256:055936d3920576da37aa9bc460d70c5f212028bda1c08c0879aedf03d7a66ea1"
 
@@ -36,7 +38,7 @@ IMAGE_ID = "sha256:055936d3920576da37aa9bc460d70c5f212028bda1c08c0879aedf03d7a66
     ],
 )
 def test_report_time_is_read_as_utc(data: Path, secrets: SecretScanner, name: str, expected: str) -> None:
-    parsed = parse_report(str(data / name), ParseContext(name, Path(name).stem, secrets))
+    parsed = parse_report(str(data / name), ParseContext(name, Path(name).stem, secrets, host="h"))
     assert parsed.report_time == expected
 
 
@@ -68,7 +70,7 @@ def test_an_older_report_of_the_same_image_resolves_nothing(data: Path, tmp_path
     assert "(0 new, 0 resolved)" in stale.output
     lines = [line for line in stale.output.splitlines() if "older than" in line]
     assert lines == [
-        f"posture: report:trivy:{IMAGE_ID}: {older}: "
+        f"posture: report:{older}: {older}: "
         "made 2021-08-25T12:20:30.000000Z, older than the trivy report of 2021-09-01T00:00:00.000000Z already "
         "ingested for this artifact; it changes nothing"
     ]
@@ -110,9 +112,12 @@ def test_an_older_report_does_not_reopen_what_a_newer_one_saw_fixed(data: Path, 
     assert statuses == ["open"] * 5 + ["resolved"]
 
 
-def test_the_newest_time_per_scope_is_read_back_on_both_databases(
+def test_the_newest_time_and_hashes_per_scope_are_read_back_on_both_databases(
     any_engine: Engine, registry: RuleRegistry, secrets: SecretScanner, data: Path
 ) -> None:
-    collect(any_engine, ReportCollector(str(data / "trivy/trivy-alpine-39.json"), secrets=secrets), registry)
+    path = data / "trivy/trivy-alpine-39.json"
+    collect(any_engine, ReportCollector(str(path), secrets=secrets), registry)
     with read_session(any_engine) as session:
-        assert report_times(session) == {f"trivy:{IMAGE_ID}": "2021-08-25T12:20:30.000000Z"}
+        history = report_history(report_runs(session))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert history == {f"trivy:{IMAGE_ID}": ReportHistory("2021-08-25T12:20:30.000000Z", digest, frozenset({digest}))}

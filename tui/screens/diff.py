@@ -16,6 +16,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Select, Static
 
 from posture.diff import CATEGORIES
+from posture.records import source_name
 from posture.store.diff import DiffRow, Window, WindowError
 from posture.textsafe import clean
 from tui.render import CHANGE_STYLE, number, risk, safe, severity, stamp
@@ -37,9 +38,12 @@ class DiffScreen(FilteredScreen):
             super().__init__()
 
     class DiffLoaded(Message):
-        def __init__(self, window: Window | None, rows: list[DiffRow], error: str | None = None) -> None:
+        def __init__(
+            self, window: Window | None, rows: list[DiffRow], notes: list[str], error: str | None = None
+        ) -> None:
             self.window = window
             self.rows = rows
+            self.notes = notes
             self.error = error
             super().__init__()
 
@@ -47,6 +51,7 @@ class DiffScreen(FilteredScreen):
         super().__init__(ctx)
         self.window: Window | None = None
         self.rows: list[DiffRow] = []
+        self.notes: list[str] = []
         self._choosing = False
         self._listed: set[int] = set()
 
@@ -54,6 +59,7 @@ class DiffScreen(FilteredScreen):
         yield Header()
         yield Select[int]([], prompt="compare with run…", id="diff-run")
         yield Static(Text("comparing the newest run with the one before…", style="dim"), id="diff-status")
+        yield Static("", id="diff-notes")
         yield FilterBar("filter changes by rule, title or asset (enter: apply, escape: clear)", id="diff-filter")
         yield DataTable[Text](id="diff-table", cursor_type="row")
         yield Footer()
@@ -73,11 +79,11 @@ class DiffScreen(FilteredScreen):
     @work(thread=True, exclusive=True, group="diff", exit_on_error=False)
     def _load_diff(self, from_run: int | None) -> None:
         try:
-            window, rows = self.ctx.store.diff(from_run)
+            window, rows, notes = self.ctx.store.diff(from_run)
         except WindowError as exc:
-            self.post_message(self.DiffLoaded(None, [], str(exc)))
+            self.post_message(self.DiffLoaded(None, [], [], str(exc)))
             return
-        self.post_message(self.DiffLoaded(window, rows))
+        self.post_message(self.DiffLoaded(window, rows, notes))
 
     @on(RunsLoaded)
     def _runs(self, message: RunsLoaded) -> None:
@@ -99,7 +105,7 @@ class DiffScreen(FilteredScreen):
     @staticmethod
     def _run_label(run: Any) -> Text:
         label = Text(f"{stamp(run.finished_at)}  #{run.id}  ")
-        label.append(clean(f"{run.kind}:{run.name}", limit=50))
+        label.append(clean(source_name(run.kind, run.name, run.label), limit=50))
         label.append(f"  {run.status}", style="dim")
         return label
 
@@ -117,7 +123,7 @@ class DiffScreen(FilteredScreen):
         if message.error is not None:
             self.query_one("#diff-status", Static).update(Text(clean(message.error), style="yellow"))
             return
-        self.window, self.rows = message.window, message.rows
+        self.window, self.rows, self.notes = message.window, message.rows, message.notes
         self._select_from_run()
         self._show()
 
@@ -133,12 +139,18 @@ class DiffScreen(FilteredScreen):
                     safe(row.rule_id),
                     safe(row.title, limit=80),
                     safe(row.asset_name, style="dim", limit=60),
+                    safe(row.resolver.describe() if row.resolver else "", style="dim", limit=40),
                 ),
                 str(row.entry.finding_id),
             )
             for row in shown[:MAX_ROWS]
         ]
-        fill(self.query_one("#diff-table", DataTable), ("change", "risk", "sev", "rule", "title", "asset"), rows)
+        columns = ("change", "risk", "sev", "rule", "title", "asset", "resolved by")
+        fill(self.query_one("#diff-table", DataTable), columns, rows)
+        lines = [clean(f"kept open: {note}", limit=200) for note in self.notes[:3]]
+        if len(self.notes) > 3:
+            lines.append(f"… {len(self.notes) - 3} more: posture diff")
+        self.query_one("#diff-notes", Static).update(Text("\n".join(lines), style="yellow"))
         status = Text()
         if self.window is not None:
             status.append_text(safe(self.window.label, limit=70))

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from collectors.reports.collector import ReportHistory
 from collectors.reports.vulnids import StoredVulnLookup
 from posture.records import Collector
 from posture.secrets import SecretScanner
@@ -30,8 +31,9 @@ class SourceContext:
     #: Docker engine URL → the engine key last collected there, so a run that cannot connect is
     #: recorded in that engine's history rather than under its URL.
     docker_engines: Mapping[str, str] = field(default_factory=dict)
-    #: Report scope name → time of the newest report ingested for it, so an older one resolves nothing.
-    report_times: Mapping[str, str] = field(default_factory=dict)
+    #: Report scope name → the reports ingested for it (newest time, hashes), so an older or repeated
+    #: one resolves nothing.
+    report_history: Mapping[str, ReportHistory] = field(default_factory=dict)
     #: Artifact keys → the VULN findings stored on them, read when each report is parsed (not when
     #: this context is made), so the second report of one command meets the first one's findings.
     stored_vulns: StoredVulnLookup | None = None

@@ -1,7 +1,12 @@
 """`posture collect` options for scanner reports: ``--report FILE`` and ``--scan IMAGE`` (both repeatable).
 
 Each report file and each scanned image is its own collector, hence its own scope and run: one
-broken file fails alone, and the other reports of the same invocation are still ingested.
+broken file fails alone, and the other reports of the same invocation are still ingested. What a
+report does not say is said here, for every report of the command: the host a bench report
+describes (``--report-host``), the artifact a non-image report names ambiguously (``--report-name``),
+the namespaces a ``trivy k8s`` run was limited to, and the filters the scanner ran with
+(``--report-severity``, ``--report-fixed-only``, ``--report-no-resolve``). A report whose identity
+is neither in it nor on the command line refuses the whole command before anything is stored.
 
 :func:`stored_vulns` is the store side of cross-scanner deduplication: the VULN findings already
 filed on a report's artifacts, so a scanner that knows a vulnerability only by its GHSA meets the
@@ -10,7 +15,7 @@ finding another scanner filed under the CVE (see :mod:`collectors.reports.vulnid
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import click
@@ -18,12 +23,17 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from collectors.reports import FORMATS, ReportCollector, ScanCollector
+from collectors.reports.collector import ReportHistory
+from collectors.reports.model import IdentityError
 from collectors.reports.vulnids import StoredVuln, StoredVulnLookup
+from posture.cli.context import PostureError
 from posture.cli.sources import SourceContext
+from posture.coverage import FULL, Coverage, severities_at_least
 from posture.db import read_session
 from posture.records import AssetRef, Collector, CollectorError
 from posture.store.assets import lookup
 from posture.store.source_state import stored_vulns_by_asset
+from posture.taxonomy import Severity
 
 OPTIONS: list[Callable[[Any], Any]] = [
     click.option(
@@ -49,6 +59,53 @@ OPTIONS: list[Callable[[Any], Any]] = [
         help="Reports: the cluster that trivy-operator report files belong to (as the kubernetes source names it).",
     ),
     click.option(
+        "--report-host",
+        "report_host",
+        default="",
+        metavar="NAME",
+        help="Reports: the host or node that the kube-bench / docker-bench-security reports describe "
+        "(their JSON does not name it; required for them).",
+    ),
+    click.option(
+        "--report-name",
+        "report_name",
+        default="",
+        metavar="NAME",
+        help="Reports: a stable name for the artifact of a report that is neither an image (by digest) nor a "
+        "repository URL (trivy fs/rootfs, an SBOM file, Grype directory sources; required for them).",
+    ),
+    click.option(
+        "--report-namespace",
+        "report_namespaces",
+        multiple=True,
+        metavar="NS",
+        help="Reports: the namespaces a trivy k8s report was limited to (--include-namespaces); it judges "
+        "nothing elsewhere. Repeatable.",
+    ),
+    click.option(
+        "--report-severity",
+        "report_severity",
+        default=None,
+        metavar="LIST",
+        callback=lambda _ctx, _param, value: _severities(value),
+        help="Reports: the severities the scanner was limited to, as given to its --severity (HIGH,CRITICAL); "
+        "findings of other severities stay open.",
+    ),
+    click.option(
+        "--report-fixed-only",
+        "report_fixed_only",
+        is_flag=True,
+        help="Reports: the scanner listed only vulnerabilities with a fix (--ignore-unfixed, --only-fixed); "
+        "unfixed ones stay open.",
+    ),
+    click.option(
+        "--report-no-resolve",
+        "report_no_resolve",
+        is_flag=True,
+        help="Reports: the scan was filtered some other way (--skip-dirs, --skip-files, an ignore file …): "
+        "its reports add and update findings and resolve none.",
+    ),
+    click.option(
         "--scan",
         "scan",
         multiple=True,
@@ -61,22 +118,96 @@ OPTIONS: list[Callable[[Any], Any]] = [
 def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
     report_format = params.get("report_format")
     cluster = params.get("report_cluster") or "default"
-    collectors: list[Collector] = [
+    namespaces = params.get("report_namespaces") or ()
+    report_collectors = [
         ReportCollector(
             path,
             secrets=context.secrets,
             report_format=report_format,
             cluster=cluster,
-            newest=context.report_times,
+            history=context.report_history,
             stored_vulns=context.stored_vulns,
+            host=params.get("report_host") or "",
+            artifact_name=params.get("report_name") or "",
+            namespaces=frozenset(namespaces) if namespaces else None,
+            stated=stated_coverage(params),
         )
         for path in params.get("report") or ()
     ]
+    check_identities(report_collectors)
+    collectors: list[Collector] = list(report_collectors)
     collectors += [
         ScanCollector(image, secrets=context.secrets, stored_vulns=context.stored_vulns)
         for image in params.get("scan") or ()
     ]
     return collectors
+
+
+def check_identities(collectors: Sequence[ReportCollector]) -> None:
+    """Refuse the command (exit 2, nothing collected) when a report's identity is missing, or when one
+    command-line name would make two reports of one scanner one source (the second would resolve
+    what the first found)."""
+    named: dict[str, str] = {}
+    for collector in collectors:
+        try:
+            identity = collector.identify()
+        except IdentityError as exc:
+            raise PostureError(str(exc), 2) from None
+        if identity is None:
+            continue
+        if identity in named:
+            raise PostureError(
+                f"{collector.name}: {named[identity]} is given the same name and is the same kind of report; "
+                "collect each with its own --report-name/--report-host",
+                2,
+            )
+        named[identity] = collector.name
+
+
+def _severities(value: str | None) -> frozenset[Severity] | None:
+    if value is None:
+        return None
+    try:
+        found = severities_at_least(value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a list of severities (CRITICAL,HIGH,MEDIUM,LOW,UNKNOWN)") from None
+    if not found:
+        raise click.BadParameter("names no severity")
+    return found
+
+
+def stated_coverage(params: Mapping[str, Any]) -> Coverage:
+    """What the command line says every report of the command left out; each restriction with its note."""
+    coverage = FULL
+    severities: frozenset[Severity] | None = params.get("report_severity")
+    if severities is not None:
+        listed = ",".join(sorted((s.value for s in severities), key=lambda v: -Severity(v).rank))
+        note = f"--report-severity {listed}: findings of other severities not judged"
+        coverage = coverage.narrowed(Coverage(severities=severities, notes=(note,)))
+    if params.get("report_fixed_only"):
+        note = "--report-fixed-only: vulnerabilities without a fix not judged"
+        coverage = coverage.narrowed(Coverage(fixed_only=True, notes=(note,)))
+    if params.get("report_no_resolve"):
+        note = "--report-no-resolve: filtered in a way no coverage describes; resolves nothing"
+        coverage = coverage.narrowed(Coverage(resolves=False, notes=(note,)))
+    return coverage
+
+
+def report_history(runs: Iterable[tuple[str, str, str]]) -> dict[str, ReportHistory]:
+    """Per report scope, from its runs oldest first (:func:`~posture.store.source_state.report_runs`):
+    the newest report time, the hash of the report ingested last and of every one ingested."""
+    newest: dict[str, str] = {}
+    last: dict[str, str] = {}
+    hashes: dict[str, set[str]] = {}
+    for scope, time, digest in runs:
+        newest[scope] = max(newest.get(scope, ""), time)
+        if digest:
+            last[scope] = digest
+            hashes.setdefault(scope, set()).add(digest)
+    return {
+        scope: ReportHistory(time, last.get(scope, ""), frozenset(hashes.get(scope, ())))
+        for scope, time in newest.items()
+    }
 
 
 def stored_vulns(engine: Engine) -> StoredVulnLookup:
@@ -96,5 +227,3 @@ def stored_vulns(engine: Engine) -> StoredVulnLookup:
         return {ref: vulns[asset_id] for ref, (asset_id, _key) in assets.items() if asset_id in vulns}
 
     return find
-
-
