@@ -385,7 +385,7 @@ def test_an_upgraded_store_keeps_each_engines_findings(
 def test_an_upgraded_store_keeps_a_single_engines_findings(
     second_dockerd: SecondDockerd, sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One engine stored by the previous release: the upgrade adopts its scope and rows, nothing new, nothing resolved."""
+    """One engine stored by the previous release: the upgrade adopts its scope and rows; nothing new or resolved."""
     cli = DockerCli(second_dockerd.url)
     name = f"fleet-up-one-{uuid.uuid4().hex[:8]}"
     container_id = _create(cli, second_dockerd.busybox_image, name, "--privileged")
