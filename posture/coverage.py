@@ -32,7 +32,10 @@ class Coverage:
     severities the source looked for (None: all). ``fixed_only``: only vulnerabilities with a fix
     were looked for (``--ignore-unfixed``). ``namespaces``: the Kubernetes namespaces looked at
     (None: all). ``resolves`` False: the source looked at a subset nobody can describe
-    (``--skip-dirs``), so it adds and never resolves. ``notes``: one line each, why it narrowed.
+    (``--skip-dirs``), so it adds and never resolves. ``sees_change`` False: what the source
+    describes can change without any record of it changing (a directory or a host a report
+    names, unlike an image digest), so findings vanishing from it in bulk are no sign of a narrower
+    scan and the store's guard does not hold them. ``notes``: one line each, why it narrowed.
     """
 
     skipped_rules: frozenset[str] = frozenset()
@@ -41,6 +44,7 @@ class Coverage:
     fixed_only: bool = False
     namespaces: frozenset[str] | None = None
     resolves: bool = True
+    sees_change: bool = True
     notes: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -97,6 +101,7 @@ class Coverage:
             self.fixed_only or other.fixed_only,
             namespaces,
             self.resolves and other.resolves,
+            self.sees_change and other.sees_change,
             tuple(dict.fromkeys((*self.notes, *other.notes))),
         )
 
@@ -115,6 +120,8 @@ class Coverage:
             out["namespaces"] = sorted(self.namespaces)
         if not self.resolves:
             out["resolves"] = False
+        if not self.sees_change:
+            out["sees_change"] = False
         if self.notes:
             out["notes"] = list(self.notes)
         return out
@@ -130,6 +137,7 @@ class Coverage:
             bool(data.get("fixed_only")),
             None if namespaces is None else frozenset(str(n) for n in namespaces),
             data.get("resolves", True) is not False,
+            data.get("sees_change", True) is not False,
             tuple(str(n) for n in data.get("notes") or ()),
         )
 

@@ -184,7 +184,7 @@ def _collect(
         seen_all = complete and coverage.judges_presence
         sighted = record_sightings(session, scope_id, run_id, set(index.ids.values()), seen_all, finished)
         relations_added = replace_relations(session, scope_id, gathered.relations, index, seen_all)
-        source_changed = bool(
+        source_changed = not coverage.sees_change or bool(
             asset_counts["assets_new"] or asset_counts["assets_changed"] or sighted.dropped or relations_added
         )
         produced = _produced(session, registry, index, assets, verdicts, gathered.observations)

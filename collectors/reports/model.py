@@ -73,6 +73,9 @@ class ParseContext:
     namespaces: frozenset[str] | None = None
 
 
+_UNPINNED = Coverage(sees_change=False)
+
+
 class IdentityError(CollectorError):
     """The report does not say what it describes and the command line does not either: a usage error,
     refused before anything is collected (``posture collect`` exits 2), never guessed."""
@@ -434,7 +437,9 @@ class ReportBuilder:
             self._time,
             tuple(scope_name(self.scanner, identity) for identity in legacy),
             identified_by.given if identified_by else "",
-            self._coverage,
+            # Only an image digest pins what was scanned: a directory, a repository or a host can
+            # change between two reports without anything in them saying so.
+            self._coverage if scope_identity.startswith("sha256:") else self._coverage.narrowed(_UNPINNED),
         )
 
     def _settled_vulns(self) -> Iterable[_Vuln]:

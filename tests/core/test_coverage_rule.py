@@ -81,6 +81,7 @@ def test_the_stored_form_round_trips_and_reads_in_one_line() -> None:
         fixed_only=True,
         namespaces=frozenset({"shop"}),
         resolves=False,
+        sees_change=False,
         notes=("why",),
     )
     stored = coverage.as_dict()

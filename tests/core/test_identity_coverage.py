@@ -108,6 +108,14 @@ def test_the_guard_stays_out_of_the_way_when_the_source_changed(engine: Engine) 
     assert result.stats["resolved"] == 5 and "held" not in result.stats
 
 
+def test_the_guard_stays_out_of_the_way_where_a_change_cannot_be_seen(engine: Engine) -> None:
+    """A directory or host a report names can be fixed without any record changing: its clean-up resolves."""
+    unpinned = Coverage(sees_change=False)
+    collect(engine, FakeCollector(cves=CVES, stated_coverage=unpinned), RULES)
+    result = collect(engine, FakeCollector(cves=CVES[:5], stated_coverage=unpinned), RULES)
+    assert result.stats["resolved"] == 5 and "held" not in result.stats
+
+
 # --- identity: labels and adoption ------------------------------------------------------------
 
 

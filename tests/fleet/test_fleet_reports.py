@@ -82,8 +82,9 @@ def test_kube_bench_of_two_nodes_under_one_file_name_stay_apart(tmp_path: Path) 
     out = _collect(db, "--report", str(node_b), "--report-host", "node-b").output
     assert "(0 new, 0 resolved)" in out
     assert _statuses(db) == {"open": ["4.2.1", "4.2.7"]}
-    # node-a fixed: its own clean report resolves its findings (confirmed, as the whole scope changes at once).
-    _collect(db, "--report", str(node_b), "--report-host", "node-a", "--confirm-resolved")
+    # node-a fixed: its own clean report resolves its findings (a host can change without a report
+    # saying so, so the guard against narrower scans does not hold a bench report's clean-up).
+    _collect(db, "--report", str(node_b), "--report-host", "node-a")
     assert _statuses(db) == {"resolved": ["4.2.1", "4.2.7"]}
 
 
@@ -195,6 +196,22 @@ def test_a_severity_filtered_report_after_a_full_one_leaves_other_severities_ope
     statuses = _statuses(db)
     assert len(statuses["resolved"]) == 1 and fixed["VulnerabilityID"] in statuses["resolved"][0]
     assert len(statuses["open"]) == 5  # every MEDIUM one stays open
+
+
+def test_a_filtered_report_nobody_said_was_filtered_is_held_by_the_guard(tmp_path: Path) -> None:
+    """Trivy's JSON keeps no trace of --severity: a report of the same image digest that lists none of
+    the six CVEs is an unusual all-clear, held until the operator confirms it."""
+    db = _db(tmp_path)
+    doc = json.loads(ALPINE.read_text())
+    _collect(db, "--report", str(ALPINE))
+    narrower = _write(tmp_path / "narrower.json", _later(doc, lambda v: False))
+    out = _collect(db, "--report", str(narrower)).output
+    assert "(0 new, 0 resolved)" in out
+    assert "6 findings vanished while nothing at the source changed" in out and "--confirm-resolved" in out
+    assert list(_statuses(db)) == ["open"]
+    confirmed = _collect(db, "--report", str(narrower), "--confirm-resolved").output
+    assert "(0 new, 6 resolved)" in confirmed
+    assert list(_statuses(db)) == ["resolved"]
 
 
 def test_a_fixed_only_report_leaves_unfixed_vulnerabilities_open(tmp_path: Path) -> None:
