@@ -346,12 +346,6 @@ def _as_previous_release(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(collector_module, "engine_scope", old_scope)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store side: the second engine cannot claim its containers' legacy rows, which the old shared scope "
-    "(adopted by the first engine) sights, so the first engine's next run resolves them while the second "
-    "opens the same findings anew (upsert_assets._claimable only claims rows sighted by the run's own scope)",
-)
 def test_an_upgraded_store_keeps_each_engines_findings(
     dockerd: Dockerd, second_dockerd: SecondDockerd, sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
