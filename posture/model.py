@@ -58,6 +58,10 @@ class Scope(SQLModel, table=True):
     kind: str = Field(max_length=32)
     name: str = Field(max_length=512)
     label: str = Field(default="", max_length=512, sa_column_kwargs={"server_default": ""})
+    #: The name a previous release gave the source, when this scope took that scope over: another
+    #: source that release kept in the same scope (two engines sharing one key file) may still claim
+    #: its own assets from here (:func:`posture.store.runs.claim_scopes`).
+    adopted: str = Field(default="", max_length=512, sa_column_kwargs={"server_default": ""})
     created_at: datetime
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -45,7 +45,7 @@ from posture.store.assets import (
 from posture.store.exceptions import expire_exceptions
 from posture.store.findings import Judged, Produced, reconcile_findings
 from posture.store.history import FindingChange
-from posture.store.runs import ScopeState, ensure_scope, finish_run, start_run
+from posture.store.runs import ScopeState, claim_scopes, ensure_scope, finish_run, start_run
 from posture.taxonomy import RunStatus
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def _restore_unchanged(assets: list[AssetRecord], stored: dict[AssetRef, dict[st
             attributes = stored.get(asset.ref)
             if attributes is None:
                 attributes = {k: v for k, v in asset.attributes.items() if k != UNCHANGED}
-            asset = AssetRecord(asset.kind, asset.key, asset.name, asset.phase, attributes, asset.parent, asset.aliases)
+            asset = replace(asset, attributes=attributes)
         restored.append(asset)
     return restored
 
@@ -179,7 +179,7 @@ def _collect(
     result = RunResult(str(scope), run_id, status, finished, problems=gathered.problems, first_run=first_run)
     with write_session(engine) as session:
         expired = expire_exceptions(session, finished)
-        index, asset_counts = upsert_assets(session, assets, finished, scope_id)
+        index, asset_counts = upsert_assets(session, assets, finished, claim_scopes(session, scope, scope_id))
         complete = status is RunStatus.COMPLETE
         seen_all = complete and coverage.judges_presence
         sighted = record_sightings(session, scope_id, run_id, set(index.ids.values()), seen_all, finished)

@@ -1,4 +1,4 @@
-"""source identity: a label beside each scope's identity; what each collection run covered
+"""source identity: a label beside each scope's identity and the old name it adopted; what each run covered
 
 Revision ID: 0004
 Revises: 0003
@@ -24,16 +24,20 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("scope", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("label", sqlmodel.sql.sqltypes.AutoString(length=512), server_default="", nullable=False)
-        )
-    with op.batch_alter_table("collection_run", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("coverage", sa.JSON(), server_default=sa.text("'{}'"), nullable=False))
+    # Plain ADD COLUMN (with a constant default SQLite needs no table rebuild): a batch rebuild would
+    # drop and recreate collection_run, which the foreign keys of a populated store refuse.
+    op.add_column(
+        "scope", sa.Column("label", sqlmodel.sql.sqltypes.AutoString(length=512), server_default="", nullable=False)
+    )
+    op.add_column(
+        "scope", sa.Column("adopted", sqlmodel.sql.sqltypes.AutoString(length=512), server_default="", nullable=False)
+    )
+    op.add_column("collection_run", sa.Column("coverage", sa.JSON(), server_default=sa.text("'{}'"), nullable=False))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("collection_run", schema=None) as batch_op:
         batch_op.drop_column("coverage")
     with op.batch_alter_table("scope", schema=None) as batch_op:
+        batch_op.drop_column("adopted")
         batch_op.drop_column("label")

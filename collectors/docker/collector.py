@@ -20,9 +20,17 @@ import docker.errors
 
 from collectors.docker.client import SSH_WORKERS, collector_error, connect, describe
 from collectors.docker.endpoint import DockerEndpoint
-from collectors.docker.layers import scan_image_layers
-from collectors.docker.normalize import container_record, engine_key, engine_record, engine_scope, image_record
+from collectors.docker.layers import layers_not_judged, scan_image_layers
+from collectors.docker.normalize import (
+    container_record,
+    engine_key,
+    engine_record,
+    engine_scope,
+    image_record,
+    legacy_engine_key,
+)
 from collectors.docker.runtime import observe
+from posture.coverage import FULL, Coverage
 from posture.records import AssetRecord, CollectorError, Problem, Record, ScopeKind, ScopeRef
 from posture.secrets import SecretHit, SecretScanner
 
@@ -54,23 +62,38 @@ class DockerCollector:
         self._info: dict[str, Any] = {}
         self._error: CollectorError | None = None
         self._scope: ScopeRef | None = None
+        #: Images whose layers the last run did not read (over the layer-scan budget).
+        self._unscanned: list[str] = []
 
     @property
     def scope(self) -> ScopeRef:
-        """Asks the engine for its ID once. An unreachable engine is scoped as the engine last seen at
-        this URL, or by the URL when none was; :meth:`collect` then raises, so the run is recorded failed."""
+        """Asks the engine for its identity once (see :func:`engine_key`), labelled by how it is reached.
+        An unreachable engine is scoped as the engine last seen at this URL, or by the URL when none was;
+        :meth:`collect` then raises, so the run is recorded failed."""
         if self._scope is None:
+            label = self.endpoint.context or self.endpoint.url
             try:
                 self._open()
-                self._scope = engine_scope(engine_key(self._info))
+                key = engine_key(self._info, self._version)
+                self._scope = engine_scope(key, label, legacy_engine_key(self._info))
             except CollectorError as exc:
                 self._error = exc
                 self._scope = (
-                    engine_scope(self._last_engine)
+                    engine_scope(self._last_engine, label)
                     if self._last_engine
-                    else ScopeRef(ScopeKind.DOCKER, f"endpoint:{self.endpoint.url}")
+                    else ScopeRef(ScopeKind.DOCKER, f"endpoint:{self.endpoint.url}", label=label)
                 )
         return self._scope
+
+    def coverage(self) -> Coverage:
+        """Full only when the layer scan read every image: otherwise a layer secret the store holds was
+        not looked for, and a run without the scan must not resolve it."""
+        if self._layer_scan_bytes <= 0 or self._secrets is None:
+            return layers_not_judged("no layer scan (--docker-layer-scan)")
+        if self._unscanned:
+            budget = self._layer_scan_bytes // (1024 * 1024)
+            return layers_not_judged(f"{len(self._unscanned)} image(s) over the {budget} MB layer-scan budget")
+        return FULL
 
     def _open(self) -> None:
         if self._client is not None:
@@ -105,6 +128,7 @@ class DockerCollector:
     def _collect(self) -> Iterator[Record]:
         client = self._client
         problems: list[Problem] = []
+        self._unscanned = []
         networks: list[Mapping[str, Any]] | None
         try:
             networks = client.networks()
@@ -123,7 +147,7 @@ class DockerCollector:
         inspected = self._parallel(self._inspect_container, container_ids, problems, "container")
         for raw, seen in inspected:
             image_config = config_by_image.get(str(raw.get("Image") or ""))
-            record, relation = container_record(raw, engine.ref, self._secrets, image_config, seen)
+            record, relation = container_record(raw, engine, self._secrets, image_config, seen)
             yield record
             if relation is not None:
                 yield relation
@@ -139,11 +163,13 @@ class DockerCollector:
         client = self._client
         inspect = client.inspect_image(image_id)
         history = client.history(image_id)
-        layer_hits: list[SecretHit] = []
+        layer_hits: list[SecretHit] | None = []
         if self._layer_scan_bytes > 0 and self._secrets is not None:
             size = int(inspect.get("Size") or 0)
             layer_hits = scan_image_layers(client, image_id, size, self._secrets, self._layer_scan_bytes)
-        return image_record(inspect, history, self._secrets, layer_hits), inspect.get("Config") or {}
+            if layer_hits is None:
+                self._unscanned.append(image_id)  # list.append is atomic: safe from the pool's threads
+        return image_record(inspect, history, self._secrets, layer_hits or ()), inspect.get("Config") or {}
 
     def _parallel(self, call: Callable[[str], R], ids: Iterable[str], problems: list[Problem], what: str) -> list[R]:
         """``call`` over ``ids`` on the pool; a 404 (removed meanwhile) is skipped, other API errors are problems."""

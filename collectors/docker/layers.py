@@ -4,7 +4,8 @@
 earlier layer, readable by anyone who can pull the image. ``GET /images/{id}/get`` streams the
 image as a tar of layer tars; each layer is read in stream mode (nothing is written to disk) and
 only small files whose name says "credential" are read, so the scan stays bounded. Images larger
-than the byte budget are skipped (the caller decides the budget; 0 disables the scan).
+than the byte budget are skipped (the caller decides the budget; 0 disables the scan), and a run
+that skipped any image, or had no layer scan at all, judged no layer secret (:func:`layers_not_judged`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ import tarfile
 from collections.abc import Iterator
 from typing import IO, Any
 
+from posture.coverage import Coverage
 from posture.secrets import TOKEN_PATTERNS, SecretHit, SecretScanner
+
+#: ``location`` of a secret file found in an image layer, and of one a later layer deleted.
+LAYER = "layer"
+LAYER_DELETED = "layer-deleted"
 
 _MAX_FILE = 64 * 1024
 _SECRET_NAMES = frozenset(
@@ -48,6 +54,19 @@ def is_candidate(path: str) -> bool:
     return name in _SECRET_NAMES or name.endswith(_SECRET_SUFFIXES) or any(p in full for p in _SECRET_PATH_PARTS)
 
 
+def layers_not_judged(why: str) -> Coverage:
+    """The coverage of a run that did not read every image's layers: a secret only a layer scan
+    finds is not judged, so its absence resolves nothing (``why`` says which images went unread)."""
+    return Coverage(
+        skipped_locations=frozenset({LAYER, LAYER_DELETED}),
+        notes=(f"{why}: secrets in image layers not judged",),
+    )
+
+
+class BudgetExhausted(OSError):
+    """The image's export stream outgrew the scan budget (its own error: an engine failure is an OSError too)."""
+
+
 class _Budget(io.RawIOBase):
     """Reads the SDK's chunk stream as a file and stops at ``limit`` bytes."""
 
@@ -62,7 +81,7 @@ class _Budget(io.RawIOBase):
     def readinto(self, target: Any) -> int:
         while not self._buffer:
             if self._left <= 0:
-                raise OSError("layer scan budget exhausted")
+                raise BudgetExhausted("layer scan budget exhausted")
             try:
                 self._buffer = next(self._chunks)
             except StopIteration:
@@ -74,20 +93,28 @@ class _Budget(io.RawIOBase):
         return size
 
 
-def scan_image_layers(client: Any, image_id: str, size: int, secrets: SecretScanner, max_bytes: int) -> list[SecretHit]:
-    """Secret files in every layer of ``image_id`` (``size`` bytes); ``[]`` when it exceeds ``max_bytes``."""
-    if size <= 0 or size > max_bytes:
+def scan_image_layers(
+    client: Any, image_id: str, size: int, secrets: SecretScanner, max_bytes: int
+) -> list[SecretHit] | None:
+    """Secret files in every layer of ``image_id`` (``size`` bytes); None when the image was not read
+    whole because it exceeds ``max_bytes`` (or its export stream does), so its layers were not judged."""
+    if size > max_bytes:
+        return None
+    if size <= 0:
         return []
     stream = io.BufferedReader(_Budget(iter(client.get_image(image_id, chunk_size=1 << 20)), max_bytes * 2))
     found: list[tuple[str, SecretHit]] = []
     deleted: set[str] = set()
-    with tarfile.open(fileobj=stream, mode="r|") as outer:
-        for member in outer:
-            if not member.isfile() or not _is_layer(member.name):
-                continue
-            layer = outer.extractfile(member)
-            if layer is not None:
-                _scan_layer(layer, secrets, found, deleted)
+    try:
+        with tarfile.open(fileobj=stream, mode="r|") as outer:
+            for member in outer:
+                if not member.isfile() or not _is_layer(member.name):
+                    continue
+                layer = outer.extractfile(member)
+                if layer is not None:
+                    _scan_layer(layer, secrets, found, deleted)
+    except BudgetExhausted:
+        return None
     return [_mark_deleted(path, hit, deleted) for path, hit in found]
 
 
@@ -126,14 +153,14 @@ def _scan_members(
         text = handle.read(_MAX_FILE).decode("utf-8", "replace")
         if _PRIVATE_KEY.search(text):
             preview, digest = secrets.redact(text.strip())
-            found.append((path, SecretHit("layer", path, "private-key", preview, digest)))
+            found.append((path, SecretHit(LAYER, path, "private-key", preview, digest)))
             continue
-        for hit in secrets.scan_text("layer", text):
+        for hit in secrets.scan_text(LAYER, text):
             found.append((path, SecretHit(hit.location, path, hit.detector, hit.preview, hit.fingerprint)))
 
 
 def _mark_deleted(path: str, hit: SecretHit, deleted: set[str]) -> SecretHit:
     """A file removed by a later layer is still in the image: say so, it is the surprising case."""
     if path in deleted or any(path.startswith(d.rstrip("/") + "/") for d in deleted):
-        return SecretHit("layer-deleted", hit.key, hit.detector, hit.preview, hit.fingerprint)
+        return SecretHit(LAYER_DELETED, hit.key, hit.detector, hit.preview, hit.fingerprint)
     return hit

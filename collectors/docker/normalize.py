@@ -5,13 +5,15 @@ Attributes keep what the checks and an operator need and nothing that moves with
 configuration moving (no PIDs, IP addresses, start times or restart counts): an unchanged engine
 must produce identical records, so a second collection writes nothing new.
 
-Keys: engine = the engine's ``ID`` from ``/info``; container = ``<engine id>/<container id>``;
-image = the image ID (config digest), with the repo digests' manifest digests as aliases so
-registry, scanner and Kubernetes data about the same image meet it.
+Keys: engine = :func:`engine_key` (the engine's ``ID`` with its host name and root directory);
+container = ``<engine key>/<container id>``; image = the image ID (config digest), with the repo
+digests' manifest digests as aliases so registry, scanner and Kubernetes data about the same image
+meet it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -41,15 +43,40 @@ def _list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else []
 
 
-def engine_key(info: Mapping[str, Any]) -> str:
-    """The engine's stable identity; Podman may leave ``ID`` empty, then its host name stands in."""
+def engine_product(version: Mapping[str, Any]) -> str:
+    """``podman`` when ``/version`` lists a Podman component, else ``docker``: Podman answers the same API."""
+    components = [str(_map(c).get("Name") or "") for c in _list(version.get("Components"))]
+    return "podman" if any("podman" in c.lower() for c in components) else "docker"
+
+
+def engine_key(info: Mapping[str, Any], version: Mapping[str, Any]) -> str:
+    """The engine's identity, from the engine itself and stable across runs.
+
+    dockerd 20.10 derives ``ID`` from ``/etc/docker/key.json``, which every daemon on a host shares
+    and VMs cloned from one image share too, so the ID alone merges engines: the host name
+    (``Name``) and the root directory (``DockerRootDir``) are hashed in, which separates a second
+    daemon on the host (its own data root) and a cloned VM (its own host name). Podman 4 answers a
+    fresh random ``ID`` on every call, so it is keyed by host name and root directory (its graph
+    root) alone. The result holds no ``/``, so container keys ``<engine key>/<container id>`` still
+    split on their last one: ``<ID>@<16 hex>`` or ``podman@<16 hex>``.
+    """
+    product = engine_product(version)
+    ident = "podman" if product == "podman" else str(info.get("ID") or "").strip() or product
+    place = "\0".join((product, str(info.get("Name") or ""), str(info.get("DockerRootDir") or "")))
+    return f"{ident.replace('/', '_')}@{hashlib.sha256(place.encode()).hexdigest()[:16]}"
+
+
+def legacy_engine_key(info: Mapping[str, Any]) -> str:
+    """The key releases before source identity gave the engine (its bare ``ID``), which an upgraded store holds."""
     ident = str(info.get("ID") or "").strip()
     return ident or f"name:{info.get('Name') or 'unknown'}"
 
 
-def engine_scope(key: str) -> ScopeRef:
-    """``docker:engine:<engine key>``: the scope follows the engine, not the URL it is reached at."""
-    return ScopeRef(ScopeKind.DOCKER, f"engine:{key}")
+def engine_scope(key: str, label: str, legacy_key: str | None = None) -> ScopeRef:
+    """``docker:engine:<engine key>``: the scope follows the engine, not the URL it is reached at;
+    ``label`` is how people reach it (a URL, a context, a file)."""
+    legacy = (f"engine:{legacy_key}",) if legacy_key else ()
+    return ScopeRef(ScopeKind.DOCKER, f"engine:{key}", label=label, legacy=legacy)
 
 
 # --- engine -------------------------------------------------------------------------------------
@@ -117,14 +144,16 @@ def engine_record(
 ) -> AssetRecord:
     """The engine and the daemon settings the API shows; ``networks`` None = not listable (unknown icc)."""
     opts = security_options(info)
-    components = [str(_map(c).get("Name") or "") for c in _list(version.get("Components"))]
     swarm = _map(info.get("Swarm"))
     plugins = _map(info.get("Plugins"))
-    product = "podman" if any("podman" in c.lower() for c in components) else "docker"
+    key = engine_key(info, version)
     attributes: dict[str, Any] = {
         "id": str(info.get("ID") or ""),
         "name": str(info.get("Name") or ""),
-        "product": product,
+        "product": engine_product(version),
+        "root_dir": str(info.get("DockerRootDir") or ""),
+        # What the engine's scope is named after: the store may keep the row under a legacy key.
+        "engine_key": key,
         "server_version": str(version.get("Version") or info.get("ServerVersion") or ""),
         "api_version": str(version.get("ApiVersion") or ""),
         "min_api_version": str(version.get("MinAPIVersion") or ""),
@@ -143,8 +172,7 @@ def engine_record(
         "selinux": "selinux" in opts,
         "seccomp_profile": opts["seccomp"].get("profile", "default") if "seccomp" in opts else None,
         "live_restore": bool(info.get("LiveRestoreEnabled")),
-        # Podman's compatibility API always reports ExperimentalBuild; it is no daemon setting there.
-        "experimental": product == "docker" and bool(info.get("ExperimentalBuild") or version.get("Experimental")),
+        "experimental": bool(info.get("ExperimentalBuild") or version.get("Experimental")),
         "debug": bool(info.get("Debug")),
         "swarm": str(swarm.get("LocalNodeState") or "inactive"),
         "authorization_plugins": sorted(str(p) for p in _list(plugins.get("Authorization"))),
@@ -153,8 +181,14 @@ def engine_record(
         "default_bridge": default_bridge(networks or []),
         "transport": dict(transport),
     }
-    name = attributes["name"] or engine_key(info)
-    return AssetRecord(AssetKind.DOCKER_ENGINE, engine_key(info), name, Phase.RUN, attributes)
+    return AssetRecord(
+        AssetKind.DOCKER_ENGINE,
+        key,
+        attributes["name"] or key,
+        Phase.RUN,
+        attributes,
+        legacy_keys=(legacy_engine_key(info),),
+    )
 
 
 # --- images -------------------------------------------------------------------------------------
@@ -303,12 +337,15 @@ def _devices(values: Any) -> list[dict[str, str]]:
 
 def container_record(
     inspect: Mapping[str, Any],
-    engine: AssetRef,
+    engine: AssetRecord,
     secrets: SecretScanner | None,
     image_config: Mapping[str, Any] | None = None,
     observed: Mapping[str, Any] = NOT_OBSERVED,
 ) -> tuple[AssetRecord, RelationRecord | None]:
-    """A container from ``/containers/{id}/json`` and its ``runs`` edge to the image.
+    """A container of ``engine`` from ``/containers/{id}/json`` and its ``runs`` edge to the image.
+
+    Its legacy keys follow the engine's (``<legacy engine key>/<container id>``), so an upgraded store
+    keeps the container's findings under the engine's new key.
 
     ``observed`` is what :func:`collectors.docker.runtime.observe` saw of a running container
     (``sshd``, ``execs``); a snapshot or a stopped container has not been observed.
@@ -384,7 +421,13 @@ def container_record(
         "execs": list(observed.get("execs") or []),
     }
     record = AssetRecord(
-        AssetKind.CONTAINER, f"{engine.key}/{container_id}", name, Phase.RUN, attributes, parent=engine
+        AssetKind.CONTAINER,
+        f"{engine.key}/{container_id}",
+        name,
+        Phase.RUN,
+        attributes,
+        parent=engine.ref,
+        legacy_keys=tuple(f"{key}/{container_id}" for key in engine.legacy_keys),
     )
     image_id = attributes["image_id"]
     relation = RelationRecord(record.ref, "runs", AssetRef(AssetKind.IMAGE, image_id)) if image_id else None

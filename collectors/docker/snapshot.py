@@ -4,6 +4,12 @@ For a host the collector cannot reach (air-gapped, or a support bundle) and for 
 the file is one JSON object holding the engine's ``/info``, ``/version``, ``/networks``, the
 ``/images/{id}/json`` of each image with its ``/images/{id}/history`` under ``History``, and the
 ``/containers/{id}/json`` of each container. The same normalization as a live engine applies.
+
+Identity comes from the snapshot's own ``/info``, as for a live engine, so a snapshot and a live
+collection of one engine share a scope. A ``/info`` without ``Name`` and ``DockerRootDir`` cannot
+tell the engine from another that shares its ID (dockerd's shared key file, a cloned VM), so
+:meth:`DockerSnapshotCollector.check` refuses it before anything is stored. A snapshot holds no
+layers, so its runs judge no layer secret.
 """
 
 from __future__ import annotations
@@ -14,7 +20,16 @@ from typing import Any
 
 import orjson
 
-from collectors.docker.normalize import container_record, engine_key, engine_record, engine_scope, image_record
+from collectors.docker.layers import layers_not_judged
+from collectors.docker.normalize import (
+    container_record,
+    engine_key,
+    engine_record,
+    engine_scope,
+    image_record,
+    legacy_engine_key,
+)
+from posture.coverage import Coverage
 from posture.records import CollectorError, Record, ScopeKind, ScopeRef
 from posture.secrets import SecretScanner
 
@@ -37,17 +52,34 @@ class DockerSnapshotCollector:
                 raise CollectorError(f"docker snapshot {self.path}: cannot read ({exc.strerror})") from None
             except orjson.JSONDecodeError as exc:
                 raise CollectorError(f"docker snapshot {self.path}: not JSON ({exc})") from None
-            if not isinstance(data, dict) or not isinstance(data.get("info"), dict) or not data["info"].get("ID"):
-                raise CollectorError(f"docker snapshot {self.path}: no engine /info with an ID")
+            if not isinstance(data, dict) or not isinstance(data.get("info"), dict):
+                raise CollectorError(f"docker snapshot {self.path}: no engine /info")
+            missing = [field for field in ("Name", "DockerRootDir") if not data["info"].get(field)]
+            if missing:
+                raise CollectorError(
+                    f"docker snapshot {self.path}: /info has no {' or '.join(missing)} to tell this engine from "
+                    "others sharing its ID; capture the engine's whole /info"
+                )
             self._data = data
         return self._data
+
+    def check(self) -> None:
+        """Raises :class:`CollectorError` for a snapshot that cannot be read or identified, so the CLI
+        refuses it up front instead of recording a run under a name that is not the engine's."""
+        self._load()
 
     @property
     def scope(self) -> ScopeRef:
         try:
-            return engine_scope(engine_key(self._load()["info"]))
+            data = self._load()
         except CollectorError:
-            return ScopeRef(ScopeKind.DOCKER, f"snapshot:{self.path}")
+            return ScopeRef(ScopeKind.DOCKER, f"snapshot:{self.path}", label=str(self.path))
+        info, version = data["info"], data.get("version") or {}
+        return engine_scope(engine_key(info, version), str(self.path), legacy_engine_key(info))
+
+    def coverage(self) -> Coverage:
+        """A snapshot holds no image layers: secrets only a layer scan finds are not judged."""
+        return layers_not_judged("snapshot without layers")
 
     def collect(self) -> Iterator[Record]:
         data = self._load()
@@ -61,7 +93,7 @@ class DockerSnapshotCollector:
             yield record
         for inspect in _objects(data, "containers"):
             record, relation = container_record(
-                inspect, engine.ref, self._secrets, configs.get(str(inspect.get("Image") or ""), {})
+                inspect, engine, self._secrets, configs.get(str(inspect.get("Image") or ""), {})
             )
             yield record
             if relation is not None:

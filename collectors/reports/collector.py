@@ -21,7 +21,7 @@ finds them per scope for the next ingest (:class:`ReportHistory`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,7 @@ class LoadedReport:
     docs: list[Any]
     format: str
     digest: str
+    size: int  # of the bytes read (decompressed)
 
 
 def load_report(
@@ -77,7 +78,7 @@ def load_report(
     raw = read_bytes(path, limits)
     digest = hashlib.sha256(raw).hexdigest()
     docs = load_documents(raw, name, limits)
-    return LoadedReport(docs, report_format or detect(docs, name), digest)
+    return LoadedReport(docs, report_format or detect(docs, name), digest, len(raw))
 
 
 def parse_report(
@@ -123,7 +124,7 @@ class ReportCollector:
         self._context = ParseContext(
             display_name(path), file_stem(path), secrets, cluster, stored_vulns, host, artifact_name, namespaces
         )
-        self._loaded: LoadedReport | None = None  # stdin, read once by identify() and kept for the run
+        self._loaded: LoadedReport | None = None  # read by identify() and kept for the run (stdin always)
         self._digest = ""
         self._parsed: ParsedReport | None = None
         self._error: CollectorError | None = None
@@ -132,19 +133,22 @@ class ReportCollector:
     def name(self) -> str:
         return self._context.name
 
-    def identify(self) -> str | None:
+    def identify(self, keep: Callable[[int], bool] = lambda _size: False) -> str | None:
         """Read the report now to check that what it describes is known, so that a missing
         ``--report-name``/``--report-host`` refuses the whole command before any run starts
         (:class:`~collectors.reports.model.IdentityError`). Returns ``<format>:<key>`` when that
         identity is a command-line name (two reports of one command must not share one), else None.
-        A file that cannot be read is left for its run to fail, with the same one line."""
+        A file that cannot be read is left for its run to fail, with the same one line.
+
+        The decoded report is kept for the run when ``keep(size)`` allows (the caller bounds the
+        memory all kept reports take), so it is not read and decoded twice; stdin always is."""
         try:
             with gc_paused():
                 loaded = self._loaded or load_report(self._path, self.name, self._format, self._limits)
         except CollectorError as exc:
             self._error = exc  # stdin is gone once read: the run reports this, not an empty input
             return None
-        if self._path == STDIN:
+        if self._path == STDIN or keep(loaded.size):
             self._loaded = loaded
         artifact = identify(loaded.docs, loaded.format, self._context)
         return f"{loaded.format}:{artifact.key}" if artifact is not None and artifact.given else None

@@ -8,8 +8,9 @@ import click
 
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
 from posture.cli.output import SEVERITY_STYLE, cell, console, table, write_json
+from posture.coverage import describe
 from posture.db import read_session
-from posture.store.queries import FindingFilter, asset_json, finding_json, iter_assets, iter_findings
+from posture.store.queries import FindingFilter, asset_json, finding_json, iter_assets, iter_findings, latest_runs
 from posture.taxonomy import Category, FindingStatus, Phase, Severity
 
 _SEVERITIES = [s.value for s in Severity]
@@ -108,10 +109,16 @@ def findings_command(
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--kind", "kinds", multiple=True, help="Only these asset kinds (image, container, k8s-workload, …).")
 @click.option("--include-gone", is_flag=True, help="Also assets no source sees any more.")
+@click.option("--sources", "list_sources", is_flag=True,
+              help="List the sources instead: each one's label, identity, newest run and what that run judged.")
 @pass_app
-def assets_command(app: AppContext, fmt: str, kinds: tuple[str, ...], include_gone: bool) -> None:
-    """List collected assets of every lifecycle phase."""
+def assets_command(app: AppContext, fmt: str, kinds: tuple[str, ...], include_gone: bool, list_sources: bool) -> None:
+    """List collected assets of every lifecycle phase (or, with --sources, the sources that collected them)."""
     engine = app.engine_for_read()
+    if list_sources:
+        with read_session(engine) as session:
+            _print_sources(latest_runs(session), fmt)
+        return
     with read_session(engine) as session:
         rows = list(iter_assets(session, kinds, include_gone))
     if fmt == "json":
@@ -122,6 +129,36 @@ def assets_command(app: AppContext, fmt: str, kinds: tuple[str, ...], include_go
             f"{len(rows)} assets",
             ["kind", "phase", "name", "key"],
             ([cell(r["kind"]), cell(r["phase"]), cell(r["name"], limit=60), cell(r["key"], limit=70)] for r in rows),
+        )
+    )
+
+
+def _print_sources(runs: list[dict[str, Any]], fmt: str) -> None:
+    sources = [
+        {
+            "kind": r["scope_kind"],
+            "label": r["scope_label"] or r["scope_name"],
+            "identity": r["scope_name"],
+            "run": r["id"],
+            "status": r["status"],
+            "finished_at": r["finished_at"],
+            "coverage": r["coverage"],
+            "notes": (r["stats"] or {}).get("notes", []),
+        }
+        for r in runs
+    ]
+    if fmt == "json":
+        write_json(sources)
+        return
+    console().print(
+        table(
+            f"{len(sources)} sources",
+            ["kind", "label", "identity", "newest run", "status", "judged"],
+            (
+                [cell(s["kind"]), cell(s["label"], limit=40), cell(s["identity"], limit=60), cell(s["run"]),
+                 cell(s["status"]), cell(describe(s["coverage"]), limit=60)]
+                for s in sources
+            ),
         )
     )
 

@@ -60,12 +60,15 @@ class TopRisk:
 
 @dataclass(frozen=True)
 class SourceHealth:
+    """One source's newest run; ``name`` is what people call it (its label, else its identity)."""
+
     kind: str
     name: str
     status: str
     started_at: datetime
     finished_at: datetime | None
     error: str | None
+    identity: str = ""
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,15 @@ def snapshot_groups(snapshot: Mapping[str, Any] | None, dimension: str) -> list[
 def load_headline(session: Session, now: datetime, *, top: int = 10, trend: int = 30) -> Headline:
     runs = latest_runs(session)
     health = [
-        SourceHealth(r["scope_kind"], r["scope_name"], r["status"], r["started_at"], r["finished_at"], r["error"])
+        SourceHealth(
+            r["scope_kind"],
+            r["scope_label"] or r["scope_name"],
+            r["status"],
+            r["started_at"],
+            r["finished_at"],
+            r["error"],
+            r["scope_name"],
+        )
         for r in runs
     ]
     change_counts, changes = run_changes(session, [r["id"] for r in runs if r["status"] != "running"], limit=top)

@@ -64,6 +64,7 @@ def summary_dict(o: Overview) -> dict[str, Any]:
         "health": [
             {
                 "source": f"{h.kind}:{h.name}",
+                "identity": h.identity,
                 "status": h.status,
                 "started_at": _iso(h.started_at),
                 "finished_at": _iso(h.finished_at),

@@ -15,6 +15,8 @@ judgement), 5.19 (ulimits "only if needed": manual), 5.28 (whether the image is 
 manual; the mutable ``latest`` reference check covers its common failure). Section 2 settings ``/info`` does not show
 (2.4 iptables, 2.8 default ulimit, 2.10 cgroup parent, 2.11 base device size, 2.14 daemon-wide
 no-new-privileges, 2.16 userland proxy) need the daemon's command line or ``daemon.json``.
+Podman answers the same API but has no daemon in dockerd's sense: 2.1 (rootful daemon), 2.12
+(authorization plugin), 2.15 (live restore) and 2.18 (experimental build) do not apply to it.
 
 Container attributes read here are produced by ``collectors/docker/normalize.py``.
 """
@@ -152,8 +154,15 @@ def engine_rule(
     nist: str,
     remediation: str,
     check: EngineCheck,
+    *,
+    docker_only: bool = False,
 ) -> Rule:
+    """A section 2 (daemon) rule. ``docker_only``: the setting exists only in dockerd, so the check
+    does not apply to Podman, whose compatible API answers the same ``/info`` without meaning it."""
+
     def evaluate(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
+        if docker_only and asset.attributes.get("product") == "podman":
+            return
         for fail in check(asset.attributes):
             yield Hit(fail.discriminator, fail.evidence, fail.title, fail.severity)
 
@@ -797,6 +806,7 @@ ENGINE_RULES: list[Rule] = [
         "3.4.3",
         "Consider rootless mode where its limitations are acceptable.",
         _rootful,
+        docker_only=True,
     ),
     engine_rule(
         "DKR-ICC-ENABLED",
@@ -852,6 +862,7 @@ ENGINE_RULES: list[Rule] = [
         "3.3.1",
         "Use an authorization plugin to restrict which API calls each client may make.",
         _authz,
+        docker_only=True,
     ),
     engine_rule(
         "DKR-LOCAL-LOGGING",
@@ -870,6 +881,7 @@ ENGINE_RULES: list[Rule] = [
         "3.4.3",
         'Set "live-restore": true so containers survive daemon restarts and upgrades.',
         _live_restore,
+        docker_only=True,
     ),
     engine_rule(
         "DKR-DAEMON-SECCOMP",
@@ -888,6 +900,7 @@ ENGINE_RULES: list[Rule] = [
         "3.4.1",
         "Do not run production engines with --experimental.",
         _experimental,
+        docker_only=True,
     ),
 ]
 

@@ -102,14 +102,15 @@ def _row(record: AssetRecord, now: datetime) -> dict[str, Any]:
 
 
 def upsert_assets(
-    session: Session, records: Sequence[AssetRecord], now: datetime, scope_id: int | None = None
+    session: Session, records: Sequence[AssetRecord], now: datetime, claim_from: Sequence[int] = ()
 ) -> tuple[AssetIndex, dict[str, int]]:
     """Insert new assets, update changed ones, revive gone ones; returns the index and counts.
 
     A record not found by key or alias may claim the row a previous release stored under one of
-    its ``legacy_keys``, but only a row that ``scope_id`` (the run's own scope, adopted from that
-    release) sights and that no other key has claimed: the new key becomes an alias of that row, so
-    its findings keep their fingerprints and history.
+    its ``legacy_keys``, but only a row that a scope of ``claim_from`` sights (the run's own, adopted
+    from that release, or another that adopted the same old scope: see
+    :func:`posture.store.runs.claim_scopes`) and that no other key has claimed: the new key becomes an
+    alias of that row, so its findings keep their fingerprints and history.
     """
     merged: dict[AssetRef, AssetRecord] = {}
     for record in records:  # a source may state one asset twice (an image under two tags)
@@ -117,8 +118,8 @@ def upsert_assets(
     wanted = list(merged.values())
     all_refs = [r.ref for r in wanted] + [AssetRef(r.kind, a) for r in wanted for a in r.aliases]
     found = lookup(session, all_refs)
-    if scope_id is not None:
-        found.update(_claimable(session, scope_id, [r for r in wanted if r.legacy_keys and not _hit(found, r)]))
+    if claim_from:
+        found.update(_claimable(session, claim_from, [r for r in wanted if r.legacy_keys and not _hit(found, r)]))
 
     ids: dict[AssetRef, int] = {}
     canonical: dict[AssetRef, AssetRef] = {}
@@ -160,28 +161,29 @@ def _hit(found: dict[AssetRef, tuple[int, str]], record: AssetRecord) -> tuple[i
     return None
 
 
-def _claimable(session: Session, scope_id: int, records: Sequence[AssetRecord]) -> dict[AssetRef, tuple[int, str]]:
-    """Rows stored under the records' legacy keys, sighted by ``scope_id`` and carrying no alias yet.
-
-    A row that already has an alias was claimed by another key (the first of two engines that once
-    shared an identity): it stays with that one, and this record starts a row of its own.
+def _claimable(
+    session: Session, scopes: Sequence[int], records: Sequence[AssetRecord]
+) -> dict[AssetRef, tuple[int, str]]:
+    """Rows stored under the records' legacy keys that carry no alias yet and that no scope outside
+    ``scopes`` sees: the run's own (adopted) rows, and rows no source sees any more (a row the
+    previous release marked gone when two engines shared its scope). A row another source sees
+    (a manifest set keyed like a cluster's old keys) is never taken; nor is a row another key has
+    claimed: it stays with that one, and this record starts a row of its own.
     """
     by_kind: dict[str, list[str]] = {}
     for record in records:
         by_kind.setdefault(record.kind.value, []).extend(record.legacy_keys)
     claimed = select(alias_table.c.asset_id).where(alias_table.c.asset_id == asset_table.c.id).exists()
+    elsewhere = (
+        select(asset_sighting_table.c.asset_id)
+        .where(asset_sighting_table.c.asset_id == asset_table.c.id, asset_sighting_table.c.scope_id.not_in(scopes))
+        .exists()
+    )
     found: dict[AssetRef, tuple[int, str]] = {}
     for kind, keys in by_kind.items():
         for part in chunks(sorted(set(keys))):
-            stmt = (
-                select(asset_table.c.id, asset_table.c.key)
-                .join(asset_sighting_table, asset_sighting_table.c.asset_id == asset_table.c.id)
-                .where(
-                    asset_table.c.kind == kind,
-                    asset_table.c.key.in_(part),
-                    asset_sighting_table.c.scope_id == scope_id,
-                    ~claimed,
-                )
+            stmt = select(asset_table.c.id, asset_table.c.key).where(
+                asset_table.c.kind == kind, asset_table.c.key.in_(part), ~claimed, ~elsewhere
             )
             for row in session.execute(stmt):
                 found[AssetRef(AssetKind(kind), row.key)] = (row.id, row.key)

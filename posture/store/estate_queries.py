@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, tuple_
 from sqlmodel import Session
 
-from posture.model import alias_table, asset_table, finding_table, relation_table
+from posture.model import alias_table, asset_sighting_table, asset_table, finding_table, relation_table, scope_table
 from posture.store.sqltext import contains_ci, unindexed
 from posture.taxonomy import FindingStatus
 
@@ -175,11 +175,24 @@ def asset_detail(session: Session, asset_id: int) -> dict[str, Any] | None:
             .order_by(F.risk.desc(), F.id)
         ).mappings()
     ]
+    detail["sources"] = _sources(session, asset_id)
     keys = [row["key"], *detail["aliases"]]
     detail["outgoing"] = _outgoing(session, asset_id)
     detail["incoming"] = _incoming(session, row["kind"], keys)
     detail["exposure"] = exposure_paths(session, row["kind"], keys)
     return detail
+
+
+def _sources(session: Session, asset_id: int) -> list[dict[str, Any]]:
+    """The sources that see the asset now: the name people know each by and its identity."""
+    S = scope_table.c
+    stmt = (
+        select(S.kind, S.name, S.label)
+        .join(asset_sighting_table, asset_sighting_table.c.scope_id == S.id)
+        .where(asset_sighting_table.c.asset_id == asset_id)
+        .order_by(S.kind, S.label, S.name)
+    )
+    return [{"kind": kind, "identity": name, "label": label or name} for kind, name, label in session.execute(stmt)]
 
 
 def _outgoing(session: Session, asset_id: int) -> list[dict[str, Any]]:

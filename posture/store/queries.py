@@ -154,10 +154,16 @@ def asset_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def latest_runs(session: Session) -> list[dict[str, Any]]:
-    """The newest run of every scope: collection health per source."""
+    """The newest run of every scope: collection health per source, with the source's identity
+    (``scope_name``) and the name people know it by (``scope_label``)."""
     newest = select(func.max(run_table.c.id)).group_by(run_table.c.scope_id).scalar_subquery()
     stmt = (
-        select(run_table, scope_table.c.kind.label("scope_kind"), scope_table.c.name.label("scope_name"))
+        select(
+            run_table,
+            scope_table.c.kind.label("scope_kind"),
+            scope_table.c.name.label("scope_name"),
+            scope_table.c.label.label("scope_label"),
+        )
         .join(scope_table, scope_table.c.id == run_table.c.scope_id)
         .where(run_table.c.id.in_(newest))
         .order_by(scope_table.c.kind, scope_table.c.name)

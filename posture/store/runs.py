@@ -58,7 +58,7 @@ def ensure_scope(session: Session, ref: ScopeRef, now: datetime) -> ScopeState:
                 result = session.execute(
                     update(scope_table)
                     .where(scope_table.c.id == old, scope_table.c.name == legacy)
-                    .values(name=ref.name, label=ref.label)
+                    .values(name=ref.name, label=ref.label, adopted=legacy)
                 )
                 renamed = cast(CursorResult[Any], result).rowcount
         except IntegrityError:  # another writer created the new identity meanwhile
@@ -76,6 +76,20 @@ def ensure_scope(session: Session, ref: ScopeRef, now: datetime) -> ScopeState:
         return ScopeState(raced)
     assert scope.id is not None
     return ScopeState(scope.id)
+
+
+def claim_scopes(session: Session, ref: ScopeRef, scope_id: int) -> list[int]:
+    """The scopes whose assets a run of ``ref`` may claim by legacy key: its own, and any scope that
+    took over one of ``ref``'s legacy names. A previous release could keep two sources in one scope
+    (two engines with one key file); the first to upgrade adopts it, and the other still finds its
+    own rows there, once, by keys no other source states."""
+    found = [scope_id]
+    if ref.legacy:
+        stmt = select(scope_table.c.id).where(
+            scope_table.c.kind == ref.kind.value, scope_table.c.adopted.in_(ref.legacy), scope_table.c.id != scope_id
+        )
+        found += [int(i) for i in session.execute(stmt).scalars()]
+    return found
 
 
 def _relabel(session: Session, scope_id: int, label: str) -> None:

@@ -46,7 +46,10 @@ def report_runs(session: Session) -> list[tuple[str, str, str]]:
 
 
 def engines_by_url(session: Session) -> dict[str, str]:
-    """Engine URL → the key of the engine last collected there (engines are few: read them all)."""
+    """Engine URL → the key of the engine last collected there (engines are few: read them all).
+
+    The key its scope is named after (attribute ``engine_key``) where the engine states one: a row
+    claimed from a legacy key keeps that key, so the row's own key would name the old scope."""
     rows = session.execute(
         select(asset_table.c.key, asset_table.c.attributes)
         .where(asset_table.c.kind == AssetKind.DOCKER_ENGINE.value)
@@ -56,7 +59,8 @@ def engines_by_url(session: Session) -> dict[str, str]:
     for key, attributes in rows:
         url = (attributes or {}).get("transport", {}).get("url")
         if isinstance(url, str) and url:
-            found[url] = key  # ordered by last_seen: the latest engine at a URL wins
+            # ordered by last_seen: the latest engine at a URL wins
+            found[url] = str((attributes or {}).get("engine_key") or key)
     return found
 
 

@@ -57,6 +57,7 @@ class FakeCollector:
     #: Container keys are ``<container_prefix>/cN``; ``legacy_prefix`` states the same keys under an old prefix.
     container_prefix: str = ENGINE.key
     legacy_prefix: str | None = None
+    first_container: int = 0
     stated_coverage: Coverage = FULL
 
     @property
@@ -71,8 +72,8 @@ class FakeCollector:
         image = AssetRef(AssetKind.IMAGE, self.image_key)
         yield AssetRecord(AssetKind.IMAGE, self.image_key, "app:1.0", Phase.BUILD, {"repo_tags": ["app:1.0"]},
                           aliases=self.image_aliases)
-        for i in range(self.containers):
-            if self.fail_after is not None and i == self.fail_after:
+        for i in range(self.first_container, self.first_container + self.containers):
+            if self.fail_after is not None and i - self.first_container == self.fail_after:
                 raise CollectorError(f"docker {self.scope_name}: connection reset while listing containers")
             ref = AssetRef(AssetKind.CONTAINER, f"{self.container_prefix}/c{i}")
             attributes = {"privileged": i in self.privileged, "running": True}

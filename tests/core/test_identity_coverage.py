@@ -168,6 +168,21 @@ def test_a_legacy_scope_and_its_rows_are_adopted_once(engine: Engine) -> None:
     assert status["TEST-PRIV:engine-1/c0:"] == "open" and status["TEST-PRIV:b/c0:"] == "open"
 
 
+def test_two_sources_the_previous_release_kept_in_one_scope_each_claim_their_own(engine: Engine) -> None:
+    both = frozenset({0, 1, 2, 3})
+    collect(engine, FakeCollector(scope_name="engine-1", containers=4, privileged=both), RULES)
+    a = FakeCollector(scope_name="engine:a", legacy=("engine-1",), container_prefix="a", legacy_prefix="engine-1",
+                      containers=2, privileged=both)
+    b = FakeCollector(scope_name="engine:b", legacy=("engine-1",), container_prefix="b", legacy_prefix="engine-1",
+                      containers=2, first_container=2, privileged=both)
+    collect(engine, a, RULES)  # adopts the old scope, which still sights b's containers
+    claimed = collect(engine, b, RULES)
+    assert claimed.first_run and claimed.stats["new"] == 0  # its rows, claimed from the scope a adopted
+    again = collect(engine, a, RULES)
+    assert again.stats["resolved"] == 0  # b's findings are b's now
+    assert set(_status(engine).values()) == {"open"} and len(_status(engine)) == 4
+
+
 def test_a_legacy_key_is_claimed_only_from_the_adopted_scope(engine: Engine) -> None:
     """A manifest set keyed by the same name as a cluster's old keys is another source: not claimable."""
     collect(engine, FakeCollector(scope_name="manifests:x", privileged=frozenset({0})), RULES)

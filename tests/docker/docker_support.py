@@ -6,12 +6,14 @@ status and body: an engine behind an authorization plugin (403) or an engine too
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socketserver
 import ssl
 import subprocess
 import sys
+import tarfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +47,51 @@ def run_posture_at(root: Path, *args: str, **env: str) -> subprocess.CompletedPr
     return run_posture(
         *args, **{"POSTURE_DB": f"sqlite:///{root / 'posture.db'}", "HOME": home, "XDG_CONFIG_HOME": home, **env}
     )
+
+
+def _one_file_tarball() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("etc/podman-test")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"x\n"))
+    return buffer.getvalue()
+
+
+@contextmanager
+def podman_container(url: str, name: str, image: str = "posture-test/podman-img:latest") -> Iterator[str]:
+    """A privileged container sharing the host PID namespace, created (never started) on the Podman
+    service from an image imported through the API (nothing can be pulled); removed afterwards."""
+    import docker
+
+    client = docker.APIClient(base_url=url, version="auto", timeout=60)
+    repository, _, tag = image.rpartition(":")
+    client.import_image_from_data(_one_file_tarball(), repository=repository, tag=tag, changes=['CMD ["/x"]'])
+    host = client.create_host_config(privileged=True, pid_mode="host")
+    created = client.create_container(image, name=name, host_config=host)
+    try:
+        yield str(created["Id"])
+    finally:
+        client.remove_container(created["Id"], force=True)
+        client.remove_image(image, force=True)
+        client.close()
+
+
+def store_scopes(root: Path) -> list[str]:
+    """``kind:name`` of every scope in the SQLite store in ``root``: the identity, where the output line
+    of ``posture collect`` shows the scope's label."""
+    from sqlalchemy import select
+
+    from posture.db import make_engine, read_session
+    from posture.model import scope_table
+
+    engine = make_engine(f"sqlite:///{root / 'posture.db'}")
+    try:
+        with read_session(engine) as session:
+            names = session.execute(select(scope_table.c.kind + ":" + scope_table.c.name)).scalars()
+            return sorted(str(name) for name in names)
+    finally:
+        engine.dispose()
 
 
 class DockerCli:

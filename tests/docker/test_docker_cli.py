@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import Estate
-from docker_support import fake_engine, run_posture_at
+from docker_support import fake_engine, run_posture_at, store_scopes
 from services import Dockerd
 from sqlalchemy import select
 
@@ -88,8 +88,8 @@ def site(estate: Estate, dockerd: Dockerd, tmp_path: Path) -> Iterator[Site]:
 
 
 def engine_scope(site: Site) -> str:
-    lines = posture(site, "collect", "--docker", site.url).stdout.splitlines()
-    return lines[0].split(": ", 1)[0]
+    [scope] = store_scopes(site.root)
+    return scope
 
 
 def test_collect_then_findings_carry_the_cis_ids_of_each_container(estate: Estate, site: Site) -> None:
@@ -166,7 +166,8 @@ def test_docker_context_from_a_docker_config_dir(dockerd: Dockerd, estate: Estat
     here = Site(tmp_path)
     result = posture(here, "collect", "--docker-context", "posture-test", DOCKER_CONFIG=str(config))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("docker:engine:")
+    assert result.stdout.startswith("docker:posture-test: complete,")  # the scope's label: the context
+    assert engine_scope(here).startswith("docker:engine:")
     assert any("5.5" in cis_ids(f) for f in findings(here))
 
 
@@ -176,7 +177,8 @@ def test_docker_host_alone_is_collected_when_no_source_is_named(
     here = Site(tmp_path)
     result = posture(here, "collect", DOCKER_HOST=dockerd.url)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("docker:engine:")
+    assert result.stdout.startswith(f"docker:{dockerd.url}: complete,")
+    assert engine_scope(here).startswith("docker:engine:")
 
 
 def test_docker_host_is_ignored_when_another_source_is_named(dockerd: Dockerd, tmp_path: Path) -> None:

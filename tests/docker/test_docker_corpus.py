@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from collectors.docker.normalize import container_record, engine_record, image_record
-from posture.records import AssetKind, AssetRef
 from posture.rules import docker as docker_rules
 from posture.rules import image as image_rules
 from posture.rules.base import RuleRegistry, Snapshot, evaluate_all
@@ -25,7 +24,7 @@ DATA = Path(__file__).parent.parent / "data" / "docker-inspect"
 EXPECTED: dict[str, Any] = json.loads((DATA / "expected.json").read_text())
 CONTAINERS = sorted(k for k in EXPECTED if not k.startswith("_"))
 REGISTRY = RuleRegistry([*docker_rules.RULES, *image_rules.RULES])
-ENGINE = AssetRef(AssetKind.DOCKER_ENGINE, "engine-1")
+ENGINE = engine_record({"ID": "engine-1", "Name": "host-1", "DockerRootDir": "/var/lib/docker"}, {}, [], {})
 #: docker-bench would also warn here, but the corpus labels only list HostConfig/Config-derived ids:
 #: 5.14 (0.0.0.0:9000 published) and 5.15 (restart "always") read `docker port` / RestartPolicy, and
 #: 5.30 (container on the default bridge) is an INFO in docker-bench.
@@ -71,7 +70,8 @@ def test_normalized_fields_match_the_labels(name: str) -> None:
     assert attrs["cap_add"] == sorted(fields["CapAdd"] or [])
     assert attrs["image"] == fields["Config.Image"]
     assert attrs["pids_limit"] == fields["PidsLimit"]
-    assert record.parent == ENGINE and record.key.startswith("engine-1/")
+    assert record.parent == ENGINE.ref and record.key == f"{ENGINE.key}/{attrs['id']}"
+    assert record.legacy_keys == (f"engine-1/{attrs['id']}",)  # the key the previous release gave it
     assert relation is not None and relation.target.key == attrs["image_id"]
 
 
@@ -126,7 +126,7 @@ def test_engine_settings_from_info() -> None:
     networks = [{"Name": "bridge", "Driver": "bridge", "Options": {"com.docker.network.bridge.enable_icc": "false"}}]
     transport = {"url": "tcp://h:2375", "scheme": "tcp", "tls": False, "client_cert": False}
     engine = engine_record(info, {"ApiVersion": "1.45"}, networks, transport)
-    assert engine.key == "ABCD:EFGH"
+    assert engine.key.startswith("ABCD:EFGH@") and engine.legacy_keys == ("ABCD:EFGH",)
     assert engine.attributes["insecure_registries"] == ["10.0.0.0/8", "reg.local:5000"]
     assert engine.attributes["default_bridge"] == {"name": "bridge", "icc": False}
     hits = {v.rule.id: v for v in evaluate_all(REGISTRY, Snapshot([engine]), [engine])}
@@ -144,10 +144,10 @@ def test_engine_settings_from_info() -> None:
 def test_selinux_label_disable_matters_only_where_selinux_runs(engine_selinux: bool, expected: Severity | None) -> None:
     raw = _inspect("container-nginx-net-consumer.json")
     raw["HostConfig"]["SecurityOpt"] = ["label=disable"]  # what Docker adds to --privileged / --pid host
-    container, _ = container_record(raw, ENGINE, SCANNER)
     engine = engine_record(
         {"ID": "engine-1", "SecurityOptions": ["name=selinux"] if engine_selinux else []}, {}, [], {}
     )
+    container, _ = container_record(raw, engine, SCANNER)
     snapshot = Snapshot([container, engine])
     hits = [v for v in evaluate_all(REGISTRY, snapshot, [container]) if v.rule.id == "DKR-SELINUX"]
     assert [h.severity for h in hits] == ([expected] if expected else [])

@@ -6,12 +6,10 @@ created only; its image is imported through the API because nothing can be pulle
 
 from __future__ import annotations
 
-import io
-import tarfile
 from collections.abc import Iterator
 
-import docker
 import pytest
+from docker_support import podman_container as created_on_podman
 from services import Podman
 
 from collectors.docker.collector import DockerCollector
@@ -21,34 +19,21 @@ from posture.rules import docker as docker_rules
 from posture.rules.base import RuleRegistry, Snapshot, evaluate_all
 
 
-def _tarball() -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        info = tarfile.TarInfo("etc/podman-test")
-        info.size = 2
-        tar.addfile(info, io.BytesIO(b"x\n"))
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def podman_container(podman: Podman) -> Iterator[str]:
-    client = docker.APIClient(base_url=podman.url, version="auto", timeout=60)
-    client.import_image_from_data(
-        _tarball(), repository="posture-test/podman-img", tag="latest", changes=['CMD ["/x"]']
-    )
-    host = client.create_host_config(privileged=True, pid_mode="host")
-    created = client.create_container("posture-test/podman-img:latest", name="pdk-podman-priv", host_config=host)
-    yield str(created["Id"])
-    client.remove_container(created["Id"], force=True)
-    client.remove_image("posture-test/podman-img:latest", force=True)
-    client.close()
+    with created_on_podman(podman.url, "pdk-podman-priv") as container_id:
+        yield container_id
 
 
 def test_podman_engine_and_container_checks(podman: Podman, podman_container: str) -> None:
     records = list(DockerCollector(from_url(podman.url), None).collect())
     assets = [r for r in records if isinstance(r, AssetRecord)]
     [engine] = [a for a in assets if a.kind is AssetKind.DOCKER_ENGINE]
-    assert engine.attributes["product"] == "podman" and engine.attributes["experimental"] is False
+    assert engine.attributes["product"] == "podman"
+    engine_rules = {v.rule.id for v in evaluate_all(RuleRegistry(docker_rules.RULES), Snapshot(assets), [engine])}
+    # dockerd's own settings are not judged on Podman; what Podman shares with it (user namespaces) is
+    assert not {"DKR-ROOTFUL-DAEMON", "DKR-NO-AUTHZ-PLUGIN", "DKR-NO-LIVE-RESTORE", "DKR-EXPERIMENTAL"} & engine_rules
+    assert "DKR-NO-USERNS" in engine_rules
     [container] = [a for a in assets if a.kind is AssetKind.CONTAINER and a.attributes["id"] == podman_container]
     assert container.attributes["running"] is False and container.parent == engine.ref
     rules = {v.rule.id for v in evaluate_all(RuleRegistry(docker_rules.RULES), Snapshot(assets), [container])}

@@ -100,6 +100,31 @@ def test_engine_rule(rule: str, bad: dict[str, Any], good: dict[str, Any]) -> No
     assert rule not in _engine_hits(_engine(**good))
 
 
+PODMAN_VERSION = {"Components": [{"Name": "Podman Engine", "Version": "4.3.1"}]}
+#: A rootful Podman service as its compatible API describes it: no live restore, no authorization
+#: plugin, ExperimentalBuild always true, and nothing that says rootless.
+PODMAN_INFO = {"LiveRestoreEnabled": False, "Plugins": {"Authorization": None}, "ExperimentalBuild": True}
+
+
+DOCKERD_ONLY = ("DKR-ROOTFUL-DAEMON", "DKR-NO-AUTHZ-PLUGIN", "DKR-NO-LIVE-RESTORE", "DKR-EXPERIMENTAL")
+
+
+@pytest.mark.parametrize("rule", DOCKERD_ONLY)
+def test_dockerd_only_settings_are_not_judged_on_podman(rule: str) -> None:
+    info = {**GOOD_INFO, **PODMAN_INFO}
+    docker_engine = engine_record(info, {}, [ICC_OFF], UNIX)
+    podman_engine = engine_record(info, PODMAN_VERSION, [ICC_OFF], UNIX)
+    assert podman_engine.attributes["product"] == "podman" and docker_engine.attributes["product"] == "docker"
+    assert rule in _engine_hits(docker_engine)
+    assert rule not in _engine_hits(podman_engine)
+
+
+def test_podman_is_still_judged_on_what_it_shares_with_dockerd() -> None:
+    info = {**GOOD_INFO, **PODMAN_INFO, "SecurityOptions": ["name=seccomp,profile=unconfined"], "Debug": True}
+    hits = _engine_hits(engine_record(info, PODMAN_VERSION, [ICC_OFF], UNIX))
+    assert {"DKR-DAEMON-SECCOMP", "DKR-DEBUG-LOGGING", "DKR-NO-USERNS"} <= set(hits)
+
+
 @pytest.mark.parametrize(
     ("tls", "client_cert", "expected"),
     [
@@ -154,7 +179,7 @@ def _container_hits(
             target = target.setdefault(part, {})
         target[leaf] = value
     engine = _engine({**LSM_ENGINE, **(engine_info or {})}, networks)
-    container, _ = container_record(raw, engine.ref, None)
+    container, _ = container_record(raw, engine, None)
     return {v.rule.id: v.severity for v in evaluate_all(REGISTRY, Snapshot([container, engine]), [container])}
 
 

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from conftest import Estate
-from docker_support import run_posture_at
+from docker_support import run_posture_at, store_scopes
 from services import Dockerd, SshDocker
 
 
@@ -43,7 +43,9 @@ def test_an_engine_is_collected_over_ssh_as_over_its_socket(
     local = _collect(tmp_path, home, dockerd.url)
     assert local.returncode == 0, local.stderr
     # One engine, whichever way it is reached: the same scope, and the second run finds nothing new.
-    assert over_ssh.stdout.split(":")[:-1] == local.stdout.split(":")[:-1]
+    [scope] = store_scopes(tmp_path)
+    assert scope.startswith("docker:engine:")
+    assert over_ssh.stdout.startswith(f"docker:{ssh_docker.url}: complete,")
     assert "(0 new, 0 resolved)" in local.stdout
 
 

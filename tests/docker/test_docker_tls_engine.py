@@ -36,7 +36,7 @@ def _cert_dir(root: Path, name: str, source: Path, *, ca: Path | None = None, cl
 def test_collects_over_mutual_tls_and_raises_no_transport_finding(dockerd: Dockerd, tmp_path: Path) -> None:
     result = _collect(tmp_path, dockerd, dockerd.cert_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("docker:engine:") and ": complete," in result.stdout
+    assert result.stdout.startswith("docker:tcp://") and ": complete," in result.stdout
     listed = run_posture_at(tmp_path, "findings", "--format", "json")
     rules = {f["rule_id"] for f in json.loads(listed.stdout)}
     assert "DKR-ROOTFUL-DAEMON" in rules  # the engine was read

@@ -73,6 +73,7 @@ class AssetDetailScreen(PostureScreen):
                     ("key", clean(d["key"])),
                     ("aliases", clean(", ".join(d["aliases"]), limit=200) or "-"),
                     ("parent", clean(f"{d['parent_kind']} {d['parent_key']}") if d["parent_kind"] else "-"),
+                    ("seen by", clean(_sources(d["sources"]), limit=200) or "no source now"),
                     ("first seen", stamp(d["first_seen"])),
                     ("last seen", stamp(d["last_seen"])),
                     ("gone since", stamp(d["gone_at"]) if d["gone_at"] else "present"),
@@ -123,6 +124,13 @@ class AssetDetailScreen(PostureScreen):
             self.app.push_screen(FindingDetailScreen(self.ctx, int(key[1:])))
         elif key.startswith("a"):
             self.app.push_screen(AssetDetailScreen(self.ctx, int(key[1:])))
+
+
+def _sources(sources: list[dict[str, Any]]) -> str:
+    """Each source by the name people know it, with its identity where that differs (a context and its cluster UID)."""
+    return ", ".join(
+        f"{s['kind']}:{s['label']}" + (f" ({s['identity']})" if s["identity"] != s["label"] else "") for s in sources
+    )
 
 
 def _exposure(paths: list[list[dict[str, Any]]]) -> Text:

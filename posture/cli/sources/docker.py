@@ -22,7 +22,7 @@ from collectors.docker.endpoint import DockerEndpoint, EndpointError, from_conte
 from collectors.docker.snapshot import DockerSnapshotCollector
 from posture.cli.context import PostureError
 from posture.cli.sources import SourceContext
-from posture.records import Collector
+from posture.records import Collector, CollectorError
 
 DEFAULT_WORKERS = 8
 
@@ -90,7 +90,17 @@ def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
         )
         for endpoint in endpoints
     ]
-    return live + [DockerSnapshotCollector(path, context.secrets) for path in params.get("docker_snapshots") or ()]
+    return live + [snapshot(path, context) for path in params.get("docker_snapshots") or ()]
+
+
+def snapshot(path: Path, context: SourceContext) -> Collector:
+    """A snapshot that cannot be read or identified is bad input: refused (exit 2) before anything is stored."""
+    collector = DockerSnapshotCollector(path, context.secrets)
+    try:
+        collector.check()
+    except CollectorError as exc:
+        raise PostureError(str(exc), 2) from None
+    return collector
 
 
 def from_docker_host(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:

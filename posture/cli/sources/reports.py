@@ -164,14 +164,28 @@ def report_cluster(name: str, context: SourceContext) -> str:
     return identities[0] if identities else name
 
 
+#: Reports read for their identity stay decoded for their run up to this many bytes in all; past it
+#: a report is read again when its run starts (a command of many large reports must not hold them all).
+KEEP_BYTES = 128 * 1024 * 1024
+
+
 def check_identities(collectors: Sequence[ReportCollector]) -> None:
     """Refuse the command (exit 2, nothing collected) when a report's identity is missing, or when one
     command-line name would make two reports of one scanner one source (the second would resolve
     what the first found)."""
     named: dict[str, str] = {}
+    kept = 0
+
+    def keep(size: int) -> bool:
+        nonlocal kept
+        if kept + size > KEEP_BYTES:
+            return False
+        kept += size
+        return True
+
     for collector in collectors:
         try:
-            identity = collector.identify()
+            identity = collector.identify(keep)
         except IdentityError as exc:
             raise PostureError(str(exc), 2) from None
         if identity is None:

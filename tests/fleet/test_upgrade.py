@@ -1,0 +1,151 @@
+"""Upgrading a store made by the previous release (issue 13): every finding, run and exception kept,
+and the next collections of the same sources resolve nothing and file nothing new.
+
+The previous release is the project's own commit :data:`PREVIOUS_RELEASE`, taken out of this
+repository's history with ``git archive`` and run in a subprocess, so the store under test is
+exactly what that release wrote: its scope names (manifest paths, file stems, context names, the
+engine ID alone) and its asset keys. Then this release upgrades the schema and collects the same
+sources under their new identities, on SQLite and on a real PostgreSQL server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+
+from posture.db import make_engine, read_session, resolve_url
+from posture.model import exception_table, finding_table, run_table
+
+ROOT = Path(__file__).resolve().parents[2]
+#: The last commit before source identities (issue 13): what users run today.
+PREVIOUS_RELEASE = "7a7dbb9"
+REPORTS = ROOT / "tests/data/reports"
+MANIFESTS = ROOT / "tests/data/k8s-manifests/kubernetes-goat"
+
+
+@pytest.fixture(scope="module")
+def previous_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The previous release's code, from this repository's own history (a CI clone has it)."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", PREVIOUS_RELEASE, "posture", "collectors", "alembic",
+         "alembic.ini"],
+        capture_output=True, timeout=120,
+    )
+    assert archive.returncode == 0, (
+        f"git archive {PREVIOUS_RELEASE} failed (a shallow clone lacks the previous release): "
+        + archive.stderr.decode(errors="replace")
+    )
+    where = tmp_path_factory.mktemp("previous-release")
+    with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+        tar.extractall(where, filter="data")
+    return where
+
+
+def _posture(code: Path, db: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "POSTURE_"))}
+    env.update(PYTHONPATH=str(code), POSTURE_DB=db, HOME=str(code), XDG_CONFIG_HOME=str(code))
+    return subprocess.run([sys.executable, "-m", "posture.cli.main", *args], cwd=code, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'posture.db'}"
+    else:
+        yield str(request.getfixturevalue("fresh_postgres_db"))
+
+
+def _sources(tmp_path: Path) -> dict[str, list[str]]:
+    """Each source as the previous release collected it, and the arguments this release needs for the same one."""
+    bench = tmp_path / "node-a.json"  # the old release named a bench report's scope by its file's stem
+    shutil.copy(REPORTS / "crafted/kube-bench.json", bench)
+    return {
+        "image report": ["--report", str(REPORTS / "trivy/trivy-alpine-39.json")],
+        "bench report": ["--report", str(bench)],
+        "repository report": ["--report", str(REPORTS / "trivy/trivy-gomod.json")],
+        "manifests": ["--manifests", str(MANIFESTS), "--manifests-cluster", "prod-eu"],
+    }
+
+
+#: What this release must be told that the previous one guessed (issue 13: identity from the user).
+NEW_ARGUMENTS = {"bench report": ["--report-host", "node-a"], "repository report": ["--report-name", "gomod"]}
+
+
+def _counts(db: str) -> dict[str, int]:
+    engine = make_engine(resolve_url(db))
+    try:
+        with read_session(engine) as session:
+            return {
+                "findings": session.execute(select(func.count()).select_from(finding_table)).scalar_one(),
+                "open": session.execute(
+                    select(func.count()).select_from(finding_table).where(finding_table.c.status == "open")
+                ).scalar_one(),
+                "accepted": session.execute(
+                    select(func.count()).select_from(finding_table).where(finding_table.c.status == "accepted")
+                ).scalar_one(),
+                "runs": session.execute(select(func.count()).select_from(run_table)).scalar_one(),
+                "exceptions": session.execute(select(func.count()).select_from(exception_table)).scalar_one(),
+            }
+    finally:
+        engine.dispose()
+
+
+def _accept_one_rule(code: Path, db: str) -> None:
+    """An accepted risk, written by the previous release's own store code."""
+    script = (
+        "from datetime import UTC, datetime\n"
+        "from posture.db import make_engine, resolve_url, write_session\n"
+        "from posture.model import RiskException\n"
+        "from posture.store.exceptions import create_exception\n"
+        f"engine = make_engine(resolve_url({db!r}))\n"
+        "with write_session(engine) as s:\n"
+        "    create_exception(s, RiskException(rule_id='SCAN-CIS-K8S', reason='compensating control',"
+        " owner='ops', created_at=datetime.now(UTC)))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    done = subprocess.run([sys.executable, "-c", script], cwd=code, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_an_upgraded_store_keeps_everything_and_the_next_runs_change_nothing(
+    previous_release: Path, db: str, tmp_path: Path
+) -> None:
+    sources = _sources(tmp_path)
+    for name, args in sources.items():
+        old = _posture(previous_release, db, "collect", *args)
+        assert old.returncode == 0, f"{name}: {old.stderr}"
+    _accept_one_rule(previous_release, db)
+    before = _counts(db)
+    assert before["findings"] >= 20 and before["accepted"] >= 1 and before["exceptions"] == 1
+
+    upgraded = _posture(ROOT, db, "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert _counts(db) == before
+
+    for attempt in ("first run after the upgrade", "second run"):
+        for name, args in sources.items():
+            new = _posture(ROOT, db, "collect", *args, *NEW_ARGUMENTS.get(name, []))
+            assert new.returncode == 0, f"{attempt}, {name}: {new.stderr}"
+            assert "(0 new, 0 resolved)" in new.stdout, f"{attempt}, {name}: {new.stdout}{new.stderr}"
+        after = _counts(db)
+        assert {k: after[k] for k in ("findings", "open", "accepted", "exceptions")} == {
+            k: before[k] for k in ("findings", "open", "accepted", "exceptions")
+        }, attempt
+    engine = make_engine(resolve_url(db))
+    try:
+        with engine.connect() as conn:
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    finally:
+        engine.dispose()
+    assert version == "0004"
