@@ -20,10 +20,13 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
+from services import Dockerd
 from sqlalchemy import func, select, text
 
 from posture.db import make_engine, read_session, resolve_url
 from posture.model import exception_table, finding_table, run_table
+from tests.k8s.live_support import write_kubeconfig
+from tests.k8s.replay_server import ReplayServer, corpus_cluster, with_cluster_uid
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The last commit before source identities (issue 13): what users run today.
@@ -65,11 +68,18 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield str(request.getfixturevalue("fresh_postgres_db"))
 
 
-def _sources(tmp_path: Path) -> dict[str, list[str]]:
+TOKEN = "upgrade-token"
+CONTEXT = "kubernetes-admin@kubernetes"
+
+
+def _sources(tmp_path: Path, engine_url: str, cluster_url: str) -> dict[str, list[str]]:
     """Each source as the previous release collected it, and the arguments this release needs for the same one."""
     bench = tmp_path / "node-a.json"  # the old release named a bench report's scope by its file's stem
     shutil.copy(REPORTS / "crafted/kube-bench.json", bench)
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", {CONTEXT: (cluster_url, {"token": TOKEN})})
     return {
+        "docker engine": ["--docker", engine_url],
+        "cluster": ["--kubeconfig", str(kubeconfig), "--kube-context", CONTEXT],
         "image report": ["--report", str(REPORTS / "trivy/trivy-alpine-39.json")],
         "bench report": ["--report", str(bench)],
         "repository report": ["--report", str(REPORTS / "trivy/trivy-gomod.json")],
@@ -118,10 +128,18 @@ def _accept_one_rule(code: Path, db: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.fixture
+def cluster() -> Iterator[ReplayServer]:
+    """A live cluster (the replaying API server) with a kube-system namespace UID, as every cluster has."""
+    lists = with_cluster_uid(corpus_cluster(), "5b0e8a1c-2f3d-4e5a-9b6c-7d8e9f0a1b2c")
+    with ReplayServer(lists, token=TOKEN) as server:
+        yield server
+
+
 def test_an_upgraded_store_keeps_everything_and_the_next_runs_change_nothing(
-    previous_release: Path, db: str, tmp_path: Path
+    previous_release: Path, db: str, tmp_path: Path, dockerd: Dockerd, cluster: ReplayServer
 ) -> None:
-    sources = _sources(tmp_path)
+    sources = _sources(tmp_path, dockerd.url, cluster.url)
     for name, args in sources.items():
         old = _posture(previous_release, db, "collect", *args)
         assert old.returncode == 0, f"{name}: {old.stderr}"
