@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collectors.reports.detect import PARSERS, detect, identify
-from collectors.reports.model import ParseContext, ParsedReport
+from collectors.reports.model import DEFAULT_CLUSTER, ParseContext, ParsedReport
 from collectors.reports.reader import (
     DEFAULT_LIMITS,
     STDIN,
@@ -99,7 +99,8 @@ class ReportCollector:
         *,
         secrets: SecretScanner,
         report_format: str | None = None,
-        cluster: str = "default",
+        cluster: str = DEFAULT_CLUSTER,
+        live_clusters: Mapping[str, tuple[str, ...]] | None = None,
         limits: Limits = DEFAULT_LIMITS,
         history: Mapping[str, ReportHistory] | None = None,
         stored_vulns: StoredVulnLookup | None = None,
@@ -122,7 +123,15 @@ class ReportCollector:
         self._limits = limits
         self._stated = stated
         self._context = ParseContext(
-            display_name(path), file_stem(path), secrets, cluster, stored_vulns, host, artifact_name, namespaces
+            display_name(path),
+            file_stem(path),
+            secrets,
+            cluster,
+            stored_vulns,
+            host,
+            artifact_name,
+            namespaces,
+            live_clusters or {},
         )
         self._loaded: LoadedReport | None = None  # read by identify() and kept for the run (stdin always)
         self._digest = ""

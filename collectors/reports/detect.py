@@ -41,6 +41,7 @@ FORMATS: tuple[str, ...] = tuple(PARSERS)
 #: cluster, Kubernetes objects) or fail their own run.
 IDENTIFIERS: dict[str, Callable[[Any, ParseContext], Artifact]] = {
     "trivy": trivy.identify,
+    "trivy-k8s": trivy_k8s.identify,
     "grype": grype.identify,
     "cyclonedx": cyclonedx.identify,
     "docker-bench": dockerbench.identify,

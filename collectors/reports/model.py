@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -49,6 +49,10 @@ from posture.taxonomy import Phase, Severity
 _SCOPE_MAX = 500
 
 
+#: The cluster a report's Kubernetes objects are filed under when neither ``--report-cluster`` nor it names one.
+DEFAULT_CLUSTER = "default"
+
+
 @dataclass(frozen=True, slots=True)
 class ParseContext:
     """What a parser needs besides the document: the file's name for messages and the install's secrets key.
@@ -65,12 +69,15 @@ class ParseContext:
     name: str
     stem: str
     secrets: SecretScanner
-    cluster: str = "default"
+    cluster: str = DEFAULT_CLUSTER
     stored_vulns: StoredVulnLookup | None = None
     host: str = ""
     artifact_name: str = ""
     #: The namespaces a ``trivy k8s`` run was limited to (``--report-namespace``); None: the whole cluster.
     namespaces: frozenset[str] | None = None
+    #: Cluster name (a kubeconfig context) → the identities of the live clusters the store knows by it,
+    #: so a report naming its cluster by context files its objects on that cluster's own workloads.
+    live_clusters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 _UNPINNED = Coverage(sees_change=False)
@@ -192,6 +199,21 @@ def other_artifact(name: str, artifact_type: str, context: ParseContext) -> Arti
         )
     legacy = (f"artifact:{name}",) if names(name, given) else ()
     return Artifact(AssetKind.REPORT, f"named:{given}", given, (), tuple(attributes.items()), legacy, given)
+
+
+def cluster_key(name: str, live_clusters: Mapping[str, tuple[str, ...]], given_by: str) -> str:
+    """The cluster key a report's Kubernetes objects are filed under: the identity of the one live
+    cluster the store knows by ``name`` (its kubeconfig context), else ``name`` itself (an identity
+    given as is, a cluster never collected live, a manifest set's cluster). Two live clusters known
+    by one name are refused (:class:`IdentityError`): filing under either would put one cluster's
+    findings on the other's workloads. ``given_by`` says where the name came from, for that one line."""
+    identities = live_clusters.get(name, ())
+    if len(identities) > 1:
+        raise IdentityError(
+            f"{given_by} {name}: {len(identities)} collected clusters are named {name}; "
+            f"give the identity of the one meant instead: --report-cluster {' or '.join(identities)}"
+        )
+    return identities[0] if identities else name
 
 
 def bench_host(scanner: str, tool: str, context: ParseContext, attributes: dict[str, Any]) -> Artifact:

@@ -13,10 +13,18 @@ from __future__ import annotations
 from typing import Any
 
 from collectors.reports.fields import as_dict, as_str, dicts, strs
-from collectors.reports.model import ParseContext, ParsedReport, ReportBuilder, k8s_object
+from collectors.reports.model import (
+    DEFAULT_CLUSTER,
+    Artifact,
+    ParseContext,
+    ParsedReport,
+    ReportBuilder,
+    cluster_key,
+    k8s_object,
+)
 from collectors.reports.trivy import add_result, metadata_image
 from posture.coverage import Coverage
-from posture.records import CollectorError
+from posture.records import AssetKind, CollectorError
 from posture.rules.scanner import SCAN_RBAC
 
 SCANNER = "trivy-k8s"
@@ -27,7 +35,7 @@ _RESOURCE_LISTS = ("Resources", "Findings", "Vulnerabilities", "Misconfiguration
 def parse(doc: Any, context: ParseContext) -> ParsedReport:
     if not isinstance(doc, dict) or "ClusterName" not in doc:
         raise CollectorError(f"{context.name}: not a 'trivy k8s' JSON report (no ClusterName)")
-    cluster = as_str(doc.get("ClusterName")) or context.cluster
+    cluster = identify(doc, context).key
     builder = ReportBuilder(SCANNER, context)
     for key in _RESOURCE_LISTS:
         for resource in dicts(doc.get(key)):
@@ -38,6 +46,18 @@ def parse(doc: Any, context: ParseContext) -> ParsedReport:
         note = f"limited to namespaces {listed}: other namespaces and cluster-wide resources not judged"
         builder.narrow(Coverage(namespaces=context.namespaces, notes=(note,)))
     return builder.build(cluster)
+
+
+def identify(doc: dict[str, Any], context: ParseContext) -> Artifact:
+    """The cluster the report describes: ``--report-cluster`` when given (it maps a context name to the
+    live cluster's identity, or names that identity), else the report's ``ClusterName`` (a kubeconfig
+    context, mapped the same way), so the objects land on the live cluster's own workloads."""
+    if context.cluster != DEFAULT_CLUSTER:
+        cluster = context.cluster
+    else:
+        name = as_str(doc.get("ClusterName")) or DEFAULT_CLUSTER
+        cluster = cluster_key(name, context.live_clusters, f"{context.name}: its ClusterName")
+    return Artifact(AssetKind.CLUSTER, cluster, cluster)
 
 
 def _add_resource(builder: ReportBuilder, resource: dict[str, Any], cluster: str) -> None:

@@ -318,3 +318,44 @@ def test_an_unreadable_directory_in_a_manifest_set_makes_the_run_partial(tmp_pat
     ]
     third = _posture_cli(tmp_path, "collect", "--manifests", str(apps), prefix=unprivileged)
     assert third.returncode == 0 and "(0 new, 0 resolved)" in third.stdout  # readable again: nothing was lost
+
+
+def test_a_trivy_k8s_report_joins_the_live_cluster_its_cluster_name_names(tmp_path: Path) -> None:
+    """``trivy k8s`` names its cluster by kubeconfig context: its objects land on that live cluster's
+    identity; a name two live clusters share is refused before anything is stored, and
+    ``--report-cluster cluster:<uid>`` says which one is meant."""
+    db = f"sqlite:///{tmp_path / 'posture.db'}"
+    env = {"POSTURE_CONFIG": str(tmp_path / "none.toml"), "POSTURE_NOTIFY": "", "HOME": str(tmp_path)}
+    report = ROOT / "tests/data/reports/crafted/trivy-k8s-cluster.json"  # ClusterName kind-posture
+    runner = CliRunner()
+
+    def posture(*args: str) -> Any:
+        return runner.invoke(cli, [args[0], "--db", db, *args[1:]], env=env)
+
+    def web_keys() -> set[str]:
+        store = make_engine(resolve_url(db))
+        with store.connect() as conn:
+            keys = set(conn.execute(select(asset_table.c.key).where(asset_table.c.key.endswith("/Deployment/web")))
+                       .scalars())
+        store.dispose()
+        return keys
+
+    with ReplayServer(_cluster(UID_A), token=TOKEN) as a, ReplayServer(_cluster(UID_B), token=TOKEN) as b:
+        config = write_kubeconfig(tmp_path / "kubeconfig", {"kind-posture": (a.url, {"token": TOKEN})})
+        assert posture("collect", "--kubeconfig", str(config)).exit_code == 0
+        joined = posture("collect", "--report", str(report))
+        assert joined.exit_code == 0, joined.output
+        assert web_keys() == {f"cluster:{UID_A}/default/Deployment/web"}
+        other = write_kubeconfig(tmp_path / "kubeconfig-b", {"kind-posture": (b.url, {"token": TOKEN})})
+        assert posture("collect", "--kubeconfig", str(other)).exit_code == 0
+    runs_before = _scopes(make_engine(resolve_url(db)))
+    refused = posture("collect", "--report", str(report))
+    assert refused.exit_code == 2
+    assert refused.output.strip().splitlines() == [
+        f"Error: {report}: its ClusterName kind-posture: 2 collected clusters are named kind-posture; "
+        f"give the identity of the one meant instead: --report-cluster cluster:{UID_A} or cluster:{UID_B}"
+    ]
+    assert _scopes(make_engine(resolve_url(db))) == runs_before
+    chosen = posture("collect", "--report", str(report), "--report-cluster", f"cluster:{UID_B}")
+    assert chosen.exit_code == 0, chosen.output
+    assert f"cluster:{UID_B}/default/Deployment/web" in web_keys()

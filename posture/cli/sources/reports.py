@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from collectors.reports import FORMATS, ReportCollector, ScanCollector
 from collectors.reports.collector import ReportHistory
-from collectors.reports.model import IdentityError
+from collectors.reports.model import DEFAULT_CLUSTER, IdentityError, cluster_key
 from collectors.reports.vulnids import StoredVuln, StoredVulnLookup
 from posture.cli.context import PostureError
 from posture.cli.sources import SourceContext
@@ -56,8 +56,9 @@ OPTIONS: list[Callable[[Any], Any]] = [
         "report_cluster",
         default=None,
         metavar="NAME",
-        help="Reports: the cluster that trivy-operator report files belong to, by the name the Kubernetes source "
-        "shows (its kubeconfig context); a live cluster collected under that name is joined by its identity.",
+        help="Reports: the cluster that trivy-operator report files (and trivy k8s reports, instead of their "
+        "ClusterName) belong to, by the name the Kubernetes source shows (its kubeconfig context) or its identity "
+        "(cluster:<uid>); a live cluster collected under that name is joined by its identity.",
     ),
     click.option(
         "--report-host",
@@ -119,8 +120,9 @@ OPTIONS: list[Callable[[Any], Any]] = [
 def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
     report_format = params.get("report_format")
     paths = params.get("report") or ()
+    live = live_clusters(context)
     # Mapped only for reports: a name two clusters share must not stop a command that files none.
-    cluster = report_cluster(params.get("report_cluster") or "default", context) if paths else "default"
+    cluster = report_cluster(params.get("report_cluster") or DEFAULT_CLUSTER, live) if paths else DEFAULT_CLUSTER
     namespaces = params.get("report_namespaces") or ()
     report_collectors = [
         ReportCollector(
@@ -128,6 +130,7 @@ def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
             secrets=context.secrets,
             report_format=report_format,
             cluster=cluster,
+            live_clusters=live,
             history=context.report_history,
             stored_vulns=context.stored_vulns,
             host=params.get("report_host") or "",
@@ -146,22 +149,18 @@ def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
     return collectors
 
 
-def report_cluster(name: str, context: SourceContext) -> str:
-    """The cluster key report objects are filed under: the identity of the one live cluster the store
-    knows by ``name``, else ``name`` itself (an identity given as is, a cluster not collected live, a
-    manifest set's cluster).
+def live_clusters(context: SourceContext) -> dict[str, tuple[str, ...]]:
+    """Cluster name → the identities of the live clusters the store knows by it."""
+    return {name: found for name in context.clusters if (found := context.live_clusters_named(name))}
 
-    Two live clusters shown by one name are refused: filing the reports under either would put one
-    cluster's findings on the other's workloads.
-    """
-    identities = context.live_clusters_named(name)
-    if len(identities) > 1:
-        raise PostureError(
-            f"--report-cluster {name}: {len(identities)} collected clusters are named {name}; "
-            f"give the identity of the one meant instead: --report-cluster {' or '.join(identities)}",
-            2,
-        )
-    return identities[0] if identities else name
+
+def report_cluster(name: str, live: Mapping[str, tuple[str, ...]]) -> str:
+    """``--report-cluster``: the identity of the one live cluster known by ``name``, else ``name``
+    (:func:`~collectors.reports.model.cluster_key`); a name two live clusters share is refused."""
+    try:
+        return cluster_key(name, live, "--report-cluster")
+    except IdentityError as exc:
+        raise PostureError(str(exc), 2) from None
 
 
 #: Reports read for their identity stay decoded for their run up to this many bytes in all; past it
