@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,14 +179,16 @@ def _present(urls: list[str]) -> tuple[set[str], set[str]]:
     return containers, images
 
 
-def _false_resolutions(store: Engine, urls: list[str]) -> list[Finding]:
-    """Resolved findings whose asset is still on an engine (the shared engine is used by other tests
-    too, so a container they removed meanwhile is a true resolution)."""
+def _false_resolutions(store: Engine, urls: list[str], planted: Iterable[str]) -> list[Finding]:
+    """Resolved findings whose asset is still on an engine unchanged: an image (immutable by its ID),
+    an engine, or a container this test planted (the shared engine also runs other tests' containers,
+    whose state may really change between two runs: an exec session ending, a container stopping)."""
     containers, images = _present(urls)
+    mine = containers & set(planted)
 
     def still_there(f: Finding) -> bool:
         if f.asset_kind == AssetKind.CONTAINER.value:
-            return f.asset_key.rsplit("/", 1)[-1] in containers
+            return f.asset_key.rsplit("/", 1)[-1] in mine
         if f.asset_kind == AssetKind.IMAGE.value:
             return f.asset_key in images
         return f.asset_kind == AssetKind.DOCKER_ENGINE.value
@@ -227,7 +229,7 @@ def test_two_daemons_sharing_one_key_file_never_resolve_each_other(
         for _ in range(3):
             for url in urls:
                 _collect(sqlite_engine, url)
-                assert _false_resolutions(sqlite_engine, urls) == []
+                assert _false_resolutions(sqlite_engine, urls, ids.values()) == []
         assert len(_scopes(sqlite_engine)) == 2  # two engines, two scopes
         mine = [f for f in _findings(sqlite_engine) if f.asset_name in ids]
         assert {f.status for f in mine} == {"open"}
@@ -245,7 +247,7 @@ def test_two_daemons_sharing_one_key_file_never_resolve_each_other(
         gone = {f.status for f in after if f.asset_name == f"fleet-a-gone-{tag}"}
         assert gone == {"resolved"}  # really removed: still resolved
         assert {f.status for f in after if f.asset_name in ids} == {"open"}
-        assert _false_resolutions(sqlite_engine, urls) == []
+        assert _false_resolutions(sqlite_engine, urls, ids.values()) == []
     finally:
         for name, container_id in ids.items():
             planted[name][0]("rm", "-f", container_id, check=False)
@@ -370,7 +372,7 @@ def test_an_upgraded_store_keeps_each_engines_findings(
         after = [f for f in _findings(sqlite_engine) if f.rule_id == "DKR-PRIVILEGED" and f.asset_name in ids]
         assert sorted((f.asset_name, f.status) for f in after) == sorted((name, "open") for name in ids)
         assert before[f"fleet-up-a-{tag}"].asset_key in {f.asset_key for f in after}  # A's row, claimed
-        assert _false_resolutions(sqlite_engine, urls) == []
+        assert _false_resolutions(sqlite_engine, urls, ids.values()) == []
     finally:
         for name, container_id in ids.items():
             planted[name]("rm", "-f", container_id, check=False)
