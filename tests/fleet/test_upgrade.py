@@ -37,7 +37,11 @@ MANIFESTS = ROOT / "tests/data/k8s-manifests/kubernetes-goat"
 
 @pytest.fixture(scope="module")
 def previous_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The previous release's code, from this repository's own history (a CI clone has it)."""
+    """The previous release's code, from this repository's own history (a shallow clone fetches it first)."""
+    missing = subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{PREVIOUS_RELEASE}^{{commit}}"],
+                             capture_output=True, timeout=30).returncode != 0
+    if missing:
+        subprocess.run(["git", "-C", str(ROOT), "fetch", "--quiet", "--unshallow"], capture_output=True, timeout=300)
     archive = subprocess.run(
         ["git", "-C", str(ROOT), "archive", "--format=tar", PREVIOUS_RELEASE, "posture", "collectors", "alembic",
          "alembic.ini"],
