@@ -4,9 +4,9 @@
 made loading 70% of the manifest benchmark. Here libyaml's events are turned into dicts and lists
 directly, and a plain scalar's value (``"80"`` → 80, ``"true"`` → True) is resolved once per distinct
 spelling, with PyYAML's own resolver and constructors, then reused. Anything unusual (an explicit
-tag, a merge key ``<<``, a complex mapping key) is handed to the standard safe loader, so the result
-is always what ``yaml.safe_load`` gives, except that timestamps stay strings (as the API's JSON has
-them).
+tag, a merge key ``<<``, a complex mapping key, an alias) is handed to the standard safe loader, so
+the result is always what ``yaml.safe_load`` gives, except that timestamps stay strings (as the API's
+JSON has them) and aliases are expanded only within :mod:`collectors.yamlaliases`' budget.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from yaml.events import (
 )
 from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
+
+from collectors import yamlaliases
 
 # libyaml's loader is several times faster; the pure-Python one is the fallback when PyYAML lacks it.
 Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -94,14 +96,13 @@ def load_all(text: str) -> list[Any]:
     try:
         return [document for _, document in _build(text)]
     except _Unusual:
-        return list(yaml.load_all(text, Loader=Loader))
+        return yamlaliases.load_all(text)
 
 
 def _build(text: str) -> list[tuple[int, Any]]:
     documents: list[tuple[int, Any]] = []
     first_line = 1
     stack: list[list[Any]] = []  # [container, pending mapping key]
-    anchors: dict[str, Any] = {}
     root: list[Any] = [None]
     scalars = _SCALARS
 
@@ -127,26 +128,20 @@ def _build(text: str) -> list[tuple[int, Any]]:
         if kind is ScalarEvent:
             if event.tag not in (None, "!"):
                 raise _Unusual
-            value = scalars.plain(event.value) if not event.style and event.implicit[0] else event.value
-            if event.anchor:
-                anchors[event.anchor] = value
-            add(value)
+            add(scalars.plain(event.value) if not event.style and event.implicit[0] else event.value)
         elif kind is MappingStartEvent or kind is SequenceStartEvent:
             if event.tag not in _DEFAULT_TAGS:
                 raise _Unusual
             new: dict[Any, Any] | list[Any] = {} if kind is MappingStartEvent else []
-            if event.anchor:
-                anchors[event.anchor] = new
             add(new)
             stack.append([new, _NO_KEY])
         elif kind is MappingEndEvent or kind is SequenceEndEvent:
             stack.pop()
         elif kind is AliasEvent:
-            add(anchors[event.anchor])
+            raise _Unusual  # expanded by the budgeted loader, never here
         elif kind is DocumentStartEvent:
             first_line = event.start_mark.line + 1
         elif kind is DocumentEndEvent:
             documents.append((first_line, root[0]))
             root[0] = None
-            anchors.clear()
     return documents

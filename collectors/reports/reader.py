@@ -1,11 +1,12 @@
-"""Reading untrusted report files safely: size caps, gzip-bomb guard, nesting limit, no YAML aliases.
+"""Reading untrusted report files safely: size caps, gzip-bomb guard, nesting limit, YAML alias budget.
 
 Reports come from CI artefacts, chat attachments and other people's scanners. Everything here turns
 a bad file into one :class:`CollectorError` line naming the file and the problem, before any parser
 sees it: a file larger than the cap; a gzip stream that inflates past its own lower cap or, once past
 a few MiB, by more than any real report compresses (a bomb is a small file that inflates a lot: it
 is refused after a few MiB, not at the cap); text that is not UTF-8; JSON that does not parse or
-nests deeper than any real report does; YAML with anchors (the billion-laughs shape).
+nests deeper than any real report does; YAML whose aliases expand past the budget every YAML input
+shares (:mod:`collectors.yamlaliases`: the billion-laughs shape).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import IO, Any
 import orjson
 import yaml
 
+from collectors import yamlaliases
 from posture.records import CollectorError
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -141,24 +143,17 @@ def parse_json(raw: bytes | bytearray, name: str, limits: Limits = DEFAULT_LIMIT
     return doc
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """SafeLoader that refuses anchors/aliases: no report needs them and they enable YAML bombs."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.YAMLError("YAML aliases are not accepted in reports")
-        return super().compose_node(parent, index)
-
-
 def parse_yaml_documents(raw: bytes | bytearray, name: str, limits: Limits = DEFAULT_LIMITS) -> list[Any]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise CollectorError(f"{name}: not UTF-8 text") from None
     try:
-        docs = [d for d in yaml.load_all(text, Loader=_NoAliasLoader) if d is not None]
+        docs = [d for d in yamlaliases.load_all(text) if d is not None]
     except RecursionError:
         raise CollectorError(f"{name}: nesting is deeper than {limits.max_depth} levels") from None
+    except yamlaliases.AliasBudgetExceeded as exc:
+        raise CollectorError(f"{name}: {exc}") from None
     except yaml.YAMLError as exc:
         raise CollectorError(f"{name}: not valid JSON or YAML ({_first_line(str(exc))})") from None
     for doc in docs:

@@ -55,7 +55,10 @@ def _write(tmp_path: Path, name: str, content: bytes) -> Path:
         (b'"just a string"', "unrecognised report format"),
         (b"\xff\xfe\x00garbage\x00", "not UTF-8"),
         (b"key: [unclosed", "not valid JSON or YAML"),
-        (b"a: &x [1]\nb: *x\n", "aliases are not accepted"),
+        (b"a: &x [1]\nb: *x\n", "unrecognised report format"),  # a small alias is expanded
+        (b"a: &a [1,1,1,1,1,1,1,1,1,1]\n" + b"".join(
+            b"%c: &%c [*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c]\n" % ((ord("a") + i + 1, ord("a") + i + 1) + (ord("a") + i,) * 10)
+            for i in range(8)), "YAML aliases expand to more than"),
         (b"apiVersion: v1\nkind: ConfigMap\n", "unrecognised report format"),
         (b'{"SchemaVersion": 2, "Results": []}', "names no artifact"),
         (b'{"matches": [], "source": {"type": "image", "target": {}}}', "names no scanned artifact"),
