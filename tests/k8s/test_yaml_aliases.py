@@ -43,7 +43,8 @@ def test_anchors_and_merge_keys_within_the_budget_are_expanded(tmp_path: Path) -
     file = tmp_path / "anchored.yaml"
     file.write_text(
         "apiVersion: v1\nkind: List\nitems:\n"
-        "- {apiVersion: v1, kind: ServiceAccount, metadata: {name: web, namespace: shop, labels: &labels {app: web, team: shop}}}\n"
+        "- {apiVersion: v1, kind: ServiceAccount,\n"
+        "   metadata: {name: web, namespace: shop, labels: &labels {app: web, team: shop}}}\n"
         "- apiVersion: v1\n  kind: ServiceAccount\n  metadata:\n    name: api\n    namespace: shop\n"
         "    labels:\n      <<: *labels\n      tier: front\n"
     )

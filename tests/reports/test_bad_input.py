@@ -26,6 +26,11 @@ from posture.taxonomy import RunStatus
 
 TRIVY = "trivy/trivy-alpine-39.json"
 
+#: Nine levels of ten aliases each: 10**9 nodes from a few hundred bytes.
+BILLION_LAUGHS = b"a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + b"".join(
+    b"a%d: &a%d [" % (i, i) + b", ".join([b"*a%d" % (i - 1)] * 10) + b"]\n" for i in range(1, 9)
+)
+
 
 def _error(path: Path | str, secrets: SecretScanner, **kwargs: object) -> str:
     collector = ReportCollector(str(path), secrets=secrets, **kwargs)  # type: ignore[arg-type]
@@ -56,9 +61,7 @@ def _write(tmp_path: Path, name: str, content: bytes) -> Path:
         (b"\xff\xfe\x00garbage\x00", "not UTF-8"),
         (b"key: [unclosed", "not valid JSON or YAML"),
         (b"a: &x [1]\nb: *x\n", "unrecognised report format"),  # a small alias is expanded
-        (b"a: &a [1,1,1,1,1,1,1,1,1,1]\n" + b"".join(
-            b"%c: &%c [*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c]\n" % ((ord("a") + i + 1, ord("a") + i + 1) + (ord("a") + i,) * 10)
-            for i in range(8)), "YAML aliases expand to more than"),
+        (BILLION_LAUGHS, "YAML aliases expand to more than"),
         (b"apiVersion: v1\nkind: ConfigMap\n", "unrecognised report format"),
         (b'{"SchemaVersion": 2, "Results": []}', "names no artifact"),
         (b'{"matches": [], "source": {"type": "image", "target": {}}}', "names no scanned artifact"),
