@@ -41,19 +41,19 @@ class BudgetLoader(yaml.SafeLoader):
         self._expanded = 0
         self._sizes: dict[int, int] = {}
         self._open: set[str] = set()
-        return super().compose_document()  # type: ignore[no-untyped-call]
+        return super().compose_document()
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         event = self.peek_event()  # type: ignore[no-untyped-call]
-        if isinstance(event, AliasEvent):
+        if isinstance(event, AliasEvent) and event.anchor is not None:
             self._spend(event.anchor)
-            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
         anchor = event.anchor if isinstance(event, NodeEvent) and isinstance(event, CollectionStartEvent) else None
         if anchor is None:
-            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
         self._open.add(anchor)
         try:
-            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
         finally:
             self._open.discard(anchor)
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import docker
 import docker.errors
 import docker.tls
 import requests.exceptions
 
+from collectors.bounds import Bounds, LimitExceeded, RunClock, read_capped
 from collectors.docker.endpoint import DockerEndpoint
 from posture.records import CollectorError
 
@@ -26,6 +28,48 @@ MIN_API_VERSION = "1.25"
 #: The newest API this SDK release knows; newer engines answer older versions.
 MAX_API_VERSION = "1.44"
 _MAX_MESSAGE = 300
+_MiB = 1 << 20
+
+#: One answer's cap, one request's and one run's deadline. The largest answers are the container and
+#: image lists (about 2 KiB per container: 64 MiB is over 30,000 containers); an image export
+#: (``--docker-layer-scan``) is streamed and bounded by its own budget (:mod:`collectors.docker.layers`),
+#: but its requests still end by the run's deadline.
+BOUNDS = Bounds(max_bytes=64 * _MiB, request_s=120.0, run_s=1800.0)
+
+
+class BoundedAPIClient(docker.APIClient):  # type: ignore[misc]  # the SDK is untyped
+    """The SDK's client with every answer read under :data:`BOUNDS` (or the bounds given).
+
+    The SDK reads each answer whole (``response.json()``) with only a socket read time-out; here
+    ``send``, which every SDK call goes through, asks for the body as a stream and reads it capped and
+    by the request's deadline, then hands the SDK the bytes as if it had read them itself.
+    """
+
+    def __init__(self, *args: Any, bounds: Bounds, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.clock = RunClock(bounds.request_s, bounds.run_s)
+        self.bounds = bounds
+        self.max_redirects = 0  # the Engine API never redirects: a redirect is not followed anywhere
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        what = f"{request.method} {urlsplit(request.url).path}"
+        deadline = self.clock.deadline(what)
+        timeout = kwargs.get("timeout")
+        read_timeout = float(timeout if isinstance(timeout, int | float) else self.timeout)
+        kwargs["timeout"] = min(read_timeout, deadline.left())
+        if kwargs.get("stream"):  # an image export: read by its consumer, under its own budget
+            return super().send(request, **kwargs)
+        kwargs["stream"] = True
+        response = super().send(request, **kwargs)
+        try:
+            body = read_capped(response.raw, self.bounds.max_bytes, deadline, what, read_timeout)
+        except BaseException:
+            response.close()
+            raise
+        response._content = bytes(body)
+        response._content_consumed = True
+        response.raw.release_conn()
+        return response
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -51,11 +95,15 @@ SSH_WORKERS = 4
 _SSH_POOLS = 4
 
 
-def connect(endpoint: DockerEndpoint, *, timeout: float = 30.0, pool_size: int = 16) -> tuple[Any, dict[str, Any]]:
-    """An ``APIClient`` speaking a version the engine accepts, and the engine's ``/version``."""
+def connect(
+    endpoint: DockerEndpoint, *, timeout: float = 30.0, pool_size: int = 16, bounds: Bounds = BOUNDS
+) -> tuple[Any, dict[str, Any]]:
+    """An ``APIClient`` speaking a version the engine accepts, and the engine's ``/version``; the run's
+    clock (``bounds.run_s``) starts here."""
     ssh = endpoint.scheme == "ssh"
     try:
-        client = docker.APIClient(
+        client = BoundedAPIClient(
+            bounds=bounds,
             base_url=endpoint.url,
             version=MIN_API_VERSION,
             tls=_tls_config(endpoint),
@@ -97,6 +145,11 @@ def describe(exc: BaseException, endpoint: DockerEndpoint | None = None) -> str:
 def _describe(exc: BaseException, endpoint: DockerEndpoint | None) -> str:
     chain = list(_causes(exc))
     deepest_first = chain[::-1]
+    limit = next((e for e in chain if isinstance(e, LimitExceeded)), None)
+    if limit is not None:
+        return str(limit)
+    if any(isinstance(e, requests.exceptions.TooManyRedirects) for e in chain):
+        return "the engine answered with a redirect (the Docker API never redirects; not followed)"
     api = next((e for e in chain if isinstance(e, docker.errors.APIError) and e.status_code is not None), None)
     if api is not None:
         return _api_error(api)

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 
 import docker.errors
 
-from collectors.docker.client import SSH_WORKERS, collector_error, connect, describe
+from collectors.bounds import Bounds
+from collectors.docker.client import BOUNDS, SSH_WORKERS, collector_error, connect, describe
 from collectors.docker.endpoint import DockerEndpoint
 from collectors.docker.layers import layers_not_judged, scan_image_layers
 from collectors.docker.normalize import (
@@ -50,8 +51,10 @@ class DockerCollector:
         timeout: float = 30.0,
         layer_scan_bytes: int = 0,
         last_engine: str | None = None,
+        bounds: Bounds = BOUNDS,
     ) -> None:
         self.endpoint = endpoint
+        self._bounds = bounds
         self._last_engine = last_engine
         self._secrets = secrets
         self._workers = max(1, min(workers, SSH_WORKERS) if endpoint.scheme == "ssh" else workers)
@@ -98,7 +101,9 @@ class DockerCollector:
     def _open(self) -> None:
         if self._client is not None:
             return
-        client, version = connect(self.endpoint, timeout=self._timeout, pool_size=self._workers * 2)
+        client, version = connect(
+            self.endpoint, timeout=self._timeout, pool_size=self._workers * 2, bounds=self._bounds
+        )
         try:
             info = client.info()
         except Exception as exc:  # any transport or API failure of the SDK

@@ -25,6 +25,7 @@ import urllib3
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 
+from collectors.bounds import Bounds, LimitExceeded, OverCap, RunClock, read_capped
 from collectors.k8s.resources import Resource
 from posture.records import CollectorError, Problem
 
@@ -33,6 +34,12 @@ MAX_THROTTLE_RETRIES = 5
 MAX_RETRY_AFTER = 30.0  # seconds; a longer Retry-After is capped, not obeyed blindly
 MAX_LIST_RESTARTS = 3
 _DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+_MiB = 1 << 20
+#: One answer's cap, one request's and one run's deadline. A page of 500 pods is about 3.5 MB; the
+#: cap is what an API server ignoring ``limit`` could send for a whole large list (10,000 pods are
+#: 66 MB) with room to spare. A resource type whose answer is over it is a Problem (the run is
+#: partial); a request or run past its deadline fails the run, as an unreachable server does.
+BOUNDS = Bounds(max_bytes=128 * _MiB, request_s=120.0, run_s=1800.0)
 
 
 class _Restart(Exception):
@@ -48,8 +55,11 @@ class ListClient:
     timeout: float = 30.0
     page_size: int = PAGE_SIZE
     sleep: Callable[[float], None] = time.sleep
+    #: The caps; the run's clock starts when the client is made.
+    bounds: Bounds = BOUNDS
 
     def __post_init__(self) -> None:
+        self._clock = RunClock(self.bounds.request_s, self.bounds.run_s)
         # urllib3 retries nothing: a read time-out retried would multiply the wait on a slow server,
         # and statuses (429 Retry-After, 410) are handled here with the API's meaning.
         self.configuration.retries = urllib3.Retry(
@@ -128,7 +138,10 @@ class ListClient:
         if token:
             query.append(("continue", token))
         for attempt in range(MAX_THROTTLE_RETRIES + 1):
-            status, headers, body = self._get(resource.list_path, query)
+            try:
+                status, headers, body = self._get(resource.list_path, query, listing=True)
+            except OverCap as exc:
+                raise _Unlistable(str(exc)) from None
             if status == 200:
                 page = _parse(body)
                 if not isinstance(page, dict):
@@ -148,15 +161,31 @@ class ListClient:
             raise _Unlistable(_status_text(status, body))
         raise _Unlistable(f"still throttled after {MAX_THROTTLE_RETRIES} retries (429)")
 
-    def _get(self, path: str, query: list[tuple[str, Any]]) -> tuple[int, Any, bytes]:
+    def _get(self, path: str, query: list[tuple[str, Any]], *, listing: bool = False) -> tuple[int, Any, bytearray]:
+        """Status, headers and body of ``GET path``. A list's page over the cap raises :class:`OverCap`
+        (that resource type is then a Problem); anything else that fails fails the run with one line."""
         method, url, headers, body, post = self._api.param_serialize(
             "GET", path, query_params=query, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]
         )
+        what = f"GET {path}"
+        deadline = self._clock.deadline(what)
         for attempt in (1, 2):
             try:
-                timeout = (self.timeout, self.timeout)
-                response = self._api.call_api(method, url, headers, body, post, _request_timeout=timeout)
-                return int(response.status), response.headers, response.read()  # type: ignore[no-untyped-call]
+                wait = min(self.timeout, deadline.left())
+                response = self._api.call_api(method, url, headers, body, post, _request_timeout=(wait, wait))
+                raw = response.response
+                try:
+                    data = read_capped(raw, self.bounds.max_bytes, deadline, what, self.timeout)
+                except BaseException:
+                    raw.close()  # the rest of the body is unread: this connection is not reused
+                    raise
+                finally:
+                    raw.release_conn()
+                return int(response.status), response.headers, data
+            except LimitExceeded as exc:
+                if listing and isinstance(exc, OverCap):
+                    raise
+                raise CollectorError(f"{self.label}: {exc}") from None
             except (urllib3.exceptions.HTTPError, ApiException, OSError) as exc:
                 if attempt == 1 and _dropped(exc):
                     continue  # a kept-alive connection the server (or a load balancer) closed meanwhile
@@ -188,14 +217,14 @@ def _slim(item: dict[str, Any]) -> None:
                 annotations.pop(key, None)
 
 
-def _parse(body: bytes) -> Any:
+def _parse(body: bytes | bytearray) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
 
 
-def _status_text(status: int, body: bytes) -> str:
+def _status_text(status: int, body: bytes | bytearray) -> str:
     """The API server's own ``Status`` message (untrusted text, kept to one short line)."""
     parsed = _parse(body)
     message = parsed.get("message") if isinstance(parsed, dict) else None
@@ -206,7 +235,7 @@ def _status_text(status: int, body: bytes) -> str:
     return f"{reason} ({status}): {text}" if text else f"{reason} ({status})"
 
 
-def _retry_after(header: str | None, body: bytes) -> float:
+def _retry_after(header: str | None, body: bytes | bytearray) -> float:
     """Seconds to wait: ``Retry-After`` as seconds or an HTTP date, else the Status details, capped."""
     seconds: float | None = None
     if header:

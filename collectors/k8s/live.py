@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from collectors.k8s.apiclient import PAGE_SIZE, ListClient
+from collectors.bounds import Bounds
+from collectors.k8s.apiclient import BOUNDS, PAGE_SIZE, ListClient
 from collectors.k8s.keys import live_cluster_id, rekeyed
 from collectors.k8s.kubeconfig import ClusterTarget
 from collectors.k8s.normalize import records_from_objects
@@ -63,6 +64,8 @@ class LiveCollector:
     target: ClusterTarget
     secrets: SecretScanner | None = None
     timeout: float = DEFAULT_TIMEOUT
+    #: Response cap and request / run deadlines (:data:`~collectors.k8s.apiclient.BOUNDS`).
+    bounds: Bounds = BOUNDS
     workers: int = DEFAULT_WORKERS
     page_size: int = PAGE_SIZE
     resources: tuple[Resource, ...] = RESOURCES
@@ -134,7 +137,11 @@ class LiveCollector:
             raise self._error
         if self._client is None:
             client = ListClient(
-                self.target.configuration(), self.target.label, timeout=self.timeout, page_size=self.page_size
+                self.target.configuration(),
+                self.target.label,
+                timeout=self.timeout,
+                page_size=self.page_size,
+                bounds=self.bounds,
             )
             try:
                 self._identity = _identity(client)

@@ -25,6 +25,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import orjson
 
+from collectors.bounds import OverCap, PastDeadline, RunClock, check_declared, over_cap
 from collectors.registry.auth import (
     Challenge,
     TokenCache,
@@ -78,6 +79,12 @@ class TooLarge(RegistryError):
     pass
 
 
+class TooSlow(RegistryError):
+    """A request past its deadline, or the run past its own: the registry cannot be read in time."""
+
+    fatal = True
+
+
 class BadResponse(RegistryError):
     """Garbage JSON, a digest that does not match the content, a missing header."""
 
@@ -106,6 +113,11 @@ class ClientSettings:
     backoff_s: float = 0.5
     #: Docker Hub's remaining-pull count under which requests are serialised.
     ratelimit_low_water: int = 10
+    #: Seconds one request may take from sending to the last byte (``timeout_s`` bounds each read
+    #: only: a trickle of one byte a second never trips it). Each request's own ``cap`` bounds its size.
+    request_deadline_s: float = 120.0
+    #: Seconds one run may spend on requests; a large registry's walk takes minutes, not hours.
+    run_deadline_s: float = 3600.0
 
 
 @dataclass
@@ -222,6 +234,7 @@ class RegistryClient:
         self.target = target
         self.settings = settings or ClientSettings()
         self.stats = Stats()
+        self._clock = RunClock(self.settings.request_deadline_s, self.settings.run_deadline_s)
         self.auth_mode = "none"  # "none" | "basic" | "bearer", learnt from the /v2/ challenge
         self.credentials_used = False
         self.ratelimit_exhausted = False
@@ -406,12 +419,23 @@ class RegistryClient:
         raise AssertionError("unreachable")
 
     async def _exchange(self, lane: httpx.AsyncClient, request: httpx.Request, cap: int, what: str) -> Reply:
+        """One request and its whole answer, by the request's deadline (and the run's)."""
+        try:
+            deadline = self._clock.deadline(what)
+            async with asyncio.timeout(deadline.left()):
+                return await self._read_reply(lane, request, cap, what)
+        except TimeoutError:
+            raise TooSlow(deadline.message) from None
+        except PastDeadline as exc:
+            raise TooSlow(str(exc)) from None
+        except OverCap as exc:
+            raise TooLarge(str(exc)) from None
+
+    async def _read_reply(self, lane: httpx.AsyncClient, request: httpx.Request, cap: int, what: str) -> Reply:
         self.stats.count(request.method)
         response = await lane.send(request, stream=True)
         try:
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > cap:
-                raise TooLarge(f"{what}: {int(declared)} bytes is over the {cap // MiB} MiB cap")
+            check_declared(response.headers.get("content-length"), cap, what)
             chunks: list[bytes] = []
             size = 0
             # Read to the end even for HEAD (no body: it ends at once): a response closed before its
@@ -419,7 +443,7 @@ class RegistryClient:
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > cap:
-                    raise TooLarge(f"{what}: the response is over the {cap // MiB} MiB cap")
+                    raise over_cap(cap, what)
                 chunks.append(chunk)
         finally:
             await response.aclose()
