@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -101,7 +102,7 @@ class Streamed(Protocol):
     """What :func:`read_capped` needs of a urllib3 response read without preloading."""
 
     @property
-    def headers(self) -> object: ...
+    def headers(self) -> Mapping[str, str]: ...
 
     @property
     def connection(self) -> _Connection | None: ...
@@ -125,16 +126,16 @@ def read_capped(response: Streamed, cap: int, deadline: Deadline, what: str, rea
     """The whole body of a urllib3 ``response``, or :class:`LimitExceeded` once it passes ``cap`` bytes
     or ``deadline``. Each read returns whatever has arrived (``read1``), and the socket waits at most
     the time left before it, so neither an endless body nor a trickle outlives the deadline."""
-    headers = response.headers
-    check_declared(headers.get("Content-Length") if hasattr(headers, "get") else None, cap, what)
+    check_declared(response.headers.get("Content-Length"), cap, what)
     body = bytearray()
     sock = getattr(response.connection, "sock", None)
     # A paramiko channel (Docker over ssh) has no read1: whole reads there, the deadline checked
     # between them (an ssh host is authenticated by its key, not any endpoint that answers).
     read = response.read1 if sock is None or isinstance(sock, socket.socket) else response.read
     while True:
+        wait = min(read_timeout, deadline.left())  # raises once the deadline has passed
         if sock is not None:
-            sock.settimeout(max(min(read_timeout, deadline.left()), 0.001))
+            sock.settimeout(max(wait, 0.001))
         try:
             chunk = read(_READ)
         except Exception:

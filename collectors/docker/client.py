@@ -19,7 +19,7 @@ import docker.errors
 import docker.tls
 import requests.exceptions
 
-from collectors.bounds import Bounds, LimitExceeded, RunClock, read_capped
+from collectors.bounds import Bounds, LimitExceeded, PastDeadline, RunClock, read_capped
 from collectors.docker.endpoint import DockerEndpoint
 from posture.records import CollectorError
 
@@ -57,10 +57,16 @@ class BoundedAPIClient(docker.APIClient):  # type: ignore[misc]  # the SDK is un
         timeout = kwargs.get("timeout")
         read_timeout = float(timeout if isinstance(timeout, int | float) else self.timeout)
         kwargs["timeout"] = min(read_timeout, deadline.left())
-        if kwargs.get("stream"):  # an image export: read by its consumer, under its own budget
-            return super().send(request, **kwargs)
+        streamed = bool(kwargs.get("stream"))  # an image export: read by its consumer, under its own budget
         kwargs["stream"] = True
-        response = super().send(request, **kwargs)
+        try:
+            response = super().send(request, **kwargs)
+        except requests.exceptions.RequestException:
+            if deadline.passed():  # the socket waited only as long as the deadline allowed
+                raise PastDeadline(deadline.message) from None
+            raise
+        if streamed:
+            return response
         try:
             body = read_capped(response.raw, self.bounds.max_bytes, deadline, what, read_timeout)
         except BaseException:

@@ -187,6 +187,8 @@ class ListClient:
                     raise
                 raise CollectorError(f"{self.label}: {exc}") from None
             except (urllib3.exceptions.HTTPError, ApiException, OSError) as exc:
+                if deadline.passed():  # the socket waited only as long as the deadline allowed
+                    raise CollectorError(f"{self.label}: {deadline.message}") from None
                 if attempt == 1 and _dropped(exc):
                     continue  # a kept-alive connection the server (or a load balancer) closed meanwhile
                 problem = _transport_problem(exc, self.configuration.host, self.timeout)

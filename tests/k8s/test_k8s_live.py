@@ -6,6 +6,7 @@ Pagination, 410 Gone mid-list, 403/404 on one resource type (a partial run that 
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,6 +17,7 @@ from live_support import write_kubeconfig
 from replay_server import LIST_PATHS, Faults, ReplayServer, corpus_cluster, with_cluster_uid
 from sqlalchemy.engine import Engine
 
+from collectors.bounds import Bounds
 from collectors.k8s.apiclient import ListClient
 from collectors.k8s.kubeconfig import KubeconfigContext
 from collectors.k8s.live import KUBE_SYSTEM, LiveCollector
@@ -224,7 +226,7 @@ def test_a_cluster_that_cannot_be_identified_is_not_collected(tmp_path: Path) ->
         'kubernetes context "replay": cannot read the cluster\'s identity, the kube-system namespace UID '
         '(get namespaces/kube-system: forbidden (403): namespaces "kube-system" is forbidden: User '
         '"system:serviceaccount:posture:collector" cannot get resource "namespaces" in API group "" at the cluster '
-        'scope); grant get on namespaces (see posture k8s rbac)'
+        "scope); grant get on namespaces (see posture k8s rbac)"
     )
     assert server.paths == [KUBE_SYSTEM]  # nothing else is read, nothing is stored under a guessed key
     assert (scope.name, scope.label, scope.legacy) == ("context:replay", "replay", ())
@@ -238,3 +240,30 @@ def test_a_cluster_without_kube_system_is_not_collected(tmp_path: Path) -> None:
     lists[namespaces] = [n for n in lists[namespaces] if n["metadata"]["name"] != "kube-system"]
     with ReplayServer(lists, token=TOKEN) as server, pytest.raises(CollectorError, match="not found"):
         list(_collector(server, tmp_path).collect())
+
+
+def test_a_list_over_the_size_cap_is_a_problem_and_the_other_types_are_listed(tmp_path: Path, engine: Engine) -> None:
+    lists = corpus_cluster()
+    with ReplayServer(lists, token=TOKEN) as server:
+        sizes = {path: sum(len(item) for item in items) for path, items in server.items.items()}
+        largest_other = max(size for path, size in sizes.items() if path != PODS)
+        assert sizes[PODS] > largest_other + 4096  # the pods page alone is over a cap between the two
+        bounds = Bounds(max_bytes=largest_other + 4096, request_s=10.0, run_s=30.0)
+        result = collect(engine, _collector(server, tmp_path, bounds=bounds), RuleRegistry(k8s_pss.RULES))
+    assert result.status is RunStatus.PARTIAL
+    pods = f'kubernetes context "replay": cannot list pods: GET {PODS}: the answer declares'
+    assert re.search(rf"{re.escape(pods)} \d+ bytes, over the [\d.]+ KiB cap", result.error or "")
+    assert result.stats["assets"] > 0
+
+
+def test_the_run_deadline_fails_the_run_with_one_line(tmp_path: Path) -> None:
+    with ReplayServer(corpus_cluster(), token=TOKEN, faults=Faults(delay=0.3)) as server:
+        collector = _collector(server, tmp_path, workers=1, bounds=Bounds(max_bytes=1 << 20, request_s=5.0, run_s=1.0))
+        started = time.monotonic()
+        with pytest.raises(
+            CollectorError,
+            match=r'^kubernetes context "replay": GET /\S+: (the run took longer than '
+            r"its 1 s deadline|not sent, the run took longer than its 1 s deadline)$",
+        ):
+            list(collector.collect())
+    assert time.monotonic() - started < 1.5
