@@ -168,7 +168,10 @@ class ListClient:
             "GET", path, query_params=query, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]
         )
         what = f"GET {path}"
-        deadline = self._clock.deadline(what)
+        try:
+            deadline = self._clock.deadline(what)
+        except LimitExceeded as exc:
+            raise CollectorError(f"{self.label}: {exc}") from None
         for attempt in (1, 2):
             try:
                 wait = min(self.timeout, deadline.left())
