@@ -91,7 +91,7 @@ def display_url(url: str) -> str:
     if plugin is None:
         return scheme
     try:
-        shown = urlsplit(plugin.url(privacy=True)).hostname
+        shown = urlsplit(str(plugin.url(privacy=True))).hostname  # type: ignore[no-untyped-call]
     except ValueError:
         return scheme
     return scheme + host if shown == host else scheme

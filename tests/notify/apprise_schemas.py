@@ -8,7 +8,7 @@ import re
 import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from re import _constants as C  # noqa: N812
+from re import _constants as C
 from re import _parser as sre
 from typing import Any
 

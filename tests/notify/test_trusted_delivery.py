@@ -4,7 +4,6 @@ channel secret in anything Posture shows, logs or stores, for every service appr
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +104,43 @@ def test_opsgenie_without_network_is_not_sent_and_json_that_arrives_is(
     assert test.exit_code == 1 and "cli-1 (opsgenie://): failed: network error" in test.output
     assert "rtcanary" not in test.output
 
+
+
+def test_no_apprise_service_shows_its_secret(services: list[ServiceURL]) -> None:
+    """Every service apprise lists, a canary in every private token: the display never holds one."""
+    with_secrets = [s for s in services if s.canaries]
+    assert len(with_secrets) > 150 and set(HOST_IS_THE_KEY) <= {s.scheme for s in services if s.parsed}
+    for service in services:
+        shown = display_url(service.url)
+        assert not _leaks(shown, [service]), (service.service, shown)
+        if not service.parsed:  # apprise cannot parse it (or the plugin is disabled here): scheme only
+            assert shown == f"{service.scheme}://", (service.service, shown)
+        if service.scheme in HOST_IS_THE_KEY:
+            assert shown == HOST_IS_THE_KEY[service.scheme]
+    assert display_url("json://127.0.0.1:9/hook") == "json://127.0.0.1"  # a host that is no secret is shown
+
+
+def test_no_channel_secret_is_printed_logged_or_stored(
+    db: tuple[str, Engine], tmp_path: Path, services: list[ServiceURL], offline: None,
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One channel per apprise service: collect, deliver (nothing can be sent offline), show the outbox,
+    test every channel; then look for the canaries in the output, Posture's logs and the database files."""
+    url, engine = db
+    urls = list(dict.fromkeys(s.url for s in services))
+    settings = NotifySettings(tuple(Channel(f"s{n}", u) for n, u in enumerate(urls)))
+    collect(engine, Cluster([Workload("api", privileged=True, exposed=True)]), RULES,
+            after_reconcile=post_run_hooks(settings))
+    report = Deliverer(engine, settings, ONCE).flush()
+    echo_report(report)
+    assert report.sent == 0 and len(report.retrying) + len(report.dead) == len(urls)
+    args = [a for u in urls for a in ("--notify", u)]
+    env = {"POSTURE_CONFIG": str(tmp_path / "none.toml"), "POSTURE_NOTIFY": ""}
+    shown = [CliRunner().invoke(cli, ["notify", "--db", url, *flag, *args], env=env) for flag in
+             (["--status"], ["--status", "--format", "json"], ["--test"])]  # (a flush waits between tries)
+    assert [r.exit_code for r in shown] == [0, 0, 1] and "ok\n" not in shown[2].output
+    engine.dispose()
+    stored = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()).decode("latin-1")
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("posture"))
+    printed = capsys.readouterr().err + "".join(r.output for r in shown)
+    assert _leaks(printed, services) == [] and _leaks(logged, services) == [] and _leaks(stored, services) == []
