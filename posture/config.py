@@ -37,6 +37,7 @@ see :meth:`Channel.display`: the scheme, and the host only where it is not a sec
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -69,6 +70,7 @@ class Channel:
         return display_url(self.url)
 
 
+@functools.lru_cache(maxsize=256)  # apprise parses each URL once, however many rows name it
 def display_url(url: str) -> str:
     """``scheme://host``, the host only when apprise itself shows it with privacy on, else ``scheme://``.
 
