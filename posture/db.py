@@ -148,7 +148,7 @@ def explain(exc: SQLAlchemyError, url: str) -> DatabaseError:
             f"read-only: Posture cannot write to it ({first}); SQLite needs to write the file and its directory",
             unusable=False,
         )
-    if code == "SQLITE_FULL" or code.startswith("53"):
+    if code == "SQLITE_FULL" or code.startswith("53") or (code.startswith("SQLITE_IOERR") and _no_space_left(url)):
         return DatabaseError(f"the disk is full or a resource limit was reached ({first})", unusable=False)
     if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
         return DatabaseError(
@@ -164,12 +164,29 @@ def explain(exc: SQLAlchemyError, url: str) -> DatabaseError:
 def _unwritable_sqlite(code: str, url: str) -> bool:
     """SQLite says only "unable to open database file" when it cannot create the file or its -wal
     and -shm beside it: a read-only file, directory or filesystem."""
-    if code != "SQLITE_CANTOPEN":
+    path = _sqlite_file(url)
+    if code != "SQLITE_CANTOPEN" or path is None:
         return False
-    path = Path(str(make_url(url).database))
     return path.parent.is_dir() and not (
         os.access(path.parent, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
     )
+
+
+def _no_space_left(url: str) -> bool:
+    """SQLite reports a write into a full filesystem as SQLITE_FULL only on some paths (growing the
+    -wal or -shm file is an I/O error): the filesystem's free space tells the two apart."""
+    path = _sqlite_file(url)
+    try:
+        return path is not None and os.statvfs(path.parent).f_bavail == 0
+    except OSError:
+        return False
+
+
+def _sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(str(parsed.database))
 
 
 def _json_dumps(value: Any) -> str:
