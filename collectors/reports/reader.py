@@ -20,6 +20,7 @@ from typing import IO, Any
 import orjson
 import yaml
 
+from posture.filekinds import special_file
 from posture.records import CollectorError
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -56,6 +57,9 @@ def read_bytes(path: str, limits: Limits = DEFAULT_LIMITS) -> bytes | bytearray:
     if path == STDIN:
         raw = _read_capped(sys.stdin.buffer, name, limits.max_bytes)
     else:
+        problem = special_file(path)  # a FIFO would block the open forever, a device stream without end
+        if problem:
+            raise CollectorError(f"{name}: {problem}")
         try:
             size = os.stat(path).st_size
             if size > limits.max_bytes:
@@ -64,8 +68,6 @@ def read_bytes(path: str, limits: Limits = DEFAULT_LIMITS) -> bytes | bytearray:
                 raw = _read_capped(handle, name, limits.max_bytes)
         except FileNotFoundError:
             raise CollectorError(f"{name}: no such file") from None
-        except IsADirectoryError:
-            raise CollectorError(f"{name}: is a directory, not a report file") from None
         except PermissionError:
             raise CollectorError(f"{name}: permission denied") from None
         except OSError as exc:
