@@ -18,7 +18,7 @@ a missing file is an empty configuration. Example::
 
     [[channels]]
     name = "payments"
-    url = "slack://T000/B000/XXXX"  # any apprise URL; a secret: shown as scheme://host only
+    url = "slack://T000/B000/XXXX"  # any apprise URL; a secret: never shown whole
 
     [[routes]]
     channel = "payments"
@@ -32,11 +32,12 @@ default route. A channel without any route gets the default route too.
 
 Channel URLs carry tokens and passwords: they never appear in a message, a log line or the
 database. The outbox names a channel by a keyed hash of its URL (:meth:`Channel.id`), and people
-see :meth:`Channel.display`, the scheme and host only.
+see :meth:`Channel.display`: the scheme, and the host only where it is not a secret.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -69,15 +70,33 @@ class Channel:
         return display_url(self.url)
 
 
+@functools.lru_cache(maxsize=256)  # apprise parses each URL once, however many rows name it
 def display_url(url: str) -> str:
-    """``scheme://host`` only: never the path, user, password or query, where apprise URLs keep tokens."""
+    """``scheme://host``, the host only when apprise itself shows it with privacy on, else ``scheme://``.
+
+    Apprise URLs keep their secrets anywhere: the path, the user part, the query, and for many services
+    (Opsgenie, Pushover, PagerDuty, Slack …) the host itself is the API key. Which part is a secret is
+    apprise's own schema knowledge (the plugin's private template tokens), and the plugin applies it in
+    ``url(privacy=True)``; so the host is shown only when that rendering keeps it unchanged. A URL apprise
+    cannot parse shows its scheme only. The path, user and query are never shown.
+    """
+    import apprise  # the CLI's notification commands only; not every command needs its plugins loaded
+
     try:
         parts = urlsplit(url.strip())
         host = parts.hostname or ""
     except ValueError:
         return "invalid-url"
-    scheme = parts.scheme or "?"
-    return f"{scheme}://{host}" if host else f"{scheme}://"
+    scheme = f"{parts.scheme or '?'}://"
+    asset = apprise.AppriseAsset(storage_mode="memory")
+    plugin = apprise.Apprise.instantiate(url.strip(), asset=asset, suppress_exceptions=True) if host else None
+    if plugin is None:
+        return scheme
+    try:
+        shown = urlsplit(str(plugin.url(privacy=True))).hostname  # type: ignore[no-untyped-call]
+    except ValueError:
+        return scheme
+    return scheme + host if shown == host else scheme
 
 
 @dataclass(frozen=True)

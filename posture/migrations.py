@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from posture.db import DatabaseError
+from posture.db import DatabaseError, write_connection
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -54,14 +54,21 @@ def script_heads(url: str) -> set[str]:
 def current_revisions(engine: Engine) -> set[str]:
     """The database's revisions (Alembic's ``alembic_version`` table; none on an empty database)."""
     with engine.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
-            return set()
-        return {str(row[0]) for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
+        return _revisions(conn)
+
+
+def _revisions(conn: Connection) -> set[str]:
+    if not inspect(conn).has_table("alembic_version"):
+        return set()
+    return {str(row[0]) for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
 
 
 def schema_state(engine: Engine, url: str) -> str:
     """``"current"``, ``"behind"`` (includes empty) or raises for a schema newer than the code."""
-    current = current_revisions(engine)
+    return _state(current_revisions(engine), url)
+
+
+def _state(current: set[str], url: str) -> str:
     if current == {SCHEMA_HEAD}:  # the scripts' head, as a test checks
         return "current"
     known = {rev.revision for rev in _scripts(url).walk_revisions()}
@@ -74,12 +81,24 @@ def schema_state(engine: Engine, url: str) -> str:
 
 
 def upgrade(engine: Engine, url: str) -> None:
-    """Bring the schema to head (refusing a newer one); idempotent."""
+    """Bring the schema to head (refusing a newer one); idempotent.
+
+    Safe when several processes start on one empty database at once: Alembic runs inside one write
+    transaction holding the writers' lock (``BEGIN IMMEDIATE`` on SQLite, the advisory lock on
+    PostgreSQL; :func:`posture.db.write_connection`), and the schema is read again once the lock is
+    held, so the processes that waited find it at head and migrate nothing. A schema already at head
+    takes neither the lock nor Alembic's import.
+    """
     if schema_state(engine, url) == "current":
         return
     from alembic import command
 
-    command.upgrade(alembic_config(url), "head")
+    with write_connection(engine) as conn:
+        if _state(_revisions(conn), url) == "current":
+            return
+        config = alembic_config(url)
+        config.attributes["connection"] = conn  # alembic/env.py migrates in this transaction, under the lock
+        command.upgrade(config, "head")
 
 
 def require_current(engine: Engine, url: str) -> None:

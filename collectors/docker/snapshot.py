@@ -30,6 +30,7 @@ from collectors.docker.normalize import (
     legacy_engine_key,
 )
 from posture.coverage import Coverage
+from posture.filekinds import special_file
 from posture.records import CollectorError, Record, ScopeKind, ScopeRef
 from posture.secrets import SecretScanner
 
@@ -44,6 +45,9 @@ class DockerSnapshotCollector:
 
     def _load(self) -> Mapping[str, Any]:
         if self._data is None:
+            problem = special_file(self.path)  # a FIFO would block the read forever
+            if problem:
+                raise CollectorError(f"docker snapshot {self.path}: {problem}")
             try:
                 if self.path.stat().st_size > MAX_SNAPSHOT_BYTES:
                     raise CollectorError(f"docker snapshot {self.path}: larger than {MAX_SNAPSHOT_BYTES // 2**20} MiB")

@@ -22,6 +22,7 @@ import yaml
 
 from collectors.k8s import fastyaml
 from collectors.k8s.normalize import SUPPORTED_KINDS, expand_lists, records_from_objects
+from posture.filekinds import special_file
 from posture.records import AssetKind, AssetRecord, CollectorError, Problem, Record, ScopeKind, ScopeRef
 from posture.secrets import SecretScanner
 from posture.taxonomy import Phase
@@ -39,6 +40,8 @@ def manifest_files(paths: Sequence[Path]) -> tuple[list[Path], list[Problem]]:
     files: set[Path] = set()
     problems: list[Problem] = []
     for path in paths:
+        if problem := special_file(path, directory_ok=True):
+            raise CollectorError(f"manifests: {path}: {problem}")
         if path.is_dir():
             _walk(path, files, problems)
         elif path.is_file():
@@ -72,13 +75,14 @@ def _walk(root: Path, files: set[Path], problems: list[Problem]) -> None:
             try:
                 if entry.is_dir():
                     pending.append(path)
+                elif path.suffix.lower() in SUFFIXES and (problem := special_file(path)):
+                    # a FIFO, device or socket named like a manifest (or a link to one): never opened
+                    problems.append(Problem(f"manifests: {path}: cannot read ({problem})"))
                 elif entry.is_file():
                     if path.suffix.lower() in SUFFIXES:
                         files.add(path)
                 elif entry.is_symlink():  # a link to nothing: it may have been a file or a whole tree
                     os.stat(path)
-                elif path.suffix.lower() in SUFFIXES:  # a FIFO or device named like a manifest
-                    problems.append(Problem(f"manifests: {path}: cannot read (not a regular file)"))
             except OSError as exc:  # a link loop (ELOOP), a dangling link, an entry gone meanwhile
                 problems.append(_unreadable(path, exc))
 

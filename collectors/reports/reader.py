@@ -22,6 +22,7 @@ import orjson
 import yaml
 
 from collectors import yamlaliases
+from posture.filekinds import special_file
 from posture.records import CollectorError
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -58,6 +59,9 @@ def read_bytes(path: str, limits: Limits = DEFAULT_LIMITS) -> bytes | bytearray:
     if path == STDIN:
         raw = _read_capped(sys.stdin.buffer, name, limits.max_bytes)
     else:
+        problem = special_file(path)  # a FIFO would block the open forever, a device stream without end
+        if problem:
+            raise CollectorError(f"{name}: {problem}")
         try:
             size = os.stat(path).st_size
             if size > limits.max_bytes:
@@ -66,8 +70,6 @@ def read_bytes(path: str, limits: Limits = DEFAULT_LIMITS) -> bytes | bytearray:
                 raw = _read_capped(handle, name, limits.max_bytes)
         except FileNotFoundError:
             raise CollectorError(f"{name}: no such file") from None
-        except IsADirectoryError:
-            raise CollectorError(f"{name}: is a directory, not a report file") from None
         except PermissionError:
             raise CollectorError(f"{name}: permission denied") from None
         except OSError as exc:

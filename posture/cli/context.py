@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 
 import click
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 
 from posture.config import ConfigError, NotifySettings, load_settings
-from posture.db import DatabaseError, make_engine, redact_url, resolve_url
+from posture.db import DatabaseError, explain, make_engine, redact_url, resolve_url
 from posture.migrations import require_current, upgrade
 from posture.rules import default_registry
 from posture.rules.base import RuleRegistry
@@ -55,7 +55,10 @@ class AppContext:
 
     def _make(self) -> Engine:
         if self._engine is None:
-            self._engine = make_engine(self.url)
+            try:
+                self._engine = make_engine(self.url)
+            except DatabaseError as exc:
+                raise self.database_error(exc) from None
         return self._engine
 
     def engine_for_write(self) -> Engine:
@@ -72,11 +75,17 @@ class AppContext:
     def _guard(self, action: Callable[[], None]) -> None:
         try:
             action()
-        except DatabaseError as exc:
-            raise PostureError(f"database {redact_url(self.url)}: {exc}", 2) from None
-        except OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-            raise PostureError(f"database {redact_url(self.url)}: cannot open ({reason})") from None
+        except (DatabaseError, SQLAlchemyError) as exc:
+            raise self.database_error(exc) from None
+
+    def database_error(self, exc: DatabaseError | SQLAlchemyError) -> PostureError:
+        """The one line for a database failure, wherever in a command it happened: the URL as
+        :func:`~posture.db.redact_url` shows it, the problem as :func:`~posture.db.explain` words it;
+        exit 2 for a database Posture cannot use, 1 for one that failed."""
+        url = redact_url(self.url)
+        if isinstance(exc, SQLAlchemyError):
+            exc = explain(exc, self.url)
+        return PostureError(f"database {url}: {exc}", 2 if exc.unusable else 1)
 
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)

@@ -44,7 +44,7 @@ def deliver(app: AppContext, settings: NotifySettings | None = None, policy: Del
 
 
 def echo_report(report: FlushReport) -> None:
-    """Delivery problems on stderr, one line each; channels shown as scheme://host only."""
+    """Delivery problems on stderr, one line each; channels shown by Channel.display (no secret)."""
     for channel, error in report.retrying:
         click.echo(f"posture: notify {channel}: {error}; will retry", err=True)
     for channel, error, rows in report.dead:

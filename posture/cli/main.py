@@ -6,8 +6,10 @@ import importlib
 import sys
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from posture.cli.context import AppContext, PostureError, db_option
+from posture.db import DatabaseError
 
 #: Command name → "module:attribute". Imported only when that command runs (or ``--help`` lists them):
 #: ``collect`` alone pulls in the Docker SDK, paramiko, the Kubernetes client and apprise (about a
@@ -45,6 +47,14 @@ class LazyGroup(click.Group):
         if not isinstance(command, click.Command):  # pragma: no cover - a wrong entry in COMMANDS
             raise TypeError(f"{target} is not a click command")
         return command
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Every command runs through here: a database that fails mid-command (read-only, full, locked)
+        is one line naming it, as at open, not a traceback."""
+        try:
+            return super().invoke(ctx)
+        except (DatabaseError, SQLAlchemyError) as exc:
+            raise ctx.ensure_object(AppContext).database_error(exc) from None
 
 
 @click.group(cls=LazyGroup, invoke_without_command=True)

@@ -27,7 +27,7 @@ def notify_command(app: AppContext, urls: tuple[str, ...], test: bool, status: b
     """Deliver pending notifications (retrying failed ones that are due), one digest per channel and run.
 
     Channels come from the config file ($POSTURE_CONFIG or ~/.config/posture/config.toml),
-    $POSTURE_NOTIFY and --notify; they are shown as scheme://host only, never whole.
+    $POSTURE_NOTIFY and --notify; they are shown as scheme://host, or scheme:// where the host is a key.
     """
     settings = notify_settings(app, urls)
     if not settings.channels:

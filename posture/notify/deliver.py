@@ -17,6 +17,14 @@ honoured); any other 4xx (or 3xx) dead-lettered after that one try; a connection
 without any response retried. Mail gets the same care: ``smtplib.SMTP.login`` and ``sendmail`` are
 observed too, so a permanent SMTP refusal (5xx: bad credentials, unknown recipient) is dead-lettered
 after one try and a transient one (4xx) retried, instead of retrying a wrong password forever.
+
+**Sent means seen on the wire.** A plugin's ``True`` is not proof: apprise's Opsgenie (and Jira) plugin
+turns an ``info`` notification into a note on an earlier alert and, having none, sends nothing and
+returns success. Digests therefore go out as :data:`NOTIFY_TYPE` (``warning``), which every plugin maps
+to a real message (a new alert for Opsgenie and Jira), and :func:`classify` counts a delivery as sent
+only when an HTTP 2xx or an accepted SMTP message was observed. A plugin that reports success with
+nothing observed (no request at all, or a transport Posture cannot observe: syslog, MQTT, XMPP …) is
+*unconfirmed*: dead-lettered with that reason, never counted as sent, and not repeated blindly.
 """
 
 from __future__ import annotations
@@ -56,8 +64,11 @@ class Observation:
     status: int | None  # HTTP status
     retry_after: str | None = None
     error: str | None = None
-    smtp: int | None = None  # SMTP reply code of a refusal
+    smtp: int | None = None  # SMTP reply code: a refusal, or 250 for a message the server accepted
 
+
+#: The apprise type of every digest and test message: one that no plugin turns into a no-op (see above).
+NOTIFY_TYPE = apprise.NotifyType.WARNING
 
 _observed: contextvars.ContextVar[list[Observation] | None] = contextvars.ContextVar("posture_http", default=None)
 
@@ -82,18 +93,19 @@ def _install_observer() -> None:
 
     send._posture_observer = True  # type: ignore[attr-defined]
     adapter.send = send  # type: ignore[method-assign]
-    for name in ("login", "sendmail"):
-        setattr(smtplib.SMTP, name, _observed_smtp(getattr(smtplib.SMTP, name)))
+    smtplib.SMTP.login = _observed_smtp(smtplib.SMTP.login, delivers=False)  # type: ignore[method-assign]
+    smtplib.SMTP.sendmail = _observed_smtp(smtplib.SMTP.sendmail, delivers=True)  # type: ignore[method-assign]
     # Apprise's own warnings go nowhere by default (no "last resort" stderr lines from a library).
     logging.getLogger("apprise").addHandler(logging.NullHandler())
 
 
-def _observed_smtp(method: Callable[..., Any]) -> Callable[..., Any]:
-    """``method`` recording the reply code of an SMTP refusal before apprise swallows the exception."""
+def _observed_smtp(method: Callable[..., Any], delivers: bool) -> Callable[..., Any]:
+    """``method`` recording the reply code of an SMTP refusal before apprise swallows the exception, and,
+    when it ``delivers`` (``sendmail`` returns only once the server accepted the message), the acceptance."""
 
     def observed(self: smtplib.SMTP, *args: Any, **kwargs: Any) -> Any:
         try:
-            return method(self, *args, **kwargs)
+            result = method(self, *args, **kwargs)
         except smtplib.SMTPRecipientsRefused as exc:
             sink = _observed.get()
             if sink is not None:
@@ -105,6 +117,10 @@ def _observed_smtp(method: Callable[..., Any]) -> Callable[..., Any]:
             if sink is not None:
                 sink.append(Observation(None, error=type(exc).__name__, smtp=exc.smtp_code))
             raise
+        sink = _observed.get()
+        if sink is not None and delivers:
+            sink.append(Observation(None, smtp=250))
+        return result
 
     return observed
 
@@ -141,21 +157,18 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+UNCONFIRMED = "unconfirmed: the plugin reported success, but no HTTP request or accepted mail was seen"
+
+
 def classify(ok: bool, observed: Sequence[Observation], now: datetime) -> Outcome:
-    """Decide from the last HTTP response (apprise's own retries may precede it), or its absence."""
+    """Decide from the last HTTP response (apprise's own retries may precede it), or its absence.
+
+    This is the one place where "sent" is decided: only a 2xx or an SMTP acceptance on the wire counts.
+    """
     responses = [o for o in observed if o.status is not None]
     last = responses[-1] if responses else None
     if last is None:
-        if ok:
-            return Outcome("sent", "delivered")
-        refusals = [o.smtp for o in observed if o.smtp is not None]
-        if refusals and refusals[-1] >= 500:
-            return Outcome("dead", f"SMTP {refusals[-1]}: refused by the mail server (check the addresses and "
-                                   "credentials)")
-        if refusals:
-            return Outcome("retry", f"SMTP {refusals[-1]}")
-        errors = [o.error for o in observed if o.error]
-        return Outcome("retry", f"network error: {errors[-1]}" if errors else "not delivered (no HTTP response)")
+        return _classify_without_http(ok, observed)
     status = last.status or 0
     if 200 <= status < 300:
         return Outcome("sent", f"HTTP {status}") if ok else Outcome("retry", f"HTTP {status} but the service "
@@ -168,6 +181,22 @@ def classify(ok: bool, observed: Sequence[Observation], now: datetime) -> Outcom
     return Outcome("dead", f"HTTP {status}: refused by the service (check the channel URL and its credentials)")
 
 
+def _classify_without_http(ok: bool, observed: Sequence[Observation]) -> Outcome:
+    """Mail, a connection error, or nothing at all: a plugin's success with nothing seen is unconfirmed."""
+    replies = [o.smtp for o in observed if o.smtp is not None]
+    if ok and replies and replies[-1] < 400:
+        return Outcome("sent", f"SMTP {replies[-1]}")
+    if replies and replies[-1] >= 500:
+        return Outcome("dead", f"SMTP {replies[-1]}: refused by the mail server (check the addresses and "
+                               "credentials)")
+    if replies and replies[-1] >= 400:
+        return Outcome("retry", f"SMTP {replies[-1]}")
+    errors = [o.error for o in observed if o.error]
+    if errors:
+        return Outcome("retry", f"network error: {errors[-1]}")
+    return Outcome("dead", UNCONFIRMED) if ok else Outcome("retry", "not delivered (no HTTP response)")
+
+
 def send_apprise(url: str, message: Message, now: datetime) -> Outcome:
     """One delivery attempt to one apprise URL, plain text, with the HTTP status checked."""
     asset = apprise.AppriseAsset(async_mode=False, storage_mode="memory", service_timeout=60)
@@ -175,7 +204,8 @@ def send_apprise(url: str, message: Message, now: datetime) -> Outcome:
     if not client.add(url):
         return Outcome("dead", "not a valid apprise URL")
     with _observe() as observed:
-        ok = bool(client.notify(body=message.body, title=message.title, body_format=apprise.NotifyFormat.TEXT))
+        ok = bool(client.notify(body=message.body, title=message.title, notify_type=NOTIFY_TYPE,
+                                body_format=apprise.NotifyFormat.TEXT))
     return classify(ok, observed, now)
 
 

@@ -274,3 +274,24 @@ def test_trivy_k8s_runs_of_different_namespaces_do_not_resolve_each_other(tmp_pa
     out = _collect(db, "--report", str(other), "--report-namespace", "team-b").output
     assert "(0 new, 0 resolved)" in out
     assert _statuses(db) == before and namespaces and "team-b" not in namespaces
+
+
+def test_a_report_whose_secret_scanner_was_off_leaves_secrets_open(tmp_path: Path) -> None:
+    """A clean secret scan leaves no trace in Trivy's JSON: only ``--report-scanners`` can say it did not run."""
+    db = _db(tmp_path)
+    doc = json.loads(ALPINE.read_text())
+    secrets = json.loads((DATA / "trivy/trivy-secrets.json").read_text())["Results"]  # a secret result, 2 secrets
+    with_secrets = _write(tmp_path / "full.json", {**doc, "Results": [*doc["Results"], *secrets]})
+    assert "(8 new, 0 resolved)" in _collect(db, "--report", str(with_secrets)).output
+    vulns_only = _write(tmp_path / "vuln-only.json", _later(doc, lambda v: True))
+    out = _collect(db, "--report", str(vulns_only), "--report-scanners", "vuln").output
+    assert "(0 new, 0 resolved)" in out and "--report-scanners vuln" in out
+    assert list(_statuses(db)) == ["open"]
+    # The other side: the secret scanner ran and found nothing, so the secrets are gone.
+    scanned = _write(tmp_path / "scanned.json", _later(doc, lambda v: True, "2021-09-02T00:00:00Z"))
+    assert "(0 new, 2 resolved)" in _collect(db, "--report", str(scanned), "--report-scanners", "vuln,secret").output
+
+
+def test_an_unknown_scanner_name_is_a_usage_error(tmp_path: Path) -> None:
+    result = _collect(_db(tmp_path), "--report", str(ALPINE), "--report-scanners", "vuln,sbom", code=2)
+    assert "scanners are vuln, secret, misconfig, rbac, license" in result.output

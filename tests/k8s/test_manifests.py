@@ -187,6 +187,6 @@ def test_every_entry_of_a_set_is_read_or_named(tmp_path: Path) -> None:
     assert sorted(problems(records)) == [
         f"manifests: {root / 'README'}: cannot read (FileNotFoundError: No such file or directory)",
         f"manifests: {root / 'gone.yaml'}: cannot read (FileNotFoundError: No such file or directory)",
-        f"manifests: {root / 'pipe.yaml'}: cannot read (not a regular file)",
+        f"manifests: {root / 'pipe.yaml'}: cannot read (is a FIFO (named pipe), not a regular file)",
     ]
     assert manifest_set(records)["unreadable"] == 3 and manifest_set(records)["broken_documents"] == 0

@@ -45,7 +45,11 @@ def test_urls_are_never_shown_whole() -> None:
     channel = Channel("mail", "mailtos://user:hunter2@smtp.example.com:465/path?to=ops@example.com")
     assert channel.display == "mailtos://smtp.example.com"
     assert "hunter2" not in repr(channel) and "hunter2" not in str(channel)
-    assert display_url("slack://TOKENA/TOKENB/TOKENC") == "slack://tokena"  # apprise puts tokens in the host
+    # Apprise puts these services' tokens in the host: apprise's own privacy rendering says so.
+    assert display_url("slack://TOKENA/TOKENB/TOKENC") == "slack://"
+    assert display_url("opsgenie://rtcanaryopsgenieapikey") == "opsgenie://"
+    assert display_url("json://127.0.0.1:8080/hook") == "json://127.0.0.1"  # a plain host stays visible
+    assert display_url("nosuchservice://secret/x") == "nosuchservice://"  # apprise cannot parse it: scheme only
     key = b"k" * 32
     assert channel.id(key) == channel.id(key) != Channel("x", "mailtos://other").id(key)
     assert "hunter2" not in channel.id(key) and channel.id(key) != channel.id(b"j" * 32)

@@ -91,7 +91,7 @@ def test_4xx_is_dead_lettered_after_one_try_and_reported(db: tuple[str, Engine],
     status = CliRunner().invoke(cli, ["notify", "--db", url, "--status", "--notify", receiver.url],
                                 env={"POSTURE_CONFIG": "/nonexistent"})
     assert status.exit_code == 0 and "1 dead" in status.output and "HTTP 400" in status.output
-    assert "/hook" not in status.output  # the channel is shown as scheme://host only
+    assert "/hook" not in status.output  # the channel is shown without its path
 
 
 def test_network_error_is_retried_and_nothing_is_lost(db: tuple[str, Engine], receiver: Receiver) -> None:

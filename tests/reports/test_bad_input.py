@@ -144,7 +144,7 @@ def test_stdin_is_read_with_the_same_caps(monkeypatch: pytest.MonkeyPatch, data:
 
 def test_missing_file_and_directory(tmp_path: Path, secrets: SecretScanner) -> None:
     assert _error(tmp_path / "nope.json", secrets) == f"{tmp_path / 'nope.json'}: no such file"
-    assert _error(tmp_path, secrets) == f"{tmp_path}: is a directory, not a report file"
+    assert _error(tmp_path, secrets) == f"{tmp_path}: is a directory, not a regular file"
 
 
 def test_forced_format_that_does_not_fit(data: Path, secrets: SecretScanner) -> None:

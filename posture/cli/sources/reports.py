@@ -31,6 +31,7 @@ from posture.cli.sources import SourceContext
 from posture.coverage import FULL, Coverage, severities_at_least
 from posture.db import read_session
 from posture.records import AssetRef, Collector, CollectorError
+from posture.rules.scanner import SCAN_MISCONFIG, SCAN_MISCONFIG_IMAGE, SCAN_RBAC, SCAN_SECRET, VULN
 from posture.store.assets import lookup
 from posture.store.source_state import stored_vulns_by_asset
 from posture.taxonomy import Severity
@@ -92,6 +93,15 @@ OPTIONS: list[Callable[[Any], Any]] = [
         callback=lambda _ctx, _param, value: _severities(value),
         help="Reports: the severities the scanner was limited to, as given to its --severity (HIGH,CRITICAL); "
         "findings of other severities stay open.",
+    ),
+    click.option(
+        "--report-scanners",
+        "report_scanners",
+        default=None,
+        metavar="LIST",
+        callback=lambda _ctx, _param, value: _scanners(value),
+        help="Reports: the scanners that ran, as given to Trivy's --scanners (vuln,secret,misconfig); findings "
+        "of the others stay open (a clean secret scan leaves no trace in the report).",
     ),
     click.option(
         "--report-fixed-only",
@@ -210,9 +220,36 @@ def _severities(value: str | None) -> frozenset[Severity] | None:
     return found
 
 
+#: Trivy's ``--scanners`` names → the rules whose findings each one states (``license`` states none here).
+SCANNER_RULES: Mapping[str, frozenset[str]] = {
+    "vuln": frozenset({VULN}),
+    "secret": frozenset({SCAN_SECRET}),
+    "misconfig": frozenset({SCAN_MISCONFIG, SCAN_MISCONFIG_IMAGE}),
+    "rbac": frozenset({SCAN_RBAC}),
+    "license": frozenset(),
+}
+
+
+def _scanners(value: str | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    names = frozenset(part.strip().lower() for part in value.split(",") if part.strip())
+    unknown = sorted(names - SCANNER_RULES.keys())
+    if unknown or not names:
+        raise click.BadParameter(f"{value!r}: scanners are {', '.join(SCANNER_RULES)}")
+    return names
+
+
 def stated_coverage(params: Mapping[str, Any]) -> Coverage:
     """What the command line says every report of the command left out; each restriction with its note."""
     coverage = FULL
+    scanners: frozenset[str] | None = params.get("report_scanners")
+    if scanners is not None:
+        ran = frozenset().union(*(SCANNER_RULES[name] for name in scanners))
+        skipped = frozenset().union(*SCANNER_RULES.values()) - ran
+        if skipped:
+            note = f"--report-scanners {','.join(sorted(scanners))}: findings of the other scanners not judged"
+            coverage = coverage.narrowed(Coverage(skipped_rules=skipped, notes=(note,)))
     severities: frozenset[Severity] | None = params.get("report_severity")
     if severities is not None:
         listed = ",".join(sorted((s.value for s in severities), key=lambda v: -Severity(v).rank))
