@@ -10,6 +10,11 @@ time-out at all. So every network client (Docker, Kubernetes, registry) gets, fr
   socket's time-out is shrunk to the time left, so a trickle ends at the deadline, not after it;
 - a **run deadline**: no request starts after it and none runs past it.
 
+One gap is left where the clients read headers themselves (Docker and Kubernetes, through
+``http.client``): a status line and headers trickled a byte at a time are bounded by its limits
+(100 header lines of 64 KiB) and the read time-out per byte, not by the deadline. The registry's
+client (httpx, asyncio) is under the deadline from the first byte.
+
 Hitting one raises :class:`LimitExceeded`, whose text each client prefixes with its source's name,
 so the operator reads one line such as ``docker tcp://h:2375: GET /containers/json: the answer is
 over the 64 MiB cap``. The caps are one constant per client, documented where it is defined.
