@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from posture.cli.context import AppContext, PostureError, db_option
 from posture.db import DatabaseError
+from posture.textsafe import clean
 
 #: Command name → "module:attribute". Imported only when that command runs (or ``--help`` lists them):
 #: ``collect`` alone pulls in the Docker SDK, paramiko, the Kubernetes client and apprise (about a
@@ -80,7 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="posture", standalone_mode=False)
     except PostureError as exc:
-        click.echo(f"posture: error: {exc.message}", err=True)
+        # Messages quote untrusted text (a report's cluster name, a path): the terminal sees it cleaned.
+        click.echo(f"posture: error: {clean(exc.message)}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("posture: aborted", err=True)
@@ -88,10 +90,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.UsageError as exc:
         path = exc.ctx.command_path if exc.ctx else ""
         hint = f" (see posture {path.split(' ', 1)[1]} --help)" if " " in path else ""
-        click.echo(f"posture: error: {exc.format_message()}{hint}", err=True)
+        click.echo(f"posture: error: {clean(exc.format_message())}{hint}", err=True)
         sys.exit(2)
     except click.ClickException as exc:
-        click.echo(f"posture: error: {exc.format_message()}", err=True)
+        click.echo(f"posture: error: {clean(exc.format_message())}", err=True)
         sys.exit(exc.exit_code)
 
 
