@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from posture.taxonomy import Severity
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,26 +82,12 @@ class Coverage:
 
     def narrowed(self, other: Coverage) -> Coverage:
         """Both restrictions at once (a report filtered by severity *and* stated fix-only on the command line)."""
-        severities = (
-            other.severities
-            if self.severities is None
-            else self.severities
-            if other.severities is None
-            else self.severities & other.severities
-        )
-        namespaces = (
-            other.namespaces
-            if self.namespaces is None
-            else self.namespaces
-            if other.namespaces is None
-            else self.namespaces & other.namespaces
-        )
         return Coverage(
             self.skipped_rules | other.skipped_rules,
             self.skipped_locations | other.skipped_locations,
-            severities,
+            _meet(self.severities, other.severities),
             self.fixed_only or other.fixed_only,
-            namespaces,
+            _meet(self.namespaces, other.namespaces),
             self.resolves and other.resolves,
             self.sees_change and other.sees_change,
             tuple(dict.fromkeys((*self.notes, *other.notes))),
@@ -143,6 +131,13 @@ class Coverage:
 
 
 FULL = Coverage()
+
+
+def _meet(a: frozenset[T] | None, b: frozenset[T] | None) -> frozenset[T] | None:
+    """Both limits at once; None is no limit."""
+    if a is None:
+        return b
+    return a if b is None else a & b
 
 
 def describe(coverage: Mapping[str, Any]) -> str:
