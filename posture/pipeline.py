@@ -2,7 +2,8 @@
 
 Nothing is written while the collector runs: records are gathered first, so a collector that
 fails half-way leaves the store exactly as it was (the run is recorded as failed and nothing else).
-The reconcile, the history events and the end of the run are one write transaction.
+The reconcile, the history events and the end of the run are one write transaction. Rules judge
+the records as the source stated them; what is stored has passed :class:`posture.scrub.Scrubber`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from posture.records import (
     StatesCoverage,
 )
 from posture.rules.base import RuleRegistry, Snapshot, Verdict, evaluate_all
+from posture.scrub import Scrubber
+from posture.secrets import SecretScanner
 from posture.store.assets import (
     AssetIndex,
     record_sightings,
@@ -45,7 +48,7 @@ from posture.store.assets import (
 from posture.store.exceptions import expire_exceptions
 from posture.store.findings import Judged, Produced, reconcile_findings
 from posture.store.history import FindingChange
-from posture.store.runs import ScopeState, claim_scopes, ensure_scope, finish_run, start_run
+from posture.store.runs import ScopeState, claim_scopes, ensure_scope, finish_run, secret_hash_key, start_run
 from posture.taxonomy import RunStatus
 
 log = logging.getLogger(__name__)
@@ -155,14 +158,16 @@ def _collect(
         scope_id = state.id
         run_id = start_run(session, scope_id, started)
         first_run = _is_first_run(session, scope_id, run_id)
+        scrub = Scrubber(SecretScanner(secret_hash_key(session)))
     try:
         gathered = _gather(collector)
         _check_observations(gathered, registry)
     except CollectorError as exc:
-        return _fail(engine, str(scope), run_id, str(exc), first_run)
+        return _fail(engine, str(scope), run_id, scrub.text(str(exc)), first_run)
     except Exception as exc:  # a collector bug must still end its run, not leave it "running"
         log.exception("collector %s crashed", scope)
-        return _fail(engine, str(scope), run_id, f"{scope}: unexpected error: {type(exc).__name__}: {exc}", first_run)
+        message = f"{scope}: unexpected error: {type(exc).__name__}: {exc}"
+        return _fail(engine, str(scope), run_id, scrub.text(message), first_run)
 
     status = RunStatus.PARTIAL if gathered.problems else RunStatus.COMPLETE
     coverage = _coverage(collector, scope, state)
@@ -174,9 +179,14 @@ def _collect(
     assets = _restore_unchanged(assets, stored)
     snapshot = Snapshot(assets, gathered.relations, previous)
     verdicts = list(evaluate_all(registry, snapshot, assets))
+    # The gate: rules judged the raw records; from here on only scrubbed text goes on, to be stored.
+    assets = [scrub.asset(a) for a in assets]
+    verdicts = [scrub.verdict(v) for v in verdicts]
+    observations = [scrub.observation(o) for o in gathered.observations]
+    problems = [scrub.text(p) for p in gathered.problems]
 
     finished = now or utcnow()
-    result = RunResult(str(scope), run_id, status, finished, problems=gathered.problems, first_run=first_run)
+    result = RunResult(str(scope), run_id, status, finished, problems=problems, first_run=first_run)
     with write_session(engine) as session:
         expired = expire_exceptions(session, finished)
         index, asset_counts = upsert_assets(session, assets, finished, claim_scopes(session, scope, scope_id))
@@ -187,7 +197,7 @@ def _collect(
         source_changed = not coverage.sees_change or bool(
             asset_counts["assets_new"] or asset_counts["assets_changed"] or sighted.dropped or relations_added
         )
-        produced = _produced(session, registry, index, assets, verdicts, gathered.observations)
+        produced = _produced(session, registry, index, assets, verdicts, observations)
         reconciled = reconcile_findings(
             session,
             scope_id=scope_id,
@@ -212,9 +222,9 @@ def _collect(
             **({"not_judged": reconciled.not_judged} if reconciled.not_judged else {}),
             **({"held": reconciled.held} if reconciled.held else {}),
             **({"notes": result.notes} if result.notes else {}),
-            **(collector.run_facts() if isinstance(collector, StatesRunFacts) else {}),
+            **(scrub.value(collector.run_facts()) if isinstance(collector, StatesRunFacts) else {}),
         }
-        error = "; ".join(gathered.problems[:5]) if gathered.problems else None
+        error = "; ".join(problems[:5]) if problems else None
         result.error = error
         finish_run(session, run_id, status, finished, error, result.stats, result.coverage)
         for hook in after_reconcile:

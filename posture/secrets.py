@@ -61,37 +61,58 @@ _BENIGN_LAST_WORDS = _words(
 # Key words that mean "digest of public content", not a secret (``PYTHON_SHA256``, ``GPG_KEY`` fingerprints).
 _CHECKSUM_WORDS = _words("sha sha1 sha256 sha512 md5 checksum hash digest fingerprint gpg version")
 
-#: Known token formats: (detector id, pattern). Sources: the providers' published formats.
-TOKEN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("private-key", re.compile(r"-----BEGIN ((RSA|DSA|EC|OPENSSH|PGP|ENCRYPTED) )?PRIVATE KEY( BLOCK)?-----")),
-    ("aws-access-key-id", re.compile(r"\b(AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b")),
-    ("github-token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b")),
-    ("github-fine-grained-token", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{22,255}\b")),
-    ("gitlab-token", re.compile(r"\bglpat-[A-Za-z0-9_\-]{20,}\b")),
-    ("slack-token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b")),
-    ("slack-webhook", re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/]{20,}")),
-    ("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b")),
-    ("gcp-service-account", re.compile(r"\"type\"\s*:\s*\"service_account\"")),
-    ("stripe-key", re.compile(r"\b(sk|rk)_(live|test)_[0-9A-Za-z]{16,}\b")),
-    ("anthropic-key", re.compile(r"\bsk-ant-[A-Za-z0-9_\-]{32,}\b")),
-    ("openai-key", re.compile(r"\bsk-(proj-)?[A-Za-z0-9_\-]{20,}\b")),
-    ("npm-token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
-    ("pypi-token", re.compile(r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}\b")),
-    ("dockerhub-token", re.compile(r"\bdckr_pat_[A-Za-z0-9_\-]{27,}\b")),
-    ("huggingface-token", re.compile(r"\bhf_[A-Za-z]{34}\b")),
-    ("sendgrid-key", re.compile(r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b")),
-    ("digitalocean-token", re.compile(r"\bdo[por]_v1_[a-f0-9]{64}\b")),
-    ("shopify-token", re.compile(r"\bshp(at|ca|pa|ss)_[a-fA-F0-9]{32}\b")),
-    ("azure-storage-key", re.compile(r"AccountKey=[A-Za-z0-9+/]{86}==")),
-    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\b")),
-    ("url-credentials", re.compile(r"\b[a-z][a-z0-9+.\-]*://[^/\s:@]+:([^/\s@]{3,})@", re.IGNORECASE)),
+# Known token formats: (detector id, anchor, pattern). Sources: the providers' published formats.
+# Every match contains one of the anchors, plain strings: a pattern is tried only on text holding one,
+# because ``in`` is many times faster than any regex and most stored text holds no secret.
+_TOKENS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    # A private key is redacted whole: BEGIN to END inclusive, or to the end of the text when cut short.
+    (
+        "private-key",
+        ("-----BEGIN ",),
+        r"-----BEGIN ((RSA|DSA|EC|OPENSSH|PGP|ENCRYPTED) )?PRIVATE KEY( BLOCK)?-----"
+        r"(?s:.*?-----END [A-Z ]*PRIVATE KEY( BLOCK)?-----|.*)",
+    ),
+    ("aws-access-key-id", ("AKIA", "ASIA", "ABIA", "ACCA"), r"\b(AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"),
+    ("github-token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b"),
+    ("github-fine-grained-token", ("github_pat_",), r"\bgithub_pat_[A-Za-z0-9_]{22,255}\b"),
+    ("gitlab-token", ("glpat-",), r"\bglpat-[A-Za-z0-9_\-]{20,}\b"),
+    ("slack-token", ("xoxa-", "xoxb-", "xoxo-", "xoxp-", "xoxr-", "xoxs-"), r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"),
+    ("slack-webhook", ("hooks.slack.com/",), r"https://hooks\.slack\.com/services/[A-Za-z0-9/]{20,}"),
+    ("google-api-key", ("AIza",), r"\bAIza[0-9A-Za-z_\-]{35}\b"),
+    ("gcp-service-account", ("service_account",), r"\"type\"\s*:\s*\"service_account\""),
+    ("stripe-key", ("k_live_", "k_test_"), r"\b(sk|rk)_(live|test)_[0-9A-Za-z]{16,}\b"),
+    ("anthropic-key", ("sk-ant-",), r"\bsk-ant-[A-Za-z0-9_\-]{32,}\b"),
+    ("openai-key", ("sk-",), r"\bsk-(proj-)?[A-Za-z0-9_\-]{20,}\b"),
+    ("npm-token", ("npm_",), r"\bnpm_[A-Za-z0-9]{36}\b"),
+    ("pypi-token", ("pypi-",), r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}\b"),
+    ("dockerhub-token", ("dckr_pat_",), r"\bdckr_pat_[A-Za-z0-9_\-]{27,}\b"),
+    ("huggingface-token", ("hf_",), r"\bhf_[A-Za-z]{34}\b"),
+    ("sendgrid-key", ("SG.",), r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b"),
+    ("digitalocean-token", ("_v1_",), r"\bdo[por]_v1_[a-f0-9]{64}\b"),
+    ("shopify-token", ("shpat_", "shpca_", "shppa_", "shpss_"), r"\bshp(at|ca|pa|ss)_[a-fA-F0-9]{32}\b"),
+    ("azure-storage-key", ("AccountKey=",), r"AccountKey=[A-Za-z0-9+/]{86}=="),
+    ("jwt", ("eyJ",), r"\beyJ[A-Za-z0-9_\-]{12,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\b"),
+    # ``scheme://user:password@host``, and ``user:password@host`` where a value starts (a probe's
+    # ``host``); never ``nginx:1.25@sha256:…``, an image reference pinned by digest.
+    (
+        "url-credentials",
+        ("@",),
+        r"(?:\b[a-z][a-z0-9+.\-]*://|(?<![^\s\"'=]))[^/\s:@]+:([^/\s@]{3,})@(?!sha\d*:)",
+    ),
+)
+#: Known token formats: (detector id, pattern).
+TOKEN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (detector, re.compile(pattern, re.IGNORECASE if detector == "url-credentials" else 0))
+    for detector, _anchors, pattern in _TOKENS
 )
 # Detectors whose match holds more than the secret: the secret is capture group 1.
 _GROUP_DETECTORS = frozenset({"url-credentials"})
-
-# ``KEY=value`` and ``--password value`` in free text.
+# ``KEY=value``, ``--password value`` and ``"password": "value"`` (JSON, also as an escaped string
+# in a shell line: ``{\"auth\":\"dXNl…\"}``) in free text; the key decides (:func:`secret_key_name`).
 _ASSIGNMENT = re.compile(r"\b([A-Za-z_][A-Za-z0-9_.\-]*)=(\"[^\"]*\"|'[^']*'|[^\s;&|]+)")
 _FLAG = re.compile(r"(?<![\w-])--?([A-Za-z][A-Za-z0-9\-]*)[ =](\"[^\"]*\"|'[^']*'|[^\s;&|-][^\s;&|]*)")
+_JSON_PAIR = re.compile(r"\\?\"([A-Za-z_][A-Za-z0-9_.\-]*)\\?\"\s*:\s*\\?\"([^\"\\]*)\\?\"")
+_NAMED = (_ASSIGNMENT, _FLAG, _JSON_PAIR)
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z0-9]+|[A-Z]+|[0-9]+")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _DIGEST = re.compile(r"(sha1|sha256|sha384|sha512|md5):[0-9a-fA-F]+")
@@ -101,6 +122,108 @@ _MIN_RUN_LEN = 16
 _MIN_ENTROPY_LEN = 20
 _ENTROPY_THRESHOLD = 4.0
 _MIN_SECRET_LEN = 4
+#: How a secret is replaced in stored text. Recognised again (:data:`_MARKER`) so scrubbing text
+#: twice changes nothing: a stored value re-read and re-stored must keep its content hash.
+MARKER_FORMAT = "<secret {preview}>"
+_MARKER = re.compile(r"<secret (?:[^\n]{0,2}… )?\((?:\d+ chars, )?sha256:[0-9a-f]{12}\)>")
+
+
+def _key_word_anchors() -> tuple[str, ...]:
+    """The shortest secret words a secret key name must contain (``pass`` covers ``password``)."""
+    words = _SECRET_WORDS | {second for _first, second in _SECRET_PAIRS}
+    return tuple(sorted(w for w in words if not any(o != w and o in w for o in words)))
+
+
+#: Every key :func:`secret_key_name` accepts contains one of these, in lower case: the named-pair
+#: detectors (``KEY=value``, ``--flag value``, ``"key": "value"``) run only on text holding one.
+_KEY_WORD_BYTES = tuple(word.encode() for word in _key_word_anchors())
+
+
+def marker(preview: str) -> str:
+    """The text that stands in for a secret in stored free text."""
+    return MARKER_FORMAT.format(preview=preview)
+
+
+# -- the prefilter -----------------------------------------------------------------------------
+# Every string Posture stores is scanned, and nearly none holds a secret. Each test below is a
+# necessary condition of some detector, made of byte operations that run at memory speed
+# (``translate``, ``in``), so text that passes none is cleared without trying a single pattern.
+
+#: Token characters as ``a``, everything else as a space: a token is then a run of ``a``.
+_TOKEN_CHARS = bytes(0x61 if chr(i).isascii() and (chr(i).isalnum() or chr(i) in "_-") else 0x20 for i in range(256))
+#: Every token format holds a run of 15 token characters (a JWT's header, ``xoxb-`` and ten), except
+#: these and ``AccountKey=`` (tested after a one-byte test for ``=``).
+_TOKEN_RUN_HINT = b"a" * 15
+_TOKEN_LITERALS = (b"-----BEGIN ", b"hooks.slack.com")
+#: URL credentials: an ``@`` after ``:`` and three characters, not a digest (``nginx:1.25@sha256:``).
+_URL_HINT = re.compile(rb":[^/\s@]{3,}@(?!sha\d*:)")
+#: An option (``--db-pass x``): a ``-`` that does not continue a word.
+_FLAG_HINT = re.compile(rb"-(?<![\w-]-)")
+
+
+def may_hold_secret(text: str | bytes, *, serialized: bool = False) -> bool:
+    """False when no text detector can match ``text``: a cheap over-approximation of all of them.
+
+    ``serialized``: ``text`` is a JSON document of many strings, in which a quote inside a string
+    is ``\\"``; its bare quotes are structure.
+    """
+    data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    return _may_hold_token(data) or _may_hold_pair(data, b'\\"' if serialized else b'"')
+
+
+def _may_hold_token(data: bytes) -> bool:
+    return (
+        _TOKEN_RUN_HINT in data.translate(_TOKEN_CHARS)
+        or any(literal in data for literal in _TOKEN_LITERALS)
+        or (b"=" in data and b"AccountKey=" in data)
+        or (b"@" in data and _URL_HINT.search(data) is not None)
+    )
+
+
+def _may_hold_pair(data: bytes, quote: bytes) -> bool:
+    """``KEY=value``, ``--key value`` or ``"key": "value"`` with a key holding a secret word."""
+    separated = b"=" in data or quote in data or _FLAG_HINT.search(data) is not None
+    return separated and may_name_secret(data)
+
+
+def may_name_secret(data: bytes) -> bool:
+    """``data`` holds a secret word, which every key :func:`secret_key_name` accepts contains."""
+    lowered = data.lower()
+    return any(word in lowered for word in _KEY_WORD_BYTES)
+
+
+_RARE_CHARS = "@_=J/.-"
+
+
+def _guard(anchor: str) -> str:
+    """The character of ``anchor`` least common in ordinary text: one fast test spares testing its group."""
+    return next((c for c in _RARE_CHARS if c in anchor), anchor[0])
+
+
+def _guarded() -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
+    """The token detectors' anchors grouped by guard character: ``(guard, ((anchor, index), ...))``."""
+    entries = [(anchor, i) for i, (_detector, anchors, _pattern) in enumerate(_TOKENS) for anchor in anchors]
+    guards = sorted({_guard(anchor) for anchor, _i in entries})
+    return tuple((g, tuple(e for e in entries if _guard(e[0]) == g)) for g in guards)
+
+
+_GUARDED = _guarded()
+
+
+def _token_patterns(text: str) -> list[tuple[str, re.Pattern[str]]]:
+    """The token detectors, in order, whose anchor ``text`` holds: only these can match it."""
+    found: set[int] = set()
+    for guard, entries in _GUARDED:
+        if guard in text:
+            found.update(i for anchor, i in entries if anchor in text)
+    return [TOKEN_PATTERNS[i] for i in sorted(found)]
+
+
+def is_marker(text: str) -> bool:
+    """``text`` is exactly one redacted secret, as :func:`marker` writes it."""
+    return _MARKER.fullmatch(text) is not None
+
+
 _PLACEHOLDERS = _words(
     "changeme change-me password secret xxx none null true false <redacted> redacted example yes no "
     "on off default required optional empty todo tbd"
@@ -174,6 +297,8 @@ class SecretScanner:
     def scan_pair(self, location: str, key: str, value: str) -> SecretHit | None:
         """A key/value pair (env var, label, annotation)."""
         stripped = value.strip()
+        if is_marker(stripped):  # redacted already (a stored value stated again)
+            return None
         token = self._token(stripped)
         if token:
             return self._hit(location, key, token, stripped)
@@ -201,15 +326,21 @@ class SecretScanner:
             if start < cursor:  # overlapping detections: the earlier one already covers it
                 continue
             out.append(text[cursor:start])
-            out.append(f"<secret {previews[(start, end)]}>")
+            out.append(marker(previews[(start, end)]))
             cursor = end
         out.append(text[cursor:])
         return "".join(out), [hit for hit, _span in found]
 
     def _text_hits(self, location: str, text: str) -> list[tuple[SecretHit, tuple[int, int]]]:
         hits: list[tuple[SecretHit, tuple[int, int]]] = []
-        covered: list[tuple[int, int]] = []
-        for detector, pattern in TOKEN_PATTERNS:
+        data = text.encode("utf-8", "surrogatepass")
+        if not may_hold_secret(data):
+            return hits
+        tokens = _token_patterns(text)
+        named = may_name_secret(data)
+        # Secrets redacted already are covered, so scrubbing twice changes nothing.
+        covered: list[tuple[int, int]] = [m.span() for m in _MARKER.finditer(text)] if "<secret " in text else []
+        for detector, pattern in tokens:
             group = 1 if detector in _GROUP_DETECTORS else 0
             for match in pattern.finditer(text):
                 span = match.span(group)
@@ -217,7 +348,7 @@ class SecretScanner:
                     continue
                 covered.append(span)
                 hits.append((self._hit(location, "", detector, match.group(group)), span))
-        for pattern in (_ASSIGNMENT, _FLAG):
+        for pattern in _NAMED if named else ():
             for match in pattern.finditer(text):
                 key, raw = match.group(1), match.group(2)
                 value = raw.strip("\"'")
@@ -240,7 +371,9 @@ class SecretScanner:
 
     @staticmethod
     def _token(value: str) -> str | None:
-        for detector, pattern in TOKEN_PATTERNS:
+        if not _may_hold_token(value.encode("utf-8", "surrogatepass")):
+            return None
+        for detector, pattern in _token_patterns(value):
             if pattern.search(value):
                 return detector
         return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from posture.secrets import SecretHit, SecretScanner
+from posture.secrets import SecretHit, SecretScanner, marker
 
 #: History commands are evidence, not archives: long ``RUN`` lines are cut after this many characters.
 MAX_HISTORY_TEXT = 1000
@@ -52,7 +52,7 @@ def redacted_labels(
         if hit is not None:
             if inherited is None or inherited.get(key) != value:
                 hits.append(hit)
-            text = f"<secret {hit.preview}>"
+            text = marker(hit.preview)
         out[str(key)] = text
     return out
 
