@@ -14,9 +14,10 @@ What is scrubbed and how:
   credentials, whole private keys): identifiers (digests, UIDs, image references, asset keys, the
   *names* in ``secretName``/``secretKeyRef``) match none of these, so they are left as they are;
 * the entries of a mapping that holds a source's own name → value pairs (:data:`USER_DATA`:
-  labels, annotations, ConfigMap-style data), also by the pair rules of
-  :meth:`~posture.secrets.SecretScanner.scan_pair`: a key that says secret (``db-password``) or a
-  value that looks like one replaces the whole value by its marker. Elsewhere a key is Posture's own
+  labels, annotations, ConfigMap-style data), also by key name
+  (:meth:`~posture.secrets.SecretScanner.scan_named_pair`): a key that says secret
+  (``db-password``) replaces the whole value by its marker. High entropy alone is not used here: a
+  random-looking label value is usually a hash or an ID, and the gate must be decidable from anchors. Elsewhere a key is Posture's own
   structure (``secret`` naming a Secret in an env reference, ``hash`` of a hit), never judged by name.
 
 Scrubbing is deterministic (keyed by the installation's hash key) and idempotent (a marker is left
@@ -100,7 +101,7 @@ class Scrubber:
         for key, item in mapping.items():
             name = self.text(key) if isinstance(key, str) else key
             if isinstance(item, str) and isinstance(key, str):
-                hit = self._scanner.scan_pair(_LOCATION, key, item)
+                hit = self._scanner.scan_named_pair(_LOCATION, key, item)
                 out[name] = marker(hit.preview) if hit is not None else self.text(item)
             else:
                 out[name] = self._walk(item)

@@ -311,6 +311,17 @@ class SecretScanner:
             return self._hit(location, key, "entropy", stripped)
         return None
 
+    def scan_named_pair(self, location: str, key: str, value: str) -> SecretHit | None:
+        """A pair whose key says secret (``db-password``), the value not a reference or a placeholder.
+
+        The key-name rule of :meth:`scan_pair` alone, for pairs whose value is also scanned as text
+        (token formats) and where a random-looking value nobody named is no evidence.
+        """
+        stripped = value.strip()
+        if is_marker(stripped) or not self._named_secret(key, stripped):
+            return None
+        return self._hit(location, key, "key-name", stripped)
+
     def scan_text(self, location: str, text: str) -> list[SecretHit]:
         """Free text such as a Dockerfile history command: token formats, ``KEY=value`` and ``--password x``."""
         return [hit for hit, _span in self._text_hits(location, text)]
