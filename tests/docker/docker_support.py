@@ -108,9 +108,10 @@ class DockerCli:
             raise AssertionError(f"docker {' '.join(args)} failed: {proc.stderr.strip()}")
         return proc.stdout.strip()
 
-    def build(self, tag: str, context: Path, dockerfile: str) -> str:
+    def build(self, tag: str, context: Path, dockerfile: str, build_args: dict[str, str] | None = None) -> str:
         (context / "Dockerfile").write_text(dockerfile)
-        self("build", "--network", "none", "-q", "--label", TEST_LABEL, "-t", tag, str(context))
+        args = [arg for key, value in (build_args or {}).items() for arg in ("--build-arg", f"{key}={value}")]
+        self("build", "--network", "none", "-q", "--label", TEST_LABEL, *args, "-t", tag, str(context))
         return self("image", "inspect", "--format", "{{.Id}}", tag)
 
     def cleanup(self) -> None:
