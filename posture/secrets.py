@@ -92,12 +92,18 @@ _TOKENS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("shopify-token", ("shpat_", "shpca_", "shppa_", "shpss_"), r"\bshp(at|ca|pa|ss)_[a-fA-F0-9]{32}\b"),
     ("azure-storage-key", ("AccountKey=",), r"AccountKey=[A-Za-z0-9+/]{86}=="),
     ("jwt", ("eyJ",), r"\beyJ[A-Za-z0-9_\-]{12,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\b"),
-    # ``scheme://user:password@host``, and ``user:password@host`` where a value starts (a probe's
-    # ``host``); never ``nginx:1.25@sha256:…``, an image reference pinned by digest.
+    # ``scheme://user:password@host``.
     (
         "url-credentials",
         ("@",),
-        r"(?:\b[a-z][a-z0-9+.\-]*://|(?<![^\s\"'=]))[^/\s:@]+:([^/\s@]{3,})@(?!sha\d*:)",
+        r"\b[a-z][a-z0-9+.\-]*://[^/\s:@]+:([^/\s@]{3,})@",
+    ),
+    # ``user:password@host`` where a value starts (a probe's ``host``), the password without ``:``:
+    # never ``nginx:1.25@sha256:…`` (an image pinned by digest) nor a Docker engine ID ``ABCD:EFGH:…@…``.
+    (
+        "host-credentials",
+        ("@",),
+        r"(?<![^\s\"'=])[^/\s:@]+:([^/\s:@]{3,})@(?!sha\d*:)",
     ),
 )
 #: Known token formats: (detector id, pattern).
@@ -106,7 +112,7 @@ TOKEN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     for detector, _anchors, pattern in _TOKENS
 )
 # Detectors whose match holds more than the secret: the secret is capture group 1.
-_GROUP_DETECTORS = frozenset({"url-credentials"})
+_GROUP_DETECTORS = frozenset({"url-credentials", "host-credentials"})
 # ``KEY=value``, ``--password value`` and ``"password": "value"`` (JSON, also as an escaped string
 # in a shell line: ``{\"auth\":\"dXNl…\"}``) in free text; the key decides (:func:`secret_key_name`).
 _ASSIGNMENT = re.compile(r"\b([A-Za-z_][A-Za-z0-9_.\-]*)=(\"[^\"]*\"|'[^']*'|[^\s;&|]+)")

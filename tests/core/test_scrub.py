@@ -43,6 +43,7 @@ TOKEN_SAMPLES = {
     "azure-storage-key": "AccountKey=" + "a" * 86 + "==",
     "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
     "url-credentials": "postgres://app:pw-123456@db:5432/app",
+    "host-credentials": "app:pw-123456@db.internal",
 }
 
 
@@ -127,6 +128,7 @@ def test_json_pairs_without_a_secret_are_kept(scrub: Scrubber, text: str) -> Non
         ("db.internal", True),
         ("user@db.internal", True),  # a user name, no password
         ("nginx:1.25@" + DIGEST, True),  # an image pinned by digest
+        ("G3RG:OJYO:5KGI:IU34:YAXZ:3CPL:XRJ2:CZ2A:3MVC:MNEE:PODF:M6S6@3e1127f3eabb9cf9", True),  # a Docker engine key
     ],
 )
 def test_credentials_in_a_bare_host(scrub: Scrubber, host: str, kept: bool) -> None:
