@@ -17,8 +17,9 @@ What is scrubbed and how:
   labels, annotations, ConfigMap-style data), also by key name
   (:meth:`~posture.secrets.SecretScanner.scan_named_pair`): a key that says secret
   (``db-password``) replaces the whole value by its marker. High entropy alone is not used here: a
-  random-looking label value is usually a hash or an ID, and the gate must be decidable from anchors. Elsewhere a key is Posture's own
-  structure (``secret`` naming a Secret in an env reference, ``hash`` of a hit), never judged by name.
+  random-looking label value is usually a hash or an ID, and the gate must be decidable from anchors.
+  Elsewhere a key is Posture's own structure (``secret`` naming a Secret in an env reference,
+  ``hash`` of a hit), never judged by name.
 
 Scrubbing is deterministic (keyed by the installation's hash key) and idempotent (a marker is left
 alone), so a re-read asset keeps its content hash and findings do not flap.
