@@ -11,6 +11,8 @@ import pytest
 from docker_support import DockerCli
 from services import Dockerd
 
+from collectors.docker.imageconfig import image_config
+from posture.secrets import SecretScanner
 from tests.scrub_support import leaks, posture
 
 KEY_BODY = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZWQyNTUxOQ"
@@ -59,3 +61,14 @@ def test_no_key_or_auth_from_the_image_history_is_stored(dockerd: Dockerd, built
         for hit in f["evidence"]["found_in"]
     ]
     assert {("private-key", ""), ("key-name", "auth")} <= {(hit["detector"], hit["key"]) for hit in found}, found
+
+
+def test_a_registry_image_config_keeps_no_key_body() -> None:
+    """The registry collector reads history through the same ``image_config``: the key goes whole there too."""
+    step = {"created_by": f'|1 SSH_PRIVATE_KEY={PRIVATE_KEY}\n /bin/sh -c echo "$SSH_PRIVATE_KEY" > /root/.ssh/id_rsa'}
+    config, hits = image_config(
+        {}, created=None, os="linux", architecture="amd64", history=[step], secrets=SecretScanner(b"k" * 32)
+    )
+    stored = config["history"][0]["created_by"]
+    assert not any(value in stored for value in SECRETS.values()) and stored.endswith("/root/.ssh/id_rsa")
+    assert [hit.detector for hit in hits] == ["private-key"]
