@@ -41,6 +41,7 @@ UNSAFE = re.compile(
 )
 _LINEBREAKS = re.compile("\r\n|[\n\t]")
 _MARK = "<U+"
+_MARKS = re.compile(r"<U\+[0-9A-F]{4,5}>")
 
 
 def _visible(match: re.Match[str]) -> str:
@@ -57,11 +58,9 @@ def clean(text: object, *, multiline: bool = False, limit: int | None = None) ->
     value = value.replace("\r\n", "\n") if multiline else _LINEBREAKS.sub(" ", value)
     value = UNSAFE.sub(_visible, value)
     if limit is not None and len(value) > limit:
-        cut = value[: max(limit - 1, 0)]
-        start = cut.rfind(_MARK)
-        if start != -1 and ">" not in cut[start:]:
-            cut = cut[:start]
-        value = cut + "…"
+        end = max(limit - 1, 0)
+        inside = next((m.start() for m in _MARKS.finditer(value, max(end - 9, 0)) if m.start() < end < m.end()), end)
+        value = value[:inside] + "…"
     return value
 
 
