@@ -25,7 +25,7 @@ from posture.db import make_engine, resolve_url, write_session
 from posture.model import RiskException
 from posture.store.exceptions import create_exception
 
-DEMO = Path(__file__).resolve().parents[2] / "posture" / "demo" / "data"
+DEMO = Path(__file__).resolve().parents[1] / "posture" / "demo" / "data"
 
 #: OSC 52 (clipboard write), CSI 2J (clear screen), OSC 0 (window title), C1 CSI (U+009B), a bidi
 #: override and isolates, zero-width space / joiner / BOM / soft hyphen / Mongolian vowel separator.
