@@ -5,9 +5,9 @@ A scripted server on loopback (tests/hostile_server.py) answers the Docker clien
 Kubernetes live collector (a kubeconfig pointing at it) and the registry client with an endless body
 (chunked, and under a huge Content-Length), a one-byte-a-second trickle of the body, a hang, endless
 headers, a status line and headers trickled a byte a second (at once, or after a silence longer than
-the deadline) and a redirect loop. Each collection runs in its own process (tests/hostile_driver.py, with short
-deadlines given to the collectors' constructors and the product's own size caps), so its peak
-resident size is its own.
+the deadline) and a redirect loop. Each collection runs in its own process (tests/hostile_driver.py,
+with short deadlines given to the collectors' constructors and the product's own size caps), so its
+peak resident size is its own.
 """
 
 from __future__ import annotations
