@@ -5,7 +5,9 @@ The previous release is the project's own commit :data:`PREVIOUS_RELEASE`, taken
 repository's history with ``git archive`` and run in a subprocess, so the store under test is
 exactly what that release wrote: its scope names (manifest paths, file stems, context names, the
 engine ID alone) and its asset keys. Then this release upgrades the schema and collects the same
-sources under their new identities, on SQLite and on a real PostgreSQL server.
+sources under their new identities, on SQLite and on a real PostgreSQL server. The previous release
+kept the secret hash key in the store (issue 23): it moves to this release's key file and leaves no
+byte in the SQLite file.
 """
 
 from __future__ import annotations
