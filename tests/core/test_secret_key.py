@@ -155,11 +155,13 @@ def test_both_options_at_once_are_refused(sqlite_engine: Engine, tmp_path: Path)
 
 # -- one store, one key -----------------------------------------------------------------------------
 
-def test_another_key_than_the_stores_is_refused(sqlite_engine: Engine, tmp_path: Path) -> None:
-    assert _key(sqlite_engine, {"POSTURE_SECRET_KEY": KEY_A}) == bytes.fromhex(KEY_A)
-    _refused(sqlite_engine, {"POSTURE_SECRET_KEY": KEY_B}, "not the secret key this database",
+def test_another_key_than_the_stores_is_refused(engine: Engine) -> None:
+    """On SQLite and on a PostgreSQL store shared by collectors: the same key passes, another is refused."""
+    assert _key(engine, {"POSTURE_SECRET_KEY": KEY_A}) == bytes.fromhex(KEY_A)
+    _refused(engine, {"POSTURE_SECRET_KEY": KEY_B}, "not the secret key this database",
              check_id(bytes.fromhex(KEY_A)), "POSTURE_SECRET_KEY_FILE or POSTURE_SECRET_KEY")
-    assert _key(sqlite_engine, {"POSTURE_SECRET_KEY": KEY_A}) == bytes.fromhex(KEY_A)
+    assert _key(engine, {"POSTURE_SECRET_KEY": KEY_A}) == bytes.fromhex(KEY_A)
+    assert _meta(engine) == {"secret_key_check": check_id(bytes.fromhex(KEY_A))}
 
 
 def test_a_store_whose_key_is_elsewhere_does_not_get_a_new_key_file(sqlite_engine: Engine, tmp_path: Path) -> None:
@@ -212,13 +214,13 @@ def test_without_secure_delete_the_bytes_would_stay(sqlite_engine: Engine, tmp_p
     assert KEY_A.encode() in b"".join(p.read_bytes() for p in tmp_path.glob("posture.db*"))
 
 
-def test_a_legacy_key_moves_to_a_named_key_file_that_does_not_exist_yet(
-    sqlite_engine: Engine, tmp_path: Path
-) -> None:
-    _legacy(sqlite_engine, KEY_A)
+def test_a_legacy_key_moves_to_a_named_key_file_that_does_not_exist_yet(engine: Engine, tmp_path: Path) -> None:
+    """The upgrade of a store shared by collectors (SQLite and PostgreSQL)."""
+    _legacy(engine, KEY_A)
     path = tmp_path / "shared" / "posture.key"
-    assert _key(sqlite_engine, {"POSTURE_SECRET_KEY_FILE": str(path)}) == bytes.fromhex(KEY_A)
-    assert path.read_text().strip() == KEY_A and "secret_hash_key" not in _meta(sqlite_engine)
+    assert _key(engine, {"POSTURE_SECRET_KEY_FILE": str(path)}) == bytes.fromhex(KEY_A)
+    assert path.read_text().strip() == KEY_A and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert _meta(engine) == {"secret_key_check": check_id(bytes.fromhex(KEY_A))}
 
 
 def test_a_legacy_key_that_differs_from_the_configured_one_is_refused_and_kept(
