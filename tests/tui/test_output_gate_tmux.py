@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,3 +103,36 @@ def test_diff_and_listings_leave_clipboard_title_and_screen_alone(pane: Pane, tm
     raw.write_text(PAYLOAD + "\n")
     pane.run(f"cat {raw}")
     assert "PWNED-CLIP" in pane.buffers() and pane.title() != title
+
+
+def _wait_for(pane: Pane, needle: str, timeout: float = 30.0) -> str:
+    """The visible screen once ``needle`` is on it (the TUI paints asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        screen = pane.tmux("capture-pane", "-e", "-p", "-t", "gate")
+        if needle in screen:
+            return screen
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{needle!r} not on screen after {timeout}s:\n{screen}")
+        time.sleep(0.2)
+
+
+def test_the_tui_over_a_hostile_store_leaves_clipboard_and_title_alone(pane: Pane) -> None:
+    """Every view and both detail screens of the TUI, each holding the payload, in the same kind of pane."""
+    title = pane.title()
+    pane.tmux("send-keys", "-t", "gate",
+              f"cd {str(ROOT)!r} && {sys.executable} -m posture.cli.main tui; "
+              f"tmux -L {pane.socket} wait-for -S gate-done", "Enter")
+    screens = [_wait_for(pane, "Posture score")]
+    for key, needle in (("2", "Findings"), ("Enter", "Where and when"), ("Escape", "Findings"),
+                        ("3", "Assets"), ("4", "Lifecycle"), ("5", "Diff")):
+        pane.tmux("send-keys", "-t", "gate", key)
+        screens.append(_wait_for(pane, needle))
+    assert any("<U+001B>]52;c;" in screen for screen in screens)  # the payload is shown, made visible
+    pane.tmux("send-keys", "-t", "gate", "q")
+    subprocess.run(["tmux", "-L", pane.socket, "wait-for", "gate-done"], check=True, timeout=30,
+                   env={**os.environ, "TMUX": ""})
+    assert pane.buffers() == "" and pane.title() == title
+    for screen in screens:
+        assert _foreign_sequences(screen) == []
+        assert CONTROL.search(screen.replace("\x1b", "")) is None
