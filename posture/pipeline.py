@@ -37,6 +37,7 @@ from posture.records import (
 )
 from posture.rules.base import RuleRegistry, Snapshot, Verdict, evaluate_all
 from posture.scrub import Scrubber
+from posture.secretkey import installation_key
 from posture.secrets import SecretScanner
 from posture.store.assets import (
     AssetIndex,
@@ -48,7 +49,7 @@ from posture.store.assets import (
 from posture.store.exceptions import expire_exceptions
 from posture.store.findings import Judged, Produced, reconcile_findings
 from posture.store.history import FindingChange
-from posture.store.runs import ScopeState, claim_scopes, ensure_scope, finish_run, secret_hash_key, start_run
+from posture.store.runs import ScopeState, claim_scopes, ensure_scope, finish_run, start_run
 from posture.taxonomy import RunStatus
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ def _collect(
         scope_id = state.id
         run_id = start_run(session, scope_id, started)
         first_run = _is_first_run(session, scope_id, run_id)
-        scrub = Scrubber(SecretScanner(secret_hash_key(session)))
+        scrub = Scrubber(SecretScanner(installation_key(session)))
     try:
         gathered = _gather(collector)
         _check_observations(gathered, registry)

@@ -11,12 +11,13 @@ from sqlalchemy.engine import Engine
 
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
 from posture.cli.hooks import after_collect, after_reconcile_hooks
+from posture.cli.output import echo
 from posture.cli.sources import SourceContext, docker, kubernetes, manifests, registry, reports
 from posture.db import read_session, write_session
 from posture.pipeline import AfterReconcile, RunResult, collect
 from posture.records import Collector
+from posture.secretkey import installation_key
 from posture.secrets import SecretScanner
-from posture.store.runs import secret_hash_key
 from posture.store.source_state import clusters_by_name, engines_by_url, known_digests, manifest_sets, report_runs
 from posture.taxonomy import RunStatus
 from posture.textsafe import clean
@@ -31,7 +32,7 @@ EXIT_PARTIAL = 3
 
 def source_context(engine: Engine, settings: Mapping[str, Any] | None = None) -> SourceContext:
     with write_session(engine) as session:
-        key = secret_hash_key(session)
+        key = installation_key(session)
     with read_session(engine) as session:
         digests = known_digests(session)
         history = reports.report_history(report_runs(session))
@@ -72,19 +73,19 @@ def report(results: Sequence[RunResult]) -> int:
     for res in results:
         stats = res.stats
         if res.status is RunStatus.FAILED:
-            click.echo(f"posture: {clean(res.error or 'failed')}", err=True)
+            echo(f"posture: {clean(res.error or 'failed')}", err=True)
             code = EXIT_FAILED
             continue
         line = (
             f"{clean(res.scope)}: {res.status.value}, {stats.get('assets', 0)} assets, "
             f"{stats.get('findings', 0)} findings ({stats.get('new', 0)} new, {stats.get('resolved', 0)} resolved)"
         )
-        click.echo(line)
+        echo(line)
         for note in res.notes:
-            click.echo(f"posture: {clean(res.scope)}: {clean(note)}", err=True)
+            echo(f"posture: {clean(res.scope)}: {clean(note)}", err=True)
         if res.status is RunStatus.PARTIAL:
             for problem in res.problems[:10]:
-                click.echo(f"posture: {clean(res.scope)}: {clean(problem)}", err=True)
+                echo(f"posture: {clean(res.scope)}: {clean(problem)}", err=True)
             code = max(code, EXIT_PARTIAL) if code != EXIT_FAILED else code
     return code
 

@@ -9,6 +9,8 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from posture.cli.context import AppContext, PostureError, db_option
+from posture.cli.output import echo
+from posture.config import ConfigError
 from posture.db import DatabaseError
 from posture.textsafe import clean
 
@@ -51,11 +53,13 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> object:
         """Every command runs through here: a database that fails mid-command (read-only, full, locked)
-        is one line naming it, as at open, not a traceback."""
+        is one line naming it, as at open, not a traceback; so is a configuration error found mid-command."""
         try:
             return super().invoke(ctx)
         except (DatabaseError, SQLAlchemyError) as exc:
             raise ctx.ensure_object(AppContext).database_error(exc) from None
+        except ConfigError as exc:  # e.g. a secret key refused (posture.secretkey): a usage error
+            raise PostureError(str(exc), 2) from None
 
 
 @click.group(cls=LazyGroup, invoke_without_command=True)
@@ -73,7 +77,7 @@ def cli(ctx: click.Context) -> None:
         from posture.cli.tui import open_tui_by_default  # the TUI path imports only what it needs
 
         if not open_tui_by_default(app):
-            click.echo(ctx.get_help())
+            echo(ctx.get_help())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,18 +86,18 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="posture", standalone_mode=False)
     except PostureError as exc:
         # Messages quote untrusted text (a report's cluster name, a path): the terminal sees it cleaned.
-        click.echo(f"posture: error: {clean(exc.message)}", err=True)
+        echo(f"posture: error: {clean(exc.message)}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
-        click.echo("posture: aborted", err=True)
+        echo("posture: aborted", err=True)
         sys.exit(130)
     except click.UsageError as exc:
         path = exc.ctx.command_path if exc.ctx else ""
         hint = f" (see posture {path.split(' ', 1)[1]} --help)" if " " in path else ""
-        click.echo(f"posture: error: {clean(exc.format_message())}{hint}", err=True)
+        echo(f"posture: error: {clean(exc.format_message())}{hint}", err=True)
         sys.exit(2)
     except click.ClickException as exc:
-        click.echo(f"posture: error: {clean(exc.format_message())}", err=True)
+        echo(f"posture: error: {clean(exc.format_message())}", err=True)
         sys.exit(exc.exit_code)
 
 
