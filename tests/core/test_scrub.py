@@ -104,7 +104,7 @@ def test_a_private_key_without_end_is_redacted_to_the_end_of_the_value(scrub: Sc
 )
 def test_json_pairs_with_a_secret_key_are_redacted(scrub: Scrubber, text: str) -> None:
     out = scrub.text(text)
-    assert "dXNlcjpwYXNz" not in out and "<secret dX" in out
+    assert "dXNlcjpwYXNz" not in out and "<secret … (sha256:" in out
     assert scrub.text(out) == out
 
 
