@@ -230,7 +230,8 @@ def trivy_report(image_ref: str, image_id: str) -> dict[str, object]:
                         "FixedVersion": "1.0.1-r0",
                         "Severity": "CRITICAL",
                         "Title": f"libcanary: token {VULN_TITLE.value} leaked in logs",
-                        "Description": f"Found key {VULN_DESCRIPTION.value} and the signing key:\n{VULN_DESCRIPTION_KEY.value}\nin debug output.",
+                        "Description": f"Found key {VULN_DESCRIPTION.value} and the signing key:\n"
+                        f"{VULN_DESCRIPTION_KEY.value}\nin debug output.",
                     }
                 ],
             },

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
 import threading
@@ -237,8 +236,8 @@ class Terminal:
 
 def tui_screens(out: Outputs) -> None:
     """Every finding on the canary assets (the list filtered by "canary", as ``/`` would) opened in
-    its detail screen, and each asset they are on opened once from there (``o``: history, labels,
-    attributes); each screen is captured, then once more a page down."""
+    its detail screen (100 rows: one screen), and each asset they are on opened once from there
+    (``o``: history, labels, attributes), captured, then once more a page down."""
     term = Terminal(out, "--view", "findings", "--filter", "canary")
     try:
         count = int(term.wait_for(re.compile(r"Findings (\d+)")).group(1))
@@ -247,7 +246,7 @@ def tui_screens(out: Outputs) -> None:
         assets: set[str] = set()
         for index in range(count):
             term.keys("Enter")
-            out.files[f"tui finding {index}"] = _pages(term, "Where and when")
+            out.files[f"tui finding {index}"] = term.wait_for("Where and when").string.encode()
             details.add(out.files[f"tui finding {index}"].decode().split(" Where and when")[0])
             asset = re.search(r"^ *key +(\S+)", out.files[f"tui finding {index}"].decode(), re.MULTILINE)
             if asset is not None and asset.group(1) not in assets:
