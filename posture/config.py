@@ -131,12 +131,17 @@ class NotifySettings:
         return {c.id(key): c for c in self.channels}
 
 
+def config_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CONFIG_HOME/posture`` or ``~/.config/posture``: the configuration file and the secret key file."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "posture"
+
+
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     if env.get("POSTURE_CONFIG"):
         return Path(env["POSTURE_CONFIG"]).expanduser()
-    base = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return base / "posture" / "config.toml"
+    return config_dir(env) / "config.toml"
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> NotifySettings:

@@ -37,7 +37,7 @@ def _json_list() -> Any:
 
 
 class Meta(SQLModel, table=True):
-    """Installation-wide values such as the key of the keyed hash of secret values."""
+    """Installation-wide values such as the check id of the secret hash key (never the key: posture.secretkey)."""
 
     __tablename__ = "meta"
     key: str = Field(primary_key=True, max_length=64)

@@ -2,8 +2,9 @@
 
 Collectors call :class:`SecretScanner` while they still hold a value (an env var, a label, a
 history command, a file in an image layer); what leaves the collector is a :class:`SecretHit`:
-where it was, which detector fired, a two-character preview, the length and a keyed hash
-(HMAC-SHA256 with the installation's key), so the same secret can be recognised across images and
+where it was, which detector fired, a preview (the first two characters of a long value, never the
+length) and a keyed hash (HMAC-SHA256 with the installation's key, kept outside the database:
+:mod:`posture.secretkey`), so the same secret can be recognised across images and
 runs without being recoverable from the database, the logs or a chat message.
 
 Three detectors, most specific first: a known token format (the provider's published shape, so a
@@ -101,6 +102,8 @@ _MIN_RUN_LEN = 16
 _MIN_ENTROPY_LEN = 20
 _ENTROPY_THRESHOLD = 4.0
 _MIN_SECRET_LEN = 4
+#: A preview shows a value's first two characters only from this length on.
+_MIN_SHOWN_LEN = 16
 _PLACEHOLDERS = _words(
     "changeme change-me password secret xxx none null true false <redacted> redacted example yes no "
     "on off default required optional empty todo tbd"
@@ -114,7 +117,7 @@ class SecretHit:
     location: str  # e.g. "env", "label", "history", "layer"
     key: str  # the variable or label name, or a file path; "" for free text such as a history command
     detector: str  # "key-name", a TOKEN_PATTERNS id, or "entropy"
-    preview: str  # e.g. "Su… (14 chars, sha256:ab12cd34ef56)"
+    preview: str  # e.g. "Su… (sha256:ab12cd34ef56)"
     fingerprint: str  # the full keyed hash, to match the same secret elsewhere
 
     def as_evidence(self) -> dict[str, Any]:
@@ -162,10 +165,12 @@ class SecretScanner:
         return "hmac-sha256:" + hmac.new(self._key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
     def redact(self, value: str) -> tuple[str, str]:
-        """``("Su… (14 chars, sha256:ab12cd34ef56)", full keyed hash)``; short values show nothing."""
+        """``("Su… (sha256:ab12cd34ef56)", full keyed hash)``: no length, which would narrow every guess,
+        and the first two characters (a token's format, ``gh``, ``AK``) only of a value long enough
+        (:data:`_MIN_SHOWN_LEN`) that the characters left unseen still defeat a guess."""
         digest = self.keyed_hash(value)
-        shown = value[:2] if len(value) >= 8 else ""
-        return f"{shown}… ({len(value)} chars, {digest[len('hmac-') :][:19]})", digest
+        shown = value[:2] if len(value) >= _MIN_SHOWN_LEN else ""
+        return f"{shown}… ({digest[len('hmac-') :][:19]})", digest
 
     def _hit(self, location: str, key: str, detector: str, value: str) -> SecretHit:
         preview, digest = self.redact(value)

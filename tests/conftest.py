@@ -28,6 +28,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.services)
 
 
+@pytest.fixture(autouse=True)
+def own_config_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test its own ``$XDG_CONFIG_HOME`` (inherited by the CLI processes it starts), so the secret
+    key file a collection creates (posture.secretkey) is the test's, never the machine's or another test's."""
+    config = tmp_path_factory.mktemp("xdg-config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    for name in ("POSTURE_SECRET_KEY", "POSTURE_SECRET_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    return config
+
+
 @pytest.fixture(scope="session")
 def posture_services() -> Iterator[Services]:
     manager = Services(require=os.environ.get("POSTURE_REQUIRE_SERVICES") == "1")

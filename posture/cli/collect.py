@@ -15,8 +15,8 @@ from posture.cli.sources import SourceContext, docker, kubernetes, manifests, re
 from posture.db import read_session, write_session
 from posture.pipeline import AfterReconcile, RunResult, collect
 from posture.records import Collector
+from posture.secretkey import installation_key
 from posture.secrets import SecretScanner
-from posture.store.runs import secret_hash_key
 from posture.store.source_state import clusters_by_name, engines_by_url, known_digests, manifest_sets, report_runs
 from posture.taxonomy import RunStatus
 from posture.textsafe import clean
@@ -31,7 +31,7 @@ EXIT_PARTIAL = 3
 
 def source_context(engine: Engine, settings: Mapping[str, Any] | None = None) -> SourceContext:
     with write_session(engine) as session:
-        key = secret_hash_key(session)
+        key = installation_key(session)
     with read_session(engine) as session:
         digests = known_digests(session)
         history = reports.report_history(report_runs(session))

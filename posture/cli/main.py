@@ -9,6 +9,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from posture.cli.context import AppContext, PostureError, db_option
+from posture.config import ConfigError
 from posture.db import DatabaseError
 from posture.textsafe import clean
 
@@ -51,11 +52,13 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> object:
         """Every command runs through here: a database that fails mid-command (read-only, full, locked)
-        is one line naming it, as at open, not a traceback."""
+        is one line naming it, as at open, not a traceback; so is a configuration error found mid-command."""
         try:
             return super().invoke(ctx)
         except (DatabaseError, SQLAlchemyError) as exc:
             raise ctx.ensure_object(AppContext).database_error(exc) from None
+        except ConfigError as exc:  # e.g. a secret key refused (posture.secretkey): a usage error
+            raise PostureError(str(exc), 2) from None
 
 
 @click.group(cls=LazyGroup, invoke_without_command=True)

@@ -52,8 +52,8 @@ from posture.locks import try_lock
 from posture.model import outbox_table
 from posture.notify.outbox import DEAD, PENDING, RETRY, SENDING, SENT
 from posture.notify.policy import Item, Message, render_digest
+from posture.secretkey import installation_key
 from posture.secrets import SecretScanner
-from posture.store.runs import secret_hash_key
 
 OB = outbox_table.c
 DELIVERY_LOCK = "outbox-delivery"
@@ -265,7 +265,7 @@ class Deliverer:
                 report.busy = True
                 return report
             with write_session(self.engine) as session:
-                key = secret_hash_key(session)
+                key = installation_key(session)
             channels = self.settings.channel_ids(key)
             scanner = SecretScanner(key)
             report.recovered = self._recover()
@@ -369,7 +369,7 @@ def send_test(settings: NotifySettings, sender: Sender = send_apprise) -> list[t
 def outbox_status(engine: Engine, settings: NotifySettings) -> dict[str, Any]:
     """Counts per status and the dead letters, for ``posture notify --status``."""
     with write_session(engine) as session:
-        channels = settings.channel_ids(secret_hash_key(session))
+        channels = settings.channel_ids(installation_key(session))
     with read_session(engine) as session:
         counts = {r[0]: r[1] for r in session.execute(
             select(OB.status, func.count()).group_by(OB.status))}

@@ -39,8 +39,8 @@ from posture.notify.policy import FINDING_EVENTS, Route, Subject, channels_for, 
 from posture.records import source_name
 from posture.scoring.estate import DIMENSIONS
 from posture.scoring.rollup import band_of
+from posture.secretkey import installation_key
 from posture.store.history import FindingChange
-from posture.store.runs import secret_hash_key
 from posture.store.scoring import ScoringOutcome
 from posture.taxonomy import RunStatus
 
@@ -76,7 +76,7 @@ class OutboxWriter:
         self.routes: tuple[Route, ...] = settings.effective_routes()
 
     def _ids(self, session: Session) -> dict[str, str]:
-        key = secret_hash_key(session)
+        key = installation_key(session)
         return {c.name: c.id(key) for c in self.settings.channels}
 
     def _row(self, channel: str, event: str, subject: str, run_id: int | None, payload: Mapping[str, Any],

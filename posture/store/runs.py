@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -15,7 +14,10 @@ from posture.model import CollectionRun, Meta, Scope, run_table, scope_table
 from posture.records import ScopeRef
 from posture.taxonomy import RunStatus
 
-_HASH_KEY = "secret_hash_key"
+#: The previous release kept the secret hash key itself in ``meta``; it moves to a key file on first use.
+_LEGACY_KEY = "secret_hash_key"
+#: What the store keeps instead: a check id of the key (posture.secretkey.check_id).
+_KEY_CHECK = "secret_key_check"
 
 
 def scope_id_of(session: Session, ref: ScopeRef) -> int | None:
@@ -124,17 +126,42 @@ def finish_run(
     )
 
 
-def secret_hash_key(session: Session) -> bytes:
-    """The installation's key for keyed hashes of secret values, created once and shared by all writers."""
-    row = session.get(Meta, _HASH_KEY)
-    if row is not None:
-        return bytes.fromhex(row.value)
-    try:
-        with session.begin_nested():
-            session.add(Meta(key=_HASH_KEY, value=secrets.token_hex(32)))
-            session.flush()
-    except IntegrityError:
-        pass
-    stored = session.get(Meta, _HASH_KEY)
+def legacy_secret_key(session: Session) -> bytes | None:
+    """The hash key a store of the previous release kept in ``meta`` (None once it has moved out)."""
+    row = session.get(Meta, _LEGACY_KEY)
+    return None if row is None else bytes.fromhex(row.value)
+
+
+def forget_legacy_secret_key(session: Session) -> None:
+    """Delete the legacy key; on SQLite with ``secure_delete``, so its bytes are overwritten in the file,
+    not left in a free page for a copy of the database to read."""
+    row = session.get(Meta, _LEGACY_KEY)
+    if row is None:
+        return
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        session.execute(text("PRAGMA secure_delete = ON"))
+    session.delete(row)
+    session.flush()
+    if sqlite:
+        session.execute(text("PRAGMA secure_delete = OFF"))  # the pooled connection's later deletes stay cheap
+
+
+def record_secret_key_check(session: Session, check: str) -> str:
+    """The store's secret key check id: ``check`` if the store had none (the first writer's wins)."""
+    if session.get(Meta, _KEY_CHECK) is None:
+        try:
+            with session.begin_nested():
+                session.add(Meta(key=_KEY_CHECK, value=check))
+                session.flush()
+        except IntegrityError:
+            pass
+    stored = session.get(Meta, _KEY_CHECK)
     assert stored is not None
-    return bytes.fromhex(stored.value)
+    return stored.value
+
+
+def secret_key_check(session: Session) -> str | None:
+    """The check id of the key this store's secrets are hashed with, if any was recorded."""
+    row = session.get(Meta, _KEY_CHECK)
+    return None if row is None else row.value

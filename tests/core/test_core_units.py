@@ -46,10 +46,18 @@ def test_secret_values_are_redacted_and_hashed_with_the_key() -> None:
     hit = scanner.scan_pair("env", "DB_PASSWORD", "Su9erS3cretValue!")
     assert hit is not None and hit.detector == "key-name"
     assert "Su9erS3cretValue" not in str(hit.as_evidence())
-    assert hit.preview.startswith("Su… (17 chars, sha256:")
+    assert hit.preview.startswith("Su… (sha256:") and "17" not in hit.preview.split("sha256:")[0]
     assert SecretScanner(b"x" * 32).scan_pair("env", "DB_PASSWORD", "Su9erS3cretValue!") != hit
     assert scanner.scan_pair("env", "DB_PASSWORD_FILE", "/run/secrets/db") is None
     assert scanner.scan_pair("env", "PATH", "/usr/local/bin:/usr/bin") is None
+
+
+@pytest.mark.parametrize(("value", "shown"), [("Ab" + "x9" * 7, "Ab"), ("Ab" + "x9" * 6 + "x", "")])
+def test_a_preview_never_tells_the_length_and_shows_two_characters_only_of_long_values(value: str, shown: str) -> None:
+    """16 characters and more: the first two are shown (a token's format); 15 and fewer: nothing."""
+    preview, digest = SecretScanner(KEY).redact(value)
+    assert preview == f"{shown}… (sha256:{digest[len('hmac-sha256:'):][:12]})"
+    assert str(len(value)) not in preview.replace(digest[len("hmac-sha256:"):][:12], "")
 
 
 def test_known_token_formats_are_found_in_free_text() -> None:

@@ -5,13 +5,16 @@ The previous release is the project's own commit :data:`PREVIOUS_RELEASE`, taken
 repository's history with ``git archive`` and run in a subprocess, so the store under test is
 exactly what that release wrote: its scope names (manifest paths, file stems, context names, the
 engine ID alone) and its asset keys. Then this release upgrades the schema and collects the same
-sources under their new identities, on SQLite and on a real PostgreSQL server.
+sources under their new identities, on SQLite and on a real PostgreSQL server. The previous release
+kept the secret hash key in the store (issue 23): it moves to this release's key file and leaves no
+byte in the SQLite file.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tarfile
@@ -57,9 +60,11 @@ def previous_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return where
 
 
-def _posture(code: Path, db: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _posture(code: Path, db: str, *args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Posture from ``code`` on ``db``; ``home`` (default ``code``) holds its configuration and secret key file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "POSTURE_"))}
-    env.update(PYTHONPATH=str(code), POSTURE_DB=db, HOME=str(code), XDG_CONFIG_HOME=str(code))
+    home = home or code
+    env.update(PYTHONPATH=str(code), POSTURE_DB=db, HOME=str(home), XDG_CONFIG_HOME=str(home))
     return subprocess.run([sys.executable, "-m", "posture.cli.main", *args], cwd=code, env=env,
                           capture_output=True, text=True, timeout=300)
 
@@ -151,13 +156,16 @@ def test_an_upgraded_store_keeps_everything_and_the_next_runs_change_nothing(
     before = _counts(db)
     assert before["findings"] >= 20 and before["accepted"] >= 1 and before["exceptions"] == 1
 
-    upgraded = _posture(ROOT, db, "db", "upgrade")
+    legacy_key = _meta(db).get("secret_hash_key")
+    assert legacy_key is not None and len(legacy_key) == 64  # the previous release kept its key in the store
+    home = tmp_path / "home"
+    upgraded = _posture(ROOT, db, "db", "upgrade", home=home)
     assert upgraded.returncode == 0, upgraded.stderr
     assert _counts(db) == before
 
     for attempt in ("first run after the upgrade", "second run"):
         for name, args in sources.items():
-            new = _posture(ROOT, db, "collect", *args, *NEW_ARGUMENTS.get(name, []))
+            new = _posture(ROOT, db, "collect", *args, *NEW_ARGUMENTS.get(name, []), home=home)
             assert new.returncode == 0, f"{attempt}, {name}: {new.stderr}"
             assert "(0 new, 0 resolved)" in new.stdout, f"{attempt}, {name}: {new.stdout}{new.stderr}"
         after = _counts(db)
@@ -171,3 +179,19 @@ def test_an_upgraded_store_keeps_everything_and_the_next_runs_change_nothing(
     finally:
         engine.dispose()
     assert version == "0004"
+    # The key moved out of the store into the key file (so secret findings kept their fingerprints above)
+    key_file = home / "posture" / "secret.key"
+    assert key_file.read_text().strip() == legacy_key and stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert "secret_hash_key" not in _meta(db) and legacy_key not in _meta(db).values()
+    if db.startswith("sqlite:///"):  # and its bytes are overwritten, not left in a free page of the file
+        stored = b"".join(p.read_bytes() for p in Path(db[len("sqlite:///"):]).parent.glob("posture.db*"))
+        assert legacy_key.encode() not in stored and bytes.fromhex(legacy_key) not in stored
+
+
+def _meta(db: str) -> dict[str, str]:
+    engine = make_engine(resolve_url(db))
+    try:
+        with engine.connect() as conn:
+            return {str(k): str(v) for k, v in conn.execute(text("SELECT key, value FROM meta"))}
+    finally:
+        engine.dispose()

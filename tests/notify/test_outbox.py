@@ -228,7 +228,7 @@ def test_no_secret_value_reaches_a_message(db: tuple[str, Engine]) -> None:
     inbox = Inbox()
     Deliverer(engine, settings, FAST, sender=inbox).flush()
     body = inbox.bodies("json://a.example/p")[-1]
-    assert "shop/Deployment/api" in body and token not in body and "gh… (40 chars" in body
+    assert "shop/Deployment/api" in body and token not in body and "gh… (sha256:" in body and "chars" not in body
 
 
 def test_postgresql_scoring_outbox_and_delivery(fresh_postgres_db: str) -> None:
