@@ -6,14 +6,17 @@ time-out at all. So every network client (Docker, Kubernetes, registry) gets, fr
 
 - a **size cap** per response: a declared ``Content-Length`` over it is refused before reading, and
   a body is refused as soon as what was read passes it (chunked or not);
-- a **request deadline**: the whole request, body included, ends by then; before every read the
-  socket's time-out is shrunk to the time left, so a trickle ends at the deadline, not after it;
+- a **request deadline**: the whole request, status line and headers included, ends by then;
+  while a client watches a deadline (:func:`watching`), every read of an HTTP answer first shrinks
+  the socket's time-out to the time left, so a trickle ends at the deadline, not after it;
 - a **run deadline**: no request starts after it and none runs past it.
 
-One gap is left where the clients read headers themselves (Docker and Kubernetes, through
-``http.client``): a status line and headers trickled a byte at a time are bounded by its limits
-(100 header lines of 64 KiB) and the read time-out per byte, not by the deadline. The registry's
-client (httpx, asyncio) is under the deadline from the first byte.
+The Docker SDK (requests) and the Kubernetes client read the status line and headers themselves,
+through ``http.client`` over urllib3, where a read time-out is all there is. Both are reached
+through one hook: urllib3's connections build their ``http.client`` response with
+:class:`_WatchedResponse`, whose file waits no longer than the deadline the calling thread watches.
+Outside :func:`watching` (apprise, a streamed image export) it reads exactly as ``http.client`` does.
+The registry's client (httpx, asyncio) is under the deadline from the first byte by ``asyncio.timeout``.
 
 Hitting one raises :class:`LimitExceeded`, whose text each client prefixes with its source's name,
 so the operator reads one line such as ``docker tcp://h:2375: GET /containers/json: the answer is
@@ -22,11 +25,20 @@ over the 64 MiB cap``. The caps are one constant per client, documented where it
 
 from __future__ import annotations
 
+import http.client
+import io
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+import urllib3.connection
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 _READ = 64 * 1024  # bytes asked for per read: one read returns what has arrived, up to this
 
@@ -99,6 +111,77 @@ class Deadline:
         return time.monotonic() >= self.at
 
 
+#: The deadline of the request this thread is making, while its client watches one.
+_WATCHED: ContextVar[Deadline | None] = ContextVar("posture_request_deadline", default=None)
+
+
+@contextmanager
+def watching(deadline: Deadline) -> Iterator[None]:
+    """Every HTTP answer this thread reads inside the block, from its status line to its last byte,
+    waits no longer than ``deadline``: a client makes the whole of one request inside it."""
+    token = _WATCHED.set(deadline)
+    try:
+        yield
+    finally:
+        _WATCHED.reset(token)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's file that, while the reading thread watches a deadline, shrinks the socket's
+    time-out to the time left before each read (a read time-out alone lets a trickle last forever).
+
+    It reads through the socket's own unbuffered file, so closing is counted as ``socket.makefile``
+    counts it: a connection closed while its answer is being read keeps the socket until the answer
+    is done with it (``http.client`` relies on that). Like that file it has ``fileno()`` and ``_sock``,
+    which the Docker SDK's attach and exec streams take from ``response.raw._fp.fp.raw``."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+        self._file = sock.makefile("rb", buffering=0)
+        self._read_timeout = sock.gettimeout()  # the wait per read the client asked for this answer
+        self._shrunk = False
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def readinto(self, buffer: WriteableBuffer) -> int | None:
+        deadline = _WATCHED.get()
+        if deadline is not None:
+            left = deadline.left()  # raises once the deadline has passed
+            self._sock.settimeout(left if self._read_timeout is None else min(self._read_timeout, left))
+            self._shrunk = True
+        elif self._shrunk:  # read on past the watched part (a streamed export): the client's own wait again
+            self._sock.settimeout(self._read_timeout)
+            self._shrunk = False
+        return self._file.readinto(buffer)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+class _WatchedResponse(http.client.HTTPResponse):
+    """``http.client``'s response, read through a :class:`_DeadlineReader` in place of the socket's own
+    file. Only a socket's: over a paramiko channel (Docker over ssh, whose host is authenticated by
+    its key) reads are as before, with :func:`read_capped` checking the deadline between them."""
+
+    def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        if isinstance(sock, socket.socket):
+            self.fp.close()  # nothing was read from it: the socket's file count is back where it was
+            self.fp = io.BufferedReader(_DeadlineReader(sock))
+
+
+# The one hook both the Docker SDK (requests) and the Kubernetes client (urllib3) pass through:
+# every urllib3 connection, unix-socket and TLS ones included, builds its response from this class.
+# It changes nothing for a thread that watches no deadline (apprise's requests, for one).
+urllib3.connection.HTTPConnection.response_class = _WatchedResponse
+
+
 class _Connection(Protocol):
     sock: socket.socket | None
 
@@ -127,10 +210,10 @@ def over_cap(cap: int, what: str) -> OverCap:
     return OverCap(f"{what}: the answer is over the {size_text(cap)} cap")
 
 
-def read_capped(response: Streamed, cap: int, deadline: Deadline, what: str, read_timeout: float) -> bytearray:
+def read_capped(response: Streamed, cap: int, deadline: Deadline, what: str) -> bytearray:
     """The whole body of a urllib3 ``response``, or :class:`LimitExceeded` once it passes ``cap`` bytes
-    or ``deadline``. Each read returns whatever has arrived (``read1``), and the socket waits at most
-    the time left before it, so neither an endless body nor a trickle outlives the deadline."""
+    or ``deadline``. Each read returns whatever has arrived (``read1``), so an endless body is refused
+    at the cap; the caller reads inside :func:`watching` ``deadline``, so a trickle ends by it."""
     check_declared(response.headers.get("Content-Length"), cap, what)
     body = bytearray()
     sock = getattr(response.connection, "sock", None)
@@ -138,9 +221,7 @@ def read_capped(response: Streamed, cap: int, deadline: Deadline, what: str, rea
     # between them (an ssh host is authenticated by its key, not any endpoint that answers).
     read = response.read1 if sock is None or isinstance(sock, socket.socket) else response.read
     while True:
-        wait = min(read_timeout, deadline.left())  # raises once the deadline has passed
-        if sock is not None:
-            sock.settimeout(max(wait, 0.001))
+        deadline.left()  # raises once the deadline has passed
         try:
             chunk = read(_READ)
         except Exception:

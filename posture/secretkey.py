@@ -175,7 +175,7 @@ def installation_key(session: Session, environ: Mapping[str, str] | None = None)
         raise SecretKeyError(
             f"{found.origin}: not the secret key this database's secrets are hashed with (the database's key "
             f"check {recorded}, this key's {ours}): every collector of one database must use the same "
-            f"{KEY_FILE_ENV} or {KEY_ENV}"
+            f"{KEY_FILE_ENV} or {KEY_ENV} (a lost key: posture db forget-secret-key)"
         )
     if legacy is not None:
         forget_legacy_secret_key(session)
@@ -195,7 +195,8 @@ def _key_to_create(session: Session, path: Path, legacy: bytes | None, env: Mapp
     if recorded is not None:
         raise SecretKeyError(
             f"this database's secrets are hashed with a secret key that is not here (key check {recorded}): copy "
-            f"the key file its other collectors use to {path}, or set {KEY_FILE_ENV} or {KEY_ENV}"
+            f"the key file its other collectors use to {path}, or set {KEY_FILE_ENV} or {KEY_ENV} "
+            "(a lost key: posture db forget-secret-key)"
         )
     return secrets.token_bytes(MIN_KEY_BYTES)
 

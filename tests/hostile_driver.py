@@ -36,7 +36,8 @@ from posture.records import Collector
 from posture.rules import default_registry
 from posture.secrets import SecretScanner
 
-READ_TIMEOUT_S = 2.0
+#: Longer than a request's deadline, so that the deadline, not a read time-out, is what ends each case.
+READ_TIMEOUT_S = 10.0
 REQUEST_S = 3.0
 RUN_S = 6.0
 

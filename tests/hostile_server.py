@@ -2,7 +2,8 @@
 
 The failures a real Docker engine, API server or registry never produces on demand: an endless body
 (chunked, or under a huge ``Content-Length``), a trickle of one byte a second, a hang (the request is
-read, no answer ever comes), endless headers, and a redirect to itself. Raw sockets, not
+read, no answer ever comes), endless headers, a status line and headers trickled one byte a second
+(at once, or after a silence longer than any request deadline), and a redirect to itself. Raw sockets, not
 ``http.server``, because each of these is a violation of HTTP that a well-behaved server library
 would not send. Started and stopped by the test (a context manager); every thread is a daemon that
 ends when the test stops the server or the client hangs up.
@@ -16,7 +17,18 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-MODES = ("endless-chunked", "endless-length", "trickle", "hang", "huge-headers", "redirect-loop")
+MODES = (
+    "endless-chunked",
+    "endless-length",
+    "trickle",
+    "hang",
+    "huge-headers",
+    "trickle-headers",
+    "slow-status",
+    "redirect-loop",
+)
+#: How long ``slow-status`` says nothing: longer than every request deadline the tests give.
+SILENCE_S = 10.0
 _BLOCK = b" " * 65536  # JSON whitespace: a parser that waited for the end would never see an error
 
 
@@ -108,6 +120,11 @@ class HostileServer:
             yield b"HTTP/1.1 200 OK\r\n"
             line = b"X-Pad: " + b"a" * 1000 + b"\r\n"
             yield from _forever(lambda: line, self._stop)
+        elif self.mode == "trickle-headers":
+            yield from _trickled(_endless_head(), self._stop)
+        elif self.mode == "slow-status":
+            if not self._stop.wait(SILENCE_S):
+                yield from _trickled(_endless_head(), self._stop)
         else:  # redirect-loop
             yield b"HTTP/1.1 302 Found\r\nLocation: " + path.encode("latin-1") + b"\r\nContent-Length: 0\r\n\r\n"
 
@@ -117,6 +134,22 @@ def _forever(block: Callable[[], bytes], stop: threading.Event) -> Iterator[byte
     deadline = time.monotonic() + 600  # a bound on the test, should every client bound fail
     while not stop.is_set() and time.monotonic() < deadline:
         yield block()
+
+
+def _endless_head() -> Iterator[bytes]:
+    """A status line, then header lines without end: only a deadline on the whole head ends it."""
+    yield b"HTTP/1.1 200 OK\r\n"
+    while True:
+        yield b"X-Pad: a\r\n"
+
+
+def _trickled(blocks: Iterator[bytes], stop: threading.Event) -> Iterator[bytes]:
+    """``blocks`` one byte a second: each read the client makes returns well within any read time-out."""
+    for block in blocks:
+        for byte in block:
+            if stop.wait(1.0):
+                return
+            yield bytes((byte,))
 
 
 @contextmanager

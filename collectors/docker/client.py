@@ -19,7 +19,7 @@ import docker.errors
 import docker.tls
 import requests.exceptions
 
-from collectors.bounds import Bounds, LimitExceeded, PastDeadline, RunClock, read_capped
+from collectors.bounds import Bounds, LimitExceeded, PastDeadline, RunClock, read_capped, watching
 from collectors.docker.endpoint import DockerEndpoint
 from posture.records import CollectorError
 
@@ -41,8 +41,9 @@ class BoundedAPIClient(docker.APIClient):  # type: ignore[misc]  # the SDK is un
     """The SDK's client with every answer read under :data:`BOUNDS` (or the bounds given).
 
     The SDK reads each answer whole (``response.json()``) with only a socket read time-out; here
-    ``send``, which every SDK call goes through, asks for the body as a stream and reads it capped and
-    by the request's deadline, then hands the SDK the bytes as if it had read them itself.
+    ``send``, which every SDK call goes through, asks for the body as a stream and reads it capped, the
+    whole request (status line and headers too) by its deadline, then hands the SDK the bytes as if it
+    had read them itself.
     """
 
     def __init__(self, *args: Any, bounds: Bounds, **kwargs: Any) -> None:
@@ -59,19 +60,20 @@ class BoundedAPIClient(docker.APIClient):  # type: ignore[misc]  # the SDK is un
         kwargs["timeout"] = min(read_timeout, deadline.left())
         streamed = bool(kwargs.get("stream"))  # an image export: read by its consumer, under its own budget
         kwargs["stream"] = True
-        try:
-            response = super().send(request, **kwargs)
-        except requests.exceptions.RequestException:
-            if deadline.passed():  # the socket waited only as long as the deadline allowed
-                raise PastDeadline(deadline.message) from None
-            raise
-        if streamed:
-            return response
-        try:
-            body = read_capped(response.raw, self.bounds.max_bytes, deadline, what, read_timeout)
-        except BaseException:
-            response.close()
-            raise
+        with watching(deadline):
+            try:
+                response = super().send(request, **kwargs)
+            except requests.exceptions.RequestException:
+                if deadline.passed():  # the socket waited only as long as the deadline allowed
+                    raise PastDeadline(deadline.message) from None
+                raise
+            if streamed:
+                return response
+            try:
+                body = read_capped(response.raw, self.bounds.max_bytes, deadline, what)
+            except BaseException:
+                response.close()
+                raise
         response._content = bytes(body)
         response._content_consumed = True
         response.raw.release_conn()

@@ -25,7 +25,7 @@ import urllib3
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 
-from collectors.bounds import Bounds, LimitExceeded, OverCap, RunClock, read_capped
+from collectors.bounds import Bounds, LimitExceeded, OverCap, RunClock, read_capped, watching
 from collectors.k8s.resources import Resource
 from posture.records import CollectorError, Problem
 
@@ -175,15 +175,16 @@ class ListClient:
         for attempt in (1, 2):
             try:
                 wait = min(self.timeout, deadline.left())
-                response = self._api.call_api(method, url, headers, body, post, _request_timeout=(wait, wait))
-                raw = response.response
-                try:
-                    data = read_capped(raw, self.bounds.max_bytes, deadline, what, self.timeout)
-                except BaseException:
-                    raw.close()  # the rest of the body is unread: this connection is not reused
-                    raise
-                finally:
-                    raw.release_conn()
+                with watching(deadline):
+                    response = self._api.call_api(method, url, headers, body, post, _request_timeout=(wait, wait))
+                    raw = response.response
+                    try:
+                        data = read_capped(raw, self.bounds.max_bytes, deadline, what)
+                    except BaseException:
+                        raw.close()  # the rest of the body is unread: this connection is not reused
+                        raise
+                    finally:
+                        raw.release_conn()
                 return int(response.status), response.headers, data
             except LimitExceeded as exc:
                 if listing and isinstance(exc, OverCap):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from posture.cli.context import AppContext, db_option, pass_app
-from posture.db import redact_url
+from posture.db import redact_url, write_session
 from posture.migrations import current_revisions
+from posture.store.runs import forget_secret_key
 
 
 @click.group("db")
@@ -30,3 +31,18 @@ def current_command(app: AppContext) -> None:
     """Show the schema revision of the database."""
     engine = app.engine_for_read()
     click.echo(", ".join(sorted(current_revisions(engine))))
+
+
+@db_group.command("forget-secret-key")
+@db_option
+@pass_app
+def forget_secret_key_command(app: AppContext) -> None:
+    """Forget which secret key this database's hashes were made with, when that key is lost.
+
+    The next collection then uses the configured key (or makes a new key file) and records it; secret
+    findings get new fingerprints, so each is resolved and filed again once.
+    """
+    engine = app.engine_for_write()
+    with write_session(engine) as session:
+        known = forget_secret_key(session)
+    click.echo(f"{redact_url(app.url)}: " + ("secret key forgotten" if known else "no secret key recorded"))

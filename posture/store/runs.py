@@ -133,9 +133,22 @@ def legacy_secret_key(session: Session) -> bytes | None:
 
 
 def forget_legacy_secret_key(session: Session) -> None:
-    """Delete the legacy key; on SQLite with ``secure_delete``, so its bytes are overwritten in the file,
+    """Delete the legacy key, its bytes overwritten (:func:`_delete_meta`)."""
+    _delete_meta(session, _LEGACY_KEY)
+
+
+def forget_secret_key(session: Session) -> bool:
+    """Forget which key the store's hashes were made with (the key was lost); True if there was one."""
+    known = session.get(Meta, _KEY_CHECK) is not None or session.get(Meta, _LEGACY_KEY) is not None
+    _delete_meta(session, _KEY_CHECK)
+    _delete_meta(session, _LEGACY_KEY)
+    return known
+
+
+def _delete_meta(session: Session, key: str) -> None:
+    """Delete a ``meta`` row; on SQLite with ``secure_delete``, so its bytes are overwritten in the file,
     not left in a free page for a copy of the database to read."""
-    row = session.get(Meta, _LEGACY_KEY)
+    row = session.get(Meta, key)
     if row is None:
         return
     sqlite = session.get_bind().dialect.name == "sqlite"

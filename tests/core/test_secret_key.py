@@ -184,6 +184,29 @@ def test_the_cli_refuses_a_wrong_key_with_one_line_and_stores_nothing(tmp_path: 
     assert KEY_B not in wrong.stderr and _runs(db) == runs
 
 
+def _db_command(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("POSTURE_")}
+    return subprocess.run([sys.executable, "-m", "posture.cli.main", "db", *args, "--db", f"sqlite:///{db}"],
+                          cwd=ROOT, env=environ, capture_output=True, text=True, timeout=240)
+
+
+def test_a_lost_key_is_forgotten_on_request_and_then_a_new_key_is_accepted(tmp_path: Path) -> None:
+    db = tmp_path / "posture.db"
+    manifests = _manifest(tmp_path)
+    assert _collect(db, manifests, POSTURE_SECRET_KEY=KEY_A).returncode == 0
+    refused = _collect(db, manifests, POSTURE_SECRET_KEY=KEY_B)
+    assert refused.returncode == 2 and "posture db forget-secret-key" in refused.stderr
+    forgot = _db_command(db, "forget-secret-key")
+    assert forgot.returncode == 0 and forgot.stdout.endswith(": secret key forgotten\n"), forgot.stderr
+    assert _collect(db, manifests, POSTURE_SECRET_KEY=KEY_B).returncode == 0  # the new key is recorded
+    assert _collect(db, manifests, POSTURE_SECRET_KEY=KEY_A).returncode == 2  # and is now the only one
+
+
+def test_forgetting_a_store_without_a_key_says_so(tmp_path: Path) -> None:
+    done = _db_command(tmp_path / "posture.db", "forget-secret-key")
+    assert done.returncode == 0 and done.stdout.endswith(": no secret key recorded\n"), done.stderr
+
+
 # -- the previous release's key, kept in the store --------------------------------------------------
 
 def _legacy(engine: Engine, key: str) -> None:
