@@ -259,3 +259,42 @@ ALL_CANARIES = IMAGE_CANARIES + MANIFEST_CANARIES + REPORT_CANARIES
 #: Fields Posture neither stores nor judges today (annotations other than the ones rules read,
 #: ConfigMap data): these canaries must be absent like all others, but nothing can detect them.
 UNJUDGED = frozenset({NS_ANNOTATION, WORKLOAD_ANNOTATION, POD_ANNOTATION, CONFIGMAP_PASSWORD, CONFIGMAP_AUTH})
+
+
+# --- searching what Posture wrote ----------------------------------------------------------------
+
+
+def leaks(haystacks: dict[str, bytes]) -> dict[str, list[str]]:
+    """Canary place → the outputs holding any 12-character window of it."""
+    found: dict[str, list[str]] = {}
+    for canary in ALL_CANARIES:
+        needles = [fragment.encode() for fragment in canary.fragments()]
+        where = [name for name, data in haystacks.items() if any(n in data for n in needles)]
+        if where:
+            found[canary.place] = where
+    return found
+
+
+def walk(node: object) -> Iterator[object]:
+    yield node
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk(value)
+
+
+def detected(canary: Canary, nodes: list[object]) -> bool:
+    """A finding's evidence names the canary's key, or a ``<secret …>`` preview stands where it was
+    planted: as the value of its key (a label) or right after its witness text (free text)."""
+    for node in nodes:
+        if isinstance(node, dict):
+            value = node.get(canary.witness)
+            if isinstance(value, str) and value.startswith("<secret"):
+                return True
+            if node.get("key") == canary.witness and "detector" in node:
+                return True
+        elif isinstance(node, str) and canary.witness + "<secret" in node:
+            return True
+    return False

@@ -289,42 +289,6 @@ def _pages(term: Terminal, needle: str) -> bytes:
 # --- the test ------------------------------------------------------------------------------------
 
 
-def leaks(haystacks: dict[str, bytes]) -> dict[str, list[str]]:
-    """Canary place → the outputs holding any 12-character window of it."""
-    found: dict[str, list[str]] = {}
-    for canary in c.ALL_CANARIES:
-        needles = [fragment.encode() for fragment in canary.fragments()]
-        where = [name for name, data in haystacks.items() if any(n in data for n in needles)]
-        if where:
-            found[canary.place] = where
-    return found
-
-
-def walk(node: object) -> Iterator[object]:
-    yield node
-    if isinstance(node, dict):
-        for value in node.values():
-            yield from walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from walk(value)
-
-
-def detected(canary: c.Canary, nodes: list[object]) -> bool:
-    """A finding's evidence names the canary's key, or a ``<secret …>`` preview stands where it was
-    planted: as the value of its key (a label) or right after its witness text (free text)."""
-    for node in nodes:
-        if isinstance(node, dict):
-            value = node.get(canary.witness)
-            if isinstance(value, str) and value.startswith("<secret"):
-                return True
-            if node.get("key") == canary.witness and "detector" in node:
-                return True
-        elif isinstance(node, str) and canary.witness + "<secret" in node:
-            return True
-    return False
-
-
 def keep(haystacks: dict[str, bytes], directory: Path) -> None:
     """Every output as a file, so a failure can be read (pytest keeps the last runs' tmp_path)."""
     directory.mkdir()
@@ -357,10 +321,10 @@ def test_no_canary_is_kept_and_each_is_detected(
                   if p.is_file()}
 
     keep(haystacks, tmp_path / "outputs")
-    leaked = leaks(haystacks)
+    leaked = c.leaks(haystacks)
     reported = [json.loads(out.files[f"{name} --format json (stdout)"]) for name in ("findings --all", "assets")]
-    nodes = list(walk(reported))
-    missed = [canary.place for canary in c.ALL_CANARIES if canary not in c.UNJUDGED and not detected(canary, nodes)]
+    nodes = list(c.walk(reported))
+    missed = [canary.place for canary in c.ALL_CANARIES if canary not in c.UNJUDGED and not c.detected(canary, nodes)]
     assert not leaked and not missed, (
         f"{len(leaked)} of {len(c.ALL_CANARIES)} canaries kept (outputs in {tmp_path / 'outputs'}):\n"
         + "".join(f"- {place}: {len(where)} outputs: {', '.join(where[:5])}\n" for place, where in leaked.items())
