@@ -251,7 +251,8 @@ class Terminal:
 def tui_screens(out: Outputs) -> None:
     """Every finding on the canary assets (the list filtered by "canary", as ``/`` would) opened in
     its detail screen (100 rows: one screen), and each asset they are on opened once from there
-    (``o``: history, labels, attributes), captured, then once more a page down."""
+    (``o``: history, labels, attributes), captured, then once more a page down; then the overview
+    and the diff view."""
     term = Terminal(out, "--view", "findings", "--filter", "canary")
     try:
         count = int(term.wait_for(re.compile(r"Findings (\d+)")).group(1))
@@ -274,6 +275,10 @@ def tui_screens(out: Outputs) -> None:
             term.keys("Down")
         assert len(details) == count, f"{count} findings listed, {len(details)} different ones opened"
         assert count >= 10 and len(assets) >= 3, f"{count} findings on {len(assets)} canary assets in the TUI"
+        term.keys("1")  # the overview: top risks and changes
+        out.files["tui overview"] = term.wait_for(re.compile(r"grade [A-F]")).string.encode()
+        term.keys("5")  # the diff view of the latest run: every finding is new
+        out.files["tui diff"] = term.wait_for(re.compile(r"\bnew +\d+ ")).string.encode()
     finally:
         term.close()
 
