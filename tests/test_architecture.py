@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import subprocess
@@ -45,3 +46,82 @@ def test_ruff_finds_nothing() -> None:
         [exe, "check", "--output-format", "concise", "."], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+# -- the output gate -------------------------------------------------------------------------
+#: Where text from sources is written out; only the gate itself writes directly.
+GATED = ("posture/cli", "posture/reports", "posture/notify")
+GATE = "posture/cli/output.py"
+_STREAMS = {"stdout", "stderr", "__stdout__", "__stderr__"}
+_STREAM_QUERIES = {"isatty", "fileno", "encoding"}
+_CLICK_WRITERS = {"echo", "secho", "echo_via_pager", "open_file", "get_text_stream", "get_binary_stream"}
+_FILE_WRITERS = {"write_text", "write_bytes"}
+_OS_WRITERS = {"write", "open", "fdopen"}
+
+
+def _write_mode(call: ast.Call) -> bool:
+    """``open(p, "w")`` / ``path.open(mode="a")``: a mode that writes (the default "r" does not)."""
+    modes = [k.value for k in call.keywords if k.arg == "mode"]
+    modes += [a for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+    return any(isinstance(m, ast.Constant) and isinstance(m.value, str) and set(m.value) & set("wax+")
+               for m in modes)
+
+
+def gate_violations(source: str) -> list[str]:
+    """Every way a module writes to a terminal or a file other than through posture/cli/output.py."""
+    tree = ast.parse(source)
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    found: list[str] = []
+    for node in ast.walk(tree):
+        where = f"line {getattr(node, 'lineno', '?')}"
+        if isinstance(node, ast.ImportFrom) and node.module in ("click", "rich", "rich.console"):
+            for alias in node.names:
+                if alias.name in _CLICK_WRITERS | {"print", "Console", "get_console"}:
+                    found.append(f"{where}: from {node.module} import {alias.name}")
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "sys" \
+                and node.attr in _STREAMS:
+            parent = parents.get(node)
+            if not (isinstance(parent, ast.Attribute) and parent.attr in _STREAM_QUERIES):
+                found.append(f"{where}: sys.{node.attr}")
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+        owner = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else ""
+        if isinstance(func, ast.Name) and name == "print":
+            found.append(f"{where}: print(")
+        elif owner == "click" and name in _CLICK_WRITERS:
+            found.append(f"{where}: click.{name}(")
+        elif owner == "os" and name in _OS_WRITERS:
+            found.append(f"{where}: os.{name}(")
+        elif name in _FILE_WRITERS:
+            found.append(f"{where}: .{name}(")
+        elif name == "open" and _write_mode(node):
+            found.append(f"{where}: open(..., write mode)")
+        elif name in ("Console", "get_console"):
+            found.append(f"{where}: {name}( outside the gate")
+    return found
+
+
+def test_the_gate_scan_finds_every_kind_of_direct_write() -> None:
+    hostile = "\n".join([
+        "import sys, os, click", "from click import echo", "from rich import print", "from rich.console import Console",
+        "print('x')", "click.echo('x')", "click.secho('x')", "sys.stdout.write('x')", "sys.stderr.buffer.write(b'x')",
+        "f(file=sys.stdout)", "open(p, 'w')", "open(p, mode='a')", "p.open('wb')", "p.write_text('x')",
+        "p.write_bytes(b'x')", "os.write(1, b'x')", "rich.console.Console()",
+    ])
+    flagged = {int(f.split(":")[0].removeprefix("line ")) for f in gate_violations(hostile)}
+    assert flagged == set(range(2, hostile.count("\n") + 2))  # every line but the plain import
+    benign = "import sys\nopen(p)\np.open('rb')\np.read_text()\nsys.stdout.isatty()\nout.print(table)\necho('x')\n"
+    assert gate_violations(benign) == []
+
+
+def test_cli_reports_and_notify_write_only_through_the_gate() -> None:
+    """A command that printed a source's name itself would bypass the sanitizer (issue 23 item 4)."""
+    offenders = {
+        str(path.relative_to(ROOT)): found
+        for folder in GATED
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if str(path.relative_to(ROOT)) != GATE and (found := gate_violations(path.read_text()))
+    }
+    assert offenders == {}

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
 from posture.cli.hooks import after_collect, after_reconcile_hooks
+from posture.cli.output import echo
 from posture.cli.sources import SourceContext, docker, kubernetes, manifests, registry, reports
 from posture.db import read_session, write_session
 from posture.pipeline import AfterReconcile, RunResult, collect
@@ -72,19 +73,19 @@ def report(results: Sequence[RunResult]) -> int:
     for res in results:
         stats = res.stats
         if res.status is RunStatus.FAILED:
-            click.echo(f"posture: {clean(res.error or 'failed')}", err=True)
+            echo(f"posture: {clean(res.error or 'failed')}", err=True)
             code = EXIT_FAILED
             continue
         line = (
             f"{clean(res.scope)}: {res.status.value}, {stats.get('assets', 0)} assets, "
             f"{stats.get('findings', 0)} findings ({stats.get('new', 0)} new, {stats.get('resolved', 0)} resolved)"
         )
-        click.echo(line)
+        echo(line)
         for note in res.notes:
-            click.echo(f"posture: {clean(res.scope)}: {clean(note)}", err=True)
+            echo(f"posture: {clean(res.scope)}: {clean(note)}", err=True)
         if res.status is RunStatus.PARTIAL:
             for problem in res.problems[:10]:
-                click.echo(f"posture: {clean(res.scope)}: {clean(problem)}", err=True)
+                echo(f"posture: {clean(res.scope)}: {clean(problem)}", err=True)
             code = max(code, EXIT_PARTIAL) if code != EXIT_FAILED else code
     return code
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from posture.cli.context import AppContext, db_option, pass_app
+from posture.cli.output import echo
 from posture.db import redact_url, write_session
 from posture.migrations import current_revisions
 from posture.store.runs import forget_secret_key
@@ -21,7 +22,7 @@ def db_group() -> None:
 def upgrade_command(app: AppContext) -> None:
     """Create or upgrade the schema to this version of Posture."""
     engine = app.engine_for_write()
-    click.echo(f"{redact_url(app.url)}: schema at {', '.join(sorted(current_revisions(engine)))}")
+    echo(f"{redact_url(app.url)}: schema at {', '.join(sorted(current_revisions(engine)))}")
 
 
 @db_group.command("current")
@@ -30,7 +31,7 @@ def upgrade_command(app: AppContext) -> None:
 def current_command(app: AppContext) -> None:
     """Show the schema revision of the database."""
     engine = app.engine_for_read()
-    click.echo(", ".join(sorted(current_revisions(engine))))
+    echo(", ".join(sorted(current_revisions(engine))))
 
 
 @db_group.command("forget-secret-key")
@@ -45,4 +46,4 @@ def forget_secret_key_command(app: AppContext) -> None:
     engine = app.engine_for_write()
     with write_session(engine) as session:
         known = forget_secret_key(session)
-    click.echo(f"{redact_url(app.url)}: " + ("secret key forgotten" if known else "no secret key recorded"))
+    echo(f"{redact_url(app.url)}: " + ("secret key forgotten" if known else "no secret key recorded"))

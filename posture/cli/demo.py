@@ -20,6 +20,7 @@ from posture.cli.collect import report, run_all, source_context
 from posture.cli.context import AppContext, db_option, pass_app
 from posture.cli.demo_registry import demo_registry_collectors
 from posture.cli.hooks import after_reconcile_hooks
+from posture.cli.output import echo
 from posture.db import redact_url
 from posture.records import Collector
 
@@ -45,6 +46,6 @@ def demo_collectors(app: AppContext) -> list[Collector]:
 def demo_command(app: AppContext) -> None:
     """Load a bundled demo estate (Docker host, registries, cluster, scanner reports) into the database."""
     code = report(run_all(app, demo_collectors(app), after_reconcile_hooks(app)))
-    click.echo(f"demo estate loaded into {redact_url(app.url)}; try: posture findings, posture summary, posture tui")
+    echo(f"demo estate loaded into {redact_url(app.url)}; try: posture findings, posture summary, posture tui")
     if code:
         raise SystemExit(code)

@@ -7,6 +7,7 @@ import click
 from collectors.enrichment import EpssRow, KevRow, parse_epss, parse_kev
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
 from posture.cli.hooks import after_collect, notify_settings
+from posture.cli.output import echo
 from posture.clock import utcnow
 from posture.db import write_session
 from posture.notify.outbox import OutboxWriter
@@ -44,6 +45,6 @@ def enrich_command(app: AppContext, kev_path: str | None, epss_path: str | None)
         outcome = score_estate(session, run_id=None, now=now,
                                settings=ScoringSettings(settings.team_key, settings.thresholds.regression_delta))
         OutboxWriter(settings).write_changes(session, outcome.regressions, outcome, now)
-    click.echo(f"{'; '.join(loaded)}; re-scored {len(outcome.risks)} findings, {len(outcome.regressions)} "
+    echo(f"{'; '.join(loaded)}; re-scored {len(outcome.risks)} findings, {len(outcome.regressions)} "
                f"regressed; posture {outcome.score:g} ({outcome.grade})")
     after_collect(app)

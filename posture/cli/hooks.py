@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import click
-
 from posture.cli.context import AppContext
+from posture.cli.output import echo
 from posture.clock import utcnow
 from posture.config import NotifySettings
 from posture.db import write_session
@@ -46,11 +45,11 @@ def deliver(app: AppContext, settings: NotifySettings | None = None, policy: Del
 def echo_report(report: FlushReport) -> None:
     """Delivery problems on stderr, one line each; channels shown by Channel.display (no secret)."""
     for channel, error in report.retrying:
-        click.echo(f"posture: notify {channel}: {error}; will retry", err=True)
+        echo(f"posture: notify {channel}: {error}; will retry", err=True)
     for channel, error, rows in report.dead:
-        click.echo(f"posture: notify {channel}: {error}; {rows} notification(s) dead-lettered", err=True)
+        echo(f"posture: notify {channel}: {error}; {rows} notification(s) dead-lettered", err=True)
     if report.unknown_channels:
-        click.echo(f"posture: notify: {report.unknown_channels} notification(s) wait for a channel that is no longer "
+        echo(f"posture: notify: {report.unknown_channels} notification(s) wait for a channel that is no longer "
                    "configured", err=True)
 
 

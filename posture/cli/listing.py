@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
-from posture.cli.output import SEVERITY_STYLE, cell, console, table, write_json
+from posture.cli.output import SEVERITY_STYLE, cell, console, emit, table, write_json
 from posture.coverage import describe
 from posture.db import read_session
 from posture.store.queries import FindingFilter, asset_json, finding_json, iter_assets, iter_findings, latest_runs
@@ -81,7 +81,7 @@ def findings_command(
     elif fmt in ("csv", "sarif"):
         from posture.reports import findings_export
 
-        findings_export(fmt, [finding_json(r, remediation.get(r["rule_id"])) for r in rows], app.registry)
+        emit(findings_export(fmt, [finding_json(r, remediation.get(r["rule_id"])) for r in rows], app.registry))
     else:
         console().print(
             table(

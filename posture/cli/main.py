@@ -9,6 +9,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from posture.cli.context import AppContext, PostureError, db_option
+from posture.cli.output import echo
 from posture.config import ConfigError
 from posture.db import DatabaseError
 from posture.textsafe import clean
@@ -76,7 +77,7 @@ def cli(ctx: click.Context) -> None:
         from posture.cli.tui import open_tui_by_default  # the TUI path imports only what it needs
 
         if not open_tui_by_default(app):
-            click.echo(ctx.get_help())
+            echo(ctx.get_help())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -85,18 +86,18 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="posture", standalone_mode=False)
     except PostureError as exc:
         # Messages quote untrusted text (a report's cluster name, a path): the terminal sees it cleaned.
-        click.echo(f"posture: error: {clean(exc.message)}", err=True)
+        echo(f"posture: error: {clean(exc.message)}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
-        click.echo("posture: aborted", err=True)
+        echo("posture: aborted", err=True)
         sys.exit(130)
     except click.UsageError as exc:
         path = exc.ctx.command_path if exc.ctx else ""
         hint = f" (see posture {path.split(' ', 1)[1]} --help)" if " " in path else ""
-        click.echo(f"posture: error: {clean(exc.format_message())}{hint}", err=True)
+        echo(f"posture: error: {clean(exc.format_message())}{hint}", err=True)
         sys.exit(2)
     except click.ClickException as exc:
-        click.echo(f"posture: error: {clean(exc.format_message())}", err=True)
+        echo(f"posture: error: {clean(exc.format_message())}", err=True)
         sys.exit(exc.exit_code)
 
 

@@ -6,7 +6,7 @@ import click
 
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
 from posture.cli.hooks import deliver, echo_report, notify_settings
-from posture.cli.output import cell, console, table, write_json
+from posture.cli.output import cell, console, echo, table, write_json
 from posture.notify.deliver import DeliveryPolicy, outbox_status, send_test
 from posture.textsafe import clean
 
@@ -38,7 +38,7 @@ def notify_command(app: AppContext, urls: tuple[str, ...], test: bool, status: b
         for channel, outcome in send_test(settings):
             ok = outcome.state == "sent"
             failed = failed or not ok
-            click.echo(f"{clean(channel.name)} ({channel.display}): {'ok' if ok else 'failed: ' + outcome.detail}")
+            echo(f"{clean(channel.name)} ({channel.display}): {'ok' if ok else 'failed: ' + outcome.detail}")
         if failed:
             raise SystemExit(1)
         return
@@ -48,7 +48,7 @@ def notify_command(app: AppContext, urls: tuple[str, ...], test: bool, status: b
             write_json(data)
             return
         counts = ", ".join(f"{n} {s}" for s, n in sorted(data["counts"].items())) or "empty"
-        click.echo(f"outbox: {counts}")
+        echo(f"outbox: {counts}")
         if data["dead"]:
             console().print(table("dead letters", ["channel", "event", "attempts", "error"], (
                 [cell(d["channel"]), cell(d["event"]), cell(d["attempts"]), cell(d["error"], limit=100)]
@@ -56,13 +56,13 @@ def notify_command(app: AppContext, urls: tuple[str, ...], test: bool, status: b
         return
     report = deliver(app, settings, DeliveryPolicy())
     if report.busy:
-        click.echo("posture: notify: another process is delivering; nothing to do here", err=True)
+        echo("posture: notify: another process is delivering; nothing to do here", err=True)
         return
     if fmt == "json":
         write_json({"sent": report.sent, "recovered": report.recovered, "retrying": report.retrying,
                     "dead": report.dead, "unknown_channels": report.unknown_channels})
     else:
-        click.echo(f"{report.sent} message(s) sent" + (f", {report.recovered} interrupted delivery resumed"
+        echo(f"{report.sent} message(s) sent" + (f", {report.recovered} interrupted delivery resumed"
                                                         if report.recovered else ""))
     echo_report(report)
     if report.failed:

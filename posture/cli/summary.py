@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
+from posture.cli.output import emit
 from posture.clock import utcnow
 from posture.db import read_session
 from posture.reports.overview import load_overview
@@ -30,10 +31,7 @@ def summary_command(app: AppContext, fmt: str, output: Path | None, top: int) ->
     with read_session(engine) as session:
         overview = load_overview(session, utcnow(), groups=True, top=top)
     report = render_summary(overview, fmt)
-    if output is None:
-        click.echo(report, nl=not report.endswith("\n"))
-        return
     try:
-        output.write_text(report, encoding="utf-8")
+        emit(report, output)
     except OSError as exc:
-        raise PostureError(f"summary: cannot write {output}: {exc.strerror}") from None
+        raise PostureError(f"summary: cannot write {output or 'standard output'}: {exc.strerror}") from None

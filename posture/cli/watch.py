@@ -24,6 +24,7 @@ from posture.cli.context import AppContext, PostureError, db_option, pass_app
 from posture.cli.durations import Duration
 from posture.cli.hooks import after_reconcile_hooks, deliver, echo_report, notify_settings
 from posture.cli.notify import notify_option
+from posture.cli.output import echo
 from posture.db import read_session
 from posture.locks import try_lock
 from posture.notify.deliver import DeliveryPolicy
@@ -37,7 +38,7 @@ def _stop_on_signals() -> Iterator[threading.Event]:
     stop = threading.Event()
 
     def handler(signum: int, _frame: FrameType | None) -> None:
-        click.echo(f"posture watch: {signal.Signals(signum).name} received, stopping after the current step",
+        echo(f"posture watch: {signal.Signals(signum).name} received, stopping after the current step",
                    err=True)
         stop.set()
 
@@ -76,7 +77,7 @@ def watch_command(app: AppContext, /, interval: timedelta, once: bool, urls: tup
                 scope = collector.scope  # locked by its identity: the label (str(scope)) is for people
                 with try_lock(engine, f"scope:{scope.kind.value}:{scope.name}") as held:
                     if not held:
-                        click.echo(f"posture watch: {clean(str(scope))}: another collection is running; "
+                        echo(f"posture watch: {clean(str(scope))}: another collection is running; "
                                    "skipped this cycle", err=True)
                         continue
                     results.extend(run_all(app, [collector], hooks))
@@ -84,11 +85,11 @@ def watch_command(app: AppContext, /, interval: timedelta, once: bool, urls: tup
             with read_session(engine) as session:
                 snapshot = next(iter(latest_snapshots(session, 1)), None)
             if snapshot:
-                click.echo(f"posture {snapshot['score']:g} ({snapshot['grade']})")
+                echo(f"posture {snapshot['score']:g} ({snapshot['grade']})")
             echo_report(deliver(app, settings, DeliveryPolicy()))
             if once:
                 if code:
                     raise SystemExit(code)
                 return
             stop.wait(max(0.0, interval.total_seconds() - (time.monotonic() - started)))
-    click.echo("posture watch: stopped", err=True)
+    echo("posture watch: stopped", err=True)

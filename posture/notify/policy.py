@@ -166,8 +166,15 @@ class Item:
 
 @dataclass(frozen=True)
 class Message:
+    """What a channel receives. Built from untrusted text, so it passes the output gate's sanitizer
+    here, whoever builds it: a channel never gets a control, bidi or zero-width character raw."""
+
     title: str
     body: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "title", clean(self.title))
+        object.__setattr__(self, "body", clean(self.body, multiline=True))
 
 
 def _risk_text(payload: Mapping[str, Any]) -> str:

@@ -1,27 +1,26 @@
 """Reports for people outside the terminal UI: findings exports and the manager summary.
 
 ``posture findings --format csv|sarif`` calls :func:`findings_export` with the JSON contract of
-each finding (:func:`posture.store.queries.finding_json`); the writer prints to standard output.
+each finding (:func:`posture.store.queries.finding_json`); the writers return the document and the
+CLI's output gate (:mod:`posture.cli.output`) writes it.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 from posture.rules.base import RuleRegistry
 
 
-def findings_export(fmt: str, findings: Sequence[dict[str, Any]], registry: RuleRegistry) -> None:
-    """Write ``findings`` to standard output as ``csv`` or ``sarif``."""
+def findings_export(fmt: str, findings: Sequence[dict[str, Any]], registry: RuleRegistry) -> str:
+    """``findings`` as a ``csv`` or ``sarif`` document."""
     if fmt == "csv":
-        from posture.reports.csv_export import write_csv
+        from posture.reports.csv_export import render_csv
 
-        write_csv(findings, sys.stdout)
-    elif fmt == "sarif":
-        from posture.reports.sarif import write_sarif
+        return render_csv(findings)
+    if fmt == "sarif":
+        from posture.reports.sarif import render_sarif
 
-        write_sarif(findings, registry, sys.stdout)
-    else:
-        raise ValueError(f"unknown findings export format {fmt!r}")
+        return render_sarif(findings, registry)
+    raise ValueError(f"unknown findings export format {fmt!r}")

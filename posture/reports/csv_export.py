@@ -2,14 +2,16 @@
 
 A spreadsheet runs a cell that starts with ``=``, ``+``, ``-``, ``@`` (or a tab/CR) as a formula, so
 an asset named ``=HYPERLINK(...)`` would execute on opening: such cells get a leading apostrophe
-(OWASP "CSV injection"). Control characters are stripped and line breaks folded, as everywhere.
+(OWASP "CSV injection"). Unsafe characters are made visible (``<U+XXXX>``) and line breaks folded,
+as in every text a person reads.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any
 
 from posture.taxonomy import NIST
 from posture.textsafe import clean
@@ -59,8 +61,10 @@ def row(f: dict[str, Any]) -> list[str]:
     return [cell(values.get(column)) for column in COLUMNS]
 
 
-def write_csv(findings: Sequence[dict[str, Any]], out: TextIO) -> None:
+def render_csv(findings: Sequence[dict[str, Any]]) -> str:
+    out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for finding in findings:
         writer.writerow(row(finding))
+    return out.getvalue()

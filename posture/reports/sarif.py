@@ -8,14 +8,12 @@ GitHub code scanning ranks by) comes from the severity too.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, TextIO
-
-import orjson
+from typing import Any
 
 from posture.rules.base import RuleRegistry
+from posture.textsafe import json_text
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
@@ -110,6 +108,6 @@ def sarif_log(findings: Sequence[dict[str, Any]], registry: RuleRegistry) -> dic
     }
 
 
-def write_sarif(findings: Sequence[dict[str, Any]], registry: RuleRegistry, out: TextIO = sys.stdout) -> None:
-    out.write(orjson.dumps(sarif_log(findings, registry), option=orjson.OPT_INDENT_2, default=str).decode())
-    out.write("\n")
+def render_sarif(findings: Sequence[dict[str, Any]], registry: RuleRegistry) -> str:
+    """The SARIF log as JSON, unsafe characters escaped (exact for a parser, inert in the file)."""
+    return json_text(sarif_log(findings, registry))

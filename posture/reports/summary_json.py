@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from posture.reports.overview import GROUP_LIMIT, Overview
+from posture.textsafe import json_text
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -76,4 +75,4 @@ def summary_dict(o: Overview) -> dict[str, Any]:
 
 
 def render(o: Overview) -> str:
-    return orjson.dumps(summary_dict(o), option=orjson.OPT_INDENT_2).decode() + "\n"
+    return json_text(summary_dict(o))

@@ -68,9 +68,10 @@ def test_known_token_formats_are_found_in_free_text() -> None:
     assert all("pa55word" not in h.preview and "AKIAIOSFODNN7EXAMPLE" not in h.preview for h in hits)
 
 
-def test_control_bidi_and_escape_sequences_are_stripped() -> None:
+def test_control_bidi_and_escape_sequences_are_made_visible() -> None:
     hostile = "app\x1b]52;c;ZXZpbA==\x07\u202eexe.sh\r\nnext"
-    assert clean(hostile) == "app]52;c;ZXZpbA==exe.sh next"
+    assert clean(hostile) == "app<U+001B>]52;c;ZXZpbA==<U+0007><U+202E>exe.sh next"
+    assert clean(hostile, multiline=True).endswith("exe.sh\nnext")
     assert "\x1b" not in clean(hostile, multiline=True)
     assert clean("x" * 10, limit=5) == "xxxx…"
 

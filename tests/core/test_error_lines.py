@@ -21,4 +21,4 @@ def test_a_usage_error_quoting_hostile_text_is_one_clean_line(tmp_path: Path) ->
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "no such file or directory" in done.stderr
     assert not any(ch in done.stderr for ch in "\x1b\x07\u202e")
-    assert "deploy]52;c;QUJD[2J" in done.stderr  # shown, made inert
+    assert "deploy<U+001B>]52;c;QUJD<U+0007><U+001B>[2J<U+202E>" in done.stderr  # shown, made visible and inert

@@ -214,7 +214,7 @@ def test_findings_csv_defuses_formulas(db: str, capsys: pytest.CaptureFixture[st
         "CIS Docker Benchmark 1.6.0 5.5",
         "Drop --privileged.",
     )
-    assert cell("-1+1") == "'-1+1" and cell("plain") == "plain" and cell("\x1b]52;c;x\x07") == "]52;c;x"
+    assert cell("-1+1") == "'-1+1" and cell("plain") == "plain" and cell("\x1b]52;c;x\x07") == "<U+001B>]52;c;x<U+0007>"
 
 
 def test_findings_sarif(db: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -44,7 +44,7 @@ async def test_markup_in_a_name_is_shown_and_clicking_it_does_nothing(app_factor
         _no_control(app)
 
 
-async def test_escapes_and_bidi_overrides_are_stripped_in_trees_and_details(app_factory: AppFactory) -> None:
+async def test_escapes_and_bidi_overrides_are_made_visible_in_trees_and_details(app_factory: AppFactory) -> None:
     app = app_factory()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
@@ -56,7 +56,7 @@ async def test_escapes_and_bidi_overrides_are_stripped_in_trees_and_details(app_
         await settle(pilot)
         text = screen_text(app)
         assert HOSTILE_MARKUP in text
-        assert BIDI.replace("\u202e", "") in text
+        assert BIDI.replace("\u202e", "<U+202E>") in text  # the override shown, not obeyed
         _no_control(app)
         hostile = next(n for n in docker.children[0].children if HOSTILE_MARKUP in str(n.label))
         tree.move_cursor(hostile)
@@ -64,7 +64,7 @@ async def test_escapes_and_bidi_overrides_are_stripped_in_trees_and_details(app_
         await settle(pilot)
         assert isinstance(app.screen, AssetDetailScreen)
         text = screen_text(app)
-        assert "labels.note" in text and "]52;c;ZXZpbA==clip" in text
+        assert "labels.note" in text and "]52;c;ZXZpbA==<U+0007>clip" in text
         _no_control(app)
         await pilot.press("down", "enter")
         await settle(pilot)
