@@ -205,8 +205,10 @@ VULN_TITLE = github_token("Trivy vulnerability Title", "token ")
 VULN_DESCRIPTION = aws_key("Trivy vulnerability Description", "Found key ")
 VULN_DESCRIPTION_KEY = pem("Trivy vulnerability Description (PEM)", "signing key:\n")
 MISCONFIG_MESSAGE = password("Trivy misconfiguration Message", "ADMIN_PASS=")
+#: Trivy masks what its secret scanner matched; an old or hostile report may not.
+SECRET_MATCH = github_token("Trivy secret Match and Code line (unmasked)", "/app/.env")
 
-REPORT_CANARIES = (VULN_TITLE, VULN_DESCRIPTION, VULN_DESCRIPTION_KEY, MISCONFIG_MESSAGE)
+REPORT_CANARIES = (VULN_TITLE, VULN_DESCRIPTION, VULN_DESCRIPTION_KEY, MISCONFIG_MESSAGE, SECRET_MATCH)
 
 
 def trivy_report(image_ref: str, image_id: str) -> dict[str, object]:
@@ -251,6 +253,23 @@ def trivy_report(image_ref: str, image_id: str) -> dict[str, object]:
                     }
                 ],
             },
+            {
+                "Target": SECRET_MATCH.witness,
+                "Class": "secret",
+                "Secrets": [
+                    {
+                        "RuleID": "github-pat",
+                        "Category": "GitHub",
+                        "Severity": "CRITICAL",
+                        "Title": "GitHub Personal Access Token",
+                        "StartLine": 2,
+                        "EndLine": 2,
+                        "Match": f"GITHUB_TOKEN={SECRET_MATCH.value}",
+                        "Code": {"Lines": [{"Number": 2, "Content": f"GITHUB_TOKEN={SECRET_MATCH.value}",
+                                            "IsCause": True}]},
+                    }
+                ],
+            },
         ],
     }
 
@@ -286,14 +305,17 @@ def walk(node: object) -> Iterator[object]:
 
 
 def detected(canary: Canary, nodes: list[object]) -> bool:
-    """A finding's evidence names the canary's key, or a ``<secret …>`` preview stands where it was
-    planted: as the value of its key (a label) or right after its witness text (free text)."""
+    """A finding's evidence names the canary's key (or, for a scanner's secret finding, its file), or
+    a ``<secret …>`` preview stands where it was planted: as the value of its key (a label) or right
+    after its witness text (free text)."""
     for node in nodes:
         if isinstance(node, dict):
             value = node.get(canary.witness)
             if isinstance(value, str) and value.startswith("<secret"):
                 return True
             if node.get("key") == canary.witness and "detector" in node:
+                return True
+            if node.get("target") == canary.witness and "secret_rule" in node:
                 return True
         elif isinstance(node, str) and canary.witness + "<secret" in node:
             return True
