@@ -6,13 +6,11 @@ engine (build args in history, ENV, labels, RUN lines, files in layers), the sam
 the test registry, Kubernetes manifests (Namespace / workload / pod-template labels and annotations,
 env values, a probe host, ConfigMap data) and a Trivy report of the image (vulnerability title and
 description, misconfiguration message, an unmasked secret match). The real CLI collects it all into
-one SQLite store; then
-every listing command in every ``--format`` (enumerated from the click commands, so a new format is
-covered), the chat digests on a loopback json:// receiver, the TUI asset and finding screens (tmux)
-and every stderr are kept, and each of them, plus the database file and its WAL, is searched for
-every 12-character window of every canary: 0 hits.
+one SQLite store; then every listing command in every ``--format`` (enumerated from the click
+commands, so a new format is covered), the chat digests on a loopback json:// receiver, the TUI
+finding, asset, overview and diff screens (tmux) and every stderr are kept, and each of them, plus
+the database file and its WAL, is searched for every 12-character window of every canary: 0 hits.
 """
-
 from __future__ import annotations
 
 import json
