@@ -11,6 +11,7 @@ commands, so a new format is covered), the chat digests on a loopback json:// re
 finding, asset, overview and diff screens (tmux) and every stderr are kept, and each of them, plus
 the database file and its WAL, is searched for every 12-character window of every canary: 0 hits.
 """
+
 from __future__ import annotations
 
 import json
