@@ -28,11 +28,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.services)
 
 
-@pytest.fixture(autouse=True)
-def own_config_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test its own ``$XDG_CONFIG_HOME`` (inherited by the CLI processes it starts), so the secret
-    key file a collection creates (posture.secretkey) is the test's, never the machine's or another test's."""
-    config = tmp_path_factory.mktemp("xdg-config")
+@pytest.fixture(scope="session", autouse=True)
+def own_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The test session's own ``$XDG_CONFIG_HOME`` (inherited by the CLI processes tests start), so the
+    secret key file a collection creates (posture.secretkey) is never the machine's. One for the whole
+    session, set before any fixture runs: stores built once per session (the TUI estate) are collected
+    into by many tests, and a store refuses a second key. Tests about the key file's creation take
+    :func:`fresh_config_dir`."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield _use_config_dir(tmp_path_factory.mktemp("xdg-config"), monkeypatch)
+
+
+@pytest.fixture
+def fresh_config_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ``$XDG_CONFIG_HOME`` holding no key yet, for tests of the key file's creation."""
+    return _use_config_dir(tmp_path_factory.mktemp("xdg-config"), monkeypatch)
+
+
+def _use_config_dir(config: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
     for name in ("POSTURE_SECRET_KEY", "POSTURE_SECRET_KEY_FILE"):
         monkeypatch.delenv(name, raising=False)

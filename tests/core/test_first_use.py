@@ -42,11 +42,11 @@ def _start_together(url: str, count: int) -> list[subprocess.CompletedProcess[st
 
 
 @pytest.mark.parametrize("count", [6, 12])
-def test_concurrent_first_runs(db_url: str, count: int, own_config_dir: Path) -> None:
+def test_concurrent_first_runs(db_url: str, count: int, fresh_config_dir: Path) -> None:
     url = resolve_url(db_url)
     results = _start_together(url, count)
     assert [(r.returncode, r.stderr) for r in results] == [(0, "")] * count
-    assert os.listdir(own_config_dir / "posture") == ["secret.key"]  # one key, no temporary file left
+    assert os.listdir(fresh_config_dir / "posture") == ["secret.key"]  # one key, no temporary file left
     engine = make_engine(url)
     try:
         assert current_revisions(engine) == {SCHEMA_HEAD}

@@ -297,7 +297,7 @@ def _candidate_keys(stored: bytes, meta: Mapping[str, str]) -> set[bytes]:
                                                           if re.fullmatch(r"([0-9a-f]{2})+", v)}
 
 
-def test_the_database_alone_does_not_verify_a_guessed_secret(tmp_path: Path, own_config_dir: Path) -> None:
+def test_the_database_alone_does_not_verify_a_guessed_secret(tmp_path: Path, fresh_config_dir: Path) -> None:
     db = tmp_path / "posture.db"
     done = _collect(db, _manifest(tmp_path))
     assert done.returncode in (0, 3), done.stderr
@@ -315,5 +315,5 @@ def test_the_database_alone_does_not_verify_a_guessed_secret(tmp_path: Path, own
     candidates = _candidate_keys(stolen, meta)
     assert len(candidates) > 10  # digests, ids and the key check id were all tried
     assert not any(verifies(key) for key in candidates)
-    real = bytes.fromhex((own_config_dir / "posture" / "secret.key").read_text())
+    real = bytes.fromhex((fresh_config_dir / "posture" / "secret.key").read_text())
     assert real not in candidates and verifies(real)  # with the key file, the guess is confirmed
