@@ -49,6 +49,7 @@ from posture.store.assets import (
 from posture.store.exceptions import expire_exceptions
 from posture.store.findings import Judged, Produced, reconcile_findings
 from posture.store.history import FindingChange
+from posture.store.rescrub import scrub_stored_once
 from posture.store.runs import ScopeState, claim_scopes, ensure_scope, finish_run, start_run
 from posture.taxonomy import RunStatus
 
@@ -160,6 +161,7 @@ def _collect(
         run_id = start_run(session, scope_id, started)
         first_run = _is_first_run(session, scope_id, run_id)
         scrub = Scrubber(SecretScanner(installation_key(session)))
+        scrub_stored_once(session, scrub.value)  # a store written before the gate: once, under the lock
     try:
         gathered = _gather(collector)
         _check_observations(gathered, registry)
