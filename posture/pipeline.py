@@ -47,7 +47,7 @@ from posture.store.assets import (
     upsert_assets,
 )
 from posture.store.exceptions import expire_exceptions
-from posture.store.findings import Judged, Produced, reconcile_findings
+from posture.store.findings import Judged, Produced, Statement, reconcile_findings, sighted_statements, stated_hash
 from posture.store.history import FindingChange
 from posture.store.rescrub import scrub_stored_once
 from posture.store.runs import ScopeState, claim_scopes, ensure_scope, finish_run, start_run
@@ -182,10 +182,10 @@ def _collect(
     assets = _restore_unchanged(assets, stored)
     snapshot = Snapshot(assets, gathered.relations, previous)
     verdicts = list(evaluate_all(registry, snapshot, assets))
-    # The gate: rules judged the raw records; from here on only scrubbed text goes on, to be stored.
-    assets = [scrub.asset(a) for a in assets]
-    verdicts = [scrub.verdict(v) for v in verdicts]
-    observations = [scrub.observation(o) for o in gathered.observations]
+    # The gate: rules judged the raw records; from here on only scrubbed text goes on, to be stored
+    # (the findings a source stated pass it in _observed, which knows what the scope stated before).
+    assets = scrub.assets(assets)
+    verdicts = scrub.verdicts(verdicts)
     problems = [scrub.text(p) for p in gathered.problems]
 
     finished = now or utcnow()
@@ -200,7 +200,9 @@ def _collect(
         source_changed = not coverage.sees_change or bool(
             asset_counts["assets_new"] or asset_counts["assets_changed"] or sighted.dropped or relations_added
         )
-        produced = _produced(session, registry, index, assets, verdicts, observations)
+        stated_before = sighted_statements(session, scope_id)
+        observed = _observed(registry, index, assets, gathered.observations, scrub, stated_before)
+        produced = _produced(index, assets, verdicts) + observed
         reconciled = reconcile_findings(
             session,
             scope_id=scope_id,
@@ -298,17 +300,9 @@ def _count_events(changes: Sequence[FindingChange]) -> dict[str, int]:
     return counts
 
 
-def _produced(
-    session: Session,
-    registry: RuleRegistry,
-    index: AssetIndex,
-    assets: Sequence[AssetRecord],
-    verdicts: Sequence[Verdict],
-    observations: Sequence[ObservationRecord],
-) -> list[Produced]:
+def _produced(index: AssetIndex, assets: Sequence[AssetRecord], verdicts: Sequence[Verdict]) -> list[Produced]:
     attrs = {a.ref: a.attributes for a in assets}
-    names = {a.ref: a.name for a in assets}
-    out = [
+    return [
         Produced(
             v.rule,
             index.resolve(v.asset),
@@ -322,17 +316,42 @@ def _produced(
         )
         for v in verdicts
     ]
+
+
+def _observed(
+    registry: RuleRegistry,
+    index: AssetIndex,
+    assets: Sequence[AssetRecord],
+    observations: Sequence[ObservationRecord],
+    scrub: Scrubber,
+    sighted: Mapping[Statement, str],
+) -> list[Produced]:
+    """The findings a source stated, through the gate.
+
+    A finding this scope restates unchanged (its rule, asset and discriminator, and its stated
+    hash, so its title and evidence, are what one of its sightings holds; only what passed the gate is
+    ever hashed into a sighting, and :mod:`posture.store.rescrub` clears older hashes) is what the gate
+    let through before, so it is not tested again: a report re-ingested unchanged costs no scan of its
+    20,000 descriptions. Everything else passes the gate.
+    """
+    attrs = {a.ref: a.attributes for a in assets}
+    names = {a.ref: a.name for a in assets}
+    out: list[Produced] = []
     for obs in observations:
-        rule = registry.get(obs.rule_id)
-        evidence = dict(obs.evidence)
-        if obs.aliases:
-            evidence.setdefault("aliases", sorted(obs.aliases))
+        asset_id = index.ids[obs.asset]
+        evidence = _stated_evidence(obs)
+        before = sighted.get((obs.rule_id, asset_id, obs.discriminator))
+        digest = stated_hash(obs.title, obs.severity, evidence) if before is not None else ""
+        if not digest or digest != before:
+            gated = scrub.observation(obs)
+            if gated is not obs:  # the gate changed it: its digest, if any, is of what it replaced
+                obs, evidence, digest = gated, _stated_evidence(gated), ""
         accepted = evidence.get("accepted_reason")
         out.append(
             Produced(
-                rule,
+                registry.get(obs.rule_id),
                 index.resolve(obs.asset),
-                index.ids[obs.asset],
+                asset_id,
                 names.get(obs.asset, obs.asset.key),
                 attrs.get(obs.asset, {}),
                 obs.discriminator,
@@ -340,6 +359,14 @@ def _produced(
                 obs.severity,
                 evidence,
                 str(accepted) if accepted else None,
+                digest,
             )
         )
     return out
+
+
+def _stated_evidence(obs: ObservationRecord) -> dict[str, Any]:
+    evidence = dict(obs.evidence)
+    if obs.aliases:
+        evidence.setdefault("aliases", sorted(obs.aliases))
+    return evidence

@@ -176,8 +176,9 @@ def load_documents(raw: bytes | bytearray, name: str, limits: Limits = DEFAULT_L
 def check_depth(doc: Any, name: str, max_depth: int) -> None:
     """Refuse structures nested deeper than ``max_depth``.
 
-    Level by level rather than recursively (a deep input cannot exhaust our stack), and with list
-    comprehensions because a 20,000-CVE report has a few hundred thousand containers to visit.
+    Level by level rather than recursively (a deep input cannot exhaust our stack), and with one list
+    comprehension per level (not one per node) because a 20,000-CVE report has a few hundred thousand
+    containers to visit.
     """
     level: list[Any] = [doc] if type(doc) is dict or type(doc) is list else []
     depth = 0
@@ -185,11 +186,12 @@ def check_depth(doc: Any, name: str, max_depth: int) -> None:
         depth += 1
         if depth > max_depth:
             raise CollectorError(f"{name}: nesting is deeper than {max_depth} levels")
-        below: list[Any] = []
-        for node in level:
-            values = node.values() if type(node) is dict else node
-            below.extend([v for v in values if type(v) is dict or type(v) is list])
-        level = below
+        level = [
+            value
+            for node in level
+            for value in (node.values() if type(node) is dict else node)
+            if type(value) is dict or type(value) is list
+        ]
 
 
 def file_stem(path: str) -> str:

@@ -34,6 +34,26 @@ def fingerprint(rule_id: str, asset: AssetRef, discriminator: str) -> str:
     return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
+def stated_hash(title: str, severity: Severity, evidence: Mapping[str, Any]) -> str:
+    """What one scope states of a finding, hashed; kept per sighting, so a restatement is recognised."""
+    return content_hash([title, severity.value, evidence])
+
+
+#: A finding as a scope states it: rule, asset row, discriminator (what its fingerprint is made of).
+Statement = tuple[str, int, str]
+
+
+def sighted_statements(session: Session, scope_id: int) -> dict[Statement, str]:
+    """Every finding this scope's sightings hold a stated hash for → that hash."""
+    sighting, finding = finding_sighting_table.c, finding_table.c
+    query = (
+        select(finding.rule_id, finding.asset_id, finding.discriminator, sighting.content_hash)
+        .join(finding_table, finding.id == sighting.finding_id)
+        .where(sighting.scope_id == scope_id, sighting.content_hash != "")
+    )
+    return {(rule, asset, disc): digest for rule, asset, disc, digest in session.execute(query)}
+
+
 @dataclass(frozen=True)
 class Produced:
     """A finding as this run states it, before it meets the store."""
@@ -48,6 +68,8 @@ class Produced:
     severity: Severity
     evidence: Mapping[str, Any]
     accepted_reason: str | None = None
+    #: Its :func:`stated_hash`, when the caller has computed it already ("" when not).
+    stated: str = ""
 
     @property
     def fingerprint(self) -> str:
@@ -102,7 +124,7 @@ def reconcile_findings(
     if exceptions is None:
         exceptions = ExceptionMatcher.load(session, now)
     by_fp: dict[str, Produced] = {item.fingerprint: item for item in produced}
-    stated = {fp: content_hash([item.title, item.severity.value, item.evidence]) for fp, item in by_fp.items()}
+    stated = {fp: item.stated or stated_hash(item.title, item.severity, item.evidence) for fp, item in by_fp.items()}
     existing = _existing(session, scope_id, sorted(by_fp))
     # Only findings whose content this scope changed need their merged evidence read back.
     stale = [row.id for fp, row in existing.items() if row.scope_hash != stated[fp]]
@@ -117,14 +139,14 @@ def reconcile_findings(
         status = FindingStatus.ACCEPTED if (exception_id is not None or item.accepted_reason) else FindingStatus.OPEN
         if row is None:
             new_items.append(item)
-            new_rows.append(_new_row(item, fp, status, exception_id, now))
+            new_rows.append(_new_row(item, fp, status, exception_id, now, stated[fp]))
             continue
         values: dict[str, Any] = {}
         event: str | None = None
         if row.id in evidence_of:
             evidence = merge_evidence(evidence_of[row.id], item.evidence)
             severity = worst_severity(evidence, item.severity)
-            merged = content_hash([item.title, severity.value, evidence])
+            merged = stated_hash(item.title, severity, evidence)
             if merged != row.content_hash:
                 values.update(
                     title=item.title,
@@ -217,8 +239,17 @@ def _existing(session: Session, scope_id: int, fingerprints: Sequence[str]) -> d
     """
     sighting = finding_sighting_table.alias("mine")
     F = finding_table.c
-    columns = (F.id, F.fingerprint, F.status, F.content_hash, F.severity, F.severity_rank, F.risk, F.exception_id,
-               sighting.c.content_hash.label("scope_hash"))
+    columns = (
+        F.id,
+        F.fingerprint,
+        F.status,
+        F.content_hash,
+        F.severity,
+        F.severity_rank,
+        F.risk,
+        F.exception_id,
+        sighting.c.content_hash.label("scope_hash"),
+    )
     wanted = set(fingerprints)
     found: dict[str, _Existing] = {}
 
@@ -248,7 +279,9 @@ def _new_row(
     status: FindingStatus,
     exception_id: int | None,
     now: datetime,
+    digest: str,
 ) -> dict[str, Any]:
+    """``digest``: its stated hash, which is its content hash while this scope alone states it."""
     references = [r.as_dict() for r in item.rule.all_references]
     extra = item.evidence.get("references", ())  # a scanner's own check ids (CIS, Trivy AVD)
     references += [ref for ref in extra if isinstance(ref, dict) and ref not in references]
@@ -264,7 +297,7 @@ def _new_row(
         "category": item.rule.category.value,
         "references": references,
         "evidence": dict(item.evidence),
-        "content_hash": content_hash([item.title, item.severity.value, item.evidence]),
+        "content_hash": digest,
         "status": status.value,
         "risk": BASE_RISK[item.severity],
         "risk_factors": {},

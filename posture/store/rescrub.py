@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Table, select, text, update
 from sqlmodel import Session
 
-from posture.model import Asset, CollectionRun, Finding, FindingEvent, Meta, OutboxMessage
+from posture.model import Asset, CollectionRun, Finding, FindingEvent, Meta, OutboxMessage, finding_sighting_table
 from posture.store.assets import content_hash
 
 _MARK = "stored_text_scrubbed"
@@ -57,6 +57,9 @@ def scrub_stored_once(session: Session, scrub: Callable[[Any], Any]) -> int:
     finally:
         if sqlite:
             session.execute(text("PRAGMA secure_delete = OFF"))  # later deletes of this connection stay cheap
+    # A sighting's stated hash vouches that what it hashed passed the gate (posture.pipeline._observed):
+    # hashes made before the gate vouch for nothing, so they are cleared (the next run restates them).
+    session.execute(update(finding_sighting_table).values(content_hash=""))
     session.add(Meta(key=_MARK, value="1"))
     session.flush()
     return changed
