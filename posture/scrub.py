@@ -36,11 +36,13 @@ import orjson
 
 from posture.records import AssetRecord, ObservationRecord
 from posture.rules.base import Verdict
-from posture.secrets import SecretScanner, marker, may_hold_secret, may_name_secret
+from posture.secrets import SecretScanner, marker, may_hold_secret, secret_word_then
 
 #: Attribute and evidence mappings whose entries are a source's own ``name → value`` pairs.
 USER_DATA = frozenset({"labels", "annotations", "data", "stringData", "env"})
 _USER_DATA_HINT = re.compile(b'"(?:' + b"|".join(k.encode() for k in sorted(USER_DATA)) + b')":\\{')
+#: The rest of a serialised mapping key after a secret word in it: any characters but a quote, then ``":``.
+_KEY_END = re.compile(rb'[^"]*":')
 #: ``location`` given to what the gate finds (it keeps no hits: collectors report findings).
 _LOCATION = "stored"
 #: Records tested together: one serialised test clears a whole chunk, since nearly no record holds a
@@ -50,8 +52,9 @@ R = TypeVar("R")
 
 
 def _may_hold_pair(blob: bytes) -> bool:
-    """A serialised record with a :data:`USER_DATA` mapping and a secret word: one entry may be a secret pair."""
-    return _USER_DATA_HINT.search(blob) is not None and may_name_secret(blob)
+    """A serialised record with a :data:`USER_DATA` mapping and a key naming a secret: one entry may be a
+    secret pair (a label key ``example.com/db-password`` is ``…password":`` in the record)."""
+    return _USER_DATA_HINT.search(blob) is not None and secret_word_then(blob, _KEY_END)
 
 
 class Scrubber:

@@ -184,7 +184,7 @@ def may_hold_secret(text: str | bytes, *, serialized: bool = False) -> bool:
 
 def _may_hold_token(data: bytes) -> bool:
     return (
-        _TOKEN_RUN_HINT in data.translate(_TOKEN_CHARS)
+        (_TOKEN_RUN_HINT in data.translate(_TOKEN_CHARS) and _holds_anchor(data))
         or any(literal in data for literal in _TOKEN_LITERALS)
         or (b"=" in data and b"AccountKey=" in data)
         or (b"@" in data and _URL_HINT.search(data) is not None)
@@ -206,14 +206,19 @@ def may_name_a_pair(data: bytes) -> bool:
     key (then ``=``, a closing quote, escaped or not, or, after ``-``, a space) makes the detectors
     worth running, and finding one takes a few ``bytes.find`` calls, not three expressions over the text.
     """
+    return secret_word_then(data, _KEY_TAIL) or (b"-" in data and _FLAG_NAMED.search(data) is not None)
+
+
+def secret_word_then(data: bytes, tail: re.Pattern[bytes]) -> bool:
+    """``data`` holds a secret word (any case) right before ``tail``."""
     lowered = data.lower()
     for word in _KEY_WORD_BYTES:
         start = lowered.find(word)
         while start != -1:
-            if _KEY_TAIL.match(lowered, start + len(word)):
+            if tail.match(lowered, start + len(word)):
                 return True
             start = lowered.find(word, start + 1)
-    return b"-" in data and _FLAG_NAMED.search(data) is not None
+    return False
 
 
 def may_name_secret(data: bytes) -> bool:
@@ -238,6 +243,16 @@ def _guarded() -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
 
 
 _GUARDED = _guarded()
+#: The same as bytes, without ``@`` (URL and host credentials have their own, sharper test: _URL_HINT).
+_GUARDED_BYTES = tuple(
+    (guard.encode(), tuple(anchor.encode() for anchor, _i in entries)) for guard, entries in _GUARDED if guard != "@"
+)
+
+
+def _holds_anchor(data: bytes) -> bool:
+    """``data`` holds a token format's anchor (``ghp_``, ``AKIA``, ``eyJ``): a long run of token
+    characters alone is every Kubernetes object's name (``web-5d4f8c7b9-x2x7z``) or image digest."""
+    return any(guard in data and any(anchor in data for anchor in anchors) for guard, anchors in _GUARDED_BYTES)
 
 
 def _token_patterns(text: str) -> list[tuple[str, re.Pattern[str]]]:
