@@ -201,8 +201,9 @@ def _collect(
             asset_counts["assets_new"] or asset_counts["assets_changed"] or sighted.dropped or relations_added
         )
         stated_before = sighted_statements(session, scope_id)
-        observed = _observed(registry, index, assets, gathered.observations, scrub, stated_before)
-        produced = _produced(index, assets, verdicts) + observed
+        attrs = {a.ref: a.attributes for a in assets}
+        observed = _observed(registry, index, assets, attrs, gathered.observations, scrub, stated_before)
+        produced = _produced(index, attrs, verdicts) + observed
         reconciled = reconcile_findings(
             session,
             scope_id=scope_id,
@@ -300,8 +301,9 @@ def _count_events(changes: Sequence[FindingChange]) -> dict[str, int]:
     return counts
 
 
-def _produced(index: AssetIndex, assets: Sequence[AssetRecord], verdicts: Sequence[Verdict]) -> list[Produced]:
-    attrs = {a.ref: a.attributes for a in assets}
+def _produced(
+    index: AssetIndex, attrs: Mapping[AssetRef, Mapping[str, Any]], verdicts: Sequence[Verdict]
+) -> list[Produced]:
     return [
         Produced(
             v.rule,
@@ -322,6 +324,7 @@ def _observed(
     registry: RuleRegistry,
     index: AssetIndex,
     assets: Sequence[AssetRecord],
+    attrs: Mapping[AssetRef, Mapping[str, Any]],
     observations: Sequence[ObservationRecord],
     scrub: Scrubber,
     sighted: Mapping[Statement, str],
@@ -334,7 +337,6 @@ def _observed(
     let through before, so it is not tested again: a report re-ingested unchanged costs no scan of its
     20,000 descriptions. Everything else passes the gate.
     """
-    attrs = {a.ref: a.attributes for a in assets}
     names = {a.ref: a.name for a in assets}
     out: list[Produced] = []
     for obs in observations:

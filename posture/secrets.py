@@ -194,7 +194,7 @@ def _may_hold_token(data: bytes) -> bool:
 def _may_hold_pair(data: bytes, quote: bytes) -> bool:
     """``KEY=value``, ``--key value`` or ``"key": "value"`` with a key holding a secret word."""
     separated = b"=" in data or quote in data or _FLAG_HINT.search(data) is not None
-    return separated and may_name_secret(data) and may_name_a_pair(data)
+    return separated and may_name_a_pair(data)
 
 
 def may_name_a_pair(data: bytes) -> bool:
@@ -219,12 +219,6 @@ def secret_word_then(data: bytes, tail: re.Pattern[bytes]) -> bool:
                 return True
             start = lowered.find(word, start + 1)
     return False
-
-
-def may_name_secret(data: bytes) -> bool:
-    """``data`` holds a secret word, which every key :func:`secret_key_name` accepts contains."""
-    lowered = data.lower()
-    return any(word in lowered for word in _KEY_WORD_BYTES)
 
 
 _RARE_CHARS = "@_=J/.-"

@@ -1,87 +1,26 @@
-"""Loopback receivers for real deliveries: an HTTP endpoint apprise's json:// posts to (it can be
-told to answer 500, 429 or 400, or to hang), and an SMTP server (aiosmtpd) for mailto://."""
+"""Loopback receivers for real deliveries: the json:// endpoint of tests/chat_receiver.py, and an SMTP
+server (aiosmtpd) for mailto://."""
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from chat_receiver import Receiver, serving_receiver
 from sqlalchemy.engine import Engine
 
 from posture.db import make_engine, resolve_url
 from posture.migrations import upgrade
 
 
-@dataclass
-class Receiver:
-    """Every POST body is recorded; ``answers`` (status, headers) are consumed in order, then 200."""
-
-    port: int
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-    accepted: list[dict[str, Any]] = field(default_factory=list)
-    answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)
-    hang: threading.Event | None = None  # when set: requests wait for release before answering
-    release: threading.Event = field(default_factory=threading.Event)
-    arrived: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def url(self) -> str:
-        return f"json://127.0.0.1:{self.port}/hook"
-
-    def answer(self, status: int, times: int = 1, **headers: str) -> None:
-        with self.lock:
-            self.answers.extend([(status, dict(headers))] * times)
-
-    def messages(self) -> list[str]:
-        return [b.get("message", "") for b in self.accepted]
-
-
-def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-            with receiver.lock:
-                receiver.bodies.append(body)
-                status, headers = receiver.answers.pop(0) if receiver.answers else (200, {})
-            receiver.arrived.set()
-            if receiver.hang is not None and receiver.hang.is_set():
-                receiver.release.wait(30)
-            if 200 <= status < 300:
-                with receiver.lock:
-                    receiver.accepted.append(body)
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name.replace("_", "-"), value)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    return Handler
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    holder = Receiver(0)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(holder))
-    server.daemon_threads = True
-    holder.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield holder
-    holder.release.set()
-    server.shutdown()
-    server.server_close()
+    with serving_receiver() as holder:
+        yield holder
 
 
 class _Mailbox:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import Receiver
+from chat_receiver import Receiver
 from notify_fakes import RULES, Cluster, Workload
 from sqlalchemy.engine import Engine
 

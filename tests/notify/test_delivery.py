@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chat_receiver import Receiver
 from click.testing import CliRunner
-from conftest import Receiver
 from notify_fakes import RULES, Cluster, Workload
 from sqlalchemy import select
 from sqlalchemy.engine import Engine

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import Receiver
+from chat_receiver import Receiver
 from notify_fakes import RULES, Cluster, Workload
 from sqlalchemy import select
 from sqlalchemy.engine import Engine

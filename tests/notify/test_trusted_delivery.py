@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from apprise_schemas import ServiceURL, service_urls
+from chat_receiver import Receiver
 from click.testing import CliRunner
-from conftest import Receiver
 from notify_fakes import RULES, Cluster, Workload
 from sqlalchemy import select
 from sqlalchemy.engine import Engine

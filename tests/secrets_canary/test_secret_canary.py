@@ -20,18 +20,16 @@ import re
 import secrets
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import click
 import pytest
 import yaml
+from chat_receiver import Receiver, serving_receiver
 from services import Dockerd, PlainRegistry
 
 from posture.cli.main import cli
@@ -62,36 +60,10 @@ def docker(url: str, *args: str) -> str:
 # --- the chat receiver ---------------------------------------------------------------------------
 
 
-@dataclass
-class Payloads:
-    """Every raw body POSTed to the json:// channel, as bytes (searched exactly as sent)."""
-
-    bodies: list[bytes] = field(default_factory=list)
-
-
 @pytest.fixture
-def chat() -> Iterator[tuple[str, Payloads]]:
-    payloads = Payloads()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            payloads.bodies.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"json://127.0.0.1:{server.server_address[1]}/hook", payloads
-    finally:
-        server.shutdown()
-        server.server_close()
+def chat() -> Iterator[Receiver]:
+    with serving_receiver() as receiver:
+        yield receiver
 
 
 # --- the estate ----------------------------------------------------------------------------------
@@ -304,9 +276,9 @@ def keep(haystacks: dict[str, bytes], directory: Path) -> None:
 
 @pytest.mark.slow
 def test_no_canary_is_kept_and_each_is_detected(
-    dockerd: Dockerd, registry_plain: PlainRegistry, estate: Estate, chat: tuple[str, Payloads], tmp_path: Path
+    dockerd: Dockerd, registry_plain: PlainRegistry, estate: Estate, chat: Receiver, tmp_path: Path
 ) -> None:
-    channel, payloads = chat
+    channel, payloads = chat.url, chat
     out = Outputs(tmp_path / "run")
     (out.root / "home").mkdir(parents=True)
     (out.root / "config.toml").write_text(
@@ -318,9 +290,9 @@ def test_no_canary_is_kept_and_each_is_detected(
     export(out)
     tui_screens(out)
     # Not vacuous: the report's vulnerability was announced as new, with its finding line, on the wire.
-    assert any(b"CVE-2099-0001" in body for body in payloads.bodies), payloads.bodies
+    assert any(b"CVE-2099-0001" in body for body in payloads.raw), payloads.raw
     haystacks = dict(out.files)
-    haystacks |= {f"chat payload {i}": body for i, body in enumerate(payloads.bodies)}
+    haystacks |= {f"chat payload {i}": body for i, body in enumerate(payloads.raw)}
     haystacks |= {f"database file {p.name}": p.read_bytes() for p in out.root.glob("posture.db*")
                   if p.is_file()}
     haystacks |= {f"file {p.relative_to(out.root)}": p.read_bytes() for p in (out.root / "home").rglob("*")

@@ -1,0 +1,81 @@
+"""A loopback HTTP endpoint apprise's json:// posts to, recording every body (parsed, and raw as sent);
+it can be told to answer 500, 429 or 400, or to hang. Used by the notify tests and the secret canary."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Receiver:
+    """Every POST body is recorded; ``answers`` (status, headers) are consumed in order, then 200."""
+
+    port: int
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)  # each body exactly as sent
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    hang: threading.Event | None = None  # when set: requests wait for release before answering
+    release: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"json://127.0.0.1:{self.port}/hook"
+
+    def answer(self, status: int, times: int = 1, **headers: str) -> None:
+        with self.lock:
+            self.answers.extend([(status, dict(headers))] * times)
+
+    def messages(self) -> list[str]:
+        return [b.get("message", "") for b in self.accepted]
+
+
+def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = json.loads(raw or b"{}")
+            with receiver.lock:
+                receiver.raw.append(raw)
+                receiver.bodies.append(body)
+                status, headers = receiver.answers.pop(0) if receiver.answers else (200, {})
+            receiver.arrived.set()
+            if receiver.hang is not None and receiver.hang.is_set():
+                receiver.release.wait(30)
+            if 200 <= status < 300:
+                with receiver.lock:
+                    receiver.accepted.append(body)
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name.replace("_", "-"), value)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Handler
+
+
+@contextmanager
+def serving_receiver() -> Iterator[Receiver]:
+    holder = Receiver(0)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(holder))
+    server.daemon_threads = True
+    holder.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield holder
+    finally:
+        holder.release.set()
+        server.shutdown()
+        server.server_close()
