@@ -9,6 +9,7 @@ the records as the source stated them; what is stored has passed :class:`posture
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -168,7 +169,9 @@ def _collect(
     except CollectorError as exc:
         return _fail(engine, str(scope), run_id, scrub.text(str(exc)), first_run)
     except Exception as exc:  # a collector bug must still end its run, not leave it "running"
-        log.exception("collector %s crashed", scope)
+        # The exception's text comes from the source (a value, a name): it is stored and shown only
+        # through the gates, never in a raw traceback; the frames, which are Posture's own, go to debug.
+        log.debug("collector %s crashed:\n%s", scope, "".join(traceback.format_tb(exc.__traceback__)))
         message = f"{scope}: unexpected error: {type(exc).__name__}: {exc}"
         return _fail(engine, str(scope), run_id, scrub.text(message), first_run)
 
