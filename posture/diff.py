@@ -14,7 +14,8 @@ open                   open, worse             regressed (a ``regressed`` event:
 open or accepted       resolved                resolved
 anything else          accepted                accepted (newly accepted risk)
 accepted               open                    exception-expired (its exception ran out),
-                                               else unaccepted
+                                               exception-revoked (someone ended it), else
+                                               unaccepted
 =====================  ======================  ==========================================
 """
 
@@ -31,10 +32,14 @@ CATEGORIES: tuple[str, ...] = (
     "reopened",
     "regressed",
     "exception-expired",
+    "exception-revoked",
     "unaccepted",
     "accepted",
     "resolved",
 )
+
+#: Events that end an acceptance and name why (else a reopened accepted finding is "unaccepted").
+_ENDINGS = frozenset({"exception-expired", "exception-revoked"})
 
 #: The state a finding is in after each history event; ``regressed`` leaves the state unchanged.
 STATE_AFTER: Mapping[str, str] = {
@@ -42,6 +47,7 @@ STATE_AFTER: Mapping[str, str] = {
     "reopened": "open",
     "unaccepted": "open",
     "exception-expired": "open",
+    "exception-revoked": "open",
     "resolved": "resolved",
     "accepted": "accepted",
 }
@@ -98,7 +104,7 @@ def classify(before: Mapping[int, Before], events: Iterable[tuple[Any, ...]]) ->
     state: dict[int, str] = {}
     last: dict[int, tuple[Any, ...]] = {}
     regressed: set[int] = set()
-    expired: set[int] = set()
+    ended: dict[int, str] = {}  # why a finding's acceptance ended: exception-expired or -revoked
     after_event = STATE_AFTER.get
     for e in events:
         fid, event = e[0], e[1]
@@ -107,14 +113,16 @@ def classify(before: Mapping[int, Before], events: Iterable[tuple[Any, ...]]) ->
             new_state = state.get(fid) or _state(before, fid)
             if event == "regressed":
                 regressed.add(fid)
-        elif event == "exception-expired":
-            expired.add(fid)
+        elif event in _ENDINGS:
+            ended[fid] = event
+        else:
+            ended.pop(fid, None)  # accepted again, or reopened for another reason since
         state[fid] = new_state
         last[fid] = e
     out: list[Entry] = []
     for fid, after in state.items():
         prior = before.get(fid)
-        change = _category(prior.state if prior else None, after, fid in regressed, fid in expired)
+        change = _category(prior.state if prior else None, after, fid in regressed, ended.get(fid))
         if change is None:
             continue
         e = last[fid]
@@ -134,14 +142,14 @@ def _state(before: Mapping[int, Before], finding_id: int) -> str:
     return prior.state if prior else "open"
 
 
-def _category(old: str | None, new: str, regressed: bool, expired: bool) -> str | None:
+def _category(old: str | None, new: str, regressed: bool, ended: str | None) -> str | None:
     if new == "open":
         if old is None:
             return "new"
         if old == "resolved":
             return "reopened"
         if old == "accepted":
-            return "exception-expired" if expired else "unaccepted"
+            return ended or "unaccepted"
         return "regressed" if regressed else None
     if new == "resolved":
         return "resolved" if old in ("open", "accepted") else None

@@ -190,13 +190,26 @@ class FindingEvent(SQLModel, table=True):
 
 
 class RiskException(SQLModel, table=True):
-    """An accepted risk. Exactly one of rule/asset/namespace/pattern scopes it (rule may combine)."""
+    """An accepted risk: its scope (:class:`posture.acceptance.Scope`, every column set must hold), who
+    accepted it, why and until when, and where it was decided (``source``: tui, cli, file or vex;
+    ``source_key``: its identity there, so a file or VEX document applied again updates it)."""
 
     __tablename__ = "risk_exception"
+    __table_args__ = (Index("ix_risk_exception_source", "source", "source_key"),)
     id: int | None = Field(default=None, primary_key=True)
+    fingerprint: str | None = Field(default=None, max_length=64)
+    vuln_id: str | None = Field(default=None, max_length=128)
+    aliases: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default=text("'[]'"))
+    )
+    package: str | None = Field(default=None, max_length=512)
     rule_id: str | None = Field(default=None, max_length=128)
+    #: An asset's key, name or alias.
     asset_key: str | None = Field(default=None, max_length=1024)
     namespace: str | None = Field(default=None, max_length=256)
+    cluster: str | None = Field(default=None, max_length=256)
+    host: str | None = Field(default=None, max_length=256)
+    team: str | None = Field(default=None, max_length=256)
     pattern: str | None = Field(default=None, max_length=1024)
     reason: str
     owner: str = Field(max_length=256)
@@ -204,6 +217,12 @@ class RiskException(SQLModel, table=True):
     expires_at: datetime | None = None
     until_fix: bool = False
     expired_at: datetime | None = None
+    source: str = Field(default="tui", max_length=16, sa_column_kwargs={"server_default": "tui"})
+    source_key: str = Field(default="", max_length=512, sa_column_kwargs={"server_default": ""})
+    origin: str = Field(default="", max_length=1024, sa_column_kwargs={"server_default": ""})
+    justification: str | None = Field(default=None, max_length=64)
+    revoked_at: datetime | None = None
+    revoked_by: str | None = Field(default=None, max_length=256)
 
 
 class OutboxMessage(SQLModel, table=True):

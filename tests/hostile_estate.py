@@ -20,9 +20,9 @@ from typing import Any
 import yaml
 from sqlalchemy import text
 
+from posture.acceptance import Acceptance, Scope
 from posture.clock import utcnow
 from posture.db import make_engine, resolve_url, write_session
-from posture.model import RiskException
 from posture.store.exceptions import create_exception
 
 DEMO = Path(__file__).resolve().parents[1] / "posture" / "demo" / "data"
@@ -115,8 +115,7 @@ def accept_one_rule(url: str) -> None:
         with write_session(engine) as session:
             rule_id = session.execute(text("SELECT rule_id FROM finding ORDER BY risk DESC LIMIT 1")).scalar_one()
             now = utcnow()
-            create_exception(session, RiskException(rule_id=rule_id, reason=hostile("accepted"),
-                                                    owner=hostile("alice"), created_at=now,
-                                                    expires_at=now + timedelta(seconds=1)))
+            create_exception(session, Acceptance(Scope(rule_id=rule_id), hostile("accepted"), hostile("alice"), "cli",
+                                                  expires_at=now + timedelta(seconds=1)), now)
     finally:
         engine.dispose()

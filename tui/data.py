@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from posture.acceptance import Acceptance, Scope
 from posture.db import read_session, write_session
-from posture.model import RiskException, finding_table
+from posture.model import finding_table
 from posture.reports.overview import Counts, Headline, load_counts, load_headline
 from posture.rules.base import RuleRegistry
 from posture.store import diff, estate_queries, tui_queries
@@ -116,16 +117,13 @@ class Store:
     # -- the one write --------------------------------------------------------------------------
     def accept_risk(self, request: AcceptRequest) -> int:
         """Write the exception; returns how many open findings it accepted."""
-        exc = RiskException(
+        scope = Scope(
             rule_id=request.rule_id if request.scope in ("finding", "rule") else None,
-            asset_key=request.asset_key if request.scope in ("finding", "asset") else None,
-            reason=request.reason,
-            owner=request.owner,
-            created_at=self.clock(),
-            expires_at=request.expires_at,
+            asset=request.asset_key if request.scope in ("finding", "asset") else None,
         )
+        acceptance = Acceptance(scope, request.reason, request.owner, "tui", expires_at=request.expires_at)
         with write_session(self.engine) as session:
-            exc_id = create_exception(session, exc)
+            exc_id = create_exception(session, acceptance, self.clock())
             covered = session.execute(
                 select(func.count()).select_from(finding_table).where(finding_table.c.exception_id == exc_id)
             ).scalar_one()

@@ -25,7 +25,6 @@ from collectors.reports.vulnids import (
     StoredIds,
     StoredVulnLookup,
     canonical_id,
-    normalize_vuln_id,
     vuln_discriminator,
 )
 from posture.coverage import FULL, Coverage
@@ -38,6 +37,7 @@ from posture.records import (
     ObservationRecord,
     Problem,
     RelationRecord,
+    normalize_vuln_id,
 )
 from posture.rules.scanner import VULN
 from posture.secrets import SecretScanner

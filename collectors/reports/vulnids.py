@@ -18,16 +18,6 @@ from dataclasses import dataclass
 from posture.records import AssetRef
 
 
-def normalize_vuln_id(vuln_id: str) -> str:
-    text = vuln_id.strip()
-    head = text[:5].upper()
-    if head.startswith("CVE-"):
-        return text.upper()
-    if head == "GHSA-":
-        return "GHSA-" + text[5:].lower()
-    return text
-
-
 def canonical_id(ids: Iterable[str]) -> str:
     """CVE over GHSA over anything else; the lowest id of the preferred family, so every scanner agrees.
 

@@ -1,159 +1,365 @@
-"""Accepted risks: which findings an exception covers, and what happens when it expires.
+"""Accepted risks in the store: which findings each exception covers, and what happens when one ends.
 
-An exception is scoped by rule, asset key, namespace or a glob pattern over the asset name (the
-rule may combine with any of the others). "Until a fix exists" exceptions stop covering a finding
-as soon as its evidence says a fix is available. An expired exception reopens what it covered.
+What a scope covers is decided in :mod:`posture.acceptance`; this module keeps the exceptions, applies
+them to findings (at creation, in every run's reconcile, when one is revoked or expires) and makes
+matching cheap: exceptions are indexed by the fields that name one thing (finding, vulnerability id,
+rule, asset), so a run checks each finding against the few exceptions that could cover it, not all.
+
+When several exceptions cover a finding the narrowest is its exception
+(:attr:`posture.acceptance.Scope.specificity`). When one ends (revoked, expired), its findings are
+matched again: a finding another exception still covers moves to it and stays accepted; the others
+reopen, each with one history event naming why.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
-from fnmatch import fnmatchcase
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from posture.model import Asset, RiskException, asset_table, exception_table, finding_table
-from posture.records import AssetKind, AssetRef
+from posture.acceptance import GROUP_FIELDS, Acceptance, Candidate, Scope, covers
+from posture.model import (
+    RiskException,
+    alias_table,
+    asset_table,
+    exception_table,
+    finding_table,
+)
+from posture.store.estate_graph import load_estate
 from posture.store.history import FindingChange, changes_for, record_events
 from posture.taxonomy import FindingStatus
 
+_CHUNK = 500
 
-@dataclass(frozen=True)
-class _Active:
+
+@dataclass(frozen=True, slots=True)
+class Active:
+    """An exception in force: its id, scope and whether it ends for a finding once a fix exists."""
+
     id: int
-    rule_id: str | None
-    asset_key: str | None
-    namespace: str | None
-    pattern: str | None
+    scope: Scope
     until_fix: bool
 
 
-def _covers(
-    exc: _Active,
-    rule_id: str,
-    asset: AssetRef,
-    asset_name: str,
-    attributes: Mapping[str, Any],
-    evidence: Mapping[str, Any],
-) -> bool:
-    if exc.rule_id and exc.rule_id != rule_id:
-        return False
-    if exc.asset_key and exc.asset_key not in (asset.key, asset_name):
-        return False
-    if exc.namespace and attributes.get("namespace") != exc.namespace:
-        return False
-    if exc.pattern and not (fnmatchcase(asset_name, exc.pattern) or fnmatchcase(asset.key, exc.pattern)):
-        return False
-    return not (exc.until_fix and evidence.get("fix_available"))
+def scope_of(row: Any) -> Scope:
+    """The scope a stored exception row states (any object with its columns as attributes)."""
+    return Scope(
+        fingerprint=row.fingerprint,
+        vuln_id=row.vuln_id,
+        aliases=tuple(row.aliases or ()),
+        package=row.package,
+        rule_id=row.rule_id,
+        asset=row.asset_key,
+        namespace=row.namespace,
+        cluster=row.cluster,
+        host=row.host,
+        team=row.team,
+        pattern=row.pattern,
+    )
+
+
+def in_force(now: datetime) -> Any:
+    """The SQL condition for an exception that is neither revoked nor expired at ``now``."""
+    X = exception_table.c
+    return (
+        X.revoked_at.is_(None)
+        & X.expired_at.is_(None)
+        & (X.expires_at.is_(None) | (X.expires_at > now))
+    )
 
 
 class ExceptionMatcher:
-    """The exceptions in force at one moment, matched against findings in memory."""
+    """The exceptions in force at one moment, indexed by the fields that name one thing."""
 
-    def __init__(self, active: Sequence[_Active]) -> None:
-        self._active = list(active)
+    def __init__(self, active: Sequence[Active], session: Session | None = None, team_key: str = "team") -> None:
+        self._by_fingerprint: dict[str, list[Active]] = defaultdict(list)
+        self._by_vuln: dict[str, list[Active]] = defaultdict(list)
+        self._by_rule: dict[str, list[Active]] = defaultdict(list)
+        self._by_asset: dict[str, list[Active]] = defaultdict(list)
+        self._broad: list[Active] = []
+        for exc in active:
+            scope = exc.scope
+            if scope.fingerprint:
+                self._by_fingerprint[scope.fingerprint].append(exc)
+            elif scope.vuln_id:
+                for vuln_id in scope.vuln_ids:
+                    self._by_vuln[vuln_id].append(exc)
+            elif scope.asset:
+                self._by_asset[scope.asset].append(exc)
+            elif scope.rule_id:
+                self._by_rule[scope.rule_id].append(exc)
+            else:
+                self._broad.append(exc)
+        #: Whether a candidate needs its asset's aliases (an exception names an asset by one of them).
+        self.names_assets = any(exc.scope.asset for exc in active)
+        self._needs_groups = any(getattr(exc.scope, dim) for exc in active for dim in GROUP_FIELDS)
+        self._session = session
+        self._team_key = team_key
+        self._groups: Any = None
+        self.empty = not active
 
     @classmethod
-    def load(cls, session: Session, now: datetime) -> ExceptionMatcher:
-        rows = session.execute(
-            select(RiskException).where(
-                exception_table.c.expired_at.is_(None),
-                (exception_table.c.expires_at.is_(None)) | (exception_table.c.expires_at > now),
-            )
-        ).scalars()
-        return cls(
-            [
-                _Active(r.id, r.rule_id, r.asset_key, r.namespace, r.pattern, r.until_fix)
-                for r in rows
-                if r.id is not None
-            ]
+    def load(cls, session: Session, now: datetime, team_key: str = "team") -> ExceptionMatcher:
+        rows = session.execute(select(RiskException).where(in_force(now))).scalars()
+        return cls([Active(r.id, scope_of(r), r.until_fix) for r in rows if r.id is not None], session, team_key)
+
+    def _candidates(self, finding: Candidate) -> Iterator[Active]:
+        yield from self._by_fingerprint.get(finding.fingerprint, ())
+        for vuln_id in finding.vuln_ids:
+            yield from self._by_vuln.get(vuln_id, ())
+        for name in {finding.asset_key, finding.asset_name, *finding.asset_aliases}:
+            yield from self._by_asset.get(name, ())
+        yield from self._by_rule.get(finding.rule_id, ())
+        yield from self._broad
+
+    def match(self, finding: Candidate) -> int | None:
+        """The id of the narrowest exception covering ``finding`` (lowest id among equals), or None."""
+        best: Active | None = None
+        for exc in self._candidates(finding):
+            if best is not None and (exc.scope.specificity, -exc.id) <= (best.scope.specificity, -best.id):
+                continue
+            if covers(exc.scope, exc.until_fix, finding, self._groups_of if self._needs_groups else None):
+                best = exc
+        return best.id if best else None
+
+    def _groups_of(self, finding: Candidate) -> Mapping[str, Iterable[str]]:
+        """The estate's groups of the finding's asset, the estate loaded once, on first need."""
+        if self._session is None or finding.asset_id is None:
+            return {}
+        if self._groups is None:
+            self._groups = load_estate(self._session, self._team_key)
+        groups: Mapping[str, Iterable[str]] = self._groups.groups(finding.asset_id)
+        return groups
+
+
+def aliases_of(session: Session, asset_ids: Collection[int]) -> dict[int, tuple[str, ...]]:
+    """Each asset's other keys (an image's manifest digests), for exceptions that name an asset by one."""
+    found: dict[int, list[str]] = defaultdict(list)
+    ids = sorted(asset_ids)
+    for start in range(0, len(ids), _CHUNK):
+        A = alias_table.c
+        for asset_id, alias in session.execute(
+            select(A.asset_id, A.alias).where(A.asset_id.in_(ids[start : start + _CHUNK]))
+        ):
+            found[asset_id].append(alias)
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def _stored_candidates(session: Session, where: Any) -> list[tuple[int, Candidate]]:
+    """Stored findings as candidates (with their assets' aliases), filtered by ``where``."""
+    F, A = finding_table.c, asset_table.c
+    rows = session.execute(
+        select(F.id, F.fingerprint, F.rule_id, F.evidence, A.id.label("asset_id"), A.key, A.name, A.attributes)
+        .join(asset_table, A.id == F.asset_id)
+        .where(where)
+    ).all()
+    aliases = aliases_of(session, {r.asset_id for r in rows})
+    return [
+        (
+            r.id,
+            Candidate(r.fingerprint, r.rule_id, r.key, r.name, aliases.get(r.asset_id, ()), r.attributes or {},
+                      r.evidence or {}, r.asset_id),
         )
-
-    def match(
-        self, rule_id: str, asset: AssetRef, asset_name: str, attributes: Mapping[str, Any], evidence: Mapping[str, Any]
-    ) -> int | None:
-        for exc in self._active:
-            if _covers(exc, rule_id, asset, asset_name, attributes, evidence):
-                return exc.id
-        return None
+        for r in rows
+    ]
 
 
-def create_exception(session: Session, exc: RiskException) -> int:
+def _narrowing(scope: Scope) -> Any:
+    """A SQL pre-filter for the findings ``scope`` could cover (only on columns it names exactly)."""
+    F = finding_table.c
+    where = F.status == FindingStatus.OPEN.value
+    if scope.fingerprint:
+        where = where & (F.fingerprint == scope.fingerprint)
+    if scope.rule_id:
+        where = where & (F.rule_id == scope.rule_id)
+    return where
+
+
+def would_cover(session: Session, scope: Scope, until_fix: bool = False, team_key: str = "team") -> list[int]:
+    """The open findings an exception of ``scope`` would accept now (the TUI shows them before saving)."""
+    matcher = ExceptionMatcher([Active(0, scope, until_fix)], session, team_key)
+    return [fid for fid, candidate in _stored_candidates(session, _narrowing(scope)) if matcher.match(candidate) == 0]
+
+
+def _row_values(acceptance: Acceptance) -> dict[str, Any]:
+    scope = acceptance.scope
+    return {
+        "fingerprint": scope.fingerprint,
+        "vuln_id": scope.vuln_id,
+        "aliases": list(scope.aliases),
+        "package": scope.package,
+        "rule_id": scope.rule_id,
+        "asset_key": scope.asset,
+        "namespace": scope.namespace,
+        "cluster": scope.cluster,
+        "host": scope.host,
+        "team": scope.team,
+        "pattern": scope.pattern,
+        "reason": acceptance.reason,
+        "owner": acceptance.owner,
+        "expires_at": acceptance.expires_at,
+        "until_fix": acceptance.until_fix,
+        "source": acceptance.source,
+        "source_key": acceptance.key,
+        "origin": acceptance.origin,
+        "justification": acceptance.justification,
+    }
+
+
+def _validate(acceptance: Acceptance, now: datetime) -> None:
+    if not acceptance.reason.strip() or not acceptance.owner.strip():
+        raise ValueError("an exception needs an owner and a reason")
+    if acceptance.expires_at is not None and acceptance.expires_at <= now:
+        raise ValueError("an exception's expiry must be in the future")
+
+
+def create_exception(session: Session, acceptance: Acceptance, now: datetime, team_key: str = "team") -> int:
     """Store an exception and accept the open findings it covers now; returns its id."""
-    if not (exc.rule_id or exc.asset_key or exc.namespace or exc.pattern):
-        raise ValueError("an exception needs a scope: rule, asset, namespace or pattern")
+    _validate(acceptance, now)
+    exc = RiskException(created_at=now, **_row_values(acceptance))
     session.add(exc)
     session.flush()
     assert exc.id is not None
-    active = _Active(exc.id, exc.rule_id, exc.asset_key, exc.namespace, exc.pattern, exc.until_fix)
-    rows = session.execute(
-        select(
-            finding_table.c.id,
-            finding_table.c.rule_id,
-            finding_table.c.evidence,
-            asset_table.c.kind,
-            asset_table.c.key,
-            asset_table.c.name,
-            asset_table.c.attributes,
-        )
-        .join(Asset, asset_table.c.id == finding_table.c.asset_id)
-        .where(finding_table.c.status == FindingStatus.OPEN.value)
-    )
-    covered = [
-        r.id
-        for r in rows
-        if _covers(active, r.rule_id, AssetRef(AssetKind(r.kind), r.key), r.name, r.attributes, r.evidence)
-    ]
-    if covered:
+    covered = would_cover(session, acceptance.scope, acceptance.until_fix, team_key)
+    _accept(session, covered, exc.id, now, acceptance.reason)
+    return exc.id
+
+
+def _accept(session: Session, finding_ids: Sequence[int], exc_id: int, now: datetime, reason: str) -> None:
+    if not finding_ids:
+        return
+    for start in range(0, len(finding_ids), _CHUNK):
+        chunk = finding_ids[start : start + _CHUNK]
         session.execute(
             update(finding_table)
-            .where(finding_table.c.id.in_(covered))
-            .values(status=FindingStatus.ACCEPTED.value, exception_id=exc.id)
+            .where(finding_table.c.id.in_(chunk))
+            .values(status=FindingStatus.ACCEPTED.value, exception_id=exc_id)
         )
-        _record(session, covered, "accepted", exc.created_at, {"exception": exc.id, "reason": exc.reason})
-    return exc.id
+    _record(session, finding_ids, "accepted", now, {"exception": exc_id, "reason": reason})
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying a file or VEX document did: exceptions created, changed and revoked (by id)."""
+
+    created: list[int]
+    updated: list[int]
+    revoked: list[int]
+    changes: list[FindingChange]
+
+
+def apply_acceptances(
+    session: Session,
+    source: str,
+    document: str,
+    acceptances: Sequence[Acceptance],
+    now: datetime,
+    team_key: str = "team",
+) -> Applied:
+    """Make the exceptions of one document (an exceptions file, a VEX document) what it states now.
+
+    Each acceptance's ``key`` is its identity in ``document``: an entry stated again is updated in place
+    when it changed (its findings matched again), an entry no longer stated is revoked (its findings
+    reopen unless another exception covers them), and a new one is created. Nothing else is touched.
+    """
+    X = exception_table.c
+    prefix = f"{document}#"
+    stored = {
+        row.source_key: row
+        for row in session.execute(
+            select(exception_table).where(
+                X.source == source, X.source_key.startswith(prefix, autoescape=True), X.revoked_at.is_(None)
+            )
+        )
+    }
+    created: list[int] = []
+    updated: list[int] = []
+    changes: list[FindingChange] = []
+    for acceptance in acceptances:
+        stated = replace(acceptance, source=source, key=prefix + acceptance.key)
+        row = stored.pop(stated.key, None)
+        if row is None:
+            created.append(create_exception(session, stated, now, team_key))
+            continue
+        values = _row_values(stated)
+        if all(getattr(row, k) == v for k, v in values.items()):
+            continue
+        _validate(stated, now)
+        session.execute(update(exception_table).where(X.id == row.id).values(**values))
+        changes += _rematch(session, row.id, now, "unaccepted", team_key)
+        _accept(session, would_cover(session, stated.scope, stated.until_fix, team_key), row.id, now, stated.reason)
+        updated.append(row.id)
+    revoked = [row.id for row in stored.values()]
+    for exc_id in revoked:
+        changes += revoke_exception(session, exc_id, f"{source}:{document}", now, team_key)
+    return Applied(created, updated, revoked, changes)
+
+
+def revoke_exception(
+    session: Session, exc_id: int, by: str, now: datetime, team_key: str = "team"
+) -> list[FindingChange]:
+    """End an exception now; its findings reopen (``exception-revoked``) unless another covers them."""
+    X = exception_table.c
+    found = session.execute(select(X.revoked_at).where(X.id == exc_id)).first()
+    if found is None:
+        raise LookupError(f"no exception {exc_id}")
+    if found.revoked_at is not None:
+        return []
+    session.execute(update(exception_table).where(X.id == exc_id).values(revoked_at=now, revoked_by=by))
+    return _rematch(session, exc_id, now, "exception-revoked", team_key)
+
+
+def expire_exceptions(session: Session, now: datetime, team_key: str = "team") -> list[FindingChange]:
+    """Mark exceptions past their expiry and reopen their findings (``exception-expired``, once)."""
+    X = exception_table.c
+    due = session.execute(
+        select(X.id).where(X.expired_at.is_(None), X.revoked_at.is_(None), X.expires_at.is_not(None),
+                           X.expires_at <= now)
+    ).scalars().all()
+    expired: list[FindingChange] = []
+    for exc_id in due:
+        session.execute(update(exception_table).where(X.id == exc_id).values(expired_at=now))
+        expired += _rematch(session, exc_id, now, "exception-expired", team_key)
+    return expired
+
+
+def _rematch(session: Session, exc_id: int, now: datetime, event: str, team_key: str) -> list[FindingChange]:
+    """The findings ``exc_id`` accepted, matched again against the exceptions in force: a finding
+    another one covers moves to it (no event: it stays accepted); the rest reopen with ``event``."""
+    F = finding_table.c
+    held = _stored_candidates(session, (F.exception_id == exc_id) & (F.status == FindingStatus.ACCEPTED.value))
+    if not held:
+        return []
+    matcher = ExceptionMatcher.load(session, now, team_key)
+    moved: dict[int, list[int]] = defaultdict(list)
+    reopened: list[int] = []
+    for fid, candidate in held:
+        other = matcher.match(candidate)
+        if other is None:
+            reopened.append(fid)
+        elif other != exc_id:
+            moved[other].append(fid)
+    for other, ids in moved.items():
+        session.execute(update(finding_table).where(F.id.in_(ids)).values(exception_id=other))
+    for start in range(0, len(reopened), _CHUNK):
+        session.execute(
+            update(finding_table)
+            .where(F.id.in_(reopened[start : start + _CHUNK]))
+            .values(status=FindingStatus.OPEN.value, exception_id=None)
+        )
+    return _record(session, reopened, event, now, {"exception": exc_id})
 
 
 def _record(
     session: Session, finding_ids: Sequence[int], event: str, now: datetime, detail: dict[str, Any]
 ) -> list[FindingChange]:
-    changes = changes_for(session, finding_ids, event, detail)
+    changes: list[FindingChange] = []
+    for start in range(0, len(finding_ids), _CHUNK):
+        changes += changes_for(session, finding_ids[start : start + _CHUNK], event, detail)
     record_events(session, None, changes, now)
     return changes
-
-
-def expire_exceptions(session: Session, now: datetime) -> list[FindingChange]:
-    """Mark exceptions past their expiry and reopen their findings (history event ``exception-expired``)."""
-    due = (
-        session.execute(
-            select(exception_table.c.id).where(
-                exception_table.c.expired_at.is_(None),
-                exception_table.c.expires_at.is_not(None),
-                exception_table.c.expires_at <= now,
-            )
-        )
-        .scalars()
-        .all()
-    )
-    expired: list[FindingChange] = []
-    for exc_id in due:
-        reopened = list(
-            session.execute(
-                select(finding_table.c.id).where(
-                    finding_table.c.exception_id == exc_id, finding_table.c.status == FindingStatus.ACCEPTED.value
-                )
-            ).scalars()
-        )
-        if reopened:
-            session.execute(
-                update(finding_table)
-                .where(finding_table.c.id.in_(reopened))
-                .values(status=FindingStatus.OPEN.value, exception_id=None)
-            )
-        session.execute(update(exception_table).where(exception_table.c.id == exc_id).values(expired_at=now))
-        expired.extend(_record(session, reopened, "exception-expired", now, {"exception": exc_id}))
-    return expired

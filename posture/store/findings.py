@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Select, delete, insert, select, update
 from sqlmodel import Session
 
+from posture.acceptance import Candidate
 from posture.coverage import FULL, Coverage
 from posture.model import asset_table, finding_sighting_table, finding_table
 from posture.records import AssetKind, AssetRef
@@ -23,7 +24,7 @@ from posture.rules.base import Rule
 from posture.scoring import BASE_RISK
 from posture.store.assets import chunks, content_hash
 from posture.store.evidence import merge_evidence, worst_severity
-from posture.store.exceptions import ExceptionMatcher
+from posture.store.exceptions import ExceptionMatcher, aliases_of
 from posture.store.history import FindingChange, changes_for, record_events
 from posture.store.raw import run_raw
 from posture.taxonomy import FindingStatus, Severity
@@ -126,6 +127,7 @@ def reconcile_findings(
     by_fp: dict[str, Produced] = {item.fingerprint: item for item in produced}
     stated = {fp: item.stated or stated_hash(item.title, item.severity, item.evidence) for fp, item in by_fp.items()}
     existing = _existing(session, scope_id, sorted(by_fp))
+    aliases = aliases_of(session, {i.asset_id for i in produced}) if exceptions.names_assets else {}
     # Only findings whose content this scope changed need their merged evidence read back.
     stale = [row.id for fp, row in existing.items() if row.scope_hash != stated[fp]]
     evidence_of = _evidence(session, stale)
@@ -135,7 +137,7 @@ def reconcile_findings(
     new_items: list[Produced] = []
     for fp, item in by_fp.items():
         row = existing.get(fp)
-        exception_id = exceptions.match(item.rule.id, item.asset, item.asset_name, item.asset_attributes, item.evidence)
+        exception_id = None if exceptions.empty else exceptions.match(_candidate(item, fp, aliases))
         status = FindingStatus.ACCEPTED if (exception_id is not None or item.accepted_reason) else FindingStatus.OPEN
         if row is None:
             new_items.append(item)
@@ -217,6 +219,11 @@ def reconcile_findings(
     _touch(session, seen, now)
     record_events(session, run_id, result.changes, now)
     return result
+
+
+def _candidate(item: Produced, fingerprint: str, aliases: Mapping[int, tuple[str, ...]]) -> Candidate:
+    return Candidate(fingerprint, item.rule.id, item.asset.key, item.asset_name, aliases.get(item.asset_id, ()),
+                     item.asset_attributes, item.evidence, item.asset_id)
 
 
 @dataclass(frozen=True, slots=True)

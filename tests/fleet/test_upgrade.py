@@ -27,6 +27,7 @@ from services import Dockerd
 from sqlalchemy import func, select, text
 
 from posture.db import make_engine, read_session, resolve_url
+from posture.migrations import SCHEMA_HEAD
 from posture.model import exception_table, finding_table, run_table
 from tests.k8s.live_support import write_kubeconfig
 from tests.k8s.replay_server import ReplayServer, corpus_cluster, with_cluster_uid
@@ -178,7 +179,7 @@ def test_an_upgraded_store_keeps_everything_and_the_next_runs_change_nothing(
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     finally:
         engine.dispose()
-    assert version == "0004"
+    assert version == SCHEMA_HEAD
     # The key moved out of the store into the key file (so secret findings kept their fingerprints above)
     key_file = home / "posture" / "secret.key"
     assert key_file.read_text().strip() == legacy_key and stat.S_IMODE(key_file.stat().st_mode) == 0o600

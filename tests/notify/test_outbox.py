@@ -11,10 +11,11 @@ from notify_fakes import RULES, Cluster, Workload
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from posture.acceptance import Acceptance, Scope
 from posture.config import Channel, NotifySettings
 from posture.db import make_engine, resolve_url, write_session
 from posture.migrations import upgrade
-from posture.model import RiskException, finding_table, outbox_table
+from posture.model import finding_table, outbox_table
 from posture.notify import outbox as outbox_module
 from posture.notify.deliver import Deliverer, DeliveryPolicy, Outcome
 from posture.notify.outbox import OutboxWriter
@@ -167,8 +168,8 @@ def test_exception_expiring_and_expired(db: tuple[str, Engine]) -> None:
     collect(engine, cluster, RULES, after_reconcile=hooks)
     now = datetime.now(UTC)
     with write_session(engine) as session:
-        create_exception(session, RiskException(rule_id="K8S-TEST-PRIV", reason="migration <https://evil.example>",
-                                                owner="ops", created_at=now, expires_at=now + timedelta(days=2)))
+        create_exception(session, Acceptance(Scope(rule_id="K8S-TEST-PRIV"), "migration <https://evil.example>", "ops",
+                                              "cli", expires_at=now + timedelta(days=2)), now)
     inbox = Inbox()
     with write_session(engine) as session:
         OutboxWriter(settings).sweep(session, now)

@@ -20,13 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from test_live import push_plain
 
+from posture.acceptance import Acceptance, Scope
 from posture.cli.main import cli
 from posture.cli.sources.registry import known_tags
 from posture.clock import utcnow
 from posture.config import NotifySettings
 from posture.db import make_engine, read_session, resolve_url, write_session
 from posture.migrations import upgrade
-from posture.model import RiskException, asset_table, finding_table
+from posture.model import asset_table, finding_table
 from posture.pipeline import collect
 from posture.postrun import post_run_hooks
 from posture.records import (
@@ -227,7 +228,7 @@ def test_an_accepted_vulnerability_resolves_it_only_on_a_complete_run(engine: En
     collect(engine, registry_run(), rules, after_reconcile=hooks)
     collect(engine, report_run(), rules, after_reconcile=hooks)
     with write_session(engine) as session:  # what `posture accept` does: the CVE is no longer open
-        create_exception(session, RiskException(rule_id="VULN", reason="mitigated", owner="sec", created_at=utcnow()))
+        create_exception(session, Acceptance(Scope(rule_id="VULN"), "mitigated", "sec", "cli"), utcnow())
     partial = collect(engine, registry_run(problem=True), rules, after_reconcile=hooks)
     assert partial.status is RunStatus.PARTIAL and statuses(engine) == ["open"]
     complete = collect(engine, registry_run(), rules, after_reconcile=hooks)

@@ -12,13 +12,13 @@ from click.testing import CliRunner
 from scoring_fakes import RULES, Container, DockerEngine, ScanReport
 from sqlalchemy.engine import Engine
 
+from posture.acceptance import Acceptance, Scope
 from posture.cli.main import cli
 from posture.clock import utcnow
 from posture.config import NotifySettings
 from posture.db import make_engine, read_session, resolve_url, write_session
 from posture.diff import Before, Event, classify
 from posture.migrations import upgrade
-from posture.model import RiskException
 from posture.pipeline import collect
 from posture.postrun import post_run_hooks
 from posture.store.diff import Window, load_diff, run_window
@@ -94,8 +94,8 @@ def test_sequence_of_runs(engine: tuple[str, Engine]) -> None:
     r5 = run(report)
     now = utcnow()
     with write_session(eng) as session:
-        create_exception(session, RiskException(rule_id="VULN", pattern="app@*", reason="vendor fix pending",
-                                                owner="ops", created_at=now, expires_at=now + timedelta(seconds=2)))
+        create_exception(session, Acceptance(Scope(rule_id="VULN", pattern="app@*"), "vendor fix pending", "ops", "cli",
+                                              expires_at=now + timedelta(seconds=2)), now)
     r6 = run(docker)
     with read_session(eng) as session:
         assert _changes(eng, run_window(session, r4, r5)) == {"reopened": {"CVE-1 in openssl"}}

@@ -1,0 +1,162 @@
+"""What an accepted risk covers: one scope, decided here and nowhere else.
+
+A person (in the TUI, on the command line or in an exceptions file) or a VEX document accepts a
+risk on a :class:`Scope`. Every field that is set must hold for a finding to be covered; a field
+left unset does not restrict. So "CVE-2021-44228 on this image" is ``Scope(vuln_id=..., asset=...)``
+and covers that vulnerability (under any of its aliases: a GHSA or distribution id of the same flaw)
+on that image, and never another vulnerability of the same rule ``VULN`` on the same image: the
+exception names what was accepted, not the rule that happened to report it.
+
+An "until a fix exists" acceptance stops covering a finding as soon as its evidence shows a fixed
+version, whatever the scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from fnmatch import fnmatchcase
+from typing import Any
+
+from posture.records import normalize_vuln_ids
+
+#: The dimensions an estate groups assets by that an acceptance may name; their value comes from
+#: the estate graph (a pod's team label, a container's host), so they are looked up only on demand.
+GROUP_FIELDS: tuple[str, ...] = ("cluster", "host", "team")
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What one acceptance covers: the conjunction of the fields that are set (at least one)."""
+
+    fingerprint: str | None = None  # exactly one finding
+    vuln_id: str | None = None  # one vulnerability, under any of its ids (``aliases`` too)
+    aliases: tuple[str, ...] = ()
+    package: str | None = None  # the vulnerable package's name (a VEX subcomponent)
+    rule_id: str | None = None
+    asset: str | None = None  # an asset's key, name or one of its aliases (an image's digests)
+    namespace: str | None = None
+    cluster: str | None = None
+    host: str | None = None
+    team: str | None = None
+    pattern: str | None = None  # a glob over the asset's name or key
+
+    def __post_init__(self) -> None:
+        if self.aliases and not self.vuln_id:
+            raise ValueError("aliases need a vulnerability id")
+        if not any(getattr(self, f.name) for f in fields(self) if f.name != "aliases"):
+            raise ValueError("an exception needs a scope: a finding, vulnerability, package, rule, asset, "
+                             "namespace, cluster, host, team or pattern")
+
+    @property
+    def vuln_ids(self) -> frozenset[str]:
+        """The vulnerability's ids, normalized (CVE upper case, GHSA lower case), or empty."""
+        return frozenset(normalize_vuln_ids([self.vuln_id, *self.aliases])) if self.vuln_id else frozenset()
+
+    @property
+    def specificity(self) -> int:
+        """Higher is narrower: when several acceptances cover one finding, the narrowest one is its
+        exception (so revoking a broad one never disturbs a finding a narrower one names)."""
+        weights = {"fingerprint": 64, "vuln_id": 16, "package": 8, "asset": 8, "rule_id": 4}
+        return sum(weights.get(f.name, 2) for f in fields(self) if f.name != "aliases" and getattr(self, f.name))
+
+    def describe(self) -> str:
+        """One line for lists and messages: ``vulnerability CVE-x (aliases GHSA-y) · asset nginx``."""
+        names = {"vuln_id": "vulnerability", "rule_id": "rule", "fingerprint": "finding"}
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "aliases" or not value:
+                continue
+            text = f"{names.get(f.name, f.name)} {value}"
+            if f.name == "vuln_id" and self.aliases:
+                text += f" (aliases {', '.join(self.aliases)})"
+            parts.append(text)
+        return " · ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A finding as an acceptance sees it (what the store holds, no database types)."""
+
+    fingerprint: str
+    rule_id: str
+    asset_key: str
+    asset_name: str
+    asset_aliases: tuple[str, ...]
+    attributes: Mapping[str, Any]
+    evidence: Mapping[str, Any]
+    asset_id: int | None = None  # the store's id, for looking up the asset's groups
+
+    @property
+    def vuln_ids(self) -> frozenset[str]:
+        """Every id the finding's vulnerability is known by (its stated id and its aliases)."""
+        ids = [self.evidence.get("vulnerability")]
+        aliases = self.evidence.get("aliases")
+        if isinstance(aliases, list | tuple):
+            ids.extend(aliases)
+        return frozenset(normalize_vuln_ids(i for i in ids if isinstance(i, str) and i))
+
+    @property
+    def fix_available(self) -> bool:
+        return bool(self.evidence.get("fix_available"))
+
+
+#: The groups of a finding's asset (``{"team": {"payments"}, "host": {"web-1"}}``), looked up only
+#: when an acceptance names a group.
+GroupsOf = Callable[[Candidate], Mapping[str, Iterable[str]]]
+
+
+def covers(scope: Scope, until_fix: bool, finding: Candidate, groups_of: GroupsOf | None = None) -> bool:
+    """Whether an acceptance of ``scope`` covers ``finding`` (every field set holds)."""
+    if until_fix and finding.fix_available:
+        return False
+    if scope.fingerprint and scope.fingerprint != finding.fingerprint:
+        return False
+    if scope.rule_id and scope.rule_id != finding.rule_id:
+        return False
+    if scope.vuln_id and not scope.vuln_ids & finding.vuln_ids:
+        return False
+    if scope.package and scope.package != finding.evidence.get("package"):
+        return False
+    if scope.asset and scope.asset not in (finding.asset_key, finding.asset_name, *finding.asset_aliases):
+        return False
+    if scope.namespace and finding.attributes.get("namespace") != scope.namespace:
+        return False
+    if scope.pattern and not (fnmatchcase(finding.asset_name, scope.pattern)
+                              or fnmatchcase(finding.asset_key, scope.pattern)):
+        return False
+    named = [(dim, getattr(scope, dim)) for dim in GROUP_FIELDS if getattr(scope, dim)]
+    if named:
+        groups = groups_of(finding) if groups_of else {}
+        return all(_in_group(value, groups.get(dim, ())) for dim, value in named)
+    return True
+
+
+def _in_group(value: str, members: Iterable[str]) -> bool:
+    """A namespace group reads ``cluster/namespace``; a cluster, host or team is matched whole."""
+    return value in set(members)
+
+
+@dataclass(frozen=True, slots=True)
+class Acceptance:
+    """One accepted risk as its source states it (a person, an exceptions file, a VEX document).
+
+    ``source`` is where it was decided (``tui``, ``cli``, ``file``, ``vex``) and ``key`` its identity
+    there (an exceptions file entry's id, a VEX statement's document and number), so applying the
+    same file or document again updates the same exception instead of adding one. ``origin`` says
+    where to read it (``exceptions.yaml:12``, a VEX document's id). Either ``expires_at`` or
+    ``until_fix`` should be set; a VEX ``not_affected`` statement may have neither (it is true until
+    the document says otherwise).
+    """
+
+    scope: Scope
+    reason: str
+    owner: str
+    source: str
+    key: str = ""
+    origin: str = ""
+    expires_at: datetime | None = None
+    until_fix: bool = False
+    justification: str | None = None  # a VEX justification (``vulnerable_code_not_present`` ...)
