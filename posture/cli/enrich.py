@@ -10,10 +10,9 @@ from posture.cli.hooks import after_collect, notify_settings
 from posture.cli.output import echo
 from posture.clock import utcnow
 from posture.db import write_session
-from posture.notify.outbox import OutboxWriter
 from posture.records import CollectorError
+from posture.settle import settle
 from posture.store.enrichment import replace_epss, replace_kev
-from posture.store.scoring import ScoringSettings, score_estate
 
 
 @click.command("enrich")
@@ -42,9 +41,7 @@ def enrich_command(app: AppContext, kev_path: str | None, epss_path: str | None)
             loaded.append(f"KEV: {replace_kev(session, kev)} entries")
         if epss is not None:
             loaded.append(f"EPSS: {replace_epss(session, epss)} scores")
-        outcome = score_estate(session, run_id=None, now=now,
-                               settings=ScoringSettings(settings.team_key, settings.thresholds.regression_delta))
-        OutboxWriter(settings).write_changes(session, outcome.regressions, outcome, now)
+        outcome = settle(session, settings, now)
     echo(f"{'; '.join(loaded)}; re-scored {len(outcome.risks)} findings, {len(outcome.regressions)} "
                f"regressed; posture {outcome.score:g} ({outcome.grade})")
     after_collect(app)
