@@ -104,6 +104,15 @@ def test_the_preview_is_what_creating_accepts(two_privileged: Engine) -> None:
     assert previewed == accepted and len(accepted) == 1
 
 
+def test_an_asset_is_named_by_its_key_its_name_or_an_alias(engine: Engine) -> None:
+    collect(engine, FakeCollector(cves=("CVE-1",)), RULES)
+    image = FakeCollector()
+    with read_session(engine) as s:
+        for name in (image.image_key, "app:1.0", *image.image_aliases):
+            assert len(would_cover(s, Scope(rule_id="VULN", asset=name))) == 1, name
+        assert would_cover(s, Scope(rule_id="VULN", asset="sha256:" + "c" * 64)) == []
+
+
 def test_a_document_applied_again_updates_its_exceptions_in_place(two_privileged: Engine) -> None:
     def apply(*entries: tuple[str, Scope]) -> tuple[list[int], list[int], list[int]]:
         with write_session(two_privileged) as s:
