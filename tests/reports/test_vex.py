@@ -134,7 +134,7 @@ def test_malformed_is_one_line(tmp_path: Path, content: str, problem: str) -> No
     path.write_text(content)
     with pytest.raises(CollectorError) as err:
         read_vex(str(path))
-    assert str(err.value) == f"{path}{problem}" or str(err.value).startswith(f"{path}{problem}")
+    assert str(err.value).startswith(f"{path}{problem}") and "\n" not in str(err.value)
 
 
 # --- against the store --------------------------------------------------------------------------------
@@ -215,8 +215,7 @@ def test_malformed_document_changes_nothing(engine: Engine, tmp_path: Path,
         _posture(engine, "vex", "import", str(VEX / "trivy-debian-buster-not-affected.json"), str(bad))
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"posture: error: {bad}:2: not valid JSON (unexpected character)"] or (
-        len(err) == 1 and err[0].startswith(f"posture: error: {bad}:2: not valid JSON"))
+    assert len(err) == 1 and err[0].startswith(f"posture: error: {bad}:2: not valid JSON (")
     assert _accepted(engine) == []
     with Session(engine) as session:
         assert session.execute(select(exception_table.c.id)).first() is None
