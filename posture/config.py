@@ -32,12 +32,11 @@ default route. A channel without any route gets the default route too.
 
 Channel URLs carry tokens and passwords: they never appear in a message, a log line or the
 database. The outbox names a channel by a keyed hash of its URL (:meth:`Channel.id`), and people
-see :meth:`Channel.display`: the scheme, and the host only where it is not a secret.
+see :func:`posture.notify.display.display_url`: the scheme, and the host only where it is not a secret.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import os
@@ -46,7 +45,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from posture.notify.policy import EVENTS, SCOPE_KEYS, Route, Thresholds
 from posture.taxonomy import Severity
@@ -64,39 +62,6 @@ class Channel:
     def id(self, key: bytes) -> str:
         """Stable outbox id: a keyed hash of the URL, so the database never holds (or confirms) the URL."""
         return "ch-" + hmac.new(key, self.url.encode("utf-8"), hashlib.sha256).hexdigest()[:24]
-
-    @property
-    def display(self) -> str:
-        return display_url(self.url)
-
-
-@functools.lru_cache(maxsize=256)  # apprise parses each URL once, however many rows name it
-def display_url(url: str) -> str:
-    """``scheme://host``, the host only when apprise itself shows it with privacy on, else ``scheme://``.
-
-    Apprise URLs keep their secrets anywhere: the path, the user part, the query, and for many services
-    (Opsgenie, Pushover, PagerDuty, Slack …) the host itself is the API key. Which part is a secret is
-    apprise's own schema knowledge (the plugin's private template tokens), and the plugin applies it in
-    ``url(privacy=True)``; so the host is shown only when that rendering keeps it unchanged. A URL apprise
-    cannot parse shows its scheme only. The path, user and query are never shown.
-    """
-    import apprise  # the CLI's notification commands only; not every command needs its plugins loaded
-
-    try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname or ""
-    except ValueError:
-        return "invalid-url"
-    scheme = f"{parts.scheme or '?'}://"
-    asset = apprise.AppriseAsset(storage_mode="memory")
-    plugin = apprise.Apprise.instantiate(url.strip(), asset=asset, suppress_exceptions=True) if host else None
-    if plugin is None:
-        return scheme
-    try:
-        shown = urlsplit(str(plugin.url(privacy=True))).hostname  # type: ignore[no-untyped-call]
-    except ValueError:
-        return scheme
-    return scheme + host if shown == host else scheme
 
 
 @dataclass(frozen=True)
