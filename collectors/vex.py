@@ -15,8 +15,6 @@ nothing) is skipped and reported, never widened to "everywhere".
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,31 +26,14 @@ from collectors.reports.fields import as_dict, as_str, clean, dicts, digest_of, 
 from collectors.reports.model import canonical_package
 from collectors.reports.reader import DEFAULT_LIMITS, Limits, check_depth, display_name, read_bytes
 from collectors.reports.trivy import metadata_image
-from posture.acceptance import Acceptance, Scope
-from posture.records import CollectorError, normalize_vuln_id
+from collectors.vexclaim import ACCEPTED, SOURCE, Claim, Product, accept, short, too_long
+from posture.acceptance import Acceptance
+from posture.records import CollectorError
+from posture.vulnids import normalize_vuln_id
 
-SOURCE = "vex"
 _OPENVEX_CONTEXT = "https://openvex.dev/ns"
-#: The statuses that accept a risk: OpenVEX and Trivy ``not_affected``, CycloneDX also ``false_positive``.
-_ACCEPTED = frozenset({"not_affected", "false_positive"})
-#: A justification is a token (``code_not_reachable``); anything else is prose and joins the detail.
-_TOKEN = re.compile(r"[a-z][a-z_]{0,63}")
-#: The longest ids the store keeps (``risk_exception`` columns); a longer statement is skipped, not cut.
-_MAX = {"vulnerability id": 128, "package": 512, "product": 1024}
 #: purl types whose namespace is part of the package name scanners report (``golang.org/x/crypto``).
 _NAMESPACED = frozenset({"golang", "npm", "composer", "swift", "hex", "cocoapods"})
-
-
-@dataclass(frozen=True, slots=True)
-class Product:
-    """What one statement's product names in Posture's terms: an image (by digest) and/or a package."""
-
-    asset: str | None = None
-    package: str | None = None
-
-    @property
-    def label(self) -> str:
-        return " ".join(p for p in (self.asset, self.package) if p)
 
 
 @dataclass
@@ -65,18 +46,6 @@ class VexDocument:
     statements: int = 0
     acceptances: list[Acceptance] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class _Statement:
-    """One (vulnerability, product) claim, in document order."""
-
-    vuln_id: str
-    aliases: tuple[str, ...]
-    product: Product
-    status: str
-    justification: str
-    detail: str
 
 
 def read_vex(path: str, limits: Limits = DEFAULT_LIMITS) -> VexDocument:
@@ -94,23 +63,23 @@ def read_vex(path: str, limits: Limits = DEFAULT_LIMITS) -> VexDocument:
 def parse_vex(doc: Any, name: str) -> VexDocument:
     """Recognise the format and turn its not-affected statements into acceptances."""
     fmt, document, owner, claims = _recognise(doc, name)
-    parsed = VexDocument(name, _short(clean(document) or name, 256), fmt)
-    final: dict[tuple[str, Product], _Statement] = {}
+    parsed = VexDocument(name, short(clean(document) or name, 256), fmt)
+    final: dict[tuple[str, Product], Claim] = {}
     for claim in claims:
         parsed.statements += 1
-        if isinstance(claim, str) or _too_long(claim):
-            parsed.skipped.append(claim if isinstance(claim, str) else _too_long(claim))
+        if isinstance(claim, str) or too_long(claim):
+            parsed.skipped.append(claim if isinstance(claim, str) else too_long(claim))
             continue
         key = (claim.vuln_id, claim.product)
         final.pop(key, None)  # re-inserted last: the latest statement about the pair holds
         final[key] = claim
     for claim in final.values():
-        if claim.status in _ACCEPTED:
-            parsed.acceptances.append(_acceptance(claim, owner or SOURCE, parsed.document))
+        if claim.status in ACCEPTED:
+            parsed.acceptances.append(accept(claim, owner or SOURCE, parsed.document))
     return parsed
 
 
-def _recognise(doc: Any, name: str) -> tuple[str, str, str, Iterator[_Statement | str]]:
+def _recognise(doc: Any, name: str) -> tuple[str, str, str, Iterator[Claim | str]]:
     """(format, document identity, author, statements) of an OpenVEX, CycloneDX or Trivy document."""
     if not isinstance(doc, dict):
         raise CollectorError(f"{name}: not a VEX document (not a JSON object)")
@@ -123,45 +92,10 @@ def _recognise(doc: Any, name: str) -> tuple[str, str, str, Iterator[_Statement 
     raise CollectorError(f"{name}: not a VEX document (no OpenVEX @context, CycloneDX bomFormat or Trivy report)")
 
 
-def _short(text: str, limit: int) -> str:
-    """``text`` when it fits ``limit``, else a stable digest of it (an identity must not be cut)."""
-    return text if len(text) <= limit else "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _too_long(claim: _Statement) -> str:
-    fields = {"vulnerability id": claim.vuln_id, "package": claim.product.package or "",
-              "product": claim.product.asset or ""}
-    for what, value in fields.items():
-        if len(value) > _MAX[what] or (what == "vulnerability id" and any(len(a) > _MAX[what] for a in claim.aliases)):
-            return f"{claim.vuln_id[:40]}: {what} longer than {_MAX[what]} characters"
-    return ""
-
-
-def _acceptance(claim: _Statement, owner: str, origin: str) -> Acceptance:
-    product = claim.product
-    justification, detail = claim.justification, claim.detail
-    if justification and not _TOKEN.fullmatch(justification):
-        justification, detail = "", "; ".join(p for p in (clean(justification), detail) if p)
-    reason = f"VEX {claim.status}"
-    if justification:
-        reason += f": {justification}"
-    if detail:
-        reason += f" ({detail})"
-    return Acceptance(
-        scope=Scope(vuln_id=claim.vuln_id, aliases=claim.aliases, asset=product.asset, package=product.package),
-        reason=clean(reason),
-        owner=clean(owner)[:256],
-        source=SOURCE,
-        key=_short("|".join((claim.vuln_id, product.asset or "", product.package or "")), 240),
-        origin=origin,
-        justification=justification or claim.status,
-    )
-
-
 # --- OpenVEX ---------------------------------------------------------------------------------------
 
 
-def _openvex(doc: dict[str, Any], name: str) -> Iterator[_Statement | str]:
+def _openvex(doc: dict[str, Any], name: str) -> Iterator[Claim | str]:
     statements = doc.get("statements")
     if not isinstance(statements, list):
         raise CollectorError(f"{name}: OpenVEX document has no statements list")
@@ -181,7 +115,7 @@ def _openvex(doc: dict[str, Any], name: str) -> Iterator[_Statement | str]:
             if isinstance(product, str):
                 yield f"statement {number} ({vuln_id}): {product}"
                 continue
-            yield _Statement(vuln_id, aliases, product, status, as_str(statement.get("justification")), clean(detail))
+            yield Claim(vuln_id, aliases, product, status, as_str(statement.get("justification")), clean(detail))
 
 
 def _openvex_vulnerability(value: Any, name: str, number: int) -> tuple[str, tuple[str, ...]]:
@@ -268,7 +202,7 @@ def _cdx_author(doc: dict[str, Any]) -> str:
     return next((n for n in names if n), "")
 
 
-def _cyclonedx(doc: dict[str, Any], name: str) -> Iterator[_Statement | str]:
+def _cyclonedx(doc: dict[str, Any], name: str) -> Iterator[Claim | str]:
     vulns = doc.get("vulnerabilities")
     if not isinstance(vulns, list):
         raise CollectorError(f"{name}: CycloneDX document has no vulnerabilities list")
@@ -289,7 +223,7 @@ def _cyclonedx(doc: dict[str, Any], name: str) -> Iterator[_Statement | str]:
             if isinstance(product, str):
                 yield f"vulnerability {number} ({vuln_id}): {product}"
                 continue
-            yield _Statement(vuln_id, aliases, product, state, as_str(analysis.get("justification")),
+            yield Claim(vuln_id, aliases, product, state, as_str(analysis.get("justification")),
                              clean(as_str(analysis.get("detail"))))
 
 
@@ -320,7 +254,7 @@ def _cdx_product(ref: str, refs: dict[str, dict[str, Any]], top: str) -> Product
 # --- Trivy -----------------------------------------------------------------------------------------
 
 
-def _trivy(doc: dict[str, Any], name: str) -> Iterator[_Statement | str]:
+def _trivy(doc: dict[str, Any], name: str) -> Iterator[Claim | str]:
     """``Vulnerabilities[].Status`` and, with ``--show-suppressed``, ``ExperimentalModifiedFindings``."""
     asset = _trivy_asset(doc) or None
     for result in dicts(doc.get("Results")):
@@ -343,7 +277,7 @@ def _trivy_asset(doc: dict[str, Any]) -> str:
 
 
 def _trivy_statement(vuln: dict[str, Any], asset: str | None, status: str, statement: str,
-                     source: str) -> _Statement | str:
+                     source: str) -> Claim | str:
     vuln_id = as_str(vuln.get("VulnerabilityID"))
     package = as_str(vuln.get("PkgName"))
     if not vuln_id or not package:
@@ -353,4 +287,4 @@ def _trivy_statement(vuln: dict[str, Any], asset: str | None, status: str, state
     # Trivy writes a VEX justification as the Statement (``vulnerable_code_not_present``), else prose.
     justification = statement if statement.replace("_", "").isalpha() and statement.islower() else ""
     detail = "; ".join(p for p in (statement if not justification else "", f"source {source}" if source else "") if p)
-    return _Statement(main, aliases, Product(asset, package), status, justification, clean(detail))
+    return Claim(main, aliases, Product(asset, package), status, justification, clean(detail))

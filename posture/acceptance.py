@@ -19,7 +19,11 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
-from posture.records import normalize_vuln_ids
+from posture.vulnids import normalize_vuln_ids
+
+#: Where an acceptance was decided: a person in the TUI or on the command line, an exceptions file
+#: (exceptions as code), or a VEX statement (a document imported, or a scanner report's own).
+TUI, CLI, FILE, VEX = "tui", "cli", "file", "vex"
 
 #: The dimensions an estate groups assets by that an acceptance may name; their value comes from
 #: the estate graph (a pod's team label, a container's host), so they are looked up only on demand.

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from collectors.vex import SOURCE, VexDocument, read_vex
+from collectors.vex import VexDocument, read_vex
+from posture.acceptance import VEX as SOURCE
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
 from posture.cli.hooks import after_collect, notify_settings
 from posture.cli.output import echo, emit

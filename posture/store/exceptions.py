@@ -30,6 +30,9 @@ from posture.model import (
     exception_table,
     finding_table,
 )
+from posture.scrub import Scrubber
+from posture.secretkey import installation_key
+from posture.secrets import SecretScanner
 from posture.store.estate_graph import load_estate
 from posture.store.history import FindingChange, changes_for, record_events
 from posture.taxonomy import FindingStatus
@@ -189,6 +192,23 @@ def would_cover(session: Session, scope: Scope, until_fix: bool = False, team_ke
     return [fid for fid, candidate in _stored_candidates(session, _narrowing(scope)) if matcher.match(candidate) == 0]
 
 
+class _Gate:
+    """The secret gate for an exception's free text (a VEX detail, a reason someone pasted a token
+    into): the installation's scrubber, built once per call on first need."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._scrub: Scrubber | None = None
+
+    def __call__(self, acceptance: Acceptance) -> Acceptance:
+        if self._scrub is None:
+            self._scrub = Scrubber(SecretScanner(installation_key(self._session)))
+        text = self._scrub.text
+        justification = acceptance.justification
+        return replace(acceptance, reason=text(acceptance.reason), owner=text(acceptance.owner),
+                       origin=text(acceptance.origin), justification=text(justification) if justification else None)
+
+
 def _row_values(acceptance: Acceptance) -> dict[str, Any]:
     scope = acceptance.scope
     return {
@@ -223,6 +243,10 @@ def _validate(acceptance: Acceptance, now: datetime) -> None:
 
 def create_exception(session: Session, acceptance: Acceptance, now: datetime, team_key: str = "team") -> int:
     """Store an exception and accept the open findings it covers now; returns its id."""
+    return _create(session, _Gate(session)(acceptance), now, team_key)
+
+
+def _create(session: Session, acceptance: Acceptance, now: datetime, team_key: str) -> int:
     _validate(acceptance, now)
     exc = RiskException(created_at=now, **_row_values(acceptance))
     session.add(exc)
@@ -263,13 +287,18 @@ def apply_acceptances(
     acceptances: Sequence[Acceptance],
     now: datetime,
     team_key: str = "team",
+    *,
+    revoke_absent: bool = True,
 ) -> Applied:
     """Make the exceptions of one document (an exceptions file, a VEX document) what it states now.
 
     Each acceptance's ``key`` is its identity in ``document``: an entry stated again is updated in place
     when it changed (its findings matched again), an entry no longer stated is revoked (its findings
     reopen unless another exception covers them), and a new one is created. Nothing else is touched.
+    ``revoke_absent`` False keeps what the document does not state (a run that did not see everything).
     """
+    if not acceptances and not revoke_absent:
+        return Applied([], [], [], [])
     X = exception_table.c
     prefix = f"{document}#"
     stored = {
@@ -283,11 +312,12 @@ def apply_acceptances(
     created: list[int] = []
     updated: list[int] = []
     changes: list[FindingChange] = []
+    gate = _Gate(session)
     for acceptance in acceptances:
-        stated = replace(acceptance, source=source, key=prefix + acceptance.key)
+        stated = gate(replace(acceptance, source=source, key=prefix + acceptance.key))
         row = stored.pop(stated.key, None)
         if row is None:
-            created.append(create_exception(session, stated, now, team_key))
+            created.append(_create(session, stated, now, team_key))
             continue
         values = _row_values(stated)
         if all(getattr(row, k) == v for k, v in values.items()):
@@ -297,7 +327,7 @@ def apply_acceptances(
         changes += _rematch(session, row.id, now, "unaccepted", team_key)
         _accept(session, would_cover(session, stated.scope, stated.until_fix, team_key), row.id, now, stated.reason)
         updated.append(row.id)
-    revoked = [row.id for row in stored.values()]
+    revoked = [row.id for row in stored.values()] if revoke_absent else []
     for exc_id in revoked:
         changes += revoke_exception(session, exc_id, f"{source}:{document}", now, team_key)
     return Applied(created, updated, revoked, changes)
