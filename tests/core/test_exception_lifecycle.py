@@ -143,3 +143,14 @@ def test_an_exception_needs_an_owner_a_reason_and_a_future_expiry(two_privileged
         with pytest.raises(ValueError), write_session(two_privileged) as s:
             create_exception(s, bad, now)
     assert _state(two_privileged) == {"c0": ("open", None), "c1": ("open", None)}
+
+
+def test_an_exceptions_free_text_passes_the_secret_gate(two_privileged: Engine) -> None:
+    token = "ghp_" + "Zq8RtY3uVw5xLk2JhG7fDs1aPo9iUe4nMb6c"  # a GitHub token's shape, pasted into a reason
+    with write_session(two_privileged) as s:
+        exc = create_exception(s, Acceptance(PRIV, f"temporary, token {token}", "ops", "cli",
+                                             justification=f"see {token}"), utcnow())
+    with read_session(two_privileged) as s:
+        row = s.execute(select(exception_table).where(exception_table.c.id == exc)).one()
+    assert token not in row.reason and token not in (row.justification or "")
+    assert row.reason.startswith("temporary, token <secret gh… (sha256:")  # a redacted preview and keyed hash
