@@ -177,3 +177,17 @@ def test_check_list_and_export(db_url: str, tmp_path: Path) -> None:
     stated = json.loads(_run(db_url, "exceptions", "list", "--format", "json").output)
     assert [(e.id, e.acceptance.scope.describe(), e.acceptance.owner, e.acceptance.until_fix) for e in again.entries] \
         == [(x["key"] or f"cli-{x['id']}", x["describe"], x["owner"], x["until_fix"]) for x in stated]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_configured_file_is_applied_on_every_collect(db_url: str, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "config.toml").write_text('exceptions_file = "exceptions.yaml"\n')  # relative to the config
+    monkeypatch.setenv("POSTURE_CONFIG", str(tmp_path / "config.toml"))
+    monkeypatch.chdir(tmp_path.parent)
+    _file(tmp_path, _entry())
+    assert _run(db_url, "collect", "--report", REPORT).exit_code == 0
+    assert len(_accepted(_findings(db_url))) == 2
+    _file(tmp_path)
+    assert _run(db_url, "collect", "--report", REPORT).exit_code == 0
+    assert _accepted(_findings(db_url)) == set()
