@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "demo": "posture.cli.demo:demo_command",
     "k8s": "posture.cli.k8s:k8s_group",
     "exceptions": "posture.cli.exceptions:exceptions_group",
+    "vex": "posture.cli.vex:vex_group",
 }
 
 
