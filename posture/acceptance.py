@@ -164,3 +164,4 @@ class Acceptance:
     expires_at: datetime | None = None
     until_fix: bool = False
     justification: str | None = None  # a VEX justification (``vulnerable_code_not_present`` ...)
+    created_at: datetime | None = None  # when its source says it was decided (an exceptions file's ``created``)

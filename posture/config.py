@@ -5,6 +5,7 @@ a missing file is an empty configuration. Example::
 
     team_label = "team"            # label or annotation naming the owning team
     max_image_age_days = 365       # an image built longer ago than this is stale (IMG age rule)
+    exceptions_file = "exceptions.yaml"  # applied before every collect (relative to this file; docs/exceptions.md)
 
     [kubernetes]
     allow_exec_plugins = ["aws"]   # kubeconfig credential plugins allowed to run (as --allow-exec-plugin)
@@ -75,6 +76,8 @@ class NotifySettings:
     max_image_age_days: int | None = None
     #: Kubeconfig exec credential plugins allowed to run (``[kubernetes] allow_exec_plugins``).
     allow_exec_plugins: tuple[str, ...] = ()
+    #: The exceptions file ``collect`` and ``watch`` apply before their runs (docs/exceptions.md).
+    exceptions_file: str | None = None
 
     def source_settings(self) -> dict[str, Any]:
         """What collectors are told of the configuration (``SourceContext.settings``)."""
@@ -191,7 +194,8 @@ def _route(entry: Any, n: int, channels: Sequence[Channel], where: str) -> Route
 
 
 def parse(data: Mapping[str, Any], where: str = "config") -> NotifySettings:
-    unknown = set(data) - {"team_label", "thresholds", "channels", "routes", "max_image_age_days", "kubernetes"}
+    unknown = set(data) - {"team_label", "thresholds", "channels", "routes", "max_image_age_days", "kubernetes",
+                           "exceptions_file"}
     if unknown:
         raise ConfigError(f"{where}: unknown setting {sorted(unknown)[0]!r}")
     team = data.get("team_label", "team")
@@ -207,7 +211,18 @@ def parse(data: Mapping[str, Any], where: str = "config") -> NotifySettings:
     if age is not None and (isinstance(age, bool) or not isinstance(age, int) or not 1 <= age <= 36500):
         raise ConfigError(f"{where}: max_image_age_days: expected a whole number of days from 1 to 36500")
     max_age: int | None = age
-    return NotifySettings(channels, routes, thresholds, team, where, max_age, _exec_plugins(data, where))
+    return NotifySettings(channels, routes, thresholds, team, where, max_age, _exec_plugins(data, where),
+                          _exceptions_file(data, where))
+
+
+def _exceptions_file(data: Mapping[str, Any], where: str) -> str | None:
+    """The exceptions file's path; a relative one is relative to the configuration file's directory."""
+    value = data.get("exceptions_file")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: exceptions_file must be a non-empty path")
+    return str(Path(where).parent / Path(value).expanduser())
 
 
 def _exec_plugins(data: Mapping[str, Any], where: str) -> tuple[str, ...]:
