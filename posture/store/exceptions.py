@@ -171,12 +171,15 @@ def _stored_candidates(session: Session, where: Any) -> list[tuple[int, Candidat
 
 def _narrowing(scope: Scope) -> Any:
     """A SQL pre-filter for the findings ``scope`` could cover (only on columns it names exactly)."""
-    F = finding_table.c
+    F, A, L = finding_table.c, asset_table.c, alias_table.c
     where = F.status == FindingStatus.OPEN.value
     if scope.fingerprint:
         where = where & (F.fingerprint == scope.fingerprint)
     if scope.rule_id:
         where = where & (F.rule_id == scope.rule_id)
+    if scope.asset:
+        aliased = select(L.asset_id).where(L.alias == scope.asset)
+        where = where & ((A.key == scope.asset) | (A.name == scope.asset) | A.id.in_(aliased))
     return where
 
 
