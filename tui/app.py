@@ -15,6 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from posture.clock import utcnow
+from posture.config import NotifySettings
 from posture.rules.base import RuleRegistry
 from posture.store.queries import FindingFilter
 from tui.commands import OPEN, VIEWS, commands
@@ -123,6 +124,7 @@ def make_app(
     clock: Clock = utcnow,
     start: str = "overview",
     filter_text: str | None = None,
+    notify: NotifySettings | None = None,
 ) -> PostureApp:
     """The app over ``engine``; ``registry`` gives remediation text (default: the installed rules).
 
@@ -132,5 +134,5 @@ def make_app(
         from posture.rules import default_registry
 
         registry = default_registry()
-    return PostureApp(Context(Store(engine, registry, clock), read_only=read_only), start=start,
+    return PostureApp(Context(Store(engine, registry, clock, notify), read_only=read_only), start=start,
                       filter_text=filter_text)

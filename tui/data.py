@@ -16,10 +16,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from posture.acceptance import Acceptance, Scope
+from posture.config import NotifySettings
 from posture.db import read_session, write_session
 from posture.model import finding_table
 from posture.reports.overview import Counts, Headline, load_counts, load_headline
 from posture.rules.base import RuleRegistry
+from posture.settle import settle
 from posture.store import diff, estate_queries, tui_queries
 from posture.store.estate_queries import EstateIndex, Trace
 from posture.store.exceptions import create_exception, revoke_exception, scope_of, would_cover
@@ -65,10 +67,14 @@ class ExceptionRow:
 
 
 class Store:
-    def __init__(self, engine: Engine, registry: RuleRegistry, clock: Clock) -> None:
+    """``notify``: the settings an accepted or revoked risk settles with (team key, channels to announce to)."""
+
+    def __init__(self, engine: Engine, registry: RuleRegistry, clock: Clock,
+                 notify: NotifySettings | None = None) -> None:
         self.engine = engine
         self.registry = registry
         self.clock = clock
+        self.notify = notify or NotifySettings()
 
     # -- overview and findings ------------------------------------------------------------------
     def headline(self) -> Headline:
@@ -158,14 +164,19 @@ class Store:
         """Write the exception (source ``tui``); returns how many open findings it accepted."""
         acceptance = Acceptance(request.scope, request.reason, request.owner, "tui",
                                 expires_at=request.expires_at, until_fix=request.until_fix)
+        now = self.clock()
         with write_session(self.engine) as session:
-            exc_id = create_exception(session, acceptance, self.clock())
+            exc_id = create_exception(session, acceptance, now, self.notify.team_key)
+            settle(session, self.notify, now)  # the overview's score and summary move now
             return _held(session, exc_id)
 
     def revoke(self, exception_id: int) -> int:
         """End an exception now; returns how many findings reopened (others stay accepted by another one)."""
+        now = self.clock()
         with write_session(self.engine) as session:
-            return len(revoke_exception(session, exception_id, "tui", self.clock()))
+            reopened = revoke_exception(session, exception_id, "tui", now, self.notify.team_key)
+            settle(session, self.notify, now, reopened)
+            return len(reopened)
 
 
 def _held(session: Session, exc_id: int) -> int:

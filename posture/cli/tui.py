@@ -10,6 +10,7 @@ import click
 from sqlalchemy.engine import make_url
 
 from posture.cli.context import AppContext, db_option, pass_app
+from posture.cli.hooks import notify_settings
 
 
 def database_exists(url: str) -> bool:
@@ -32,7 +33,8 @@ def run_tui(app: AppContext, *, read_only: bool, view: str = "overview", filter_
     engine = app.engine_for_read()
     from tui.app import make_app  # Textual is loaded only when the UI runs
 
-    ui = make_app(engine, read_only=read_only, registry=app.registry, start=view, filter_text=filter_text)
+    ui = make_app(engine, read_only=read_only, registry=app.registry, start=view, filter_text=filter_text,
+                  notify=None if read_only else notify_settings(app))
     # Everything alive now (modules, rules, the engine) lives as long as the UI. Freezing it out of
     # the collector's view cuts full collections from ~100 ms to ~25 ms on 100,000 findings, so
     # paging never stalls on garbage collection (benchmarks/bench_tui.py measures both).

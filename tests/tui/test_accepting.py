@@ -7,6 +7,7 @@ this asset must take both log4j findings of that image and nothing else.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from posture.pipeline import collect
 from posture.records import AssetKind, AssetRecord, AssetRef, ObservationRecord, ScopeKind, ScopeRef
 from posture.taxonomy import Phase, Severity
 from tui.app import PostureApp
-from tui.data import AcceptRequest
+from tui.data import AcceptRequest, Store
 from tui.screens.accept_risk import AcceptRiskScreen
 from tui.screens.exceptions import ConfirmRevokeScreen, ExceptionsScreen
 from tui.screens.finding_detail import FindingDetailScreen
@@ -230,3 +231,19 @@ async def test_read_only_lists_exceptions_but_cannot_revoke(
         await settle(pilot)
         assert isinstance(app.screen, ExceptionsScreen)
     assert _statuses(engine, log4j)["d/log4j-core"] == "accepted"
+
+
+def test_accepting_and_revoking_move_the_score_at_once(engine: Engine, log4j: dict[str, int]) -> None:
+    """No waiting for the next run: each write re-scores and the overview reads a new snapshot."""
+    times = iter(NOW + timedelta(minutes=m) for m in range(1, 10))
+    store = Store(engine, RULES, lambda: next(times))
+    before = store.headline().score
+    assert before is not None
+    store.accept_risk(AcceptRequest(Scope(vuln_id=LOG4J), "JNDI lookups disabled", "sec", None, True))
+    accepted = store.headline().score
+    assert accepted is not None and accepted.taken_at > before.taken_at
+    (exc,) = store.exceptions()
+    store.revoke(exc.id)
+    revoked = store.headline().score
+    assert revoked is not None and revoked.taken_at > accepted.taken_at
+    assert revoked.score < accepted.score  # the critical log4j findings count against the score again

@@ -64,7 +64,7 @@ class Pane:
 
 
 @pytest.fixture
-def pane(tmp_path: Path) -> Iterator[Pane]:
+def pane(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pane]:
     env = {"TERM": "xterm-256color", "POSTURE_DB": f"sqlite:///{tmp_path / 'posture.db'}", "HOME": str(tmp_path),
            "XDG_CONFIG_HOME": str(tmp_path), "POSTURE_CONFIG": str(write_config(tmp_path)),
            "PYTHONPATH": str(ROOT), "NO_COLOR": "", "COLUMNS": "200"}
@@ -74,6 +74,7 @@ def pane(tmp_path: Path) -> Iterator[Pane]:
         subprocess.run([sys.executable, "-m", "posture.cli.main", "collect", *sources], cwd=ROOT, env=run,
                        capture_output=True, timeout=300, check=False)
         if step == 0:
+            monkeypatch.setenv("XDG_CONFIG_HOME", env["XDG_CONFIG_HOME"])  # the estate's secret key
             accept_one_rule(env["POSTURE_DB"])
     pane = Pane(f"posture-gate-{uuid.uuid4().hex[:8]}", env)
     try:
