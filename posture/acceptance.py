@@ -19,7 +19,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
-from posture.vulnids import normalize_vuln_ids
+from posture.vulnids import normalize_vuln_id, normalize_vuln_ids
 
 #: Where an acceptance was decided: a person in the TUI or on the command line, an exceptions file
 #: (exceptions as code), or a VEX statement (a document imported, or a scanner report's own).
@@ -47,6 +47,10 @@ class Scope:
     pattern: str | None = None  # a glob over the asset's name or key
 
     def __post_init__(self) -> None:
+        if self.vuln_id:  # stored and shown as every scanner spells it (CVE upper case, GHSA lower case)
+            main = normalize_vuln_id(self.vuln_id)
+            object.__setattr__(self, "vuln_id", main)
+            object.__setattr__(self, "aliases", tuple(sorted(normalize_vuln_ids(self.aliases) - {main})))
         if self.aliases and not self.vuln_id:
             raise ValueError("aliases need a vulnerability id")
         if not any(getattr(self, f.name) for f in fields(self) if f.name != "aliases"):

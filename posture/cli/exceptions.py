@@ -177,10 +177,13 @@ def add_command(app: AppContext, /, owner: str, reason: str, expires: str | None
         with write_session(app.engine_for_write()) as session:
             exc_id = create_exception(session, acceptance, now, settings.team_key)
             covers = _covered(session, exc_id, now)
+            fixable = len(would_cover(session, acceptance.scope, False, settings.team_key)) if until_fix else 0
             settle(session, settings, now)
     except ValueError as exc:
         raise PostureError(str(exc), 2) from None
     echo(f"exception {exc_id} accepts {covers} open findings: {acceptance.scope.describe()}")
+    if fixable:  # not covered: they stay open, and the operator should know why
+        echo(f"  {fixable} more in this scope already have a fixed version: until a fix exists does not cover them")
 
 
 def _covered(session: Session, exc_id: int, now: datetime) -> int:

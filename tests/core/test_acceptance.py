@@ -109,3 +109,8 @@ def test_narrower_scopes_rank_above_wider_ones() -> None:
 def test_describe_names_every_field_set() -> None:
     text = Scope(vuln_id="CVE-2021-44228", aliases=("GHSA-jfh8-c2jp-5v3q",), asset="app").describe()
     assert text == "vulnerability CVE-2021-44228 (aliases GHSA-jfh8-c2jp-5v3q) · asset app"
+
+
+def test_a_vulnerability_is_stored_as_scanners_spell_it() -> None:
+    scope = Scope(vuln_id=" cve-2021-44228", aliases=("GHSA-JFH8-C2JP-5V3Q", "CVE-2021-44228"))
+    assert (scope.vuln_id, scope.aliases) == ("CVE-2021-44228", ("GHSA-jfh8-c2jp-5v3q",))

@@ -191,3 +191,15 @@ def test_the_configured_file_is_applied_on_every_collect(db_url: str, tmp_path: 
     _file(tmp_path)
     assert _run(db_url, "collect", "--report", REPORT).exit_code == 0
     assert _accepted(_findings(db_url)) == set()
+
+
+def test_until_fix_says_what_it_leaves_open_because_a_fix_exists(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'p.db'}"
+    assert _run(db_url, "collect", "--report", REPORT).exit_code == 0
+    added = _run(db_url, "exceptions", "add", "--vulnerability", "cve-2019-1549", "--owner", "sec",
+                 "--reason", "no TLS server", "--until-fix")
+    assert added.exit_code == 0, added.output
+    assert added.output.splitlines() == [  # both libssl and libcrypto have 1.1.1d-r0 as the fixed version
+        "exception 1 accepts 0 open findings: vulnerability CVE-2019-1549",
+        "  2 more in this scope already have a fixed version: until a fix exists does not cover them",
+    ]
