@@ -20,6 +20,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from posture.records import normalize_vuln_ids
+from posture.taxonomy import Severity
 
 #: The dimensions an estate groups assets by that an acceptance may name; their value comes from
 #: the estate graph (a pod's team label, a container's host), so they are looked up only on demand.
@@ -132,6 +133,18 @@ def covers(scope: Scope, until_fix: bool, finding: Candidate, groups_of: GroupsO
         groups = groups_of(finding) if groups_of else {}
         return all(_in_group(value, groups.get(dim, ())) for dim, value in named)
     return True
+
+
+def silences_new(scope: Scope, severity: Severity) -> bool:
+    """Whether a finding that arrives already accepted under ``scope`` may go unannounced.
+
+    An acceptance that names the finding or its vulnerability was made knowing this very risk: a new
+    sighting of it (the accepted CVE on the next image of the scope) is what was accepted. One that
+    names neither (a rule, an asset, a namespace, a package, a pattern) was made before this risk
+    existed, so a new high or critical finding under it is still announced, marked as accepted: new
+    risk is never silent. Below high, a broad acceptance keeps it quiet (that is what it is for).
+    """
+    return bool(scope.fingerprint or scope.vuln_id) or severity.rank < Severity.HIGH.rank
 
 
 def _in_group(value: str, members: Iterable[str]) -> bool:

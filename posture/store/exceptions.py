@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -135,6 +135,51 @@ class ExceptionMatcher:
             self._groups = load_estate(self._session, self._team_key)
         groups: Mapping[str, Iterable[str]] = self._groups.groups(finding.asset_id)
         return groups
+
+
+def exception_details(session: Session, exception_ids: Collection[int]) -> dict[int, dict[str, Any]]:
+    """Who accepted, why, until when and what: every reader of a finding's exception (exports, the
+    diff, announcements, the TUI's finding detail) reads it here, so they all say the same thing."""
+    X = exception_table.c
+    found: dict[int, dict[str, Any]] = {}
+    ids = sorted(exception_ids)
+    for start in range(0, len(ids), _CHUNK):
+        for row in session.execute(select(exception_table).where(X.id.in_(ids[start : start + _CHUNK]))):
+            scope = scope_of(row)
+            found[row.id] = {
+                "id": row.id,
+                "owner": row.owner,
+                "reason": row.reason,
+                "created_at": row.created_at,
+                "expires_at": row.expires_at,
+                "until_fix": row.until_fix,
+                "source": row.source,
+                "origin": row.origin,
+                "justification": row.justification,
+                "scope": scope.describe(),
+                "scope_fields": {f.name: getattr(scope, f.name) for f in fields(scope) if getattr(scope, f.name)},
+                "expired_at": row.expired_at,
+                "revoked_at": row.revoked_at,
+                "revoked_by": row.revoked_by,
+            }
+    return found
+
+
+def exception_json(detail: dict[str, Any]) -> dict[str, Any]:
+    """An :func:`exception_details` entry for a JSON document (times in ISO 8601, ``until`` in words)."""
+    return {
+        **{k: v.isoformat() if isinstance(v, datetime) else v for k, v in detail.items()},
+        "until": until_text(detail),
+    }
+
+
+def until_text(detail: dict[str, Any]) -> str:
+    """How long an acceptance lasts, in one word or date: ``2026-03-01T00:00:00+00:00``, ``until-fix``
+    or ``never`` (a VEX statement holds until its document says otherwise)."""
+    if detail["expires_at"] is not None:
+        expires: datetime = detail["expires_at"]
+        return expires.isoformat() + (" or until-fix" if detail["until_fix"] else "")
+    return "until-fix" if detail["until_fix"] else "never"
 
 
 def aliases_of(session: Session, asset_ids: Collection[int]) -> dict[int, tuple[str, ...]]:
