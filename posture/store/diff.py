@@ -79,7 +79,8 @@ class DiffRow(NamedTuple):
             return f"{text}; revoked by {exc['revoked_by']}"
         if self.entry.change == "exception-expired":
             return f"{text}; expired"
-        return f"{text}; until {until_text(exc)}"
+        until = until_text(exc)
+        return f"{text}; " + {"never": "no expiry", "until-fix": "until a fix exists"}.get(until, f"until {until}")
 
     def as_json(self) -> dict[str, Any]:
         e = self.entry
