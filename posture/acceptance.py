@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from fnmatch import fnmatchcase
+from functools import cached_property, lru_cache
 from typing import Any
 
 from posture.records import normalize_vuln_ids
@@ -27,7 +28,7 @@ from posture.taxonomy import Severity
 GROUP_FIELDS: tuple[str, ...] = ("cluster", "host", "team")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: its derived values are cached (a run checks a scope many times)
 class Scope:
     """What one acceptance covers: the conjunction of the fields that are set (at least one)."""
 
@@ -46,21 +47,20 @@ class Scope:
     def __post_init__(self) -> None:
         if self.aliases and not self.vuln_id:
             raise ValueError("aliases need a vulnerability id")
-        if not any(getattr(self, f.name) for f in fields(self) if f.name != "aliases"):
+        if not any(getattr(self, name) for name in _SCOPE_FIELDS):
             raise ValueError("an exception needs a scope: a finding, vulnerability, package, rule, asset, "
                              "namespace, cluster, host, team or pattern")
 
-    @property
+    @cached_property
     def vuln_ids(self) -> frozenset[str]:
         """The vulnerability's ids, normalized (CVE upper case, GHSA lower case), or empty."""
         return frozenset(normalize_vuln_ids([self.vuln_id, *self.aliases])) if self.vuln_id else frozenset()
 
-    @property
+    @cached_property
     def specificity(self) -> int:
         """Higher is narrower: when several acceptances cover one finding, the narrowest one is its
         exception (so revoking a broad one never disturbs a finding a narrower one names)."""
-        weights = {"fingerprint": 64, "vuln_id": 16, "package": 8, "asset": 8, "rule_id": 4}
-        return sum(weights.get(f.name, 2) for f in fields(self) if f.name != "aliases" and getattr(self, f.name))
+        return sum(_WEIGHTS.get(name, 2) for name in _SCOPE_FIELDS if getattr(self, name))
 
     def describe(self) -> str:
         """One line for lists and messages: ``vulnerability CVE-x (aliases GHSA-y) · asset nginx``."""
@@ -77,7 +77,13 @@ class Scope:
         return " · ".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
+#: How much each field narrows a scope (:attr:`Scope.specificity`); a group or pattern counts 2.
+_WEIGHTS = {"fingerprint": 64, "vuln_id": 16, "package": 8, "asset": 8, "rule_id": 4}
+#: The fields of a scope that restrict what it covers (``aliases`` only widens ``vuln_id``).
+_SCOPE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Scope) if f.name != "aliases")
+
+
+@dataclass(frozen=True)  # no slots: ``vuln_ids`` is cached (every exception of the vulnerability reads it)
 class Candidate:
     """A finding as an acceptance sees it (what the store holds, no database types)."""
 
@@ -90,18 +96,22 @@ class Candidate:
     evidence: Mapping[str, Any]
     asset_id: int | None = None  # the store's id, for looking up the asset's groups
 
-    @property
+    @cached_property
     def vuln_ids(self) -> frozenset[str]:
         """Every id the finding's vulnerability is known by (its stated id and its aliases)."""
-        ids = [self.evidence.get("vulnerability")]
         aliases = self.evidence.get("aliases")
-        if isinstance(aliases, list | tuple):
-            ids.extend(aliases)
-        return frozenset(normalize_vuln_ids(i for i in ids if isinstance(i, str) and i))
+        stated = self.evidence.get("vulnerability")
+        return _known_ids(stated, tuple(aliases) if isinstance(aliases, list | tuple) else ())
 
     @property
     def fix_available(self) -> bool:
         return bool(self.evidence.get("fix_available"))
+
+
+@lru_cache(maxsize=65536)
+def _known_ids(stated: object, aliases: tuple[object, ...]) -> frozenset[str]:
+    """A vulnerability's ids normalized; cached, as one CVE is stated on many images."""
+    return frozenset(normalize_vuln_ids(i for i in (stated, *aliases) if isinstance(i, str) and i))
 
 
 #: The groups of a finding's asset (``{"team": {"payments"}, "host": {"web-1"}}``), looked up only
