@@ -145,7 +145,7 @@ class DiffScreen(FilteredScreen):
             )
             for row in shown[:MAX_ROWS]
         ]
-        columns = ("change", "risk", "sev", "rule", "title", "asset", "why (resolved by, exception)")
+        columns = ("change", "risk", "sev", "rule", "title", "asset", "why")  # the resolving run or the exception
         fill(self.query_one("#diff-table", DataTable), columns, rows)
         lines = [clean(f"kept open: {note}", limit=200) for note in self.notes[:3]]
         if len(self.notes) > 3:
