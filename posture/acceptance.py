@@ -20,8 +20,12 @@ from fnmatch import fnmatchcase
 from functools import cached_property, lru_cache
 from typing import Any
 
-from posture.records import normalize_vuln_ids
 from posture.taxonomy import Severity
+from posture.vulnids import normalize_vuln_ids
+
+#: Where an acceptance was decided: a person in the TUI or on the command line, an exceptions file
+#: (exceptions as code), or a VEX statement (a document imported, or a scanner report's own).
+TUI, CLI, FILE, VEX = "tui", "cli", "file", "vex"
 
 #: The dimensions an estate groups assets by that an acceptance may name; their value comes from
 #: the estate graph (a pod's team label, a container's host), so they are looked up only on demand.
@@ -183,3 +187,4 @@ class Acceptance:
     expires_at: datetime | None = None
     until_fix: bool = False
     justification: str | None = None  # a VEX justification (``vulnerable_code_not_present`` ...)
+    created_at: datetime | None = None  # when its source says it was decided (an exceptions file's ``created``)

@@ -5,6 +5,7 @@ a missing file is an empty configuration. Example::
 
     team_label = "team"            # label or annotation naming the owning team
     max_image_age_days = 365       # an image built longer ago than this is stale (IMG age rule)
+    exceptions_file = "exceptions.yaml"  # applied before every collect (relative to this file; docs/exceptions.md)
 
     [kubernetes]
     allow_exec_plugins = ["aws"]   # kubeconfig credential plugins allowed to run (as --allow-exec-plugin)
@@ -32,12 +33,11 @@ default route. A channel without any route gets the default route too.
 
 Channel URLs carry tokens and passwords: they never appear in a message, a log line or the
 database. The outbox names a channel by a keyed hash of its URL (:meth:`Channel.id`), and people
-see :meth:`Channel.display`: the scheme, and the host only where it is not a secret.
+see :func:`posture.notify.display.display_url`: the scheme, and the host only where it is not a secret.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import os
@@ -46,7 +46,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from posture.notify.policy import EVENTS, SCOPE_KEYS, Route, Thresholds
 from posture.taxonomy import Severity
@@ -65,39 +64,6 @@ class Channel:
         """Stable outbox id: a keyed hash of the URL, so the database never holds (or confirms) the URL."""
         return "ch-" + hmac.new(key, self.url.encode("utf-8"), hashlib.sha256).hexdigest()[:24]
 
-    @property
-    def display(self) -> str:
-        return display_url(self.url)
-
-
-@functools.lru_cache(maxsize=256)  # apprise parses each URL once, however many rows name it
-def display_url(url: str) -> str:
-    """``scheme://host``, the host only when apprise itself shows it with privacy on, else ``scheme://``.
-
-    Apprise URLs keep their secrets anywhere: the path, the user part, the query, and for many services
-    (Opsgenie, Pushover, PagerDuty, Slack …) the host itself is the API key. Which part is a secret is
-    apprise's own schema knowledge (the plugin's private template tokens), and the plugin applies it in
-    ``url(privacy=True)``; so the host is shown only when that rendering keeps it unchanged. A URL apprise
-    cannot parse shows its scheme only. The path, user and query are never shown.
-    """
-    import apprise  # the CLI's notification commands only; not every command needs its plugins loaded
-
-    try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname or ""
-    except ValueError:
-        return "invalid-url"
-    scheme = f"{parts.scheme or '?'}://"
-    asset = apprise.AppriseAsset(storage_mode="memory")
-    plugin = apprise.Apprise.instantiate(url.strip(), asset=asset, suppress_exceptions=True) if host else None
-    if plugin is None:
-        return scheme
-    try:
-        shown = urlsplit(str(plugin.url(privacy=True))).hostname  # type: ignore[no-untyped-call]
-    except ValueError:
-        return scheme
-    return scheme + host if shown == host else scheme
-
 
 @dataclass(frozen=True)
 class NotifySettings:
@@ -110,6 +76,8 @@ class NotifySettings:
     max_image_age_days: int | None = None
     #: Kubeconfig exec credential plugins allowed to run (``[kubernetes] allow_exec_plugins``).
     allow_exec_plugins: tuple[str, ...] = ()
+    #: The exceptions file ``collect`` and ``watch`` apply before their runs (docs/exceptions.md).
+    exceptions_file: str | None = None
 
     def source_settings(self) -> dict[str, Any]:
         """What collectors are told of the configuration (``SourceContext.settings``)."""
@@ -226,7 +194,8 @@ def _route(entry: Any, n: int, channels: Sequence[Channel], where: str) -> Route
 
 
 def parse(data: Mapping[str, Any], where: str = "config") -> NotifySettings:
-    unknown = set(data) - {"team_label", "thresholds", "channels", "routes", "max_image_age_days", "kubernetes"}
+    unknown = set(data) - {"team_label", "thresholds", "channels", "routes", "max_image_age_days", "kubernetes",
+                           "exceptions_file"}
     if unknown:
         raise ConfigError(f"{where}: unknown setting {sorted(unknown)[0]!r}")
     team = data.get("team_label", "team")
@@ -242,7 +211,18 @@ def parse(data: Mapping[str, Any], where: str = "config") -> NotifySettings:
     if age is not None and (isinstance(age, bool) or not isinstance(age, int) or not 1 <= age <= 36500):
         raise ConfigError(f"{where}: max_image_age_days: expected a whole number of days from 1 to 36500")
     max_age: int | None = age
-    return NotifySettings(channels, routes, thresholds, team, where, max_age, _exec_plugins(data, where))
+    return NotifySettings(channels, routes, thresholds, team, where, max_age, _exec_plugins(data, where),
+                          _exceptions_file(data, where))
+
+
+def _exceptions_file(data: Mapping[str, Any], where: str) -> str | None:
+    """The exceptions file's path; a relative one is relative to the configuration file's directory."""
+    value = data.get("exceptions_file")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: exceptions_file must be a non-empty path")
+    return str(Path(where).parent / Path(value).expanduser())
 
 
 def _exec_plugins(data: Mapping[str, Any], where: str) -> tuple[str, ...]:

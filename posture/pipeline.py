@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from posture.acceptance import VEX, Acceptance
 from posture.clock import utcnow
 from posture.coverage import FULL, Coverage
 from posture.db import read_session, write_session
@@ -47,7 +48,7 @@ from posture.store.assets import (
     stored_attributes,
     upsert_assets,
 )
-from posture.store.exceptions import expire_exceptions
+from posture.store.exceptions import apply_acceptances, expire_exceptions
 from posture.store.findings import Judged, Produced, Statement, reconcile_findings, sighted_statements, stated_hash
 from posture.store.history import FindingChange
 from posture.store.rescrub import scrub_stored_once
@@ -92,6 +93,7 @@ class _Gathered:
     assets: list[AssetRecord] = field(default_factory=list)
     relations: list[RelationRecord] = field(default_factory=list)
     observations: list[ObservationRecord] = field(default_factory=list)
+    acceptances: list[Acceptance] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
@@ -104,6 +106,8 @@ def _gather(collector: Collector) -> _Gathered:
             out.relations.append(record)
         elif isinstance(record, ObservationRecord):
             out.observations.append(record)
+        elif isinstance(record, Acceptance):
+            out.acceptances.append(record)
         elif isinstance(record, Problem):
             out.problems.append(record.message)
     return out
@@ -197,6 +201,9 @@ def _collect(
         expired = expire_exceptions(session, finished)
         index, asset_counts = upsert_assets(session, assets, finished, claim_scopes(session, scope, scope_id))
         complete = status is RunStatus.COMPLETE
+        # The source's own VEX statements are its scope's exceptions: what it states now, before its
+        # findings are matched; one it no longer states ends only when the run saw everything.
+        stated = apply_acceptances(session, VEX, scope.name, gathered.acceptances, finished, revoke_absent=complete)
         seen_all = complete and coverage.judges_presence
         sighted = record_sightings(session, scope_id, run_id, set(index.ids.values()), seen_all, finished)
         relations_added = replace_relations(session, scope_id, gathered.relations, index, seen_all)
@@ -217,7 +224,7 @@ def _collect(
             judged=Judged(coverage, source_changed, confirmed),
         )
         changes = reconciled.changes
-        result.changes = expired + changes
+        result.changes = expired + stated.changes + changes
         result.notes = _notes(coverage, reconciled.not_judged, reconciled.held)
         result.coverage = coverage.as_dict()
         result.stats = {
@@ -351,7 +358,6 @@ def _observed(
             gated = scrub.observation(obs)
             if gated is not obs:  # the gate changed it: its digest, if any, is of what it replaced
                 obs, evidence, digest = gated, _stated_evidence(gated), ""
-        accepted = evidence.get("accepted_reason")
         out.append(
             Produced(
                 registry.get(obs.rule_id),
@@ -363,7 +369,6 @@ def _observed(
                 obs.title,
                 obs.severity,
                 evidence,
-                str(accepted) if accepted else None,
                 digest,
             )
         )

@@ -7,11 +7,12 @@ reconciles the stream against what it already holds; rules evaluate the asset re
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
+from posture.acceptance import Acceptance
 from posture.coverage import Coverage
 from posture.taxonomy import Phase, Severity
 
@@ -162,7 +163,9 @@ class Problem:
     message: str
 
 
-Record = AssetRecord | RelationRecord | ObservationRecord | Problem
+#: An :class:`~posture.acceptance.Acceptance` is a record too: a source's own VEX statement (a scanner
+#: report saying a vulnerability does not affect an image) is an exception of that source's scope.
+Record = AssetRecord | RelationRecord | ObservationRecord | Acceptance | Problem
 
 
 class CollectorError(Exception):
@@ -187,19 +190,3 @@ class StatesCoverage(Protocol):
     """
 
     def coverage(self) -> Coverage: ...
-
-
-def normalize_vuln_id(vuln_id: str) -> str:
-    """One spelling per vulnerability id: CVE ids upper case, GHSA ids lower case after the prefix
-    (how their databases print them), anything else as given (distribution ids are case-sensitive)."""
-    text = vuln_id.strip()
-    head = text[:5].upper()
-    if head.startswith("CVE-"):
-        return text.upper()
-    if head == "GHSA-":
-        return "GHSA-" + text[5:].lower()
-    return text
-
-
-def normalize_vuln_ids(ids: Iterable[str]) -> set[str]:
-    return {normalize_vuln_id(i) for i in ids if i}

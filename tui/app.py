@@ -1,4 +1,4 @@
-"""The Posture terminal UI: five views (number keys), k9s habits, the store read in workers only.
+"""The Posture terminal UI: six views (number keys), k9s habits, the store read in workers only.
 
 Built by :func:`make_app` so tests, benchmarks and the CLI inject the engine, the rule registry
 (for remediation text) and the clock.
@@ -22,6 +22,7 @@ from tui.data import Clock, Store
 from tui.screens.assets import AssetsScreen
 from tui.screens.base import Context, PostureScreen
 from tui.screens.diff import DiffScreen
+from tui.screens.exceptions import ExceptionsScreen
 from tui.screens.findings import FindingsScreen
 from tui.screens.help import HelpScreen
 from tui.screens.overview import OverviewScreen
@@ -33,6 +34,7 @@ _SCREENS: dict[str, Callable[[Context], PostureScreen]] = {
     "assets": AssetsScreen,
     "trace": TraceScreen,
     "diff": DiffScreen,
+    "exceptions": ExceptionsScreen,
 }
 
 

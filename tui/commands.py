@@ -16,6 +16,7 @@ VIEWS = (
     ("assets", "Assets", "Asset trees by source"),
     ("trace", "Lifecycle trace", "One image from build to run"),
     ("diff", "Diff", "New / resolved / regressed since an earlier run"),
+    ("exceptions", "Exceptions", "Accepted risks in force: scope, owner, until when; revoke one"),
 )
 
 OPEN = (FindingStatus.OPEN.value,)

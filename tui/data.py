@@ -1,4 +1,4 @@
-"""The TUI's one door to the store: short read sessions per call, and the one write (accept a risk).
+"""The TUI's one door to the store: short read sessions per call, and the two writes (accept a risk, revoke one).
 
 Every method blocks on the database, so screens call them from thread workers only. A method
 opens its own session, so calls from two workers at once never share a connection.
@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from posture.acceptance import Acceptance, Scope
 from posture.db import read_session, write_session
@@ -21,24 +22,46 @@ from posture.reports.overview import Counts, Headline, load_counts, load_headlin
 from posture.rules.base import RuleRegistry
 from posture.store import diff, estate_queries, tui_queries
 from posture.store.estate_queries import EstateIndex, Trace
-from posture.store.exceptions import create_exception
+from posture.store.exceptions import create_exception, revoke_exception, scope_of, would_cover
 from posture.store.queries import FindingFilter
-from posture.store.tui_queries import FindingRow
+from posture.store.tui_queries import CoveredRow, FindingRow
 
 Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
 class AcceptRequest:
-    """What the operator typed in the accept-risk form; ``scope`` is ``finding``, ``rule`` or ``asset``."""
+    """What the operator chose in the accept-risk form: the scope, why, who, and until when (a date or a fix)."""
 
-    finding_id: int
-    rule_id: str
-    asset_key: str
-    scope: str
+    scope: Scope
     reason: str
     owner: str
     expires_at: datetime | None
+    until_fix: bool = False
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a scope would accept now: how many open findings, and the first few of them."""
+
+    count: int
+    first: list[CoveredRow]
+
+
+@dataclass(frozen=True)
+class ExceptionRow:
+    """One exception in force, as the exceptions screen lists it."""
+
+    id: int
+    scope: Scope
+    reason: str
+    owner: str
+    source: str
+    origin: str
+    created_at: datetime
+    expires_at: datetime | None
+    until_fix: bool
+    covered: int
 
 
 class Store:
@@ -114,17 +137,39 @@ class Store:
             window = diff.run_window(session, from_run, None)
             return window, diff.load_diff(session, window), diff.window_notes(session, window)
 
-    # -- the one write --------------------------------------------------------------------------
+    # -- accepted risks ------------------------------------------------------------------------
+    def preview(self, scope: Scope, until_fix: bool, limit: int = 5) -> Preview:
+        """The open findings an exception of ``scope`` would accept now (the dialog shows them before saving)."""
+        with read_session(self.engine) as session:
+            ids = would_cover(session, scope, until_fix)
+            return Preview(len(ids), tui_queries.covered_rows(session, ids, limit))
+
+    def exceptions(self) -> list[ExceptionRow]:
+        """The exceptions in force now, newest first, each with the findings it accepts now."""
+        with read_session(self.engine) as session:
+            rows = tui_queries.exceptions_in_force(session, self.clock())
+        return [
+            ExceptionRow(r.id, scope_of(r), r.reason, r.owner, r.source, r.origin, r.created_at, r.expires_at,
+                         r.until_fix, r.covered)
+            for r in rows
+        ]
+
     def accept_risk(self, request: AcceptRequest) -> int:
-        """Write the exception; returns how many open findings it accepted."""
-        scope = Scope(
-            rule_id=request.rule_id if request.scope in ("finding", "rule") else None,
-            asset=request.asset_key if request.scope in ("finding", "asset") else None,
-        )
-        acceptance = Acceptance(scope, request.reason, request.owner, "tui", expires_at=request.expires_at)
+        """Write the exception (source ``tui``); returns how many open findings it accepted."""
+        acceptance = Acceptance(request.scope, request.reason, request.owner, "tui",
+                                expires_at=request.expires_at, until_fix=request.until_fix)
         with write_session(self.engine) as session:
             exc_id = create_exception(session, acceptance, self.clock())
-            covered = session.execute(
-                select(func.count()).select_from(finding_table).where(finding_table.c.exception_id == exc_id)
-            ).scalar_one()
-        return int(covered)
+            return _held(session, exc_id)
+
+    def revoke(self, exception_id: int) -> int:
+        """End an exception now; returns how many findings reopened (others stay accepted by another one)."""
+        with write_session(self.engine) as session:
+            return len(revoke_exception(session, exception_id, "tui", self.clock()))
+
+
+def _held(session: Session, exc_id: int) -> int:
+    """How many findings ``exc_id`` accepts."""
+    F = finding_table.c
+    return int(session.execute(select(func.count()).select_from(finding_table).where(F.exception_id == exc_id))
+               .scalar_one())

@@ -27,6 +27,8 @@ from collectors.reports.vulnids import (
     canonical_id,
     vuln_discriminator,
 )
+from collectors.vexclaim import ACCEPTED, Claim, Product, accept, too_long
+from posture.acceptance import Acceptance
 from posture.coverage import FULL, Coverage
 from posture.records import (
     UNCHANGED,
@@ -36,12 +38,13 @@ from posture.records import (
     CollectorError,
     ObservationRecord,
     Problem,
+    Record,
     RelationRecord,
-    normalize_vuln_id,
 )
 from posture.rules.scanner import VULN
 from posture.secrets import SecretScanner
 from posture.taxonomy import Phase, Severity
+from posture.vulnids import normalize_vuln_id
 
 #: The store keeps an asset's stored attributes when a collector marks it so (see posture.store.assets).
 #: A report names images and workloads it does not own; it must not overwrite what the Docker,
@@ -348,9 +351,11 @@ class ParsedReport:
     given: str = ""
     #: What the report judged, as far as the document itself shows (:func:`ReportBuilder.narrow`).
     coverage: Coverage = FULL
+    #: The risks its VEX statements accept (:mod:`collectors.vexclaim`), exceptions of the report's scope.
+    acceptances: list[Acceptance] = field(default_factory=list)
 
-    def records(self) -> list[AssetRecord | RelationRecord | ObservationRecord | Problem]:
-        return [*self.assets, *self.relations, *self.observations, *self.problems]
+    def records(self) -> list[Record]:
+        return [*self.assets, *self.relations, *self.observations, *self.acceptances, *self.problems]
 
 
 class ReportBuilder:
@@ -447,11 +452,13 @@ class ReportBuilder:
             for f in self._findings.values()
         ]
         observations.sort(key=lambda o: (o.rule_id, o.asset.kind.value, o.asset.key, o.discriminator))
+        scope = scope_name(self.scanner, scope_identity)
+        acceptances = [accept(claim, self.scanner, scope) for claim in self._vex_claims()]
         problems = [Problem(p) for p in self._problems]
         problems += [Problem(f"{self.context.name}: {n} {what} skipped") for what, n in sorted(self._skipped.items())]
         return ParsedReport(
             self.scanner,
-            scope_name(self.scanner, scope_identity),
+            scope,
             list(self._assets.values()),
             list(self._relations),
             observations,
@@ -462,7 +469,23 @@ class ReportBuilder:
             # Only an image digest pins what was scanned: a directory, a repository or a host can
             # change between two reports without anything in them saying so.
             self._coverage if scope_identity.startswith("sha256:") else self._coverage.narrowed(_UNPINNED),
+            acceptances,
         )
+
+    def _vex_claims(self) -> Iterable[Claim]:
+        """The report's own VEX: a CycloneDX ``analysis`` state, or Trivy's ``"Status": "not_affected"``
+        (a vendor's statement), on the vulnerability's image and package."""
+        for vuln in self._vulns.values():
+            entry = vuln.entry
+            status = entry.vex.get("state") or entry.fix_state.lower()
+            if status in ACCEPTED:
+                aliases = tuple(sorted(vuln.ids - {vuln.canonical}))
+                claim = Claim(vuln.canonical, aliases, Product(vuln.artifact.key, entry.package), status,
+                              entry.vex.get("justification", ""), entry.vex.get("detail", ""))
+                if too_long(claim):
+                    self.skip("VEX statements with an over-long id")
+                else:
+                    yield claim
 
     def _settled_vulns(self) -> Iterable[_Vuln]:
         """The vulnerabilities under their final ids: a stored finding's id wherever one shares an id,
@@ -534,13 +557,6 @@ class ReportBuilder:
             }
         )
         evidence["fix_available"] = bool(entry.fixed)  # compact() would drop an honest False
-        if entry.vex.get("state") in ("not_affected", "false_positive"):
-            reason = f"VEX {entry.vex['state']}"
-            if entry.vex.get("justification"):
-                reason += f": {entry.vex['justification']}"
-            if entry.vex.get("detail"):
-                reason += f" ({entry.vex['detail']})"
-            evidence["accepted_reason"] = clean(reason)
         version = f" {entry.installed}" if entry.installed else ""
         return ObservationRecord(
             VULN,

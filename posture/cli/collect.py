@@ -10,6 +10,7 @@ import click
 from sqlalchemy.engine import Engine
 
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
+from posture.cli.exceptions import apply_exceptions, parsed_exceptions
 from posture.cli.hooks import after_collect, after_reconcile_hooks
 from posture.cli.output import echo
 from posture.cli.sources import SourceContext, docker, kubernetes, manifests, registry, reports
@@ -102,6 +103,13 @@ def with_source_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @db_option
 @with_source_options
 @click.option(
+    "--exceptions",
+    "exceptions_file",
+    metavar="FILE",
+    help="An exceptions file (docs/exceptions.md) to apply before collecting; default: exceptions_file in the "
+    "configuration. A broken file stops the command before anything is stored.",
+)
+@click.option(
     "--confirm-resolved",
     "confirmed",
     is_flag=True,
@@ -109,8 +117,9 @@ def with_source_options(func: Callable[..., Any]) -> Callable[..., Any]:
     "configuration) even past the guard that otherwise keeps an unusual share of them open.",
 )
 @pass_app
-def collect_command(app: AppContext, /, confirmed: bool, **params: Any) -> None:
+def collect_command(app: AppContext, /, confirmed: bool, exceptions_file: str | None, **params: Any) -> None:
     """Collect from Docker engines, Kubernetes clusters and manifests, registries and scanner reports."""
+    exceptions = parsed_exceptions(app, exceptions_file)  # a broken file: nothing is stored, no run starts
     engine = app.engine_for_write()
     context = source_context(engine, app.settings.source_settings())
     collectors = build_collectors(params, context) or docker.from_docker_host(params, context)
@@ -120,6 +129,8 @@ def collect_command(app: AppContext, /, confirmed: bool, **params: Any) -> None:
             "or set DOCKER_HOST; see posture collect --help",
             2,
         )
+    if exceptions is not None:
+        apply_exceptions(app, exceptions)
     code = report(run_all(app, collectors, after_reconcile_hooks(app), confirmed))
     after_collect(app)
     if code:

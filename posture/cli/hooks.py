@@ -43,7 +43,7 @@ def deliver(app: AppContext, settings: NotifySettings | None = None, policy: Del
 
 
 def echo_report(report: FlushReport) -> None:
-    """Delivery problems on stderr, one line each; channels shown by Channel.display (no secret)."""
+    """Delivery problems on stderr, one line each; channels shown by display_url (no secret)."""
     for channel, error in report.retrying:
         echo(f"posture: notify {channel}: {error}; will retry", err=True)
     for channel, error, rows in report.dead:

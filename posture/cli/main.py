@@ -32,6 +32,8 @@ COMMANDS: dict[str, str] = {
     "score": "posture.cli.score:score_command",
     "demo": "posture.cli.demo:demo_command",
     "k8s": "posture.cli.k8s:k8s_group",
+    "exceptions": "posture.cli.exceptions:exceptions_group",
+    "vex": "posture.cli.vex:vex_group",
 }
 
 

@@ -8,6 +8,7 @@ from posture.cli.context import AppContext, PostureError, db_option, pass_app
 from posture.cli.hooks import deliver, echo_report, notify_settings
 from posture.cli.output import cell, console, echo, table, write_json
 from posture.notify.deliver import DeliveryPolicy, outbox_status, send_test
+from posture.notify.display import display_url
 from posture.textsafe import clean
 
 notify_option = click.option(
@@ -38,7 +39,7 @@ def notify_command(app: AppContext, urls: tuple[str, ...], test: bool, status: b
         for channel, outcome in send_test(settings):
             ok = outcome.state == "sent"
             failed = failed or not ok
-            echo(f"{clean(channel.name)} ({channel.display}): {'ok' if ok else 'failed: ' + outcome.detail}")
+            echo(f"{clean(channel.name)} ({display_url(channel.url)}): {'ok' if ok else 'failed: ' + outcome.detail}")
         if failed:
             raise SystemExit(1)
         return

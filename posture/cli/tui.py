@@ -23,8 +23,8 @@ def database_exists(url: str) -> bool:
     return Path(path).is_file() and Path(path).stat().st_size > 0
 
 
-#: The views ``--view`` opens (the UI's number keys 1-5, in that order).
-VIEW_NAMES = ("overview", "findings", "assets", "trace", "diff")
+#: The views ``--view`` opens (the UI's number keys 1-6, in that order).
+VIEW_NAMES = ("overview", "findings", "assets", "trace", "diff", "exceptions")
 
 
 def run_tui(app: AppContext, *, read_only: bool, view: str = "overview", filter_text: str | None = None) -> None:
@@ -59,8 +59,8 @@ def open_tui_by_default(app: AppContext) -> bool:
               help="Open the open findings filtered by TEXT (rule, title or asset), as / would.")
 @pass_app
 def tui_command(app: AppContext, read_only: bool, view: str, filter_text: str | None) -> None:
-    """Browse the estate in the terminal: overview, findings, assets, lifecycle trace, diff.
+    """Browse the estate in the terminal: overview, findings, assets, lifecycle trace, diff, exceptions.
 
-    Keys: 1-5 views, / filter, enter open, escape back, ? help, q quit, ctrl+p command palette.
+    Keys: 1-6 views, / filter, enter open, escape back, ? help, q quit, ctrl+p command palette.
     """
     run_tui(app, read_only=read_only, view=view, filter_text=filter_text)

@@ -22,6 +22,7 @@ import click
 from posture.cli.collect import build_collectors, report, run_all, source_context, with_source_options
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
 from posture.cli.durations import Duration
+from posture.cli.exceptions import apply_exceptions, parsed_exceptions
 from posture.cli.hooks import after_reconcile_hooks, deliver, echo_report, notify_settings
 from posture.cli.notify import notify_option
 from posture.cli.output import echo
@@ -63,9 +64,13 @@ def watch_command(app: AppContext, /, interval: timedelta, once: bool, urls: tup
     settings = notify_settings(app, urls)
     hooks = after_reconcile_hooks(app, settings)
     engine = app.engine_for_write()
+    exceptions_file = app.settings.exceptions_file
     with _stop_on_signals() as stop:
         while not stop.is_set():
             started = time.monotonic()
+            exceptions = parsed_exceptions(app, exceptions_file)  # read each cycle: the file may have changed
+            if exceptions is not None:
+                apply_exceptions(app, exceptions, settings)
             collectors = build_collectors(params, source_context(engine, app.settings.source_settings()))
             if not collectors:
                 raise PostureError("nothing to watch: give a source (--docker, --kube-context, --manifests, "

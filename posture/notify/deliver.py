@@ -50,6 +50,7 @@ from posture.config import Channel, NotifySettings
 from posture.db import read_session, write_session
 from posture.locks import try_lock
 from posture.model import outbox_table
+from posture.notify.display import display_url
 from posture.notify.outbox import DEAD, PENDING, RETRY, SENDING, SENT
 from posture.notify.policy import Item, Message, render_digest
 from posture.secretkey import installation_key
@@ -342,7 +343,7 @@ class Deliverer:
                 return
             if outcome.state == "dead":
                 self._finish(ids, {"status": DEAD, "last_error": outcome.detail, "next_attempt_at": None})
-                report.dead.append((channel.display, outcome.detail, len(ids)))
+                report.dead.append((display_url(channel.url), outcome.detail, len(ids)))
                 return
             wait = max(delay, outcome.retry_after or 0.0)
             if attempt == self.policy.inline_attempts or wait > self.policy.max_inline_wait:
@@ -356,7 +357,7 @@ class Deliverer:
         wait = max(backoff, outcome.retry_after or 0.0)
         self._finish(ids, {"status": RETRY, "last_error": outcome.detail,
                            "next_attempt_at": self.clock() + timedelta(seconds=wait)})
-        report.retrying.append((channel.display, outcome.detail))
+        report.retrying.append((display_url(channel.url), outcome.detail))
 
 
 def send_test(settings: NotifySettings, sender: Sender = send_apprise) -> list[tuple[Channel, Outcome]]:
@@ -381,7 +382,7 @@ def outbox_status(engine: Engine, settings: NotifySettings) -> dict[str, Any]:
     return {
         "counts": counts,
         "dead": [
-            {"channel": channels[d.channel].display if d.channel in channels else d.channel, "event": d.event,
+            {"channel": display_url(channels[d.channel].url) if d.channel in channels else d.channel, "event": d.event,
              "subject": d.subject, "error": d.last_error, "attempts": d.attempts}
             for d in dead
         ],

@@ -31,6 +31,9 @@ from posture.model import (
     exception_table,
     finding_table,
 )
+from posture.scrub import Scrubber
+from posture.secretkey import installation_key
+from posture.secrets import SecretScanner
 from posture.store.estate_graph import load_estate
 from posture.store.history import FindingChange, changes_for, record_events
 from posture.taxonomy import FindingStatus
@@ -299,21 +302,44 @@ def _stored_candidates(session: Session, where: Any) -> list[tuple[int, Candidat
     ]
 
 
-def _narrowing(scope: Scope) -> Any:
+def _narrowing(scope: Scope, statuses: Collection[FindingStatus]) -> Any:
     """A SQL pre-filter for the findings ``scope`` could cover (only on columns it names exactly)."""
-    F = finding_table.c
-    where = F.status == FindingStatus.OPEN.value
+    F, A, L = finding_table.c, asset_table.c, alias_table.c
+    where: Any = F.status.in_([s.value for s in statuses])
     if scope.fingerprint:
         where = where & (F.fingerprint == scope.fingerprint)
     if scope.rule_id:
         where = where & (F.rule_id == scope.rule_id)
+    if scope.asset:
+        aliased = select(L.asset_id).where(L.alias == scope.asset)
+        where = where & ((A.key == scope.asset) | (A.name == scope.asset) | A.id.in_(aliased))
     return where
 
 
-def would_cover(session: Session, scope: Scope, until_fix: bool = False, team_key: str = "team") -> list[int]:
-    """The open findings an exception of ``scope`` would accept now (the TUI shows them before saving)."""
+def would_cover(session: Session, scope: Scope, until_fix: bool = False, team_key: str = "team",
+                statuses: Collection[FindingStatus] = (FindingStatus.OPEN,)) -> list[int]:
+    """The open findings an exception of ``scope`` would accept now (the TUI shows them before saving);
+    with ``statuses`` also accepted ones (whether a file's entry matches anything still there)."""
     matcher = ExceptionMatcher([Active(0, scope, until_fix)], session, team_key)
-    return [fid for fid, candidate in _stored_candidates(session, _narrowing(scope)) if matcher.match(candidate) == 0]
+    candidates = _stored_candidates(session, _narrowing(scope, statuses))
+    return [fid for fid, candidate in candidates if matcher.match(candidate) == 0]
+
+
+class _Gate:
+    """The secret gate for an exception's free text (a VEX detail, a reason someone pasted a token
+    into): the installation's scrubber, built once per call on first need."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._scrub: Scrubber | None = None
+
+    def __call__(self, acceptance: Acceptance) -> Acceptance:
+        if self._scrub is None:
+            self._scrub = Scrubber(SecretScanner(installation_key(self._session)))
+        text = self._scrub.text
+        justification = acceptance.justification
+        return replace(acceptance, reason=text(acceptance.reason), owner=text(acceptance.owner),
+                       origin=text(acceptance.origin), justification=text(justification) if justification else None)
 
 
 def _row_values(acceptance: Acceptance) -> dict[str, Any]:
@@ -350,8 +376,12 @@ def _validate(acceptance: Acceptance, now: datetime) -> None:
 
 def create_exception(session: Session, acceptance: Acceptance, now: datetime, team_key: str = "team") -> int:
     """Store an exception and accept the open findings it covers now; returns its id."""
+    return _create(session, _Gate(session)(acceptance), now, team_key)
+
+
+def _create(session: Session, acceptance: Acceptance, now: datetime, team_key: str) -> int:
     _validate(acceptance, now)
-    exc = RiskException(created_at=now, **_row_values(acceptance))
+    exc = RiskException(created_at=acceptance.created_at or now, **_row_values(acceptance))
     session.add(exc)
     session.flush()
     assert exc.id is not None
@@ -390,13 +420,19 @@ def apply_acceptances(
     acceptances: Sequence[Acceptance],
     now: datetime,
     team_key: str = "team",
+    *,
+    revoke_absent: bool = True,
 ) -> Applied:
     """Make the exceptions of one document (an exceptions file, a VEX document) what it states now.
 
     Each acceptance's ``key`` is its identity in ``document``: an entry stated again is updated in place
-    when it changed (its findings matched again), an entry no longer stated is revoked (its findings
-    reopen unless another exception covers them), and a new one is created. Nothing else is touched.
+    when it changed (its findings matched again only when what it covers changed), an entry no longer
+    stated is revoked (its findings reopen unless another exception covers them), and a new one is
+    created (not one already expired: it would accept nothing). Nothing else is touched.
+    ``revoke_absent`` False keeps what the document does not state (a run that did not see everything).
     """
+    if not acceptances and not revoke_absent:
+        return Applied([], [], [], [])
     X = exception_table.c
     prefix = f"{document}#"
     stored = {
@@ -410,24 +446,43 @@ def apply_acceptances(
     created: list[int] = []
     updated: list[int] = []
     changes: list[FindingChange] = []
+    gate = _Gate(session)
     for acceptance in acceptances:
-        stated = replace(acceptance, source=source, key=prefix + acceptance.key)
+        stated = gate(replace(acceptance, source=source, key=prefix + acceptance.key))
         row = stored.pop(stated.key, None)
+        if row is None and _expired(stated, now):
+            continue  # an entry that expired before it was ever applied accepts nothing
         if row is None:
-            created.append(create_exception(session, stated, now, team_key))
+            created.append(_create(session, stated, now, team_key))
             continue
         values = _row_values(stated)
-        if all(getattr(row, k) == v for k, v in values.items()):
+        if row.expired_at is not None and not _expired(stated, now):
+            values["expired_at"] = None  # its expiry moved past now: it holds again, its findings matched anew
+        changed = {k for k, v in values.items() if getattr(row, k) != v}
+        if not changed:
             continue
-        _validate(stated, now)
         session.execute(update(exception_table).where(X.id == row.id).values(**values))
-        changes += _rematch(session, row.id, now, "unaccepted", team_key)
-        _accept(session, would_cover(session, stated.scope, stated.until_fix, team_key), row.id, now, stated.reason)
         updated.append(row.id)
-    revoked = [row.id for row in stored.values()]
+        if changed & _REMATCH and not _expired(stated, now):
+            _validate(stated, now)
+            changes += _rematch(session, row.id, now, "unaccepted", team_key)
+            _accept(session, would_cover(session, stated.scope, stated.until_fix, team_key), row.id, now,
+                    stated.reason)
+        # Otherwise only its words changed (reason, owner, expiry, the line it is on): no finding moves;
+        # a stated expiry already past is left to expire_exceptions, which reopens and announces once.
+    revoked = [row.id for row in stored.values()] if revoke_absent else []
     for exc_id in revoked:
         changes += revoke_exception(session, exc_id, f"{source}:{document}", now, team_key)
     return Applied(created, updated, revoked, changes)
+
+
+#: The columns that decide which findings an exception covers (a change to one matches them again).
+_REMATCH = frozenset({"fingerprint", "vuln_id", "aliases", "package", "rule_id", "asset_key", "namespace",
+                      "cluster", "host", "team", "pattern", "until_fix", "expired_at"})
+
+
+def _expired(acceptance: Acceptance, now: datetime) -> bool:
+    return acceptance.expires_at is not None and acceptance.expires_at <= now
 
 
 def revoke_exception(

@@ -68,7 +68,6 @@ class Produced:
     title: str
     severity: Severity
     evidence: Mapping[str, Any]
-    accepted_reason: str | None = None
     #: Its :func:`stated_hash`, when the caller has computed it already ("" when not).
     stated: str = ""
 
@@ -138,7 +137,7 @@ def reconcile_findings(
     for fp, item in by_fp.items():
         row = existing.get(fp)
         exception_id = None if exceptions.empty else exceptions.match(_candidate(item, fp, aliases))
-        status = FindingStatus.ACCEPTED if (exception_id is not None or item.accepted_reason) else FindingStatus.OPEN
+        status = FindingStatus.OPEN if exception_id is None else FindingStatus.ACCEPTED
         if row is None:
             new_items.append(item)
             new_rows.append(_new_row(item, fp, status, exception_id, now, stated[fp]))
@@ -192,8 +191,7 @@ def reconcile_findings(
         new_ids = _ids_by_fingerprint(session, [values["fingerprint"] for values in new_rows])
         for item, values in zip(new_items, new_rows, strict=True):
             row_id = new_ids[values["fingerprint"]]
-            accepted = {"reason": item.accepted_reason or "exception"} | _detail("accepted", "", values["exception_id"])
-            for event, detail in (("new", {}), ("accepted", accepted)):
+            for event, detail in (("new", {}), ("accepted", {"exception": values["exception_id"]})):
                 if event == "accepted" and values["status"] != FindingStatus.ACCEPTED.value:
                     continue
                 changes.append(

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from posture.config import Channel, ConfigError, display_url, load_settings, parse
+from posture.config import Channel, ConfigError, load_settings, parse
+from posture.notify.display import display_url
 from posture.taxonomy import Severity
 
 GOOD = """
@@ -43,7 +44,7 @@ def test_a_full_configuration(tmp_path: Path) -> None:
 
 def test_urls_are_never_shown_whole() -> None:
     channel = Channel("mail", "mailtos://user:hunter2@smtp.example.com:465/path?to=ops@example.com")
-    assert channel.display == "mailtos://smtp.example.com"
+    assert display_url(channel.url) == "mailtos://smtp.example.com"
     assert "hunter2" not in repr(channel) and "hunter2" not in str(channel)
     # Apprise puts these services' tokens in the host: apprise's own privacy rendering says so.
     assert display_url("slack://TOKENA/TOKENB/TOKENC") == "slack://"

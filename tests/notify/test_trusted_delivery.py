@@ -18,9 +18,10 @@ from sqlalchemy.engine import Engine
 from posture.cli.hooks import echo_report
 from posture.cli.main import cli
 from posture.clock import utcnow
-from posture.config import Channel, NotifySettings, display_url
+from posture.config import Channel, NotifySettings
 from posture.model import outbox_table
 from posture.notify.deliver import UNCONFIRMED, Deliverer, DeliveryPolicy, Observation, classify, send_apprise
+from posture.notify.display import display_url
 from posture.notify.policy import Message
 from posture.pipeline import collect
 from posture.postrun import post_run_hooks

@@ -17,6 +17,7 @@ from collectors.reports.collector import parse_report
 from collectors.reports.detect import FORMATS, PARSERS, detect
 from collectors.reports.model import ParseContext, ParsedReport
 from collectors.reports.reader import load_documents
+from posture.acceptance import Acceptance
 from posture.records import AssetRecord, CollectorError, ObservationRecord, Problem, RelationRecord
 from posture.secrets import SecretScanner
 from posture.taxonomy import Severity
@@ -76,7 +77,11 @@ def _check(parsed: ParsedReport) -> None:
     assert parsed.scope_name and len(parsed.scope_name) <= 520
     stated = {a.ref for a in parsed.assets}
     for record in parsed.records():
-        assert isinstance(record, (AssetRecord, RelationRecord, ObservationRecord, Problem))
+        assert isinstance(record, (AssetRecord, RelationRecord, ObservationRecord, Acceptance, Problem))
+        if isinstance(record, Acceptance):  # fits the store's columns
+            scope = record.scope
+            assert scope.vuln_id and len(scope.vuln_id) <= 128 and all(len(a) <= 128 for a in scope.aliases)
+            assert len(scope.package or "") <= 512 and len(scope.asset or "") <= 1024 and len(record.key) <= 240
         if isinstance(record, ObservationRecord):
             assert record.asset in stated
             assert isinstance(record.discriminator, str) and isinstance(record.severity, Severity)

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from collectors.reports import ReportCollector
 from posture.cli.main import cli
 from posture.db import make_engine, read_session, resolve_url
-from posture.model import alias_table, asset_table, finding_table
+from posture.model import alias_table, asset_table, exception_table, finding_table
 from posture.pipeline import RunResult, collect
 from posture.rules.base import RuleRegistry
 from posture.secrets import SecretScanner
@@ -130,9 +130,14 @@ def test_vex_not_affected_is_accepted_with_its_justification(
     found = _findings(engine)
     accepted = found["CVE-2023-4806|libc6|2.36-9+deb12u1"]
     assert accepted["status"] == "accepted"
-    assert accepted["evidence"]["accepted_reason"] == (
-        "VEX not_affected: code_not_reachable (getaddrinfo is never called with AI_CANONNAME)"
-    )
+    # The report's statement is an exception like an imported VEX document's: that CVE in that package
+    # on that image, its justification and the report it came from kept.
+    with read_session(engine) as session:
+        (exc,) = session.execute(select(exception_table)).all()
+    assert (exc.vuln_id, exc.package, exc.asset_key) == ("CVE-2023-4806", "libc6", accepted["asset"])
+    assert (exc.source, exc.justification, exc.owner) == ("vex", "code_not_reachable", "trivy")
+    assert exc.origin == exc.source_key.partition("#")[0] == f"trivy:{accepted['asset']}"  # the report's scope
+    assert exc.reason == "VEX not_affected: code_not_reachable (getaddrinfo is never called with AI_CANONNAME)"
     assert found["CVE-2023-4911|libc6|2.36-9+deb12u1"]["status"] == "open"
     triage = found["CVE-2099-0001|org.example:lib|1.0"]
     assert triage["status"] == "open"
@@ -218,3 +223,21 @@ def test_the_top_level_is_derived_from_every_view() -> None:
         assert worst_severity(merged, Severity.MEDIUM) is Severity.CRITICAL
     assert merge_evidence(trivy, grype) == merge_evidence(grype, trivy)
     assert "cvss" not in merge_evidence({"scanners": {"a": {}}}, {"scanners": {"b": {}}})
+
+
+def test_a_trivy_vendor_not_affected_status_is_an_exception_of_the_report_until_a_report_drops_it(
+    engine: Engine, registry: RuleRegistry, secrets: SecretScanner, data: Path, tmp_path: Path
+) -> None:
+    original = data / "trivy/trivy-alpine-39.json"
+    doc = json.loads(original.read_text())
+    vuln = doc["Results"][0]["Vulnerabilities"][0]
+    vuln["Status"] = "not_affected"
+    stated = tmp_path / "trivy-alpine-39-vex.json"
+    stated.write_text(json.dumps(doc))
+    key = f"{vuln['VulnerabilityID']}|{vuln['PkgName']}|{vuln['InstalledVersion']}"
+
+    _ingest(engine, registry, secrets, stated)
+    assert {d for d, f in _findings(engine).items() if f["status"] == "accepted"} == {key}
+    again = _ingest(engine, registry, secrets, original)  # a newer report no longer says so
+    assert {d for d, f in _findings(engine).items() if f["status"] == "accepted"} == set()
+    assert [c.event for c in again.changes] == ["exception-revoked"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collectors.reports.model import canonical_package, image_artifact, normalize_check_id, prefer_sources
 from collectors.reports.vulnids import canonical_id
-from posture.records import AssetKind, normalize_vuln_id
+from posture.records import AssetKind
+from posture.vulnids import normalize_vuln_id
 
 
 def test_canonical_id_prefers_cve_then_ghsa_then_the_rest() -> None:

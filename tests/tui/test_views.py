@@ -217,7 +217,8 @@ async def test_accept_risk_writes_an_exception_and_accepts_the_finding(app_facto
     with read_session(engine) as session:
         exc = session.execute(select(exception_table)).mappings().one()
         status = session.execute(select(finding_table.c.status).where(finding_table.c.rule_id == "REG-T01")).scalar()
-    assert (exc["rule_id"], exc["asset_key"], exc["owner"]) == ("REG-T01", "registry.test", "platform-team")
+    # the default scope is the narrowest: this one finding
+    assert (exc["fingerprint"] is not None, exc["rule_id"], exc["owner"]) == (True, None, "platform-team")
     assert exc["expires_at"].replace(tzinfo=None) == (NOW + timedelta(days=30)).replace(tzinfo=None)
     assert status == "accepted"
 

@@ -84,12 +84,7 @@ class FindingDetailScreen(PostureScreen):
             if request is not None:
                 self._accept(request)
 
-        self.app.push_screen(
-            AcceptRiskScreen(
-                detail["id"], detail["rule_id"], detail["asset_key"], detail["asset_name"], self.ctx.store.clock()
-            ),
-            done,
-        )
+        self.app.push_screen(AcceptRiskScreen(self.ctx.store, detail, self.ctx.store.clock()), done)
 
     @work(thread=True, exclusive=True, group="accept", exit_on_error=False)
     def _accept(self, request: AcceptRequest) -> None:

@@ -21,6 +21,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("3", "assets by source"),
             ("4", "lifecycle trace of an image"),
             ("5", "diff between runs"),
+            ("6", "exceptions: accepted risks in force"),
             ("ctrl+p", "command palette"),
         ),
     ),
@@ -48,7 +49,8 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         "Finding",
         (
-            ("a", "accept the risk: reason, owner, expiry (not with --read-only)"),
+            ("a", "accept the risk: scope (narrowest first, with what it covers), reason, owner, "
+                  "expiry or until a fix exists (not with --read-only)"),
             ("o", "open its asset"),
         ),
     ),
@@ -58,6 +60,13 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("tab/shift+tab", "next / previous field; enter opens a list"),
             ("ctrl+s", "submit: apply the filters, accept the risk"),
             ("escape", "cancel the filters or accept-risk dialog"),
+        ),
+    ),
+    (
+        "Exceptions",
+        (
+            ("up/down", "select; its scope, reason and source show below"),
+            ("x", "revoke it, after a confirmation (not with --read-only)"),
         ),
     ),
     (
