@@ -17,8 +17,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from fnmatch import fnmatchcase
+from functools import cached_property, lru_cache
 from typing import Any
 
+from posture.taxonomy import Severity
 from posture.vulnids import normalize_vuln_id, normalize_vuln_ids
 
 #: Where an acceptance was decided: a person in the TUI or on the command line, an exceptions file
@@ -30,7 +32,7 @@ TUI, CLI, FILE, VEX = "tui", "cli", "file", "vex"
 GROUP_FIELDS: tuple[str, ...] = ("cluster", "host", "team")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: its derived values are cached (a run checks a scope many times)
 class Scope:
     """What one acceptance covers: the conjunction of the fields that are set (at least one)."""
 
@@ -53,21 +55,20 @@ class Scope:
             object.__setattr__(self, "aliases", tuple(sorted(normalize_vuln_ids(self.aliases) - {main})))
         if self.aliases and not self.vuln_id:
             raise ValueError("aliases need a vulnerability id")
-        if not any(getattr(self, f.name) for f in fields(self) if f.name != "aliases"):
+        if not any(getattr(self, name) for name in _SCOPE_FIELDS):
             raise ValueError("an exception needs a scope: a finding, vulnerability, package, rule, asset, "
                              "namespace, cluster, host, team or pattern")
 
-    @property
+    @cached_property
     def vuln_ids(self) -> frozenset[str]:
         """The vulnerability's ids, normalized (CVE upper case, GHSA lower case), or empty."""
         return frozenset(normalize_vuln_ids([self.vuln_id, *self.aliases])) if self.vuln_id else frozenset()
 
-    @property
+    @cached_property
     def specificity(self) -> int:
         """Higher is narrower: when several acceptances cover one finding, the narrowest one is its
         exception (so revoking a broad one never disturbs a finding a narrower one names)."""
-        weights = {"fingerprint": 64, "vuln_id": 16, "package": 8, "asset": 8, "rule_id": 4}
-        return sum(weights.get(f.name, 2) for f in fields(self) if f.name != "aliases" and getattr(self, f.name))
+        return sum(_WEIGHTS.get(name, 2) for name in _SCOPE_FIELDS if getattr(self, name))
 
     def describe(self) -> str:
         """One line for lists and messages: ``vulnerability CVE-x (aliases GHSA-y) · asset nginx``."""
@@ -84,7 +85,13 @@ class Scope:
         return " · ".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
+#: How much each field narrows a scope (:attr:`Scope.specificity`); a group or pattern counts 2.
+_WEIGHTS = {"fingerprint": 64, "vuln_id": 16, "package": 8, "asset": 8, "rule_id": 4}
+#: The fields of a scope that restrict what it covers (``aliases`` only widens ``vuln_id``).
+_SCOPE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Scope) if f.name != "aliases")
+
+
+@dataclass(frozen=True)  # no slots: ``vuln_ids`` is cached (every exception of the vulnerability reads it)
 class Candidate:
     """A finding as an acceptance sees it (what the store holds, no database types)."""
 
@@ -97,18 +104,22 @@ class Candidate:
     evidence: Mapping[str, Any]
     asset_id: int | None = None  # the store's id, for looking up the asset's groups
 
-    @property
+    @cached_property
     def vuln_ids(self) -> frozenset[str]:
         """Every id the finding's vulnerability is known by (its stated id and its aliases)."""
-        ids = [self.evidence.get("vulnerability")]
         aliases = self.evidence.get("aliases")
-        if isinstance(aliases, list | tuple):
-            ids.extend(aliases)
-        return frozenset(normalize_vuln_ids(i for i in ids if isinstance(i, str) and i))
+        stated = self.evidence.get("vulnerability")
+        return _known_ids(stated, tuple(aliases) if isinstance(aliases, list | tuple) else ())
 
     @property
     def fix_available(self) -> bool:
         return bool(self.evidence.get("fix_available"))
+
+
+@lru_cache(maxsize=65536)
+def _known_ids(stated: object, aliases: tuple[object, ...]) -> frozenset[str]:
+    """A vulnerability's ids normalized; cached, as one CVE is stated on many images."""
+    return frozenset(normalize_vuln_ids(i for i in (stated, *aliases) if isinstance(i, str) and i))
 
 
 #: The groups of a finding's asset (``{"team": {"payments"}, "host": {"web-1"}}``), looked up only
@@ -140,6 +151,18 @@ def covers(scope: Scope, until_fix: bool, finding: Candidate, groups_of: GroupsO
         groups = groups_of(finding) if groups_of else {}
         return all(_in_group(value, groups.get(dim, ())) for dim, value in named)
     return True
+
+
+def silences_new(scope: Scope, severity: Severity) -> bool:
+    """Whether a finding that arrives already accepted under ``scope`` may go unannounced.
+
+    An acceptance that names the finding or its vulnerability was made knowing this very risk: a new
+    sighting of it (the accepted CVE on the next image of the scope) is what was accepted. One that
+    names neither (a rule, an asset, a namespace, a package, a pattern) was made before this risk
+    existed, so a new high or critical finding under it is still announced, marked as accepted: new
+    risk is never silent. Below high, a broad acceptance keeps it quiet (that is what it is for).
+    """
+    return bool(scope.fingerprint or scope.vuln_id) or severity.rank < Severity.HIGH.rank
 
 
 def _in_group(value: str, members: Iterable[str]) -> bool:

@@ -23,6 +23,7 @@ CHANGE_STYLE = {
     "reopened": "red",
     "regressed": "bold red",
     "exception-expired": "yellow",
+    "exception-revoked": "yellow",
     "unaccepted": "yellow",
     "accepted": "cyan",
     "resolved": "green",

@@ -15,6 +15,7 @@ from posture.db import read_session
 from posture.diff import CATEGORIES, counts
 from posture.records import source_name
 from posture.store.diff import (
+    EXCEPTION_CHANGES,
     DiffRow,
     Window,
     WindowError,
@@ -72,7 +73,7 @@ def diff_command(app: AppContext, from_run: int | None, to_run: int | None, sinc
             raise PostureError(str(exc), 2) from None
         entries = diff_entries(session, window)
         # JSON lists every change; the table only the riskiest of each category, so only those are labelled.
-        rows = label(session, entries if fmt == "json" else top(entries, limit))
+        rows = label(session, entries if fmt == "json" else top(entries, limit), window)
         notes = window_notes(session, window)
     totals = counts(entries)
     if fmt == "json":
@@ -94,11 +95,10 @@ def diff_command(app: AppContext, from_run: int | None, to_run: int | None, sinc
         if not chosen:
             continue
         title = f"{category} ({totals[category]})" + (f", riskiest {limit}" if totals[category] > limit else "")
-        by = category == "resolved"
-        out.print(table(title, ["risk", "severity", "rule", "title", "asset", *(["resolved by"] if by else [])], (
+        why = {"resolved": "resolved by", **dict.fromkeys(EXCEPTION_CHANGES, "exception")}.get(category)
+        out.print(table(title, ["risk", "severity", "rule", "title", "asset", *([why] if why else [])], (
             [cell(_risk(r)), cell(_severity(r), SEVERITY_STYLE.get(r.entry.severity, "")), cell(r.rule_id),
-             cell(r.title, limit=60), cell(r.asset_name, limit=60),
-             *([cell(r.resolver.describe() if r.resolver else "", limit=60)] if by else [])]
+             cell(r.title, limit=60), cell(r.asset_name, limit=60), *([cell(r.why(), limit=80)] if why else [])]
             for r in chosen[:limit])))
 
 

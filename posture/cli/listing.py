@@ -10,6 +10,7 @@ from posture.cli.context import AppContext, PostureError, db_option, pass_app
 from posture.cli.output import SEVERITY_STYLE, cell, console, emit, table, write_json
 from posture.coverage import describe
 from posture.db import read_session
+from posture.store.exceptions import exception_details
 from posture.store.queries import FindingFilter, asset_json, finding_json, iter_assets, iter_findings, latest_runs
 from posture.taxonomy import Category, FindingStatus, Phase, Severity
 
@@ -72,16 +73,18 @@ def findings_command(
     flt = FindingFilter(_severity(min_severity), chosen, phases, categories, rule_ids, text)
     with read_session(engine) as session:
         rows = list(iter_findings(session, flt, sort, limit))
+        exceptions = exception_details(session, {r["exception_id"] for r in rows if r["exception_id"] is not None})
         failing = fail_on is not None and any(
             True for _ in iter_findings(session, FindingFilter(Severity(fail_on), (FindingStatus.OPEN.value,)), limit=1)
         )
     remediation = {r.id: r.remediation for r in app.registry}
+    documents = [finding_json(r, remediation.get(r["rule_id"]), exceptions.get(r["exception_id"])) for r in rows]
     if fmt == "json":
-        write_json([finding_json(r, remediation.get(r["rule_id"])) for r in rows])
+        write_json(documents)
     elif fmt in ("csv", "sarif"):
         from posture.reports import findings_export
 
-        emit(findings_export(fmt, [finding_json(r, remediation.get(r["rule_id"])) for r in rows], app.registry))
+        emit(findings_export(fmt, documents, app.registry))
     else:
         console().print(
             table(

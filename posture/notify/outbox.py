@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
+from posture.acceptance import Scope, silences_new
 from posture.config import NotifySettings
 from posture.coverage import describe
 from posture.model import (
@@ -35,14 +36,15 @@ from posture.model import (
     scope_table,
     score_table,
 )
-from posture.notify.policy import FINDING_EVENTS, Route, Subject, channels_for, route_matches
+from posture.notify.policy import EXCEPTION_ENDINGS, FINDING_EVENTS, Route, Subject, channels_for, route_matches
 from posture.records import source_name
 from posture.scoring.estate import DIMENSIONS
 from posture.scoring.rollup import band_of
 from posture.secretkey import installation_key
+from posture.store.exceptions import exception_details, scope_of
 from posture.store.history import FindingChange
 from posture.store.scoring import ScoringOutcome
-from posture.taxonomy import RunStatus
+from posture.taxonomy import FindingStatus, RunStatus, Severity
 
 PENDING, SENDING, RETRY, SENT, DEAD = "pending", "sending", "retry", "sent", "dead"
 _BAD = (RunStatus.PARTIAL.value, RunStatus.FAILED.value)
@@ -93,10 +95,11 @@ class OutboxWriter:
             return 0
         ids = self._ids(session)
         _fill_asset_names(session, changes)
+        exceptions = _exceptions_of(session, changes)
         if first_run:
-            rows = self._baseline(session, run_id, scope, changes, outcome, ids, now)
+            rows = self._baseline(session, run_id, scope, changes, outcome, ids, now, exceptions)
         else:
-            rows = self._changes(run_id, scope, status, changes, outcome, ids, now, coverage or {})
+            rows = self._changes(run_id, scope, status, changes, outcome, ids, now, exceptions, coverage or {})
             if outcome is not None:
                 rows += self._scope_risk(session, run_id, outcome, ids, now)
         rows += self.sweep_rows(session, now, ids, only_run=run_id)
@@ -110,36 +113,44 @@ class OutboxWriter:
             return 0
         ids = self._ids(session)
         _fill_asset_names(session, changes)
-        rows = self._changes(None, "", RunStatus.COMPLETE.value, changes, outcome, ids, now)
+        rows = self._changes(None, "", RunStatus.COMPLETE.value, changes, outcome, ids, now,
+                             _exceptions_of(session, changes))
         enqueue(session, rows)
         return len(rows)
 
     def _changes(self, run_id: int | None, scope: str, status: str, changes: Sequence[FindingChange],
                  outcome: ScoringOutcome | None, ids: Mapping[str, str], now: datetime,
-                 coverage: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+                 exceptions: Mapping[int, Mapping[str, Any]], coverage: Mapping[str, Any] | None = None,
+                 ) -> list[dict[str, Any]]:
+        """``exceptions``: finding id → the exception its event is about (:func:`_exceptions_of`)."""
         rows = []
         for change in changes:
-            if change.event not in FINDING_EVENTS:
+            if change.event not in FINDING_EVENTS or _silenced(change, exceptions):
                 continue
             if change.event == "resolved" and status != RunStatus.COMPLETE.value:
                 continue  # never an all-clear from a run that did not see everything
             groups = outcome.groups_of(change.finding_id) if outcome else {}
             subject = Subject(change.event, change.severity, change.risk, groups)
-            payload = _finding_payload(change, groups, scope)
+            payload = _finding_payload(change, groups, scope, exceptions.get(change.finding_id))
             if change.event == "resolved" and coverage is not None:
                 payload["coverage"] = describe(coverage)
             key = change.fingerprint
             if change.event == "regressed":
                 key = f"{change.fingerprint}@{change.severity}/{band_of(change.risk)}"
+            elif change.event in EXCEPTION_ENDINGS:
+                # Once per exception and finding: a finding whose next exception ends later is told again.
+                key = f"{change.fingerprint}#exception:{change.detail.get('exception')}"
             for name in channels_for(self.routes, subject, self.settings.thresholds):
                 rows.append(self._row(ids[name], change.event, key, run_id, payload, now))
         return rows
 
     def _baseline(self, session: Session, run_id: int, scope: str, changes: Sequence[FindingChange],
-                  outcome: ScoringOutcome | None, ids: Mapping[str, str], now: datetime) -> list[dict[str, Any]]:
+                  outcome: ScoringOutcome | None, ids: Mapping[str, str], now: datetime,
+                  exceptions: Mapping[int, Mapping[str, Any]]) -> list[dict[str, Any]]:
         """First collection of a scope: at most one summary per channel, listing what it would have announced."""
         scope_id = session.execute(select(run_table.c.scope_id).where(run_table.c.id == run_id)).scalar_one()
-        fresh = sorted((c for c in changes if c.event in ("new", "reopened")), key=lambda c: (-c.risk, c.finding_id))
+        fresh = sorted((c for c in changes if c.event in ("new", "reopened") and not _silenced(c, exceptions)),
+                       key=lambda c: (-c.risk, c.finding_id))
         rows = []
         for name, channel_id in ids.items():
             routes = [r for r in self.routes if r.channel == name and "baseline" in r.events]
@@ -157,7 +168,8 @@ class OutboxWriter:
             bands: dict[str, int] = {}
             for change in matched:
                 bands[band_of(change.risk)] = bands.get(band_of(change.risk), 0) + 1
-            top = [_finding_payload(c, outcome.groups_of(c.finding_id) if outcome else {}, scope)
+            top = [_finding_payload(c, outcome.groups_of(c.finding_id) if outcome else {}, scope,
+                                    exceptions.get(c.finding_id))
                    for c in matched[: self.settings.thresholds.top]]
             payload = {"scope": scope, "matched": len(matched), "bands": bands, "top": top}
             rows.append(self._row(channel_id, "baseline", f"baseline:{scope_id}", run_id, payload, now))
@@ -240,15 +252,15 @@ class OutboxWriter:
         X = exception_table.c
         horizon = now + timedelta(days=self.settings.thresholds.exception_warning_days)
         due = session.execute(
-            select(X.id, X.rule_id, X.asset_key, X.namespace, X.pattern, X.reason, X.owner, X.expires_at).where(
-                X.expired_at.is_(None), X.expires_at.is_not(None), X.expires_at > now, X.expires_at <= horizon
+            select(exception_table).where(
+                X.expired_at.is_(None), X.revoked_at.is_(None), X.expires_at.is_not(None), X.expires_at > now,
+                X.expires_at <= horizon
             )
         ).all()
         rows = []
         for exc in due:
-            covers = ", ".join(f"{k} {v}" for k, v in (("rule", exc.rule_id), ("asset", exc.asset_key),
-                                                        ("namespace", exc.namespace), ("pattern", exc.pattern)) if v)
-            payload = {"exception_id": exc.id, "covers": covers, "reason": exc.reason, "owner": exc.owner,
+            payload = {"exception_id": exc.id, "covers": scope_of(exc).describe(), "reason": exc.reason,
+                       "owner": exc.owner,
                        "expires_at": exc.expires_at.strftime("%Y-%m-%d %H:%M UTC")}
             subject = Subject("exception-expiring", groups={"namespace": [exc.namespace]} if exc.namespace else {})
             for channel in channels_for(self.routes, subject, self.settings.thresholds):
@@ -257,7 +269,42 @@ class OutboxWriter:
         return rows
 
 
-def _finding_payload(change: FindingChange, groups: Mapping[str, Iterable[str]], scope: str) -> dict[str, Any]:
+#: Finding events that say a risk is there now: the ones an exception may have accepted already.
+_ARRIVALS = ("new", "reopened")
+
+
+def _exceptions_of(session: Session, changes: Sequence[FindingChange]) -> dict[int, dict[str, Any]]:
+    """Finding id → the exception its event is about: for a new or reopened finding, the one that
+    accepted it on arrival (if any); for an ending, the exception that ended (its history detail)."""
+    named: dict[int, int] = {}
+    for change in changes:
+        exc_id = change.detail.get("exception")
+        if change.event in EXCEPTION_ENDINGS and isinstance(exc_id, int):
+            named[change.finding_id] = exc_id
+    arrived = sorted({c.finding_id for c in changes if c.event in _ARRIVALS})
+    F = finding_table.c
+    for start in range(0, len(arrived), 500):
+        accepted = select(F.id, F.exception_id).where(
+            F.id.in_(arrived[start : start + 500]), F.exception_id.is_not(None),
+            F.status == FindingStatus.ACCEPTED.value,
+        )
+        named.update({fid: exc_id for fid, exc_id in session.execute(accepted)})
+    details = exception_details(session, set(named.values()))
+    return {fid: details[exc_id] for fid, exc_id in named.items() if exc_id in details}
+
+
+def _silenced(change: FindingChange, exceptions: Mapping[int, Mapping[str, Any]]) -> bool:
+    """A risk that arrives already accepted by an exception naming it goes unannounced
+    (:func:`posture.acceptance.silences_new` decides)."""
+    exc = exceptions.get(change.finding_id)
+    if change.event not in _ARRIVALS or exc is None:
+        return False
+    return silences_new(Scope(**exc["scope_fields"]), Severity(change.severity))
+
+
+def _finding_payload(change: FindingChange, groups: Mapping[str, Iterable[str]], scope: str,
+                     exception: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``exception``: the one the event is about, named in the message (who, why, what it covers)."""
     payload: dict[str, Any] = {
         "finding_id": change.finding_id,
         "fingerprint": change.fingerprint,
@@ -274,6 +321,9 @@ def _finding_payload(change: FindingChange, groups: Mapping[str, Iterable[str]],
         payload["previous_severity"] = detail["previous_severity"]
     if "previous_risk" in detail:
         payload["previous_risk"] = detail["previous_risk"]
+    if exception is not None:
+        payload["exception"] = {k: exception[k] for k in ("id", "owner", "reason", "scope", "revoked_by")}
+        payload["accepted"] = change.event in _ARRIVALS
     return payload
 
 

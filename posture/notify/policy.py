@@ -30,13 +30,18 @@ EVENTS: tuple[str, ...] = (
     "reopened",
     "regressed",
     "exception-expired",
+    "exception-revoked",
     "exception-expiring",
     "baseline",
     "resolved",
 )
 #: Resolutions are opt-in: a channel asks for them by listing ``resolved`` in a route.
 DEFAULT_EVENTS: frozenset[str] = frozenset(EVENTS) - {"resolved"}
-FINDING_EVENTS: frozenset[str] = frozenset({"new", "reopened", "regressed", "exception-expired", "resolved"})
+FINDING_EVENTS: frozenset[str] = frozenset(
+    {"new", "reopened", "regressed", "exception-expired", "exception-revoked", "resolved"}
+)
+#: Finding events an exception ending causes: announced once per exception and finding.
+EXCEPTION_ENDINGS: frozenset[str] = frozenset({"exception-expired", "exception-revoked"})
 #: Scope filters a route may set, and the roll-up dimension each one matches.
 SCOPE_KEYS: tuple[str, ...] = ("namespace", "team", "registry", "host", "cluster")
 
@@ -47,6 +52,7 @@ _HEADINGS = {
     "reopened": "Reopened",
     "regressed": "Regressed",
     "exception-expired": "Accepted risk expired",
+    "exception-revoked": "Accepted risk revoked",
     "exception-expiring": "Accepted risk expiring soon",
     "baseline": "Baseline",
     "resolved": "Resolved",
@@ -193,8 +199,22 @@ def _finding_line(payload: Mapping[str, Any], text: Callable[[object], str]) -> 
     team = f" (team {', '.join(text(t) for t in teams[:3])})" if teams else ""
     return (
         f"- [{_risk_text(payload)}] {text(payload.get('rule_id', '?'))}: {text(payload.get('title', ''))}"
-        f" on {where}{team}"
+        f" on {where}{team}{_exception_text(payload, text)}"
     )
+
+
+def _exception_text(payload: Mapping[str, Any], text: Callable[[object], str]) -> str:
+    """The exception a finding event is about: the broad one a new risk arrived accepted under, or the
+    one whose end reopened it (who accepted it and why, who revoked it)."""
+    exc = payload.get("exception")
+    if not isinstance(exc, Mapping):
+        return ""
+    said = f"exception {exc.get('id')} by {text(exc.get('owner'))}: {text(exc.get('reason'))}"
+    if exc.get("revoked_by"):
+        said += f"; revoked by {text(exc.get('revoked_by'))}"
+    if payload.get("accepted"):
+        return f" (accepted under {said}; scope {text(exc.get('scope'))})"
+    return f" ({said})"
 
 
 def _line(item: Item, text: Callable[[object], str]) -> str:
@@ -236,6 +256,7 @@ def _summary(counts: Mapping[str, int]) -> str:
         "collector": ("collector failing", "collectors failing"),
         "scope-risk": ("scope past its threshold", "scopes past their threshold"),
         "exception-expired": ("expired acceptance", "expired acceptances"),
+        "exception-revoked": ("revoked acceptance", "revoked acceptances"),
         "exception-expiring": ("acceptance expiring", "acceptances expiring"),
         "baseline": ("first collection (baseline)", "first collections (baseline)"),
     }

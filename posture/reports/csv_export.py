@@ -36,6 +36,16 @@ COLUMNS = (
     "resolved_at",
     "remediation",
     "fingerprint",
+    # The exception that accepts the finding (empty when open): who, why, until when, and what it covers.
+    "exception_id",
+    "exception_owner",
+    "exception_reason",
+    "exception_created",
+    "exception_until",
+    "exception_source",
+    "exception_origin",
+    "exception_justification",
+    "exception_scope",
 )
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
@@ -50,7 +60,12 @@ def row(f: dict[str, Any]) -> list[str]:
     nist = next((r.get("id", "") for r in refs if r.get("framework") == NIST), "")
     others = "; ".join(f"{r.get('framework')} {r.get('id')}" for r in refs if r.get("framework") != NIST)
     asset = f.get("asset") or {}
+    exception = f.get("exception") or {}
     values = {
+        **{f"exception_{k}": exception.get(k) for k in ("owner", "reason", "until", "source", "origin",
+                                                        "justification", "scope")},
+        "exception_id": exception.get("id"),
+        "exception_created": exception.get("created_at"),
         **f,
         "nist": nist,
         "references": others,

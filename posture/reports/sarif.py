@@ -55,6 +55,21 @@ def _rule(rule_id: str, registry: RuleRegistry, sample: dict[str, Any]) -> dict[
     return descriptor
 
 
+def _suppression(exception: dict[str, Any] | None) -> dict[str, Any]:
+    """An accepted finding is suppressed outside the scanned artifact (SARIF 2.1.0 §3.35: ``external``,
+    ``accepted``); its justification is the exception's reason, and its property bag says who, until
+    when and what the exception covers. A finding a scanner reported as accepted has no exception."""
+    suppression: dict[str, Any] = {"kind": "external", "status": "accepted"}
+    if exception:
+        suppression["justification"] = exception["reason"]
+        suppression["properties"] = {
+            key: exception[key]
+            for key in ("id", "owner", "created_at", "until", "source", "origin", "justification", "scope")
+            if exception.get(key) not in (None, "")
+        }
+    return suppression
+
+
 def sarif_log(findings: Sequence[dict[str, Any]], registry: RuleRegistry) -> dict[str, Any]:
     order: dict[str, int] = {}
     rules: list[dict[str, Any]] = []
@@ -93,7 +108,7 @@ def sarif_log(findings: Sequence[dict[str, Any]], registry: RuleRegistry) -> dic
                     "last_seen": f["last_seen"],
                     "security-severity": _SECURITY_SEVERITY.get(f["severity"], "5.5"),
                 },
-                **({"suppressions": [{"kind": "external", "status": "accepted"}]} if f["status"] == "accepted" else {}),
+                **({"suppressions": [_suppression(f.get("exception"))]} if f["status"] == "accepted" else {}),
             }
         )
     return {

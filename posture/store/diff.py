@@ -20,6 +20,7 @@ from posture.gcpause import gc_paused
 from posture.model import asset_table, finding_event_table, finding_table, run_table, scope_table
 from posture.records import source_name
 from posture.store.assets import chunks
+from posture.store.exceptions import exception_details, exception_json, until_text
 from posture.store.raw import run_raw
 
 E = finding_event_table.c
@@ -62,6 +63,24 @@ class DiffRow(NamedTuple):
     asset_name: str
     asset_kind: str
     resolver: Resolver | None = None
+    #: The exception a change of acceptance is about (accepted, expired, revoked): who, why, until when.
+    exception: dict[str, Any] | None = None
+
+    def why(self) -> str:
+        """One line saying what caused the change, when the diff knows: the resolving run, or the
+        exception (``exception 4 by alice: no fix upstream; until-fix``; who revoked it, when revoked)."""
+        if self.resolver is not None:
+            return self.resolver.describe()
+        exc = self.exception
+        if exc is None:
+            return ""
+        text = f"exception {exc['id']} by {exc['owner']}: {exc['reason']}"
+        if self.entry.change == "exception-revoked" and exc["revoked_by"]:
+            return f"{text}; revoked by {exc['revoked_by']}"
+        if self.entry.change == "exception-expired":
+            return f"{text}; expired"
+        until = until_text(exc)
+        return f"{text}; " + {"never": "no expiry", "until-fix": "until a fix exists"}.get(until, f"until {until}")
 
     def as_json(self) -> dict[str, Any]:
         e = self.entry
@@ -78,6 +97,7 @@ class DiffRow(NamedTuple):
             "previous_severity": e.previous_severity,
             "previous_risk": e.previous_risk,
             **({"resolved_by": self.resolver.as_json()} if self.resolver else {}),
+            **({"exception": exception_json(self.exception)} if self.exception else {}),
         }
 
 
@@ -162,23 +182,50 @@ def _diff_entries(session: Session, window: Window) -> list[Entry]:
 _LABEL_COLUMNS = (F.id, F.fingerprint, F.rule_id, F.title, asset_table.c.name, asset_table.c.kind)
 
 
-def label(session: Session, entries: Sequence[Entry]) -> list[DiffRow]:
+def label(session: Session, entries: Sequence[Entry], window: Window) -> list[DiffRow]:
     """Entries with their finding's fingerprint, rule, title and asset, in the entries' order."""
     joined = select(*_LABEL_COLUMNS).join(asset_table, asset_table.c.id == F.asset_id)
     labels: dict[int, Any] = {}
     for part in chunks(sorted({e.finding_id for e in entries}), 900):
         labels.update((r[0], r) for r in run_raw(session, joined.where(F.id.in_(part))))
-    return _labelled(entries, labels, _resolvers(session, entries))
+    return _labelled(entries, labels, _resolvers(session, entries), _exceptions(session, entries, window))
 
 
-def _labelled(entries: Sequence[Entry], labels: dict[int, Any], resolvers: dict[int, Resolver]) -> list[DiffRow]:
+def _labelled(entries: Sequence[Entry], labels: dict[int, Any], resolvers: dict[int, Resolver],
+              exceptions: dict[int, dict[str, Any]]) -> list[DiffRow]:
     out: list[DiffRow] = []
     for e in entries:
         found = labels.get(e.finding_id)
         if found is not None:
             resolver = resolvers.get(e.run_id) if e.change == "resolved" and e.run_id is not None else None
-            out.append(DiffRow(e, found[1], found[2], found[3], found[4], found[5], resolver))
+            out.append(DiffRow(e, found[1], found[2], found[3], found[4], found[5], resolver,
+                               exceptions.get(e.finding_id)))
     return out
+
+
+#: The changes an exception explains.
+EXCEPTION_CHANGES = ("accepted", "exception-expired", "exception-revoked")
+
+
+def _exceptions(session: Session, entries: Sequence[Entry], window: Window) -> dict[int, dict[str, Any]]:
+    """Finding id → the exception its change of acceptance is about: the one its window's last event
+    of that change names (an ``accepted`` event recorded before events named theirs: the finding's
+    exception now)."""
+    change = {e.finding_id: e.change for e in entries if e.change in EXCEPTION_CHANGES}
+    named: dict[int, int] = {}
+    for part in chunks(sorted(change), 900):
+        stmt = (
+            select(E.finding_id, E.event, E.detail, F.exception_id)
+            .join(finding_table, F.id == E.finding_id)
+            .where(E.finding_id.in_(part), E.event.in_(EXCEPTION_CHANGES), *_in_window(window))
+            .order_by(E.at, E.id)
+        )
+        for fid, event, detail, current in session.execute(stmt):
+            exc_id = (detail or {}).get("exception") or (current if event == "accepted" else None)
+            if event == change[fid] and isinstance(exc_id, int):
+                named[fid] = exc_id
+    details = exception_details(session, set(named.values()))
+    return {fid: details[exc_id] for fid, exc_id in named.items() if exc_id in details}
 
 
 def _resolvers(session: Session, entries: Sequence[Entry]) -> dict[int, Resolver]:
@@ -221,7 +268,8 @@ def load_diff(session: Session, window: Window) -> list[DiffRow]:
         entries = diff_entries(session, window)
         touched = select(E.finding_id).where(*_in_window(window))
         stmt = select(*_LABEL_COLUMNS).join(asset_table, asset_table.c.id == F.asset_id).where(F.id.in_(touched))
-        return _labelled(entries, {r[0]: r for r in run_raw(session, stmt)}, _resolvers(session, entries))
+        return _labelled(entries, {r[0]: r for r in run_raw(session, stmt)}, _resolvers(session, entries),
+                         _exceptions(session, entries, window))
 
 
 def top(entries: Sequence[Entry], per_category: int) -> list[Entry]:

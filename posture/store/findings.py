@@ -171,7 +171,7 @@ def reconcile_findings(
         if values:
             session.execute(update(finding_table).where(finding_table.c.id == row.id).values(**values))
         if event:
-            detail = {"previous_severity": row.severity} if event == "regressed" else {}
+            detail = _detail(event, row.severity, exception_id)
             changes.append(
                 FindingChange(
                     row.id,
@@ -218,6 +218,16 @@ def reconcile_findings(
     _touch(session, seen, now)
     record_events(session, run_id, result.changes, now)
     return result
+
+
+def _detail(event: str, previous_severity: str, exception_id: int | None) -> dict[str, Any]:
+    """What a history event records besides its name: the severity before a regression; for an
+    acceptance, the exception that accepts it (the diff and the announcements name it)."""
+    if event == "regressed":
+        return {"previous_severity": previous_severity}
+    if event == "accepted" and exception_id is not None:
+        return {"exception": exception_id}
+    return {}
 
 
 def _candidate(item: Produced, fingerprint: str, aliases: Mapping[int, tuple[str, ...]]) -> Candidate:

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from posture.model import asset_table, finding_sighting_table, finding_table, run_table, scope_table
 from posture.scoring.formula import explain
+from posture.store.exceptions import exception_json
 from posture.store.sqltext import contains_ci
 from posture.taxonomy import Severity
 
@@ -100,8 +101,11 @@ def count_findings(session: Session, flt: FindingFilter) -> int:
     return int(session.execute(select(func.count()).select_from(_finding_select(flt).subquery())).scalar_one())
 
 
-def finding_json(row: dict[str, Any], remediation: str | None = None) -> dict[str, Any]:
-    """The ``posture findings --format json`` contract for one finding."""
+def finding_json(
+    row: dict[str, Any], remediation: str | None = None, exception: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The ``posture findings --format json`` contract for one finding; ``exception``: the one that
+    accepts it (:func:`posture.store.exceptions.exception_details`), shown as ``exception`` (null when open)."""
     return {
         "id": row["id"],
         "fingerprint": row["fingerprint"],
@@ -121,6 +125,7 @@ def finding_json(row: dict[str, Any], remediation: str | None = None) -> dict[st
         "last_seen": _iso(row["last_seen"]),
         "resolved_at": _iso(row["resolved_at"]),
         "evidence": row["evidence"],
+        "exception": exception_json(exception) if exception else None,
     }
 
 

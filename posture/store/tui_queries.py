@@ -31,7 +31,7 @@ from posture.model import (
     scope_table,
 )
 from posture.scoring.formula import explain
-from posture.store.exceptions import in_force
+from posture.store.exceptions import exception_details, in_force
 from posture.store.queries import FindingFilter, finding_conditions
 from posture.store.sqltext import unindexed
 from posture.taxonomy import FindingStatus
@@ -186,10 +186,8 @@ def finding_detail(session: Session, finding_id: int) -> dict[str, Any] | None:
         return None
     detail = dict(row)
     detail["risk_factors"] = explain(row["risk_factors"])
-    detail["exception"] = None
-    if row["exception_id"] is not None:
-        exc = session.execute(select(exception_table).where(exception_table.c.id == row["exception_id"])).mappings()
-        detail["exception"] = next((dict(e) for e in exc), None)
+    exc_id = row["exception_id"]
+    detail["exception"] = exception_details(session, [exc_id]).get(exc_id) if exc_id is not None else None
     detail["sources"] = [
         f"{r.kind}:{r.name}"
         for r in session.execute(

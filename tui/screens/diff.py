@@ -139,13 +139,13 @@ class DiffScreen(FilteredScreen):
                     safe(row.rule_id),
                     safe(row.title, limit=80),
                     safe(row.asset_name, style="dim", limit=60),
-                    safe(row.resolver.describe() if row.resolver else "", style="dim", limit=40),
+                    safe(row.why(), style="dim", limit=60),
                 ),
                 str(row.entry.finding_id),
             )
             for row in shown[:MAX_ROWS]
         ]
-        columns = ("change", "risk", "sev", "rule", "title", "asset", "resolved by")
+        columns = ("change", "risk", "sev", "rule", "title", "asset", "why")  # the resolving run or the exception
         fill(self.query_one("#diff-table", DataTable), columns, rows)
         lines = [clean(f"kept open: {note}", limit=200) for note in self.notes[:3]]
         if len(self.notes) > 3:
