@@ -80,6 +80,13 @@ async def _open_dialog(pilot: Pilot[None], finding_id: int) -> AcceptRiskScreen:
     return app.screen
 
 
+async def _submit(pilot: Pilot[None], dialog: AcceptRiskScreen, reason: str, owner: str) -> None:
+    dialog.query_one("#reason", Input).value = reason
+    dialog.query_one("#owner", Input).value = owner
+    await pilot.press("ctrl+s")
+    await settle(pilot)
+
+
 async def _choose(pilot: Pilot[None], dialog: AcceptRiskScreen, index: int) -> None:
     dialog.query(RadioButton)[index].value = True
     await settle(pilot)
@@ -120,10 +127,7 @@ async def test_accepting_the_cve_on_this_asset_accepts_that_cve_and_its_aliases_
     async with app.run_test(size=(100, 40)) as pilot:
         dialog = await _open_dialog(pilot, log4j["c/log4j-core"])
         await _choose(pilot, dialog, 2)
-        dialog.query_one("#reason", Input).value = "JNDI lookups disabled"
-        dialog.query_one("#owner", Input).value = "platform-team"
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        await _submit(pilot, dialog, "JNDI lookups disabled", "platform-team")
         assert isinstance(app.screen, FindingDetailScreen)
     assert _statuses(engine, log4j) == {
         "c/log4j-core": "accepted", "c/log4j-api": "accepted",  # the CVE and its GHSA alias, on this image
@@ -149,10 +153,7 @@ async def test_until_a_fix_exists_is_stored_instead_of_an_expiry(
         # glibc has a fixed version already: until-fix covers nothing, and the preview says so first
         assert static_text(app, "#accept-preview") == "no open finding"
         await _choose(pilot, dialog, 3)  # the CVE on every asset
-        dialog.query_one("#reason", Input).value = "no exploit path"
-        dialog.query_one("#owner", Input).value = "sre"
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        await _submit(pilot, dialog, "no exploit path", "sre")
     with read_session(engine) as session:
         [exc] = session.execute(select(exception_table)).mappings().all()
     assert (exc["vuln_id"], exc["until_fix"], exc["expires_at"]) == ("CVE-2023-4911", True, None)
@@ -169,11 +170,8 @@ async def test_a_non_vulnerability_finding_cannot_wait_for_a_fix_and_needs_an_ex
         dialog = app.screen
         assert isinstance(dialog, AcceptRiskScreen)
         assert not dialog.query("#until-fix")
-        dialog.query_one("#reason", Input).value = "internal"
-        dialog.query_one("#owner", Input).value = "sre"
         dialog.query_one("#expiry", Input).value = ""
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        await _submit(pilot, dialog, "internal", "sre")
         assert isinstance(app.screen, AcceptRiskScreen)
         assert "until a fix" in static_text(app, "#accept-error")
 
@@ -187,10 +185,7 @@ async def test_the_exceptions_view_lists_and_revokes(
         for finding, index, reason in (("c/openssh", 4, "image retired soon"), ("d/log4j-core", 3, "JNDI off")):
             dialog = await _open_dialog(pilot, log4j[finding])
             await _choose(pilot, dialog, index)
-            dialog.query_one("#reason", Input).value = reason
-            dialog.query_one("#owner", Input).value = "platform-team"
-            await pilot.press("ctrl+s")
-            await settle(pilot)
+            await _submit(pilot, dialog, reason, "platform-team")
         await pilot.press("6")
         await settle(pilot)
         screen = app.screen
