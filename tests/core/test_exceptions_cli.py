@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
+from posture.acceptance import Scope
 from posture.cli.exceptions import apply_file
 from posture.cli.main import cli
 from posture.config import Channel, NotifySettings
@@ -21,6 +22,8 @@ from posture.db import make_engine, resolve_url, write_session
 from posture.exceptions_file import parse
 from posture.model import exception_table, finding_event_table, finding_table, outbox_table, run_table
 from posture.notify.policy import Route
+from posture.rules import default_registry
+from tui.data import AcceptRequest, Store
 
 REPORT = str(Path(__file__).resolve().parents[1] / "data" / "reports" / "trivy" / "trivy-alpine-39.json")
 MUSL = "CVE-2019-14697"  # on musl and musl-utils; the report's other CVEs are on libssl and libcrypto
@@ -87,6 +90,23 @@ def test_a_file_entry_and_a_cli_exception_cover_the_same(db_url: str, tmp_path: 
     revoked = _run(db_url, "exceptions", "revoke", str(exc_id), "--by", "bob")
     assert revoked.exit_code == 0 and "1 findings reopened" in revoked.output
     assert _accepted(_findings(db_url)) == set()
+
+
+def test_a_file_entry_and_a_tui_exception_cover_the_same(db_url: str, tmp_path: Path) -> None:
+    path = _file(tmp_path, _entry(extra="    package: musl\n"))
+    assert _run(db_url, "collect", "--report", REPORT, "--exceptions", path).exit_code == 0
+    by_file, events_by_file = _findings(db_url), _events(db_url)
+    assert _run(db_url, "exceptions", "apply", _file(tmp_path)).exit_code == 0  # the entry gone: reopened
+    engine = make_engine(resolve_url(db_url))
+    try:
+        store = Store(engine, default_registry(), lambda: datetime.now(UTC))
+        accepted = store.accept_risk(AcceptRequest(Scope(vuln_id=MUSL, package="musl"), "resolver not reachable",
+                                                   "alice", datetime(2099, 1, 1, tzinfo=UTC)))
+    finally:
+        engine.dispose()
+    by_tui = _findings(db_url)
+    assert accepted == 1 and {k: v[0] for k, v in by_tui.items()} == {k: v[0] for k, v in by_file.items()}
+    assert _events(db_url) - events_by_file == Counter({"accepted": 1, "exception-revoked": 1})
 
 
 def test_editing_an_entry_updates_its_exception_in_place(db_url: str, tmp_path: Path) -> None:
