@@ -13,7 +13,7 @@ version, whatever the scope.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from fnmatch import fnmatchcase
@@ -149,7 +149,7 @@ def covers(scope: Scope, until_fix: bool, finding: Candidate, groups_of: GroupsO
     named = [(dim, getattr(scope, dim)) for dim in GROUP_FIELDS if getattr(scope, dim)]
     if named:
         groups = groups_of(finding) if groups_of else {}
-        return all(_in_group(value, groups.get(dim, ())) for dim, value in named)
+        return all(_in_group(value, frozenset(groups.get(dim, ()))) for dim, value in named)
     return True
 
 
@@ -165,9 +165,9 @@ def silences_new(scope: Scope, severity: Severity) -> bool:
     return bool(scope.fingerprint or scope.vuln_id) or severity.rank < Severity.HIGH.rank
 
 
-def _in_group(value: str, members: Iterable[str]) -> bool:
-    """A namespace group reads ``cluster/namespace``; a cluster, host or team is matched whole."""
-    return value in set(members)
+def _in_group(value: str, members: Collection[str]) -> bool:
+    """A cluster, host or team is matched whole (a name, never a prefix of one)."""
+    return value in members
 
 
 @dataclass(frozen=True, slots=True)
