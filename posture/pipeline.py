@@ -202,8 +202,10 @@ def _collect(
         index, asset_counts = upsert_assets(session, assets, finished, claim_scopes(session, scope, scope_id))
         complete = status is RunStatus.COMPLETE
         # The source's own VEX statements are its scope's exceptions: what it states now, before its
-        # findings are matched; one it no longer states ends only when the run saw everything.
-        stated = apply_acceptances(session, VEX, scope.name, gathered.acceptances, finished, revoke_absent=complete)
+        # findings are matched; one it no longer states ends only when the run saw everything. Its
+        # document is the scope, apart from a file imported with ``posture vex import`` (which may state more).
+        stated = apply_acceptances(session, VEX, f"scope:{scope.name}", gathered.acceptances, finished,
+                                   revoke_absent=complete)
         seen_all = complete and coverage.judges_presence
         sighted = record_sightings(session, scope_id, run_id, set(index.ids.values()), seen_all, finished)
         relations_added = replace_relations(session, scope_id, gathered.relations, index, seen_all)

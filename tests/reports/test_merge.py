@@ -136,7 +136,7 @@ def test_vex_not_affected_is_accepted_with_its_justification(
         (exc,) = session.execute(select(exception_table)).all()
     assert (exc.vuln_id, exc.package, exc.asset_key) == ("CVE-2023-4806", "libc6", accepted["asset"])
     assert (exc.source, exc.justification, exc.owner) == ("vex", "code_not_reachable", "trivy")
-    assert exc.origin == exc.source_key.partition("#")[0] == f"trivy:{accepted['asset']}"  # the report's scope
+    assert f"scope:{exc.origin}" == exc.source_key.partition("#")[0] == f"scope:trivy:{accepted['asset']}"
     assert exc.reason == "VEX not_affected: code_not_reachable (getaddrinfo is never called with AI_CANONNAME)"
     assert found["CVE-2023-4911|libc6|2.36-9+deb12u1"]["status"] == "open"
     triage = found["CVE-2099-0001|org.example:lib|1.0"]

@@ -26,7 +26,7 @@ from posture.store.exceptions import create_exception
 VEX = Path(__file__).resolve().parent.parent / "data" / "vex"
 NGINX = "sha256:13d22ec63300e16014d4a42aed735207a8b33c223cff19627dd3042e5a10a3a0"  # sample-2vulns' product
 OTHER = "sha256:" + "e" * 64
-BUSTER = "/work/shared/corpus/scanner-reports/trivy/trivy-debian-buster.json"
+BUSTER = str(Path(__file__).resolve().parent.parent / "data" / "reports" / "trivy" / "trivy-debian-buster.json")
 
 
 def _url(engine: Engine) -> str:
@@ -176,6 +176,8 @@ def test_cyclonedx_package_scope(engine: Engine, tmp_path: Path) -> None:
 def test_trivy_report_not_affected_then_export(engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
     _posture(engine, "collect", "--report", BUSTER)
     _posture(engine, "vex", "import", str(VEX / "trivy-debian-buster-not-affected.json"))
+    assert _accepted(engine) == ["CVE-2019-18276 in bash 5.0-4"]
+    _posture(engine, "collect", "--report", BUSTER)  # the scan again: the imported document still holds
     assert _accepted(engine) == ["CVE-2019-18276 in bash 5.0-4"]
     capsys.readouterr()
     _posture(engine, "vex", "export")
