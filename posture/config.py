@@ -28,6 +28,11 @@ a missing file is an empty configuration. Example::
     min_risk = 70
     team = ["payments"]            # also: namespace, registry, host, cluster (glob patterns)
 
+    [[sinks]]                      # the machine event stream (docs/events.md): jsonl, webhook or syslog
+    kind = "webhook"
+    url = "https://siem.example/posture"
+    secret_env = "POSTURE_WEBHOOK_SECRET"
+
 Channels given with ``--notify URL`` or ``POSTURE_NOTIFY`` (URLs separated by whitespace) get the
 default route. A channel without any route gets the default route too.
 
@@ -48,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from posture.notify.policy import EVENTS, SCOPE_KEYS, Route, Thresholds
+from posture.notify.sinkconfig import SinkConfig, SinkConfigError, parse_sinks
 from posture.taxonomy import Severity
 
 
@@ -78,6 +84,8 @@ class NotifySettings:
     allow_exec_plugins: tuple[str, ...] = ()
     #: The exceptions file ``collect`` and ``watch`` apply before their runs (docs/exceptions.md).
     exceptions_file: str | None = None
+    #: Where the machine event stream goes (``[[sinks]]``, :mod:`posture.notify.sinkconfig`).
+    sinks: tuple[SinkConfig, ...] = ()
 
     def source_settings(self) -> dict[str, Any]:
         """What collectors are told of the configuration (``SourceContext.settings``)."""
@@ -195,7 +203,7 @@ def _route(entry: Any, n: int, channels: Sequence[Channel], where: str) -> Route
 
 def parse(data: Mapping[str, Any], where: str = "config") -> NotifySettings:
     unknown = set(data) - {"team_label", "thresholds", "channels", "routes", "max_image_age_days", "kubernetes",
-                           "exceptions_file"}
+                           "exceptions_file", "sinks"}
     if unknown:
         raise ConfigError(f"{where}: unknown setting {sorted(unknown)[0]!r}")
     team = data.get("team_label", "team")
@@ -211,8 +219,12 @@ def parse(data: Mapping[str, Any], where: str = "config") -> NotifySettings:
     if age is not None and (isinstance(age, bool) or not isinstance(age, int) or not 1 <= age <= 36500):
         raise ConfigError(f"{where}: max_image_age_days: expected a whole number of days from 1 to 36500")
     max_age: int | None = age
+    try:
+        sinks = parse_sinks(data.get("sinks", []), where)
+    except SinkConfigError as exc:
+        raise ConfigError(str(exc)) from None
     return NotifySettings(channels, routes, thresholds, team, where, max_age, _exec_plugins(data, where),
-                          _exceptions_file(data, where))
+                          _exceptions_file(data, where), sinks)
 
 
 def _exceptions_file(data: Mapping[str, Any], where: str) -> str | None:

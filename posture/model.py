@@ -244,6 +244,22 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = None
 
 
+class SinkCursor(SQLModel, table=True):
+    """How far one event sink has acknowledged the event stream (``finding_event.id``), and its retry state.
+
+    Every writer is serialized (:func:`posture.db.write_session`), so event ids commit in ascending
+    order and a cursor never passes an event that commits later (:mod:`posture.notify.stream`).
+    """
+
+    __tablename__ = "sink_cursor"
+    sink: str = Field(primary_key=True, max_length=64)
+    last_event_id: int = 0
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None
+    updated_at: datetime
+
+
 class ScoreSnapshot(SQLModel, table=True):
     """The estate's posture score after a run, kept for trends."""
 
@@ -293,4 +309,5 @@ run_table = _table(CollectionRun)
 scope_table = _table(Scope)
 exception_table = _table(RiskException)
 outbox_table = _table(OutboxMessage)
+sink_cursor_table = _table(SinkCursor)
 score_table = _table(ScoreSnapshot)

@@ -12,6 +12,7 @@ from posture.config import NotifySettings
 from posture.db import write_session
 from posture.notify.deliver import Deliverer, DeliveryPolicy, FlushReport
 from posture.notify.outbox import OutboxWriter
+from posture.notify.stream import StreamDeliverer, StreamReport
 from posture.pipeline import AfterReconcile
 from posture.postrun import post_run_hooks
 
@@ -42,6 +43,21 @@ def deliver(app: AppContext, settings: NotifySettings | None = None, policy: Del
     return Deliverer(engine, settings, policy).flush()
 
 
+def deliver_events(app: AppContext, settings: NotifySettings | None = None,
+                   policy: DeliveryPolicy = QUICK) -> StreamReport:
+    """Bring every event sink up to the newest change in the history (docs/events.md)."""
+    settings = settings or notify_settings(app)
+    if not settings.sinks:
+        return StreamReport()
+    return StreamDeliverer(app.engine_for_write(), settings, policy).flush()
+
+
+def echo_stream_report(report: StreamReport) -> None:
+    """Event sinks that could not take the stream, one line each on stderr (no URL path or secret)."""
+    for sink, error in report.retrying:
+        echo(f"posture: events {sink}: {error}; will retry (nothing is skipped)", err=True)
+
+
 def echo_report(report: FlushReport) -> None:
     """Delivery problems on stderr, one line each; channels shown by display_url (no secret)."""
     for channel, error in report.retrying:
@@ -56,3 +72,4 @@ def echo_report(report: FlushReport) -> None:
 def after_collect(app: AppContext) -> None:
     """Delivery after the collections committed (``posture collect``)."""
     echo_report(deliver(app))
+    echo_stream_report(deliver_events(app))

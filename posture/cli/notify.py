@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
-from posture.cli.hooks import deliver, echo_report, notify_settings
+from posture.cli.hooks import deliver, deliver_events, echo_report, echo_stream_report, notify_settings
 from posture.cli.output import cell, console, echo, table, write_json
 from posture.notify.deliver import DeliveryPolicy, outbox_status, send_test
 from posture.notify.display import display_url
@@ -31,9 +31,9 @@ def notify_command(app: AppContext, urls: tuple[str, ...], test: bool, status: b
     $POSTURE_NOTIFY and --notify; they are shown as scheme://host, or scheme:// where the host is a key.
     """
     settings = notify_settings(app, urls)
-    if not settings.channels:
-        raise PostureError("no notification channel: add [[channels]] to the config file, set POSTURE_NOTIFY or "
-                           "give --notify URL", 2)
+    if not settings.channels and not settings.sinks:
+        raise PostureError("no notification channel: add [[channels]] or [[sinks]] to the config file, set "
+                           "POSTURE_NOTIFY or give --notify URL", 2)
     if test:
         failed = False
         for channel, outcome in send_test(settings):
@@ -56,15 +56,17 @@ def notify_command(app: AppContext, urls: tuple[str, ...], test: bool, status: b
                 for d in data["dead"])))
         return
     report = deliver(app, settings, DeliveryPolicy())
+    stream = deliver_events(app, settings, DeliveryPolicy())
     if report.busy:
         echo("posture: notify: another process is delivering; nothing to do here", err=True)
-        return
-    if fmt == "json":
+    elif fmt == "json":
         write_json({"sent": report.sent, "recovered": report.recovered, "retrying": report.retrying,
-                    "dead": report.dead, "unknown_channels": report.unknown_channels})
+                    "dead": report.dead, "unknown_channels": report.unknown_channels, "events": stream.sent})
     else:
         echo(f"{report.sent} message(s) sent" + (f", {report.recovered} interrupted delivery resumed"
-                                                        if report.recovered else ""))
+                                                        if report.recovered else "")
+             + (f", {stream.sent} event(s) written to {len(settings.sinks)} sink(s)" if settings.sinks else ""))
     echo_report(report)
-    if report.failed:
+    echo_stream_report(stream)
+    if report.failed or stream.failed:
         raise SystemExit(1)

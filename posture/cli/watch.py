@@ -23,7 +23,14 @@ from posture.cli.collect import build_collectors, report, run_all, source_contex
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
 from posture.cli.durations import Duration
 from posture.cli.exceptions import apply_exceptions, parsed_exceptions
-from posture.cli.hooks import after_reconcile_hooks, deliver, echo_report, notify_settings
+from posture.cli.hooks import (
+    after_reconcile_hooks,
+    deliver,
+    deliver_events,
+    echo_report,
+    echo_stream_report,
+    notify_settings,
+)
 from posture.cli.notify import notify_option
 from posture.cli.output import echo
 from posture.db import read_session
@@ -92,6 +99,7 @@ def watch_command(app: AppContext, /, interval: timedelta, once: bool, urls: tup
             if snapshot:
                 echo(f"posture {snapshot['score']:g} ({snapshot['grade']})")
             echo_report(deliver(app, settings, DeliveryPolicy()))
+            echo_stream_report(deliver_events(app, settings, DeliveryPolicy()))
             if once:
                 if code:
                     raise SystemExit(code)
