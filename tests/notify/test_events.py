@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -34,7 +35,7 @@ from posture.config import ConfigError, load_settings
 from posture.db import write_session
 from posture.model import finding_event_table, sink_cursor_table
 from posture.notify.deliver import DeliveryPolicy
-from posture.notify.events import Event, EventReader
+from posture.notify.events import Event, EventReader, event_id, stream_namespace
 from posture.notify.sinks import JsonlSink, SinkError, signature, syslog_line
 from posture.notify.stream import StreamDeliverer
 from posture.pipeline import collect
@@ -283,3 +284,9 @@ def test_signature_covers_the_timestamp_and_syslog_severity_follows_the_change()
     assert new == b'<130>1 2026-01-02T03:04:05.000600Z h posture 9 new [posture@32473 id="u-1" seq="7" type="new"] {}'
     resolved = syslog_line(Event(8, "u-2", "resolved", "critical", at, "{}"), 16, "h", 9)
     assert resolved.startswith(b"<134>1 ")  # informational: good news is never an alarm
+
+
+def test_event_ids_are_uuid5_of_the_history_row_in_the_installations_namespace() -> None:
+    namespace = stream_namespace(b"k" * 32)
+    assert [event_id(namespace, seq) for seq in (1, 99_999)] == [str(uuid.uuid5(namespace, s)) for s in ("1", "99999")]
+    assert stream_namespace(b"j" * 32) != namespace  # another installation: other ids
