@@ -77,3 +77,13 @@ def json_text(data: Any) -> str:
     in the serialised document is the same as escaping them in each string.
     """
     return UNSAFE.sub(_json_escape, orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode()) + "\n"
+
+
+def json_line(data: Any) -> str:
+    """``data`` as compact one-line JSON, unsafe characters escaped as in :func:`json_text` (event streams:
+    a JSON-lines file, a syslog message, a webhook body). ASCII text needs only DEL escaped (orjson
+    escapes every C0 control), which skips the scan for most documents of a 100,000-event stream."""
+    text = orjson.dumps(data, default=str).decode()
+    if text.isascii() and "\x7f" not in text:
+        return text
+    return UNSAFE.sub(_json_escape, text)

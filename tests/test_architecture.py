@@ -57,6 +57,12 @@ _STREAM_QUERIES = {"isatty", "fileno", "encoding"}
 _CLICK_WRITERS = {"echo", "secho", "echo_via_pager", "open_file", "get_text_stream", "get_binary_stream"}
 _FILE_WRITERS = {"write_text", "write_bytes"}
 _OS_WRITERS = {"write", "open", "fdopen"}
+#: Modules that write files themselves, with what they may do and why it is safe.
+_FILE_SINKS = {
+    # The event stream's JSON-lines sink appends and fsyncs documents made inert by textsafe.json_line,
+    # and cuts a torn last line on resume; it never writes to a terminal.
+    "posture/notify/sinks.py": {"os.open(", "os.write(", "open(..., write mode)"},
+}
 
 
 def _write_mode(call: ast.Call) -> bool:
@@ -122,6 +128,9 @@ def test_cli_reports_and_notify_write_only_through_the_gate() -> None:
         str(path.relative_to(ROOT)): found
         for folder in GATED
         for path in sorted((ROOT / folder).rglob("*.py"))
-        if str(path.relative_to(ROOT)) != GATE and (found := gate_violations(path.read_text()))
+        if str(path.relative_to(ROOT)) != GATE and (found := [
+            v for v in gate_violations(path.read_text())
+            if v.split(": ", 1)[1] not in _FILE_SINKS.get(str(path.relative_to(ROOT)), set())
+        ])
     }
     assert offenders == {}

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-import orjson
 from sqlalchemy import Text, cast, select
 from sqlmodel import Session
 
@@ -32,6 +31,7 @@ from posture.store.estate_graph import load_estate
 from posture.store.exceptions import exception_details
 from posture.store.raw import json_text, run_raw
 from posture.taxonomy import FindingStatus
+from posture.textsafe import json_line
 
 SCHEMA = "posture.event/v1"
 #: Every event type the stream carries (the history's change names).
@@ -154,7 +154,7 @@ class EventReader:
                 for k in _EXCEPTION_FIELDS
             },
         }
-        return Event(seq, document["id"], row.event, row.severity, at, orjson.dumps(document).decode())
+        return Event(seq, document["id"], row.event, row.severity, at, json_line(document))
 
 
 class _Row(NamedTuple):
@@ -189,9 +189,9 @@ class _Row(NamedTuple):
     @classmethod
     def parse(cls, values: Any) -> _Row:
         """The driver's tuple, JSON columns parsed with orjson."""
-        row = cls(*values)
-        return row._replace(detail=json_text(row.detail) or {}, references=json_text(row.references) or [],
-                            coverage=json_text(row.coverage) or {})
+        v = list(values)
+        v[5], v[13], v[21] = json_text(v[5]) or {}, json_text(v[13]) or [], json_text(v[21]) or {}
+        return cls._make(v)
 
 
 def _when(value: datetime | str) -> datetime:

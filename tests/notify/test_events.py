@@ -32,7 +32,8 @@ from sqlalchemy.engine import Engine
 from posture.acceptance import Acceptance, Scope
 from posture.clock import utcnow
 from posture.config import ConfigError, load_settings
-from posture.db import write_session
+from posture.db import make_engine, resolve_url, write_session
+from posture.migrations import upgrade
 from posture.model import finding_event_table, sink_cursor_table
 from posture.notify.deliver import DeliveryPolicy
 from posture.notify.events import Event, EventReader, event_id, stream_namespace
@@ -41,7 +42,7 @@ from posture.notify.stream import StreamDeliverer
 from posture.pipeline import collect
 from posture.secretkey import installation_key
 from posture.store.exceptions import create_exception, revoke_exception
-from posture.store.history import record_events
+from posture.textsafe import json_line
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "event.schema.json").read_text())
@@ -128,12 +129,7 @@ def test_every_event_reaches_every_sink_across_an_outage_and_kill_9(
         cluster.workloads[0].privileged = True
         cluster.workloads.remove(cluster.workloads[1])
         collect(engine, cluster, RULES)
-        now = utcnow()
-        with write_session(engine) as session:
-            exc = create_exception(session, Acceptance(Scope(rule_id="K8S-TEST-LIMITS"), "batch jobs", "alice",
-                                                       "cli", expires_at=now + timedelta(days=3)), now)
-        with write_session(engine) as session:
-            record_events(session, None, revoke_exception(session, exc, "bob", utcnow()), utcnow())
+        _accept_then_revoke(engine)
         report = StreamDeliverer(engine, settings, FAST).flush()
         assert {sink.split()[0] for sink, _error in report.retrying} == {"siem", "tcp", "tls"}
         assert any("HTTP 503" in error for _sink, error in report.retrying)
@@ -290,3 +286,47 @@ def test_event_ids_are_uuid5_of_the_history_row_in_the_installations_namespace()
     namespace = stream_namespace(b"k" * 32)
     assert [event_id(namespace, seq) for seq in (1, 99_999)] == [str(uuid.uuid5(namespace, s)) for s in ("1", "99999")]
     assert stream_namespace(b"j" * 32) != namespace  # another installation: other ids
+
+
+def _accept_then_revoke(engine: Engine) -> None:
+    now = utcnow()
+    with write_session(engine) as session:
+        exc = create_exception(session, Acceptance(Scope(rule_id="K8S-TEST-LIMITS"), "batch jobs", "alice", "cli",
+                                                   expires_at=now + timedelta(days=3)), now)
+    with write_session(engine) as session:
+        revoke_exception(session, exc, "bob", utcnow())  # records its own history rows
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_the_same_stream_on_both_databases(store: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Driver-level reads differ (SQLite returns text timestamps, PostgreSQL datetimes): the documents may not."""
+    url = resolve_url(f"sqlite:///{tmp_path / 'posture.db'}" if store == "sqlite"
+                      else request.getfixturevalue("fresh_postgres_db"))
+    engine = make_engine(url)
+    try:
+        upgrade(engine, url)
+        collect(engine, Cluster([Workload("web", privileged=True)]), RULES)
+        _accept_then_revoke(engine)
+        config = tmp_path / "config.toml"
+        config.write_text('[[sinks]]\nkind = "jsonl"\npath = "events.jsonl"\n')
+        assert not StreamDeliverer(engine, load_settings(config, {}), FAST).flush().failed
+        events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+        validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
+        for event in events:
+            validator.validate(event)
+        assert [e["seq"] for e in events] == _history(engine)
+        assert [e["type"] for e in events] == ["new", "new", "accepted", "exception-revoked"]
+        accepted, revoked = events[2], events[3]
+        assert accepted["exception"]["owner"] == "alice" and accepted["exception"]["reason"] == "batch jobs"
+        assert revoked["exception"]["revoked_by"] == "bob" and revoked["exception"]["revoked_at"].endswith("Z")
+        assert events[0]["time"].endswith("Z") and events[0]["run"]["source"]["kind"] == "kubernetes"
+    finally:
+        engine.dispose()
+
+
+def test_event_text_is_exact_for_a_parser_and_inert_in_a_file_or_terminal() -> None:
+    hostile = {"name": "web\u202egnp.exe\x9b31m\x1b]52;c;eA==\x07", "team": "ops\U000e0041"}
+    line = json_line(hostile)
+    assert json.loads(line) == hostile
+    assert line.isascii() and "\n" not in line
+    assert json_line({"a": "x\x7fy"}) == '{"a":"x\\u007fy"}'  # the one unsafe ASCII character orjson leaves raw
