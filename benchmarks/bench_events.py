@@ -75,12 +75,13 @@ def build(engine: Any, changes: int) -> None:
             asset, cve = images[n % IMAGES], f"CVE-2025-{10000 + n % 9000}"
             finding = {"rule_id": "VULN", "discriminator": f"{cve}|openssl", "title": f"{cve} in openssl 3.0.2",
                        "severity": "high", "phase": "build", "category": "3.1.1",
-                       "references": [{"kind": "cve", "id": cve, "url": f"https://nvd.nist.gov/vuln/detail/{cve}"}]}
+                       "references": [{"framework": "NIST SP 800-190", "id": "3.1.1"}, {"framework": "CVE", "id": cve}]}
         else:
             asset = workloads[n % WORKLOADS]
             finding = {"rule_id": f"K8S-PSS-{n % 25}", "discriminator": "main", "title": "Privileged container",
                        "severity": "critical", "phase": "run", "category": "3.4.3",
-                       "references": [{"kind": "cis-kubernetes", "id": "5.2.1"}, {"kind": "pss", "id": "baseline"}]}
+                       "references": [{"framework": "NIST SP 800-190", "id": "3.4.3"},
+                                      {"framework": "CIS Kubernetes Benchmark", "id": "5.2.1"}]}
         findings.append({**finding, "id": n + 1, "fingerprint": f"{n:064x}", "asset_id": asset["id"],
                          "severity_rank": 4, "evidence": {}, "content_hash": "x", "status": "open", "risk": 55,
                          "risk_factors": {}, "first_seen": NOW, "last_seen": NOW})
