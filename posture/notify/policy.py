@@ -544,7 +544,7 @@ def _fill(lines: list[str], group: Sequence[Item], top: int, text: Callable[[obj
             break
         heading = [f"Team {text(team)} ({len(members)})" if team else f"No team label ({len(members)})"] \
             if by_team else []
-        blocks = []
+        blocks: list[str] = []
         for item in members:
             if shown + len(blocks) >= top:
                 break
