@@ -18,6 +18,7 @@ PACKAGES=(
     podman           # optional second engine behind the Docker-compatible API (services.sh podman)
     openssh-server   # sshd in front of dockerd: an engine collected over ssh:// (services.sh sshd)
     openssh-client   # ssh and ssh-keygen for that server's keys and readiness probe
+    prometheus       # promtool checks the metrics exposition; a test's own server scrapes posture metrics
     rsyslog          # the syslog receiver (RFC 5424 over UDP/TCP) of the event stream tests
     rsyslog-openssl  # its TLS listener (RFC 5425) for the same tests
 )

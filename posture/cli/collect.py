@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
 from posture.cli.exceptions import apply_exceptions, parsed_exceptions
-from posture.cli.hooks import after_collect, after_reconcile_hooks
+from posture.cli.hooks import after_collect, after_reconcile_hooks, echo_queued
 from posture.cli.output import echo
 from posture.cli.sources import SourceContext, docker, kubernetes, manifests, registry, reports
 from posture.db import read_session, write_session
@@ -131,7 +131,9 @@ def collect_command(app: AppContext, /, confirmed: bool, exceptions_file: str | 
         )
     if exceptions is not None:
         apply_exceptions(app, exceptions)
-    code = report(run_all(app, collectors, after_reconcile_hooks(app), confirmed))
+    queued: list[str] = []
+    code = report(run_all(app, collectors, after_reconcile_hooks(app, queued=queued), confirmed))
+    echo_queued(queued)
     after_collect(app)
     if code:
         raise SystemExit(code)

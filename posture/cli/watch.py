@@ -27,6 +27,7 @@ from posture.cli.hooks import (
     after_reconcile_hooks,
     deliver,
     deliver_events,
+    echo_queued,
     echo_report,
     echo_stream_report,
     notify_settings,
@@ -69,7 +70,8 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 def watch_command(app: AppContext, /, interval: timedelta, once: bool, urls: tuple[str, ...], **params: Any) -> None:
     """Collect the given sources every --interval, score, and send one digest per channel and run."""
     settings = notify_settings(app, urls)
-    hooks = after_reconcile_hooks(app, settings)
+    queued: list[str] = []
+    hooks = after_reconcile_hooks(app, settings, queued)
     engine = app.engine_for_write()
     exceptions_file = app.settings.exceptions_file
     with _stop_on_signals() as stop:
@@ -94,6 +96,7 @@ def watch_command(app: AppContext, /, interval: timedelta, once: bool, urls: tup
                         continue
                     results.extend(run_all(app, [collector], hooks))
             code = report(results)
+            echo_queued(queued)
             with read_session(engine) as session:
                 snapshot = next(iter(latest_snapshots(session, 1)), None)
             if snapshot:
