@@ -151,9 +151,12 @@ def collect_command(
 
 def gate(app: AppContext, results: Sequence[RunResult], threshold: Severity) -> bool:
     """``--fail-on``: whether the findings this collection's runs hold open reach ``threshold`` (a failed
-    run holds none: its own line and exit code say so). Judged after the hooks, so exceptions applied
-    by this very command count as accepted."""
+    run holds none: its own line and exit code say so; when every run failed the gate fails). Judged
+    after the hooks, so exceptions applied by this very command count as accepted."""
     runs = tuple(r.run_id for r in results if r.status is not RunStatus.FAILED)
+    if not runs:  # nothing was judged: never a pass
+        echo(f"posture: fail-on {threshold.value}: not judged, no run of this collection completed", err=True)
+        return True
     with read_session(app.engine_for_read()) as session:
-        counts = gate_counts(session, FindingFilter(run_ids=runs), threshold) if runs else {}
+        counts = gate_counts(session, FindingFilter(run_ids=runs), threshold)
     return enforce(threshold, counts, "from this collection")

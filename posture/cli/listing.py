@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -100,7 +101,7 @@ def findings_command(
     elif fmt in ("csv", "sarif"):
         from posture.reports import findings_export
 
-        emit(findings_export(fmt, documents, app.registry))
+        emit(findings_export(fmt, documents, app.registry, Path.cwd()))
     else:
         console().print(
             table(
