@@ -57,7 +57,8 @@ def _schema() -> dict[str, Any]:
 
 
 SAFE = "/:@+~._-"
-VALIDATOR = jsonschema.validators.validator_for(_schema())(_schema(), format_checker=jsonschema.FormatChecker())
+SCHEMA = _schema()
+VALIDATOR = jsonschema.validators.validator_for(SCHEMA)(SCHEMA, format_checker=jsonschema.FormatChecker())
 
 
 @pytest.fixture(scope="module")
