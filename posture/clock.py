@@ -10,6 +10,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A stored time as an aware UTC datetime: SQLite gives naive ones back, and every stored time is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def parse_timestamp(text: object) -> datetime | None:
     """RFC 3339 as images, registries and scanners write it, as an aware datetime; None if it is not one.
 

@@ -11,7 +11,8 @@ a missing file is an empty configuration. Example::
     allow_exec_plugins = ["aws"]   # kubeconfig credential plugins allowed to run (as --allow-exec-plugin)
 
     [thresholds]
-    new_risk = 60                  # default minimum risk of a finding event a route announces
+    new_risk = 60                  # a route without min_severity/min_risk announces a finding event
+    new_severity = "high"          #   at or above either of these two (whichever is wider)
     scope_risk = 50                # announce a namespace/team/cluster/host/registry whose risk rises past this
     regression_delta = 10          # a risk rise that counts as a regression
     top = 10                       # lines per digest section before "+M more"
@@ -24,8 +25,8 @@ a missing file is an empty configuration. Example::
     [[routes]]
     channel = "payments"
     events = ["new", "regressed", "scope-risk", "collector"]   # default: every event but "resolved"
-    min_severity = "high"
-    min_risk = 70
+    min_severity = "high"          # announced: high or worse, or risk 70 or more (either bar);
+    min_risk = 70                  #   a route that sets only one bar is held to that one alone
     team = ["payments"]            # also: namespace, registry, host, cluster (glob patterns)
 
 Channels given with ``--notify URL`` or ``POSTURE_NOTIFY`` (URLs separated by whitespace) get the
@@ -143,13 +144,21 @@ def _int(value: Any, where: str, low: float, high: float) -> Any:
 def _thresholds(data: Any, where: str) -> Thresholds:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: [thresholds] must be a table")
+    data = dict(data)
+    severity = data.pop("new_severity", Severity.HIGH.value)
+    try:
+        new_severity = Severity.parse(severity) if isinstance(severity, str) else Severity(severity)
+    except ValueError:
+        raise ConfigError(f"{where}: thresholds.new_severity {severity!r} is not a severity") from None
     limits = {"new_risk": (0, 100), "scope_risk": (0, 100), "regression_delta": (1, 100), "top": (1, 100),
               "exception_warning_days": (0, 365)}
     unknown = set(data) - set(limits)
     if unknown:
-        raise ConfigError(f"{where}: unknown threshold {sorted(unknown)[0]!r} (known: {', '.join(limits)})")
+        raise ConfigError(f"{where}: unknown threshold {sorted(unknown)[0]!r} (known: {', '.join(limits)}, "
+                          "new_severity)")
     values = {k: _int(v, f"{where}: thresholds.{k}", *limits[k]) for k, v in data.items()}
-    return Thresholds(**{k: (v if k == "scope_risk" else int(v)) for k, v in values.items()})
+    return Thresholds(**{k: (v if k == "scope_risk" else int(v)) for k, v in values.items()},
+                      new_severity=new_severity)
 
 
 def _channels(data: Any, where: str) -> tuple[Channel, ...]:

@@ -10,6 +10,7 @@ the reconcile logic (read existing rows, then insert or update) has no race on e
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -269,3 +270,32 @@ def write_session(engine: Engine) -> Iterator[Session]:
 def read_session(engine: Engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as session:
         yield session
+
+
+#: SQLite virtual-machine steps between two looks at the clock of a bounded read.
+_PROGRESS_STEPS = 10_000
+
+
+@contextmanager
+def bounded_read_session(engine: Engine, seconds: float) -> Iterator[Session]:
+    """A read session whose statements are cancelled once ``seconds`` have passed since it opened.
+
+    For readers that must answer in time whatever the database does (a metrics scrape): PostgreSQL
+    gets a transaction-local ``statement_timeout``; SQLite a progress handler that interrupts the
+    statement past the deadline. Either way the statement fails with the driver's error, which the
+    caller reports; the session's connection is returned to the pool without the limit.
+    """
+    deadline = time.monotonic() + seconds
+    with read_session(engine) as session:
+        if engine.dialect.name == "sqlite":
+            raw = session.connection().connection.dbapi_connection
+            assert raw is not None
+            raw.set_progress_handler(lambda: int(time.monotonic() > deadline), _PROGRESS_STEPS)
+            try:
+                yield session
+            finally:
+                raw.set_progress_handler(None, 0)
+        else:
+            session.execute(text("SELECT set_config('statement_timeout', :ms, true)"),
+                            {"ms": str(max(1, round(seconds * 1000)))})
+            yield session

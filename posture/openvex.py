@@ -28,6 +28,8 @@ from posture.records import AssetKind
 from posture.store.vex import AcceptedVuln
 
 CONTEXT = "https://openvex.dev/ns/v0.2.0"
+#: The author's role. Optional in v0.2.0 (required before it), and some consumers (lib4vex) still need it.
+ROLE = "Document Creator"
 JUSTIFICATIONS = frozenset({
     "component_not_present", "vulnerable_code_not_present", "vulnerable_code_not_in_execute_path",
     "vulnerable_code_cannot_be_controlled_by_adversary", "inline_mitigations_already_exist",
@@ -54,6 +56,7 @@ def openvex_document(accepted: Sequence[AcceptedVuln], author: str, now: datetim
         "@context": CONTEXT,
         "@id": f"urn:posture:vex:{digest}",
         "author": author,
+        "role": ROLE,
         "timestamp": _time(now),
         "version": 1,
         "tooling": "posture",

@@ -60,6 +60,7 @@ class OutboxHook:
         )
 
 
-def post_run_hooks(settings: NotifySettings) -> list[AfterReconcile]:
+def post_run_hooks(settings: NotifySettings, queued: list[str] | None = None) -> list[AfterReconcile]:
+    """``queued``: receives one line per channel and run saying what the outbox queued, or why nothing."""
     scoring = ScoringHook(ScoringSettings(settings.team_key, settings.thresholds.regression_delta))
-    return [held_vulns_hook, scoring, OutboxHook(OutboxWriter(settings), scoring)]
+    return [held_vulns_hook, scoring, OutboxHook(OutboxWriter(settings, queued), scoring)]

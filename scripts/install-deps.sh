@@ -18,6 +18,7 @@ PACKAGES=(
     podman           # optional second engine behind the Docker-compatible API (services.sh podman)
     openssh-server   # sshd in front of dockerd: an engine collected over ssh:// (services.sh sshd)
     openssh-client   # ssh and ssh-keygen for that server's keys and readiness probe
+    prometheus       # promtool checks the metrics exposition; a test's own server scrapes posture metrics
 )
 
 missing=()

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
 from posture.cli.exceptions import apply_exceptions, parsed_exceptions
 from posture.cli.gate import EXIT_GATE, enforce, fail_on_option
-from posture.cli.hooks import after_collect, after_reconcile_hooks
+from posture.cli.hooks import after_collect, after_reconcile_hooks, echo_queued
 from posture.cli.output import echo
 from posture.cli.sources import SourceContext, docker, kubernetes, manifests, registry, reports
 from posture.db import read_session, write_session
@@ -140,8 +140,10 @@ def collect_command(
         )
     if exceptions is not None:
         apply_exceptions(app, exceptions)
-    results = run_all(app, collectors, after_reconcile_hooks(app), confirmed)
+    queued: list[str] = []
+    results = run_all(app, collectors, after_reconcile_hooks(app, queued=queued), confirmed)
     code = report(results)
+    echo_queued(queued)
     after_collect(app)
     if fail_on and gate(app, results, Severity(fail_on)):
         code = EXIT_GATE

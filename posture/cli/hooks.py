@@ -21,9 +21,18 @@ def notify_settings(app: AppContext, urls: Sequence[str] = ()) -> NotifySettings
     return app.settings.with_urls(urls, "cli")
 
 
-def after_reconcile_hooks(app: AppContext, settings: NotifySettings | None = None) -> list[AfterReconcile]:
-    """Scoring and the notification outbox plug in here (so they commit with the findings)."""
-    return post_run_hooks(settings or notify_settings(app))
+def after_reconcile_hooks(app: AppContext, settings: NotifySettings | None = None,
+                          queued: list[str] | None = None) -> list[AfterReconcile]:
+    """Scoring and the notification outbox plug in here (so they commit with the findings); ``queued``
+    collects the outbox's line per channel and run (:func:`echo_queued` prints them)."""
+    return post_run_hooks(settings or notify_settings(app), queued)
+
+
+def echo_queued(queued: list[str]) -> None:
+    """What each channel will be told of the runs just made, or why nothing; then forgotten (watch reuses the list)."""
+    for line in queued:
+        echo(line)
+    queued.clear()
 
 
 #: After a collection, one quick pass: failures are scheduled for the next flush, never waited for.

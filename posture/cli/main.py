@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "k8s": "posture.cli.k8s:k8s_group",
     "exceptions": "posture.cli.exceptions:exceptions_group",
     "vex": "posture.cli.vex:vex_group",
+    "metrics": "posture.cli.metrics:metrics_command",
 }
 
 

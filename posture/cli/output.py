@@ -10,6 +10,7 @@ Cells are still cleaned up front (:func:`cell`) so tables are laid out with the 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,23 @@ def emit(text: str, output: Path | None = None) -> None:
         click.echo(document, nl=not document.endswith("\n"))
     else:
         output.write_text(document, encoding="utf-8")
+
+
+def replace_file(text: str, path: Path) -> None:
+    """``text``, cleaned, as the new content of ``path``, all at once: written to a temporary file in the
+    same directory, flushed to disk, then renamed over ``path``, so a reader (node_exporter's textfile
+    collector) sees the old file or the new one, never half of one. The temporary name ends in ``.tmp``,
+    which such readers skip."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with temporary.open("w", encoding="utf-8") as out:
+            out.write(clean(text, multiline=True))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise click.FileError(str(path), exc.strerror or str(exc)) from None
 
 
 def write_json(data: Any) -> None:

@@ -23,7 +23,7 @@ from posture.cli.collect import build_collectors, report, run_all, source_contex
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
 from posture.cli.durations import Duration
 from posture.cli.exceptions import apply_exceptions, parsed_exceptions
-from posture.cli.hooks import after_reconcile_hooks, deliver, echo_report, notify_settings
+from posture.cli.hooks import after_reconcile_hooks, deliver, echo_queued, echo_report, notify_settings
 from posture.cli.notify import notify_option
 from posture.cli.output import echo
 from posture.db import read_session
@@ -62,7 +62,8 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 def watch_command(app: AppContext, /, interval: timedelta, once: bool, urls: tuple[str, ...], **params: Any) -> None:
     """Collect the given sources every --interval, score, and send one digest per channel and run."""
     settings = notify_settings(app, urls)
-    hooks = after_reconcile_hooks(app, settings)
+    queued: list[str] = []
+    hooks = after_reconcile_hooks(app, settings, queued)
     engine = app.engine_for_write()
     exceptions_file = app.settings.exceptions_file
     with _stop_on_signals() as stop:
@@ -87,6 +88,7 @@ def watch_command(app: AppContext, /, interval: timedelta, once: bool, urls: tup
                         continue
                     results.extend(run_all(app, [collector], hooks))
             code = report(results)
+            echo_queued(queued)
             with read_session(engine) as session:
                 snapshot = next(iter(latest_snapshots(session, 1)), None)
             if snapshot:

@@ -52,7 +52,7 @@ from posture.locks import try_lock
 from posture.model import outbox_table
 from posture.notify.display import display_url
 from posture.notify.outbox import DEAD, PENDING, RETRY, SENDING, SENT
-from posture.notify.policy import Item, Message, render_digest
+from posture.notify.policy import Item, Limit, Message, message_limit, render_digest
 from posture.secretkey import installation_key
 from posture.secrets import SecretScanner
 
@@ -213,6 +213,15 @@ def send_apprise(url: str, message: Message, now: datetime) -> Outcome:
 Sender = Callable[[str, Message, datetime], Outcome]
 
 
+def channel_limit(url: str) -> Limit | None:
+    """The size a digest for this channel is cut to (:func:`posture.notify.policy.message_limit`): the
+    services Posture knows by scheme, else the ``body_maxlen`` apprise's plugin declares for its service."""
+    plugin = apprise.Apprise.instantiate(url.strip(), asset=apprise.AppriseAsset(storage_mode="memory"),
+                                         suppress_exceptions=True)
+    declared = getattr(plugin, "body_maxlen", None) if plugin is not None else None
+    return message_limit(url, declared if isinstance(declared, int) else None)
+
+
 @dataclass(frozen=True)
 class DeliveryPolicy:
     #: Attempts within one flush before a message waits for a later one.
@@ -330,7 +339,8 @@ class Deliverer:
         items = [Item(r.event, r.payload) for r in rows]
         scope = next((str(i.payload["scope"]) for i in items if i.payload.get("scope")), None)
         message = render_digest(items, top=self.settings.thresholds.top, run_id=group[1], scope=scope,
-                                redact=lambda text: scanner.redact_text("notify", text)[0])
+                                redact=lambda text: scanner.redact_text("notify", text)[0],
+                                limit=channel_limit(channel.url))
         delay = self.policy.inline_delay
         for attempt in range(1, self.policy.inline_attempts + 1):
             if attempt > 1:

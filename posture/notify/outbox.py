@@ -15,6 +15,7 @@ pipeline records those without a transaction to hook into).
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,8 +37,21 @@ from posture.model import (
     scope_table,
     score_table,
 )
-from posture.notify.policy import EXCEPTION_ENDINGS, FINDING_EVENTS, Route, Subject, channels_for, route_matches
+from posture.notify.policy import (
+    EXCEPTION_ENDINGS,
+    FINDING_EVENTS,
+    Route,
+    Subject,
+    channels_for,
+    describe_bar,
+    finding_detail,
+    meets_bar,
+    queue_line,
+    route_matches,
+    source_label,
+)
 from posture.records import source_name
+from posture.rules import default_registry
 from posture.scoring.estate import DIMENSIONS
 from posture.scoring.rollup import band_of
 from posture.secretkey import installation_key
@@ -73,9 +87,18 @@ def _short(text: str) -> str:
 class OutboxWriter:
     """Turns a run's changes, its score snapshot and the store's state into outbox rows per channel."""
 
-    def __init__(self, settings: NotifySettings) -> None:
+    def __init__(self, settings: NotifySettings, queued: list[str] | None = None) -> None:
+        """``queued``: where each run's one line per channel goes (what was queued, or why nothing was)."""
         self.settings = settings
         self.routes: tuple[Route, ...] = settings.effective_routes()
+        self.queued = queued
+        self._remediation: dict[str, str] | None = None
+
+    def remediation(self, rule_id: str) -> str | None:
+        """The rule's remediation text (the rules Posture ships; a rule it does not know has none)."""
+        if self._remediation is None:
+            self._remediation = {r.id: r.remediation for r in default_registry()}
+        return self._remediation.get(rule_id)
 
     def _ids(self, session: Session) -> dict[str, str]:
         key = installation_key(session)
@@ -94,17 +117,49 @@ class OutboxWriter:
         if not self.settings.channels:
             return 0
         ids = self._ids(session)
-        _fill_asset_names(session, changes)
+        facts = _finding_facts(session, changes)
         exceptions = _exceptions_of(session, changes)
         if first_run:
-            rows = self._baseline(session, run_id, scope, changes, outcome, ids, now, exceptions)
+            rows = self._baseline(session, run_id, scope, changes, outcome, ids, now, exceptions, facts)
         else:
-            rows = self._changes(run_id, scope, status, changes, outcome, ids, now, exceptions, coverage or {})
+            rows = self._changes(run_id, scope, status, changes, outcome, ids, now, exceptions, facts,
+                                 coverage or {})
             if outcome is not None:
                 rows += self._scope_risk(session, run_id, outcome, ids, now)
         rows += self.sweep_rows(session, now, ids, only_run=run_id)
         enqueue(session, rows)
+        if self.queued is not None:
+            self.queued += self._queue_lines(ids, rows, scope, first_run, changes, outcome, exceptions)
         return len(rows)
+
+    def _queue_lines(self, ids: Mapping[str, str], rows: Sequence[Mapping[str, Any]], scope: str, first_run: bool,
+                     changes: Sequence[FindingChange], outcome: ScoringOutcome | None,
+                     exceptions: Mapping[int, Mapping[str, Any]]) -> list[str]:
+        """One line per channel: the message queued for this run, or why there is none."""
+        lines = []
+        for name, channel_id in ids.items():
+            counts = Counter(r["event"] for r in rows if r["channel"] == channel_id)
+            findings = sum(int(r["payload"].get("matched", 1)) for r in rows
+                           if r["channel"] == channel_id and r["event"] in (*FINDING_EVENTS, "baseline"))
+            why = "" if counts else self._why_nothing(name, first_run, changes, outcome, exceptions)
+            lines.append(queue_line(name, source_label(scope), counts, findings, why))
+        return lines
+
+    def _why_nothing(self, channel: str, first_run: bool, changes: Sequence[FindingChange],
+                     outcome: ScoringOutcome | None, exceptions: Mapping[int, Mapping[str, Any]]) -> str:
+        """Why a channel hears nothing of a run: no change, none past its bar, or all outside its scope."""
+        routes = [r for r in self.routes if r.channel == channel]
+        events = {"new", "reopened"} if first_run else set(FINDING_EVENTS)
+        heard = [c for c in changes if c.event in events and not _silenced(c, exceptions)
+                 and any(c.event in r.events or first_run for r in routes)]
+        if not heard:
+            return "baseline only, nothing of its scope here" if first_run else "no change it listens for"
+        past_bar = [(c, r) for c in heard for r in routes if meets_bar(r, c.severity, c.risk, self.settings.thresholds)]
+        if not past_bar:
+            bars = "; ".join(sorted({describe_bar(r, self.settings.thresholds) for r in routes}))
+            return f"{len(heard)} change(s), none at or above its threshold ({bars})"
+        scopes = "; ".join(sorted({", ".join(f"{k}={'|'.join(v)}" for k, v in r.scope.items()) for _, r in past_bar}))
+        return f"{len({c.finding_id for c, _ in past_bar})} change(s) past its threshold, none in its scope ({scopes})"
 
     def write_changes(self, session: Session, changes: Sequence[FindingChange], outcome: ScoringOutcome | None,
                       now: datetime) -> int:
@@ -112,16 +167,15 @@ class OutboxWriter:
         if not self.settings.channels or not changes:
             return 0
         ids = self._ids(session)
-        _fill_asset_names(session, changes)
         rows = self._changes(None, "", RunStatus.COMPLETE.value, changes, outcome, ids, now,
-                             _exceptions_of(session, changes))
+                             _exceptions_of(session, changes), _finding_facts(session, changes))
         enqueue(session, rows)
         return len(rows)
 
     def _changes(self, run_id: int | None, scope: str, status: str, changes: Sequence[FindingChange],
                  outcome: ScoringOutcome | None, ids: Mapping[str, str], now: datetime,
-                 exceptions: Mapping[int, Mapping[str, Any]], coverage: Mapping[str, Any] | None = None,
-                 ) -> list[dict[str, Any]]:
+                 exceptions: Mapping[int, Mapping[str, Any]], facts: Mapping[int, Mapping[str, str]],
+                 coverage: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """``exceptions``: finding id → the exception its event is about (:func:`_exceptions_of`)."""
         rows = []
         for change in changes:
@@ -131,7 +185,8 @@ class OutboxWriter:
                 continue  # never an all-clear from a run that did not see everything
             groups = outcome.groups_of(change.finding_id) if outcome else {}
             subject = Subject(change.event, change.severity, change.risk, groups)
-            payload = _finding_payload(change, groups, scope, exceptions.get(change.finding_id))
+            payload = _finding_payload(change, groups, scope, exceptions.get(change.finding_id),
+                                       facts.get(change.finding_id), self.remediation(change.rule_id))
             if change.event == "resolved" and coverage is not None:
                 payload["coverage"] = describe(coverage)
             key = change.fingerprint
@@ -146,7 +201,8 @@ class OutboxWriter:
 
     def _baseline(self, session: Session, run_id: int, scope: str, changes: Sequence[FindingChange],
                   outcome: ScoringOutcome | None, ids: Mapping[str, str], now: datetime,
-                  exceptions: Mapping[int, Mapping[str, Any]]) -> list[dict[str, Any]]:
+                  exceptions: Mapping[int, Mapping[str, Any]], facts: Mapping[int, Mapping[str, str]],
+                  ) -> list[dict[str, Any]]:
         """First collection of a scope: at most one summary per channel, listing what it would have announced."""
         scope_id = session.execute(select(run_table.c.scope_id).where(run_table.c.id == run_id)).scalar_one()
         fresh = sorted((c for c in changes if c.event in ("new", "reopened") and not _silenced(c, exceptions)),
@@ -165,13 +221,14 @@ class OutboxWriter:
                     matched.append(change)
             if not matched and all(r.scope for r in routes):
                 continue  # a team channel hears nothing about a scope that holds nothing of theirs
-            bands: dict[str, int] = {}
-            for change in matched:
-                bands[band_of(change.risk)] = bands.get(band_of(change.risk), 0) + 1
+            severities = {s.value: n for s in sorted(Severity, key=lambda s: -s.rank)
+                          if (n := sum(1 for c in matched if c.severity == s.value))}
             top = [_finding_payload(c, outcome.groups_of(c.finding_id) if outcome else {}, scope,
-                                    exceptions.get(c.finding_id))
+                                    exceptions.get(c.finding_id), facts.get(c.finding_id),
+                                    self.remediation(c.rule_id))
                    for c in matched[: self.settings.thresholds.top]]
-            payload = {"scope": scope, "matched": len(matched), "bands": bands, "top": top}
+            bar = " or ".join(sorted({describe_bar(r, self.settings.thresholds) for r in routes}))
+            payload = {"scope": scope, "matched": len(matched), "severities": severities, "bar": bar, "top": top}
             rows.append(self._row(channel_id, "baseline", f"baseline:{scope_id}", run_id, payload, now))
         return rows
 
@@ -302,19 +359,29 @@ def _silenced(change: FindingChange, exceptions: Mapping[int, Mapping[str, Any]]
     return silences_new(Scope(**exc["scope_fields"]), Severity(change.severity))
 
 
+#: The roll-up dimensions a message line names (the asset's place and its owner).
+_NAMED_GROUPS = ("team", "namespace", "cluster", "host", "registry")
+
+
 def _finding_payload(change: FindingChange, groups: Mapping[str, Iterable[str]], scope: str,
-                     exception: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``exception``: the one the event is about, named in the message (who, why, what it covers)."""
+                     exception: Mapping[str, Any] | None = None, facts: Mapping[str, str] | None = None,
+                     remediation: str | None = None) -> dict[str, Any]:
+    """``exception``: the one the event is about, named in the message (who, why, what it covers);
+    ``facts``: :func:`_finding_facts`; ``remediation``: the rule's, whose first step the line gives."""
+    facts = facts or {}
     payload: dict[str, Any] = {
         "finding_id": change.finding_id,
         "fingerprint": change.fingerprint,
         "rule_id": change.rule_id,
         "title": change.title,
         "asset": change.asset_name,
+        "asset_kind": facts.get("asset_kind", ""),
+        "detail": facts.get("detail", ""),
+        "remediation": remediation,
         "severity": change.severity,
         "risk": change.risk,
         "scope": scope,
-        "groups": {k: sorted(v)[:5] for k, v in groups.items() if k in ("team", "namespace")},
+        "groups": {k: sorted(v)[:5] for k, v in groups.items() if k in _NAMED_GROUPS},
     }
     detail = change.detail
     if "previous_severity" in detail:
@@ -327,19 +394,24 @@ def _finding_payload(change: FindingChange, groups: Mapping[str, Iterable[str]],
     return payload
 
 
-def _fill_asset_names(session: Session, changes: Sequence[FindingChange]) -> None:
-    """Resolution events carry no asset name; a message must name the resource."""
-    missing = [c for c in changes if not c.asset_name and c.event in FINDING_EVENTS]
-    if not missing:
-        return
-    ids = sorted({c.finding_id for c in missing})
-    names: dict[int, str] = {}
+def _finding_facts(session: Session, changes: Sequence[FindingChange]) -> dict[int, dict[str, str]]:
+    """Finding id → what its message line needs beyond the change itself: the asset's kind (how it is
+    named to people) and the detail that tells it apart (:func:`posture.notify.policy.finding_detail`).
+    Fills the asset name too, which resolution events do not carry."""
+    ids = sorted({c.finding_id for c in changes if c.event in FINDING_EVENTS})
+    facts: dict[int, dict[str, str]] = {}
+    F, A = finding_table.c, asset_table.c
     for start in range(0, len(ids), 500):
         stmt = (
-            select(finding_table.c.id, asset_table.c.name)
-            .join(asset_table, asset_table.c.id == finding_table.c.asset_id)
-            .where(finding_table.c.id.in_(ids[start : start + 500]))
+            select(F.id, F.discriminator, F.evidence, A.kind, A.name)
+            .join(asset_table, A.id == F.asset_id)
+            .where(F.id.in_(ids[start : start + 500]))
         )
-        names.update((r.id, r.name) for r in session.execute(stmt))
-    for change in missing:
-        change.asset_name = names.get(change.finding_id, "")
+        for row in session.execute(stmt):
+            evidence = row.evidence if isinstance(row.evidence, Mapping) else {}
+            facts[row.id] = {"asset_kind": row.kind, "asset": row.name,
+                             "detail": finding_detail(row.discriminator or "", evidence)}
+    for change in changes:
+        if not change.asset_name and change.finding_id in facts:
+            change.asset_name = facts[change.finding_id]["asset"]
+    return facts

@@ -14,6 +14,7 @@ destinations.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -61,8 +62,14 @@ _HEADINGS = {
 
 @dataclass(frozen=True)
 class Thresholds:
-    #: Default minimum risk (0–100) of a finding event for a route that sets none.
+    """Installation-wide defaults (``[thresholds]``). A route that sets neither ``min_severity`` nor
+    ``min_risk`` announces a finding event that reaches *either* default bar (:func:`finding_bar`)."""
+
+    #: Default minimum risk (0–100) of a finding event for a route that sets no bar of its own.
     new_risk: int = 60
+    #: Default minimum severity, the other bar: risk alone cannot miss a new critical or high finding
+    #: (severity stops the risk base at 60, so a critical without context scores 57).
+    new_severity: Severity = Severity.HIGH
     #: A namespace, team, cluster, host or registry is announced when its risk (100 − score) rises past this.
     scope_risk: float = 50.0
     #: A finding whose risk rises by this much (severity unchanged) is a regression.
@@ -110,16 +117,44 @@ def _matches(patterns: Sequence[str], keys: Iterable[str]) -> bool:
     return False
 
 
+def finding_bar(route: Route, thresholds: Thresholds) -> tuple[Severity | None, int | None]:
+    """The (severity, risk) bars a route holds finding events to; a finding passes if it reaches either.
+
+    A route that sets neither takes both defaults (high severity *or* risk 60: the wider of the two);
+    one that sets only one of them is held to that one alone (``min_severity = "critical"`` hears only
+    criticals, whatever their risk); one that sets both hears what reaches either.
+    """
+    if route.min_severity is None and route.min_risk is None:
+        return thresholds.new_severity, thresholds.new_risk
+    return route.min_severity, route.min_risk
+
+
+def meets_bar(route: Route, severity: str | None, risk: int | None, thresholds: Thresholds) -> bool:
+    """Whether a finding of this severity and risk reaches either of the route's bars."""
+    min_severity, min_risk = finding_bar(route, thresholds)
+    by_severity = min_severity is not None and _rank(severity) >= min_severity.rank
+    return by_severity or (min_risk is not None and (risk or 0) >= min_risk)
+
+
+def describe_bar(route: Route, thresholds: Thresholds) -> str:
+    """The bar in words, for the line ``collect`` prints when nothing passed it."""
+    min_severity, min_risk = finding_bar(route, thresholds)
+    parts = ([f"{min_severity.value} or worse"] if min_severity is not None else []) + (
+        [f"risk {min_risk} or more"] if min_risk is not None else [])
+    return " or ".join(parts)
+
+
+def in_scope(route: Route, groups: Mapping[str, Iterable[str]]) -> bool:
+    """Whether what an event is about lies inside the route's scope filters (every dimension set must match)."""
+    return all(_matches(patterns, groups.get(dim, ())) for dim, patterns in route.scope.items() if patterns)
+
+
 def route_matches(route: Route, subject: Subject, thresholds: Thresholds) -> bool:
     if subject.event not in route.events:
         return False
-    if subject.event in FINDING_EVENTS:
-        if route.min_severity is not None and _rank(subject.severity) < route.min_severity.rank:
-            return False
-        minimum = thresholds.new_risk if route.min_risk is None else route.min_risk
-        if (subject.risk or 0) < minimum:
-            return False
-    return all(_matches(patterns, subject.groups.get(dim, ())) for dim, patterns in route.scope.items() if patterns)
+    if subject.event in FINDING_EVENTS and not meets_bar(route, subject.severity, subject.risk, thresholds):
+        return False
+    return in_scope(route, subject.groups)
 
 
 def channels_for(routes: Iterable[Route], subject: Subject, thresholds: Thresholds) -> set[str]:
@@ -161,7 +196,135 @@ def neutralise(text: object, limit: int | None = 200, redact: Callable[[str], st
     return clean(value, limit=limit)
 
 
+# -- what a finding line says ---------------------------------------------------------------
+#: Evidence keys a scanner's vulnerability finding carries (collectors/reports/model.py).
+_VULN_KEYS = ("vulnerability", "package", "installed", "fixed")
+
+
+def finding_detail(discriminator: str, evidence: Mapping[str, Any]) -> str:
+    """What tells this finding apart from its rule's others on the same asset, from the rule's evidence:
+    the field and value (``spec.hostPID = true``), the capabilities added, or the CVE and its fix.
+
+    Computed when the outbox row is written (the evidence stays in the store); never part of a fingerprint.
+    """
+    if evidence.get("vulnerability"):
+        vuln, package, installed, fixed = (evidence.get(k) for k in _VULN_KEYS)
+        where = " ".join(str(v) for v in (package, installed) if v)
+        fix = f"fixed in {fixed}" if fixed else "no fixed version yet"
+        return f"{vuln}" + (f" in {where}" if where else "") + f", {fix}"
+    if isinstance(evidence.get("cap_add"), list):
+        return "capabilities added: " + ", ".join(str(c) for c in evidence["cap_add"])
+    path = evidence.get("field")
+    if isinstance(path, str) and path:
+        value = evidence.get("value")
+        said = path if value is None else f"{path} = {_value_text(value)}"
+        container = re.match(r"spec\.(?:initContainers|containers|ephemeralContainers)\[([^\]]*)\]\.(.*)", said)
+        return f"container {container.group(1)}: {container.group(2)}" if container else said.removeprefix("spec.")
+    return discriminator
+
+
+def _value_text(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def first_step(remediation: str | None) -> str | None:
+    """The remediation's first sentence: one step an on-call engineer can take now."""
+    if not remediation:
+        return None
+    match = re.match(r"(.+?[.!?])(?:\s|$)", remediation.strip())
+    return match.group(1) if match else remediation.strip()
+
+
+def source_label(scope: str) -> str:
+    """A source as its people name it: a manifest set given a cluster name (``--manifests-cluster``) is
+    that cluster, a live cluster its context, not the local path the manifests were read from."""
+    kind, _, label = scope.partition(":")
+    if kind == "manifests" and " @ " in label:
+        return f"cluster {label.rpartition(' @ ')[2]} (manifests)"
+    if kind == "kubernetes":
+        return f"cluster {label}"
+    return scope
+
+
+def _short_group(key: str) -> str:
+    return key.rsplit("/", 1)[-1]
+
+
+def asset_text(payload: Mapping[str, Any]) -> str:
+    """The asset in human terms: cluster / namespace / Kind/name, host / container, registry / repository:tag."""
+    name = str(payload.get("asset") or "?")
+    kind = str(payload.get("asset_kind") or "")
+    groups: Mapping[str, Sequence[str]] = payload.get("groups", {})
+    parts: list[str] = []
+    if kind.startswith("k8s-"):
+        parts += [f"cluster {c}" for c in groups.get("cluster", [])[:1]]
+        namespaces = [_short_group(n) for n in groups.get("namespace", [])[:1]]
+        parts += [f"namespace {n}" for n in namespaces]
+        if namespaces and name.startswith(namespaces[0] + "/"):
+            name = name[len(namespaces[0]) + 1 :]
+    elif kind == "container":
+        parts += [f"host {h}" for h in groups.get("host", [])[:1]]
+        name = f"container {name}"
+    elif kind in ("image", "tag", "repository"):
+        parts += [f"registry {r}" for r in groups.get("registry", [])[:1] if not name.startswith(r)]
+        name = f"{kind} {name}"
+    return " / ".join([*parts, name])
+
+
+def open_command(rule_id: str, asset: str) -> str:
+    """The command that lists this finding (its rule on its asset), each word quoted for a shell: the
+    asset name is untrusted, and the line is meant to be copied into a terminal."""
+    return f"posture findings --rule {shlex.quote(rule_id)} --search {shlex.quote(asset)}"
+
+
+def team_of(payload: Mapping[str, Any]) -> str | None:
+    teams = payload.get("groups", {}).get("team") or []
+    return ", ".join(str(t) for t in teams[:3]) if teams else None
+
+
 # -- the digest ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Limit:
+    """The most one message may hold on a service: ``size`` characters (or UTF-8 bytes), the title
+    counted too where the service counts it."""
+
+    size: int
+    utf8: bool = False
+    with_title: bool = False
+
+    def measure(self, text: str) -> int:
+        return len(text.encode("utf-8")) if self.utf8 else len(text)
+
+
+#: Per apprise URL scheme. A digest cut to fit is never refused or split by the service.
+SERVICE_LIMITS: Mapping[str, Limit | None] = {
+    # The whole body goes into one Block Kit section (3,000 characters); apprise escapes & < > in it.
+    "slack": Limit(2800),
+    # 2,000 characters per message, the title included (apprise puts both in one message).
+    "discord": Limit(1900, with_title=True),
+    # Microsoft Teams refuses a message over ~28 KB, the card's JSON included.
+    "msteams": Limit(24000, utf8=True),
+    "workflow": Limit(24000, utf8=True),
+    "workflows": Limit(24000, utf8=True),
+    # Mail has no practical size limit for a digest.
+    "mailto": None,
+    "mailtos": None,
+}
+
+
+def message_limit(url: str, service_max: int | None = None) -> Limit | None:
+    """The cap for a channel: the table above for the services it knows, else what apprise's plugin
+    says the service takes (``body_maxlen``), else none."""
+    scheme = url.partition("://")[0].lower()
+    if scheme in SERVICE_LIMITS:
+        return SERVICE_LIMITS[scheme]
+    return Limit(service_max) if service_max else None
+
+
 @dataclass(frozen=True)
 class Item:
     """One outbox row as rendering sees it."""
@@ -194,13 +357,20 @@ def _risk_text(payload: Mapping[str, Any]) -> str:
 
 
 def _finding_line(payload: Mapping[str, Any], text: Callable[[object], str]) -> str:
-    where = text(payload.get("asset") or "?")
-    teams = payload.get("groups", {}).get("team") or []
-    team = f" (team {', '.join(text(t) for t in teams[:3])})" if teams else ""
-    return (
-        f"- [{_risk_text(payload)}] {text(payload.get('rule_id', '?'))}: {text(payload.get('title', ''))}"
-        f" on {where}{team}{_exception_text(payload, text)}"
-    )
+    """One finding as an on-call engineer needs it: what and which detail, where, whose, the first step,
+    and the command that opens it."""
+    detail = text(payload.get("detail") or "")
+    team = team_of(payload)
+    lines = [
+        f"- [{_risk_text(payload)}] {text(payload.get('title', ''))}" + (f": {detail}" if detail else "")
+        + f" ({text(payload.get('rule_id', '?'))}){_exception_text(payload, text)}",
+        f"  on {text(asset_text(payload))}; owner: " + (f"team {text(team)}" if team else "no team label"),
+    ]
+    step = first_step(payload.get("remediation"))
+    if step:  # the rule's own text, not a source's: made safe for a terminal, not defanged
+        lines.append(f"  fix: {clean(step, limit=300)}")
+    lines.append(f"  open: {open_command(text(payload.get('rule_id', '?')), text(payload.get('asset') or '?'))}")
+    return "\n".join(lines)
 
 
 def _exception_text(payload: Mapping[str, Any], text: Callable[[object], str]) -> str:
@@ -235,10 +405,10 @@ def _line(item: Item, text: Callable[[object], str]) -> str:
             f" expires {text(p.get('expires_at'))}: {text(p.get('reason'))}"
         )
     if item.event == "baseline":
-        bands = ", ".join(f"{n} {b}" for b, n in p.get("bands", {}).items() if n)
-        matched = p.get("matched", 0)
-        return (f"- {text(p.get('scope'))}: {matched} open findings at or above this channel's threshold"
-                f" ({bands or 'none'}); from now on only changes are announced")
+        severities = ", ".join(f"{n} {s}" for s, n in p.get("severities", {}).items() if n)
+        return (f"- {text(source_label(str(p.get('scope'))))}: {p.get('matched', 0)} open findings this channel"
+                f" would be told about ({severities or 'none'}; {text(p.get('bar', 'its threshold'))});"
+                " from now on only changes are announced")
     return f"- {text(item.event)}"
 
 
@@ -264,6 +434,39 @@ def _summary(counts: Mapping[str, int]) -> str:
     return ", ".join(parts) or "nothing new"
 
 
+def _team_key(item: Item) -> str:
+    return team_of(item.payload) or ""
+
+
+def _by_team(group: Sequence[Item]) -> list[tuple[str, list[Item]]]:
+    """Findings grouped by owning team, the team with the riskiest finding first; riskiest first within."""
+    teams: dict[str, list[Item]] = {}
+    for item in sorted(group, key=_sort_key):
+        teams.setdefault(_team_key(item), []).append(item)
+    return list(teams.items())
+
+
+@dataclass
+class _Budget:
+    """What is left of a message's size as lines are added: a line that does not fit is left out and counted."""
+
+    limit: Limit | None
+    left: int
+
+    def take(self, text: str) -> bool:
+        if self.limit is None:
+            return True
+        cost = self.limit.measure(text) + 1  # the line break
+        if cost > self.left:
+            return False
+        self.left -= cost
+        return True
+
+
+#: Room kept for each section's "and N more" line and the closing command, so they always fit.
+_MORE_ROOM = 60
+
+
 def render_digest(
     items: Sequence[Item],
     *,
@@ -271,8 +474,10 @@ def render_digest(
     run_id: int | None = None,
     scope: str | None = None,
     redact: Callable[[str], str] | None = None,
+    limit: Limit | None = None,
 ) -> Message:
-    """One message for one channel and run: sections by event, top N lines each, then "+M more"."""
+    """One message for one channel and run: sections by event, finding sections grouped by team, top N
+    lines each and as many as ``limit`` holds, then "and M more" with the command that lists them all."""
 
     def text(value: object) -> str:
         return neutralise(value, redact=redact)
@@ -281,29 +486,84 @@ def render_digest(
     for item in items:
         by_event.setdefault(item.event, []).append(item)
     counts = {e: len(by_event.get(e, [])) for e in EVENTS}
-    where = f" on {text(scope)}" if scope else ""
-    title = f"Posture: {_summary(counts)}{where}"
-    lines: list[str] = [f"{_summary(counts)}{where}" + (f" (run {run_id})" if run_id is not None else "")]
-    for event in EVENTS:
-        group = sorted(by_event.get(event, []), key=_sort_key)
-        if not group:
-            continue
-        heading = f"{_HEADINGS[event]} ({len(group)})"
-        if event == "resolved" and group[0].payload.get("coverage"):
-            # A resolution is only as good as what the run looked at: the reader sees both.
-            heading += f" by run {run_id}, which judged: {text(group[0].payload['coverage'])}"
-        lines += ["", heading]
-        shown = group if event != "baseline" else group[:1]
-        lines += [_line(item, text) for item in shown[:top]]
-        if event == "baseline":
-            tops = [t for item in shown for t in item.payload.get("top", [])]
-            lines += ["  " + _finding_line(t, text) for t in tops[:top]]
-            extra = max(0, int(shown[0].payload.get("matched", 0)) - min(len(tops), top))
-        else:
-            extra = len(group) - min(len(group), top)
-        if extra:
-            lines.append(f"  +{extra} more")
+    where = f" on {text(source_label(scope))}" if scope else ""
+    title = clean(f"Posture: {_summary(counts)}{where}", limit=250)
+    footer = ["", "Open it in the terminal: posture tui --view diff" + (f"  (or: posture diff --to {run_id})"
+                                                                         if run_id else "")]
+    head = f"{_summary(counts)}{where}" + (f" (run {run_id})" if run_id is not None else "")
+    sections = [e for e in EVENTS if by_event.get(e)]
+    size = limit.size - (limit.measure(title) + 1 if limit.with_title else 0) if limit else 0
+    budget = _Budget(limit, size - limit.measure("\n".join([head, *footer])) - _MORE_ROOM * len(sections)
+                     if limit else 0)
+    lines = [head]
+    for event in sections:
+        lines += _section(event, by_event[event], top, run_id, text, budget)
     # The diff view opens on the latest run against the one before it: what this message announces.
-    lines += ["", "Open it in the terminal: posture tui --view diff"
-              + (f"  (or: posture diff --to {run_id})" if run_id else "")]
-    return Message(clean(title, limit=250), "\n".join(lines))
+    return Message(title, "\n".join(lines + footer))
+
+
+def _section(event: str, group: Sequence[Item], top: int, run_id: int | None, text: Callable[[object], str],
+             budget: _Budget) -> list[str]:
+    heading = f"{_HEADINGS[event]} ({len(group)})"
+    if event == "resolved" and group[0].payload.get("coverage"):
+        # A resolution is only as good as what the run looked at: the reader sees both.
+        heading += f" by run {run_id}, which judged: {text(group[0].payload['coverage'])}"
+    lines = ["", heading]
+    budget.take("\n".join(lines))
+    if event == "baseline":
+        first = group[0]
+        lines.append(_line(first, text))
+        budget.take(lines[-1])
+        tops = [Item("new", t) for t in first.payload.get("top", [])]
+        shown = _fill(lines, tops, top, text, budget, by_team=False)
+        extra = int(first.payload.get("matched", 0)) - shown
+    elif event in FINDING_EVENTS:
+        extra = len(group) - _fill(lines, group, top, text, budget, by_team=True)
+    else:
+        ordered = sorted(group, key=_sort_key)
+        shown = 0
+        for item in ordered[:top]:
+            line = _line(item, text)
+            if not budget.take(line):
+                break
+            lines.append(line)
+            shown += 1
+        extra = len(group) - shown
+    if extra > 0:
+        lines.append(f"  and {extra} more")
+    return lines
+
+
+def _fill(lines: list[str], group: Sequence[Item], top: int, text: Callable[[object], str], budget: _Budget,
+          by_team: bool) -> int:
+    """Adds the riskiest findings (under a heading per team when ``by_team``) while ``top`` and the budget allow."""
+    shown = 0
+    teams = _by_team(group) if by_team else [("", sorted(group, key=_sort_key))]
+    for team, members in teams:
+        if shown >= top:
+            break
+        heading = [f"Team {text(team)} ({len(members)})" if team else f"No team label ({len(members)})"] \
+            if by_team else []
+        blocks: list[str] = []
+        for item in members:
+            if shown + len(blocks) >= top:
+                break
+            block = _line(item, text)
+            if not budget.take("\n".join([*heading, block]) if not blocks else block):
+                break
+            blocks.append(block)
+        if not blocks:
+            break
+        lines += [*heading, *blocks]
+        shown += len(blocks)
+    return shown
+
+
+def queue_line(channel: str, source: str, counts: Mapping[str, int], findings: int, why: str) -> str:
+    """The line ``collect`` and ``watch`` print per channel and run: one digest queued (what it holds),
+    or nothing and ``why``. A run's rows for one channel always go out as one message."""
+    if not counts:
+        return clean(f"notify {channel}: nothing queued for {source}: {why}")
+    held = _summary({e: counts.get(e, 0) for e in EVENTS})
+    about = f"; {findings} finding{'s' if findings != 1 else ''}" if findings else ""
+    return clean(f"notify {channel}: 1 message queued for {source} ({held}{about})")

@@ -58,7 +58,7 @@ def test_routes_send_each_team_its_own_risks_once(db: tuple[str, Engine]) -> Non
         channels=(Channel("payments", "json://a.example/p"), Channel("search", "json://b.example/s"),
                   Channel("all", "json://c.example/x")),
         routes=(Route("payments", scope={"team": ("pay*",)}), Route("search", scope={"namespace": ("search",)}),
-                Route("all", min_severity=Severity.CRITICAL, min_risk=0)),
+                Route("all", min_severity=Severity.CRITICAL)),
     )
     hooks = post_run_hooks(settings)
     cluster = Cluster([Workload("web")])
@@ -94,7 +94,8 @@ def test_baseline_is_one_summary_per_channel_whatever_it_finds(db: tuple[str, En
     inbox = Inbox()
     Deliverer(engine, replace(settings, thresholds=Thresholds(top=5)), FAST, sender=inbox).flush()
     (body,) = inbox.bodies("json://a.example/p")
-    assert "25 open findings at or above" in body and "+20 more" in body and body.count("K8S-TEST-PRIV") == 5
+    assert "25 open findings this channel would be told about (25 critical;" in body
+    assert "and 20 more" in body and body.count("--rule K8S-TEST-PRIV ") == 5
 
 
 def test_partial_runs_never_send_resolutions(db: tuple[str, Engine]) -> None:
