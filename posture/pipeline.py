@@ -326,10 +326,17 @@ def _produced(
             v.hit.discriminator,
             v.title,
             v.severity,
-            v.hit.evidence,
+            _located(v.hit.evidence, attrs.get(v.asset, {})),
         )
         for v in verdicts
     ]
+
+
+def _located(evidence: Mapping[str, Any], attributes: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A rule's evidence, plus the manifest file and line its asset was read from (``manifest``), so a
+    finding points at what to edit (SARIF, code review). Evidence, not identity: the fingerprint stays."""
+    place = attributes.get("manifest")
+    return {**evidence, "manifest": place} if isinstance(place, Mapping) else evidence
 
 
 def _observed(

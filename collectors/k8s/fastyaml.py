@@ -79,8 +79,10 @@ class Unusual(Exception):
     """The text needs the full safe loader (see :func:`load_all`)."""
 
 
-def load_documents(text: str) -> list[tuple[int, Any]]:
-    """``(first line, document)`` for every document of ``text``, lines counted from 1.
+def load_documents(text: str) -> list[tuple[int, int, Any]]:
+    """``(first line, content line, document)`` for every document of ``text``, lines counted from 1:
+    where the document starts (its ``---``) and where its content starts (the object's first key,
+    what a code review annotation points at).
 
     Raises :class:`Unusual` when a document needs the full safe loader, ``yaml.YAMLError`` when the
     text is not valid YAML.
@@ -94,14 +96,14 @@ def load_documents(text: str) -> list[tuple[int, Any]]:
 def load_all(text: str) -> list[Any]:
     """Every document of ``text`` (None for an empty one); raises ``yaml.YAMLError`` like PyYAML."""
     try:
-        return [document for _, document in _build(text)]
+        return [document for _, _, document in _build(text)]
     except _Unusual:
         return yamlaliases.load_all(text)
 
 
-def _build(text: str) -> list[tuple[int, Any]]:
-    documents: list[tuple[int, Any]] = []
-    first_line = 1
+def _build(text: str) -> list[tuple[int, int, Any]]:
+    documents: list[tuple[int, int, Any]] = []
+    first_line = content_line = 1
     stack: list[list[Any]] = []  # [container, pending mapping key]
     root: list[Any] = [None]
     scalars = _SCALARS
@@ -132,6 +134,8 @@ def _build(text: str) -> list[tuple[int, Any]]:
         elif kind is MappingStartEvent or kind is SequenceStartEvent:
             if event.tag not in _DEFAULT_TAGS:
                 raise _Unusual
+            if not stack:
+                content_line = event.start_mark.line + 1
             new: dict[Any, Any] | list[Any] = {} if kind is MappingStartEvent else []
             add(new)
             stack.append([new, _NO_KEY])
@@ -140,8 +144,8 @@ def _build(text: str) -> list[tuple[int, Any]]:
         elif kind is AliasEvent:
             raise _Unusual  # expanded by the budgeted loader, never here
         elif kind is DocumentStartEvent:
-            first_line = event.start_mark.line + 1
+            first_line = content_line = event.start_mark.line + 1
         elif kind is DocumentEndEvent:
-            documents.append((first_line, root[0]))
+            documents.append((first_line, content_line, root[0]))
             root[0] = None
     return documents

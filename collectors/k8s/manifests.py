@@ -21,7 +21,7 @@ import orjson
 import yaml
 
 from collectors.k8s import fastyaml
-from collectors.k8s.normalize import SUPPORTED_KINDS, expand_lists, records_from_objects
+from collectors.k8s.normalize import SUPPORTED_KINDS, Place, expand_lists, records_from_objects
 from posture.filekinds import special_file
 from posture.records import AssetKind, AssetRecord, CollectorError, Problem, Record, ScopeKind, ScopeRef
 from posture.secrets import SecretScanner
@@ -136,7 +136,7 @@ class ManifestCollector:
     def collect(self) -> Iterator[Record]:
         files, problems = manifest_files(self._paths)
         unreadable = len(problems)
-        origins: dict[int, str] = {}
+        origins: dict[int, Place] = {}
         objects: list[Mapping[str, Any]] = []
         documents = 0
         self.skipped.clear()
@@ -179,8 +179,9 @@ class ManifestCollector:
         )
 
 
-def _documents(file: Path) -> Iterator[tuple[str, Any] | Problem]:
-    """``("file:line", parsed document)`` for each document in ``file``, or a Problem per broken one."""
+def _documents(file: Path) -> Iterator[tuple[Place, Any] | Problem]:
+    """``(place, parsed document)`` for each document in ``file`` (the line its content starts at; the
+    document's start when it had to be parsed alone), or a Problem per broken one."""
     try:
         text = file.read_bytes().decode("utf-8-sig")
     except OSError as exc:
@@ -191,7 +192,7 @@ def _documents(file: Path) -> Iterator[tuple[str, Any] | Problem]:
         return
     if file.suffix.lower() == ".json":
         try:
-            yield (f"{file}:1", orjson.loads(text))
+            yield (Place(str(file), 1), orjson.loads(text))
         except orjson.JSONDecodeError as exc:
             yield Problem(f"manifests: {file}:{exc.lineno}: invalid JSON ({exc.msg})")
         return
@@ -202,14 +203,14 @@ def _documents(file: Path) -> Iterator[tuple[str, Any] | Problem]:
         yield from _documents_one_by_one(file, text)
         return
     sources = _helm_sources(text)
-    starts = [line for line, _ in documents]
-    for index, (line, document) in enumerate(documents):
+    starts = [line for line, _, _ in documents]
+    for index, (_, content_line, document) in enumerate(documents):
         if document is not None:
             # A document's region runs from its start (its "---" line) to the next document's start.
             begin = starts[index] if index else 1
             end = starts[index + 1] if index + 1 < len(starts) else float("inf")
             source = next((name for at, name in sources if begin <= at < end), None)
-            yield (f"{file}:{line}" + (f" ({source})" if source else ""), document)
+            yield (Place(str(file), content_line, source), document)
 
 
 def _helm_sources(text: str) -> list[tuple[int, str]]:
@@ -223,7 +224,7 @@ def _helm_sources(text: str) -> list[tuple[int, str]]:
     return found
 
 
-def _documents_one_by_one(file: Path, text: str) -> Iterator[tuple[str, Any] | Problem]:
+def _documents_one_by_one(file: Path, text: str) -> Iterator[tuple[Place, Any] | Problem]:
     """Split at the document markers and parse each part alone, so one broken document spares the rest."""
     starts = [0] + [m.start() for m in _DOCUMENT_START.finditer(text) if m.start() > 0]
     starts.append(len(text))
@@ -238,7 +239,7 @@ def _documents_one_by_one(file: Path, text: str) -> Iterator[tuple[str, Any] | P
             source = _HELM_SOURCE.search(chunk)
             for document in parsed:
                 if document is not None:
-                    yield (f"{file}:{line}" + (f" ({source.group(1).strip()})" if source else ""), document)
+                    yield (Place(str(file), line, source.group(1).strip() if source else None), document)
         line += chunk.count("\n")
 
 

@@ -62,7 +62,24 @@ _POD_DEPENDS_ON = ("ServiceAccount", "Service", "Ingress")
 _PSA_PREFIX = "pod-security.kubernetes.io/"
 _EXPOSING_SERVICE_TYPES = frozenset({"LoadBalancer", "NodePort"})
 
-Origin = Callable[[Mapping[str, Any]], str | None]
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a manifest object was read: its file, the line its document starts at, and the Helm
+    template that rendered it. Problems name it; the object's asset keeps it (``manifest``), so its
+    findings can point at the file and line (SARIF, code review)."""
+
+    file: str
+    line: int
+    template: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" + (f" ({self.template})" if self.template else "")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, **({"template": self.template} if self.template else {})}
+
+
+Origin = Callable[[Mapping[str, Any]], Place | None]
 
 
 @dataclass(slots=True)
@@ -77,6 +94,7 @@ class _Object:
     owner: _Object | None = None
     exposure: list[dict[str, Any]] = field(default_factory=list)
     digests: dict[str, str] = field(default_factory=dict)
+    place: Place | None = None  # read from a manifest file (None: from a cluster's API)
 
     @property
     def display(self) -> str:
@@ -124,11 +142,11 @@ def records_from_objects(
     ``complete_kinds`` names the kinds whose lists were read completely (None: all of them); a
     cross-object fact that depends on a kind not listed completely (a namespace's NetworkPolicy
     count, a pod's ServiceAccount, a binding's role, exposure) is recorded as unknown: the object
-    names the missing kinds in ``unlisted_kinds``. ``origin`` describes where an
-    object came from (``file:line``) for problem messages. ``cluster`` is the identity keys start
-    with; ``cluster_name`` (default: ``cluster``) is what people call it: the cluster asset's name
-    and the name in problem messages. An object given twice (same kind,
-    namespace and name) keeps its last version.
+    names the missing kinds in ``unlisted_kinds``. ``origin`` tells where an object was read
+    (a :class:`Place`: file and line), for problem messages and the asset's ``manifest`` attribute.
+    ``cluster`` is the identity keys start with; ``cluster_name`` (default: ``cluster``) is what
+    people call it: the cluster asset's name and the name in problem messages. An object given twice
+    (same kind, namespace and name) keeps its last version.
     """
     name = cluster_name or cluster
     graph = _Graph(cluster, name, secrets, origin, team_key)
@@ -177,6 +195,7 @@ class _Graph:
         template = _pod_template(kind, metadata, as_map(spec))
         slim = raw if template is None else _slim(kind, raw, self.team_key)
         obj = _Object(kind, name, namespace, slim, object_key(self.cluster, kind, name, namespace))
+        obj.place = self.origin(raw) if self.origin else None
         if template is not None:
             obj.pod, obj.secrets = summarize_pod(
                 as_map(template.get("metadata")), as_map(template.get("spec")), self.secrets, self.team_key
@@ -197,7 +216,7 @@ class _Graph:
 
     def _problem(self, raw: Mapping[str, Any], message: str) -> Problem:
         where = self.origin(raw) if self.origin else None
-        return Problem(f"kubernetes {self.name}: {where + ': ' if where else ''}{message}")
+        return Problem(f"kubernetes {self.name}: {f'{where}: ' if where else ''}{message}")
 
     # -- cross-object passes -------------------------------------------------------------------
     def link(self) -> None:
@@ -429,6 +448,8 @@ def _base_attributes(obj: _Object, team_key: str) -> dict[str, Any]:
     if obj.namespace is not None:
         attributes["namespace"] = obj.namespace
         attributes["namespace_set"] = bool(metadata.get("namespace"))
+    if obj.place is not None:
+        attributes["manifest"] = obj.place.as_dict()
     return attributes
 
 

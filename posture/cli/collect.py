@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
 from posture.cli.exceptions import apply_exceptions, parsed_exceptions
+from posture.cli.gate import EXIT_GATE, enforce, fail_on_option
 from posture.cli.hooks import after_collect, after_reconcile_hooks, echo_queued
 from posture.cli.output import echo
 from posture.cli.sources import SourceContext, docker, kubernetes, manifests, registry, reports
@@ -19,14 +20,16 @@ from posture.pipeline import AfterReconcile, RunResult, collect
 from posture.records import Collector
 from posture.secretkey import installation_key
 from posture.secrets import SecretScanner
+from posture.store.queries import FindingFilter, gate_counts
 from posture.store.source_state import clusters_by_name, engines_by_url, known_digests, manifest_sets, report_runs
-from posture.taxonomy import RunStatus
+from posture.taxonomy import RunStatus, Severity
 from posture.textsafe import clean
 
 #: Source plug-ins in collection order: what is run is collected before what scans it.
 SOURCES: Sequence[ModuleType] = (docker, kubernetes, manifests, registry, reports)
 
-#: Exit codes: 0 all complete, 1 a run failed, 3 a run was partial (collected with problems).
+#: Exit codes: 0 all complete, 1 a run failed or ``--fail-on`` failed, 3 a run was partial (collected with
+#: problems) and the gate, if any, passed; usage and input errors exit 2.
 EXIT_FAILED = 1
 EXIT_PARTIAL = 3
 
@@ -116,8 +119,14 @@ def with_source_options(func: Callable[..., Any]) -> Callable[..., Any]:
     help="Resolve findings that vanished from sources that did not visibly change (same image digest, same "
     "configuration) even past the guard that otherwise keeps an unusual share of them open.",
 )
+@fail_on_option(
+    "Exit 1 when this collection holds an open finding at or above this severity (accepted ones do not "
+    "count); one line on stderr says why it failed or passed. A failed run exits 1 as well, its own line first."
+)
 @pass_app
-def collect_command(app: AppContext, /, confirmed: bool, exceptions_file: str | None, **params: Any) -> None:
+def collect_command(
+    app: AppContext, /, confirmed: bool, exceptions_file: str | None, fail_on: str | None, **params: Any
+) -> None:
     """Collect from Docker engines, Kubernetes clusters and manifests, registries and scanner reports."""
     exceptions = parsed_exceptions(app, exceptions_file)  # a broken file: nothing is stored, no run starts
     engine = app.engine_for_write()
@@ -132,8 +141,24 @@ def collect_command(app: AppContext, /, confirmed: bool, exceptions_file: str | 
     if exceptions is not None:
         apply_exceptions(app, exceptions)
     queued: list[str] = []
-    code = report(run_all(app, collectors, after_reconcile_hooks(app, queued=queued), confirmed))
+    results = run_all(app, collectors, after_reconcile_hooks(app, queued=queued), confirmed)
+    code = report(results)
     echo_queued(queued)
     after_collect(app)
+    if fail_on and gate(app, results, Severity(fail_on)):
+        code = EXIT_GATE
     if code:
         raise SystemExit(code)
+
+
+def gate(app: AppContext, results: Sequence[RunResult], threshold: Severity) -> bool:
+    """``--fail-on``: whether the findings this collection's runs hold open reach ``threshold`` (a failed
+    run holds none: its own line and exit code say so; when every run failed the gate fails). Judged
+    after the hooks, so exceptions applied by this very command count as accepted."""
+    runs = tuple(r.run_id for r in results if r.status is not RunStatus.FAILED)
+    if not runs:  # nothing was judged: never a pass
+        echo(f"posture: fail-on {threshold.value}: not judged, no run of this collection completed", err=True)
+        return True
+    with read_session(app.engine_for_read()) as session:
+        counts = gate_counts(session, FindingFilter(run_ids=runs), threshold)
+    return enforce(threshold, counts, "from this collection")

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
+from sqlmodel import Session
 
+from posture.acceptance import Scope
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
+from posture.cli.gate import EXIT_GATE, enforce, fail_on_option
 from posture.cli.output import SEVERITY_STYLE, cell, console, emit, table, write_json
 from posture.coverage import describe
 from posture.db import read_session
-from posture.store.exceptions import exception_details
-from posture.store.queries import FindingFilter, asset_json, finding_json, iter_assets, iter_findings, latest_runs
+from posture.store.exceptions import exception_details, would_cover
+from posture.store.queries import (
+    FindingFilter,
+    asset_json,
+    finding_json,
+    gate_counts,
+    iter_assets,
+    iter_findings,
+    latest_runs,
+)
 from posture.taxonomy import Category, FindingStatus, Phase, Severity
 
 _SEVERITIES = [s.value for s in Severity]
@@ -45,12 +57,14 @@ def _severity(value: str | None) -> Severity | None:
 )
 @click.option("--rule", "rule_ids", multiple=True, help="Only these rule ids.")
 @click.option("--search", "text", help="Text in rule id, title or asset name.")
+@click.option("--asset", help="Only findings of this asset (its key, name or an image digest).")
+@click.option("--namespace", help="Only findings of workloads in this Kubernetes namespace.")
+@click.option("--team", help="Only findings of assets this team owns (the configured team label).")
 @click.option("--sort", type=click.Choice(["risk", "severity", "age"]), default="risk", show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many.")
-@click.option(
-    "--fail-on",
-    type=click.Choice(_SEVERITIES),
-    help="Exit 1 when an open finding at or above this severity exists (for CI pipelines).",
+@fail_on_option(
+    "Exit 1 when an open finding these filters select is at or above this severity (for CI pipelines; "
+    "--limit does not narrow what is judged); one line on stderr says why it failed or passed."
 )
 @pass_app
 def findings_command(
@@ -63,6 +77,9 @@ def findings_command(
     categories: tuple[str, ...],
     rule_ids: tuple[str, ...],
     text: str | None,
+    asset: str | None,
+    namespace: str | None,
+    team: str | None,
     sort: str,
     limit: int | None,
     fail_on: str | None,
@@ -70,13 +87,13 @@ def findings_command(
     """List findings, riskiest first."""
     engine = app.engine_for_read()
     chosen = () if all_statuses else (statuses or (FindingStatus.OPEN.value,))
-    flt = FindingFilter(_severity(min_severity), chosen, phases, categories, rule_ids, text)
     with read_session(engine) as session:
+        scoped = _scoped(session, asset, namespace, team, app.settings.team_key)
+        flt = FindingFilter(_severity(min_severity), chosen, phases, categories, rule_ids, text, finding_ids=scoped)
         rows = list(iter_findings(session, flt, sort, limit))
         exceptions = exception_details(session, {r["exception_id"] for r in rows if r["exception_id"] is not None})
-        failing = fail_on is not None and any(
-            True for _ in iter_findings(session, FindingFilter(Severity(fail_on), (FindingStatus.OPEN.value,)), limit=1)
-        )
+        threshold = _severity(fail_on)
+        gate = gate_counts(session, flt, threshold) if threshold else None
     remediation = {r.id: r.remediation for r in app.registry}
     documents = [finding_json(r, remediation.get(r["rule_id"]), exceptions.get(r["exception_id"])) for r in rows]
     if fmt == "json":
@@ -84,7 +101,7 @@ def findings_command(
     elif fmt in ("csv", "sarif"):
         from posture.reports import findings_export
 
-        emit(findings_export(fmt, documents, app.registry))
+        emit(findings_export(fmt, documents, app.registry, Path.cwd()))
     else:
         console().print(
             table(
@@ -103,8 +120,19 @@ def findings_command(
                 ),
             )
         )
-    if failing:
-        raise SystemExit(1)
+    if threshold and gate is not None and enforce(threshold, gate, "selected"):
+        raise SystemExit(EXIT_GATE)
+
+
+def _scoped(
+    session: Session, asset: str | None, namespace: str | None, team: str | None, team_key: str
+) -> frozenset[int] | None:
+    """The findings of an asset, namespace or team, as an exception of that scope would cover them
+    (one meaning of "namespace" and "team" for listings, gates and accepted risk); None: not asked."""
+    if not (asset or namespace or team):
+        return None
+    scope = Scope(asset=asset, namespace=namespace, team=team)
+    return frozenset(would_cover(session, scope, team_key=team_key, statuses=tuple(FindingStatus)))
 
 
 @click.command("assets")

@@ -8,13 +8,16 @@ CLI's output gate (:mod:`posture.cli.output`) writes it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from posture.rules.base import RuleRegistry
 
 
-def findings_export(fmt: str, findings: Sequence[dict[str, Any]], registry: RuleRegistry) -> str:
-    """``findings`` as a ``csv`` or ``sarif`` document."""
+def findings_export(
+    fmt: str, findings: Sequence[dict[str, Any]], registry: RuleRegistry, base: Path | None = None
+) -> str:
+    """``findings`` as a ``csv`` or ``sarif`` document (SARIF writes manifest paths relative to ``base``)."""
     if fmt == "csv":
         from posture.reports.csv_export import render_csv
 
@@ -22,5 +25,5 @@ def findings_export(fmt: str, findings: Sequence[dict[str, Any]], registry: Rule
     if fmt == "sarif":
         from posture.reports.sarif import render_sarif
 
-        return render_sarif(findings, registry)
+        return render_sarif(findings, registry, base)
     raise ValueError(f"unknown findings export format {fmt!r}")

@@ -1,16 +1,28 @@
 """``posture findings --format sarif``: SARIF 2.1.0 for code-scanning dashboards and CI.
 
-Assets are not files, so each result has a *logical* location (the asset's kind and key) and a
-partial fingerprint (the finding's own), so a dashboard tracks one finding across uploads. Levels:
-critical/high → error, medium → warning, low/info → note; ``security-severity`` (the number
+Every result has one location, as GitHub code scanning requires, with both a physical and a
+logical part (the asset's kind and key):
+
+* a finding on an object read from a manifest points at the file (relative to the directory the
+  command runs in, the repository root in CI; an absolute ``file:`` URI outside it) and the line of
+  the object (``region.startLine``);
+* a finding on an image or tag names the image reference as its artifact (no region: an image has
+  no lines), the way image scanners report a Dockerfile-less image;
+* a finding on a live object (a container, a cluster's workload, a registry) gets a stable
+  pseudo-URI ``posture:<kind>/<key>``: the same object is the same artifact in every upload.
+
+A partial fingerprint (the finding's own) lets a dashboard track one finding across uploads.
+Levels: critical/high → error, medium → warning, low/info → note; ``security-severity`` (the number
 GitHub code scanning ranks by) comes from the severity too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from posture.rules.base import RuleRegistry
 from posture.textsafe import json_text
@@ -18,6 +30,10 @@ from posture.textsafe import json_text
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
 _SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0", "info": "0.0"}
+#: Asset kinds named by an image reference: the reference is their artifact.
+_IMAGE_KINDS = frozenset({"image", "tag"})
+#: What a URI path keeps unescaped: path separators, and what image references and keys are made of.
+_URI_SAFE = "/:@+~._-"
 
 
 def _version() -> str:
@@ -70,7 +86,44 @@ def _suppression(exception: dict[str, Any] | None) -> dict[str, Any]:
     return suppression
 
 
-def sarif_log(findings: Sequence[dict[str, Any]], registry: RuleRegistry) -> dict[str, Any]:
+def _location(finding: Mapping[str, Any], base: Path | None) -> dict[str, Any]:
+    """The result's one location: where to look (physical) and what it is (logical)."""
+    asset = finding["asset"]
+    return {
+        "physicalLocation": _physical(finding, base),
+        "logicalLocations": [
+            {"name": asset["name"], "fullyQualifiedName": f"{asset['kind']}:{asset['key']}", "kind": "resource"}
+        ],
+    }
+
+
+def _physical(finding: Mapping[str, Any], base: Path | None) -> dict[str, Any]:
+    """A manifest's file and line, an image's reference, or a live object's pseudo-URI (module docstring)."""
+    asset = finding["asset"]
+    place = (finding.get("evidence") or {}).get("manifest")
+    if isinstance(place, Mapping) and isinstance(place.get("file"), str):
+        physical: dict[str, Any] = {"artifactLocation": {"uri": _file_uri(Path(place["file"]), base)}}
+        line = place.get("line")
+        if isinstance(line, int) and line >= 1:
+            physical["region"] = {"startLine": line}
+        return physical
+    if asset["kind"] in _IMAGE_KINDS:
+        return {"artifactLocation": {"uri": quote(asset["name"], safe=_URI_SAFE)}}
+    return {"artifactLocation": {"uri": f"posture:{asset['kind']}/{quote(asset['key'], safe=_URI_SAFE)}"}}
+
+
+def _file_uri(file: Path, base: Path | None) -> str:
+    """A manifest's path relative to ``base`` (where GitHub resolves it against the checkout), or an
+    absolute ``file:`` URI for a file outside it."""
+    if base is not None and file.is_absolute() and file.is_relative_to(base):
+        return quote(file.relative_to(base).as_posix(), safe=_URI_SAFE)
+    return file.as_uri() if file.is_absolute() else quote(file.as_posix(), safe=_URI_SAFE)
+
+
+def sarif_log(
+    findings: Sequence[dict[str, Any]], registry: RuleRegistry, base: Path | None = None
+) -> dict[str, Any]:
+    """The SARIF log of ``findings``; manifest paths are written relative to ``base`` when under it."""
     order: dict[str, int] = {}
     rules: list[dict[str, Any]] = []
     results: list[dict[str, Any]] = []
@@ -85,17 +138,7 @@ def sarif_log(findings: Sequence[dict[str, Any]], registry: RuleRegistry) -> dic
                 "ruleIndex": order[f["rule_id"]],
                 "level": _LEVEL.get(f["severity"], "warning"),
                 "message": {"text": f"{f['title']} ({asset['kind']} {asset['name']})"},
-                "locations": [
-                    {
-                        "logicalLocations": [
-                            {
-                                "name": asset["name"],
-                                "fullyQualifiedName": f"{asset['kind']}:{asset['key']}",
-                                "kind": "resource",
-                            }
-                        ]
-                    }
-                ],
+                "locations": [_location(f, base)],
                 "partialFingerprints": {"postureFingerprint/v1": f["fingerprint"]},
                 "properties": {
                     "risk": f["risk"],
@@ -123,6 +166,6 @@ def sarif_log(findings: Sequence[dict[str, Any]], registry: RuleRegistry) -> dic
     }
 
 
-def render_sarif(findings: Sequence[dict[str, Any]], registry: RuleRegistry) -> str:
+def render_sarif(findings: Sequence[dict[str, Any]], registry: RuleRegistry, base: Path | None = None) -> str:
     """The SARIF log as JSON, unsafe characters escaped (exact for a parser, inert in the file)."""
-    return json_text(sarif_log(findings, registry))
+    return json_text(sarif_log(findings, registry, base))

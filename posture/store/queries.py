@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, func, or_, select
 from sqlmodel import Session
 
 from posture.model import asset_table, finding_sighting_table, finding_table, run_table, scope_table
 from posture.scoring.formula import explain
 from posture.store.exceptions import exception_json
 from posture.store.sqltext import contains_ci
-from posture.taxonomy import Severity
+from posture.taxonomy import FindingStatus, Severity
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,11 @@ class FindingFilter:
     text: str | None = None
     asset_id: int | None = None
     sources: tuple[str, ...] = ()  # scope kinds (docker, kubernetes, ...) that currently see the finding
+    #: Only these findings (an asset, namespace or team resolved by :func:`posture.store.exceptions.would_cover`,
+    #: so a listing and an exception mean the same thing by "namespace"); None: no restriction.
+    finding_ids: frozenset[int] | None = None
+    #: Only findings these collection runs' sightings hold (what one ``collect`` found).
+    run_ids: tuple[int, ...] = ()
 
 
 _ORDER = {
@@ -62,6 +67,16 @@ def finding_conditions(flt: FindingFilter) -> list[ColumnElement[bool]]:
         scopes = select(scope_table.c.id).where(scope_table.c.kind.in_(flt.sources))
         seen = select(finding_sighting_table.c.finding_id).where(finding_sighting_table.c.scope_id.in_(scopes))
         conds.append(finding_table.c.id.in_(seen))
+    if flt.finding_ids is not None:
+        # Inlined integers, not one bound parameter each: a namespace may hold more findings than
+        # SQLite's 32,766 parameters.
+        ids: BindParameter[list[int]] = bindparam(
+            "finding_ids", sorted(flt.finding_ids), expanding=True, literal_execute=True
+        )
+        conds.append(finding_table.c.id.in_(ids))
+    if flt.run_ids:
+        held = select(finding_sighting_table.c.finding_id).where(finding_sighting_table.c.last_run_id.in_(flt.run_ids))
+        conds.append(finding_table.c.id.in_(held))
     if flt.text:
         named = select(asset_table.c.id).where(contains_ci(asset_table.c.name, flt.text))
         conds.append(
@@ -99,6 +114,21 @@ def iter_findings(
 
 def count_findings(session: Session, flt: FindingFilter) -> int:
     return int(session.execute(select(func.count()).select_from(_finding_select(flt).subquery())).scalar_one())
+
+
+def gate_counts(session: Session, flt: FindingFilter, threshold: Severity) -> dict[str, int]:
+    """How many of the findings ``flt`` selects are open at or above ``threshold``, by severity: what a
+    CI gate judges. Accepted and resolved findings never count, even when the listing shows them."""
+    if flt.statuses and FindingStatus.OPEN.value not in flt.statuses:
+        return {}
+    floor = threshold if flt.min_severity is None or threshold.rank > flt.min_severity.rank else flt.min_severity
+    gated = replace(flt, min_severity=floor, statuses=(FindingStatus.OPEN.value,))
+    stmt = (
+        select(finding_table.c.severity, func.count())
+        .where(*finding_conditions(gated))
+        .group_by(finding_table.c.severity)
+    )
+    return {severity: int(n) for severity, n in session.execute(stmt).all()}
 
 
 def finding_json(

@@ -40,8 +40,9 @@ def test_timestamps_stay_strings_as_in_api_json() -> None:
     assert fastyaml.load_all("created: 2024-01-02T03:04:05Z\n") == [{"created": "2024-01-02T03:04:05Z"}]
 
 
-def test_documents_carry_their_first_line() -> None:
+def test_documents_carry_their_first_line_and_their_content_line() -> None:
     text = "a: 1\n---\n# comment\nb: 2\n---\n---\nc: 3\n"
-    assert fastyaml.load_documents(text) == [(1, {"a": 1}), (2, {"b": 2}), (5, None), (6, {"c": 3})]
+    # (where the document starts, where its content starts, the document)
+    assert fastyaml.load_documents(text) == [(1, 1, {"a": 1}), (2, 4, {"b": 2}), (5, 5, None), (6, 7, {"c": 3})]
     with pytest.raises(fastyaml.Unusual):
         fastyaml.load_documents("<<: {a: 1}\n")

@@ -119,7 +119,8 @@ def test_object_without_a_name_is_a_problem_naming_file_line_and_helm_template(t
         DEPLOYMENT + "---\n# Source: shop/templates/svc.yaml\napiVersion: v1\nkind: Service\nmetadata: {}\n"
     )
     (message,) = problems(collect(file))
-    assert f"{file}:14 (shop/templates/svc.yaml)" in message and "Service without metadata.name" in message
+    # the object's first line (its apiVersion), past the "---" and the Helm comment
+    assert f"{file}:16 (shop/templates/svc.yaml)" in message and "Service without metadata.name" in message
 
 
 def test_directories_are_walked_recursively_and_only_manifest_suffixes_read(tmp_path: Path) -> None:
@@ -190,3 +191,19 @@ def test_every_entry_of_a_set_is_read_or_named(tmp_path: Path) -> None:
         f"manifests: {root / 'pipe.yaml'}: cannot read (is a FIFO (named pipe), not a regular file)",
     ]
     assert manifest_set(records)["unreadable"] == 3 and manifest_set(records)["broken_documents"] == 0
+
+
+def test_each_object_keeps_its_file_and_first_line(tmp_path: Path) -> None:
+    file = tmp_path / "app.yaml"
+    item = '{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "b"}}'
+    list_doc = '{"kind": "List", "items": [' + item + "]}\n"
+    file.write_text("---\n# Source: shop/templates/deploy.yaml\n" + DEPLOYMENT + "---\n\n" + list_doc)
+    found = assets(collect(file))
+    assert found["shop/Deployment/web"].attributes["manifest"] == {
+        "file": str(file), "line": 3, "template": "shop/templates/deploy.yaml"
+    }
+    assert found["default/ServiceAccount/b"].attributes["manifest"] == {"file": str(file), "line": 18}
+    # A file the fast parser gives up on is parsed document by document: each keeps its document's start.
+    slow = tmp_path / "anchors.yaml"
+    slow.write_text("a: &x {k: v}\nb: *x\n---\n" + DEPLOYMENT)
+    assert assets(collect(slow))["shop/Deployment/web"].attributes["manifest"] == {"file": str(slow), "line": 3}
