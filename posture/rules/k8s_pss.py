@@ -58,9 +58,21 @@ SAFE_SYSCTLS = frozenset(
     }
 )
 RESTRICTED_VOLUME_TYPES = frozenset(
-    {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+    {
+        "configMap",
+        "csi",
+        "downwardAPI",
+        "emptyDir",
+        "ephemeral",
+        "image",  # v1.33: whoever may run an image may mount it
+        "persistentVolumeClaim",
+        "projected",
+        "secret",
+    }
 )
 _APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
+#: Allowed values of the AppArmor annotation besides ``localhost/*``: empty means "not set".
+_APPARMOR_ANNOTATION_VALUES = frozenset({"", "runtime/default"})
 #: Capabilities that amount to root on the node; adding one raises the finding to high.
 _DANGEROUS_CAPABILITIES = frozenset(
     {"ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "BPF", "DAC_READ_SEARCH"}
@@ -167,7 +179,8 @@ def apparmor(pod: Mapping[str, Any]) -> Iterator[Hit]:
         if profile is not None and profile not in APPARMOR_TYPES:
             yield _container_hit(c, "securityContext.appArmorProfile.type", profile)
     for key, value in sorted(sub(pod, "annotations").items()):
-        if key.startswith(_APPARMOR_ANNOTATION) and not (value == "runtime/default" or value.startswith("localhost/")):
+        allowed = value in _APPARMOR_ANNOTATION_VALUES or value.startswith("localhost/")
+        if key.startswith(_APPARMOR_ANNOTATION) and not allowed:
             yield Hit(key[len(_APPARMOR_ANNOTATION) :], {"field": f"metadata.annotations['{key}']", "value": value})
 
 
@@ -411,8 +424,8 @@ RULES: list[Rule] = [
         "Volume type outside the restricted set",
         Severity.LOW,
         volume_types,
-        "Use only configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, projected and secret "
-        "volumes.",
+        "Use only configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected and "
+        "secret volumes.",
         refs=(Reference(TRIVY, "KSV028"),),
     ),
     _rule(
