@@ -438,3 +438,149 @@ def test_privilege_escalation_each_list_and_value(where: str) -> None:
 def test_windows_exemption_needs_os_windows(control: str) -> None:
     assert discriminators(RULES[control], pod(os={"name": "windows"})) == set()
     assert discriminators(RULES[control], pod(os={"name": "linux"})) == {"app"}
+
+
+# -- evidence: the field a finding points at and the value it saw ----------------------------------
+def _probe(**probe: Any) -> dict[str, Any]:
+    return pod({**ctr(), "livenessProbe": probe})
+
+
+EVIDENCE = [
+    (
+        "baseline/hostprocess",
+        pod(ctr(windowsOptions={"hostProcess": True}), securityContext={"windowsOptions": {"hostProcess": True}}),
+        [
+            ("", {"field": "spec.securityContext.windowsOptions.hostProcess", "value": True}),
+            ("app", {"field": "spec.containers[app].securityContext.windowsOptions.hostProcess", "value": True}),
+        ],
+    ),
+    ("baseline/host-namespaces", pod(hostPID=True), [("hostPID", {"field": "spec.hostPID", "value": True})]),
+    (
+        "baseline/privileged-containers",
+        pod(init=[ctr("setup", privileged=True)]),
+        [("setup", {"field": "spec.initContainers[setup].securityContext.privileged", "value": True})],
+    ),
+    (
+        "baseline/capabilities",
+        pod(ctr(capabilities={"add": ["CHOWN", "NET_RAW"]})),
+        [("app", {"field": "spec.containers[app].securityContext.capabilities.add", "value": ["NET_RAW"]})],
+    ),
+    (
+        "baseline/hostpath-volumes",
+        pod(volumes=[{"name": "logs", "hostPath": {"path": "/var/log"}}]),
+        [("logs", {"field": "spec.volumes[*].hostPath", "path": "/var/log"})],
+    ),
+    (
+        "baseline/host-ports",
+        pod({**ctr(), "ports": [{"containerPort": 80, "hostPort": 8080}]}),
+        [("app", {"field": "spec.containers[app].ports[*].hostPort", "value": [8080]})],
+    ),
+    (
+        "baseline/host-probes",
+        _probe(httpGet={"port": 80, "host": "10.0.0.1"}),
+        [("app", {"fields": [{"field": "livenessProbe.httpGet.host", "host": "10.0.0.1"}]})],
+    ),
+    (
+        "baseline/apparmor",
+        pod(ctr(appArmorProfile={"type": "Unconfined"}), securityContext={"appArmorProfile": {"type": "Unconfined"}}),
+        [
+            ("", {"field": "spec.securityContext.appArmorProfile.type", "value": "Unconfined"}),
+            ("app", {"field": "spec.containers[app].securityContext.appArmorProfile.type", "value": "Unconfined"}),
+        ],
+    ),
+    (
+        "baseline/selinux",
+        pod(ctr(seLinuxOptions={"user": "u"}), securityContext={"seLinuxOptions": {"type": "spc_t"}}),
+        [
+            ("", {"field": "spec.securityContext.seLinuxOptions", "value": {"type": "spc_t"}}),
+            ("app", {"field": "spec.containers[app].securityContext.seLinuxOptions", "value": {"user": "u"}}),
+        ],
+    ),
+    (
+        "baseline/proc-mount-type",
+        pod(ephemeral=[ctr("debug", procMount="Unmasked")]),
+        [("debug", {"field": "spec.ephemeralContainers[debug].securityContext.procMount", "value": "Unmasked"})],
+    ),
+    (
+        "baseline/seccomp",
+        pod(ctr(seccompProfile={"type": "Unconfined"}), securityContext={"seccompProfile": {"type": "Unconfined"}}),
+        [
+            ("", {"field": "spec.securityContext.seccompProfile.type", "value": "Unconfined"}),
+            ("app", {"field": "spec.containers[app].securityContext.seccompProfile.type", "value": "Unconfined"}),
+        ],
+    ),
+    (
+        "baseline/sysctls",
+        sysctl_pod("kernel.msgmax"),
+        [("kernel.msgmax", {"field": "spec.securityContext.sysctls[*].name", "value": "kernel.msgmax"})],
+    ),
+    (
+        "restricted/volume-types",
+        pod(volumes=[{"name": "n", "nfs": {"server": "s", "path": "/"}}]),
+        [("n", {"field": "spec.volumes[*]", "value": ["nfs"]})],
+    ),
+    (
+        "restricted/privilege-escalation",
+        pod(ctr(allowPrivilegeEscalation=True)),
+        [("app", {"field": "spec.containers[app].securityContext.allowPrivilegeEscalation", "value": True})],
+    ),
+    (
+        "restricted/running-as-non-root",
+        pod(ctr(runAsNonRoot=False), securityContext={"runAsNonRoot": False}),
+        [
+            ("", {"field": "spec.securityContext.runAsNonRoot", "value": False}),
+            (
+                "app",
+                {"field": "spec.containers[app].securityContext.runAsNonRoot", "value": False, "pod_level": False},
+            ),
+        ],
+    ),
+    (
+        "restricted/running-as-non-root-user",
+        pod(ctr(runAsUser=0), securityContext={"runAsUser": 0}),
+        [
+            ("", {"field": "spec.securityContext.runAsUser", "value": 0}),
+            ("app", {"field": "spec.containers[app].securityContext.runAsUser", "value": 0}),
+        ],
+    ),
+    (
+        "restricted/seccomp",
+        pod(ctr(seccompProfile={"type": "Unconfined"}), securityContext={"seccompProfile": {"type": "Unconfined"}}),
+        [
+            ("", {"field": "spec.securityContext.seccompProfile.type", "value": "Unconfined"}),
+            (
+                "app",
+                {
+                    "field": "spec.containers[app].securityContext.seccompProfile.type",
+                    "value": "Unconfined",
+                    "pod_level": "Unconfined",
+                },
+            ),
+        ],
+    ),
+    (
+        "restricted/capabilities",
+        pod(ctr(capabilities={"drop": ["NET_RAW"]})),
+        [
+            (
+                "app",
+                {
+                    "field": "spec.containers[app].securityContext.capabilities",
+                    "value": {"drop": ["NET_RAW"], "add": []},
+                    "drops_all": False,
+                },
+            )
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("control", "body", "expected"), [pytest.param(*e, id=e[0]) for e in EVIDENCE])
+def test_evidence_names_the_field_and_the_value(
+    control: str, body: dict[str, Any], expected: list[tuple[str, dict[str, Any]]]
+) -> None:
+    assert [(v.hit.discriminator, v.hit.evidence) for v in verdicts(RULES[control], [body])] == expected
+
+
+def test_every_control_has_an_evidence_case() -> None:
+    assert {e[0] for e in EVIDENCE} == set(RULES)
