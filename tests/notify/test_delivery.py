@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chat_receiver import Receiver
 from click.testing import CliRunner
-from notify_fakes import RULES, Cluster, Workload
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -23,6 +21,8 @@ from posture.notify.deliver import DELIVERY_LOCK, Deliverer, DeliveryPolicy, Obs
 from posture.notify.outbox import DEAD, RETRY
 from posture.pipeline import collect
 from posture.postrun import post_run_hooks
+from tests.chat_receiver import Receiver
+from tests.notify.notify_fakes import RULES, Cluster, Workload
 
 FAST = DeliveryPolicy(inline_attempts=2, inline_delay=0.01, retry_delay=0.0)
 

@@ -24,8 +24,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-from event_receivers import Rsyslog, Webhook, rsyslog, webhook
-from notify_fakes import RULES, Cluster, Workload
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -43,6 +41,8 @@ from posture.pipeline import collect
 from posture.secretkey import installation_key
 from posture.store.exceptions import create_exception, revoke_exception
 from posture.textsafe import json_line
+from tests.notify.event_receivers import Rsyslog, Webhook, rsyslog, webhook
+from tests.notify.notify_fakes import RULES, Cluster, Workload
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "event.schema.json").read_text())

@@ -14,8 +14,6 @@ import threading
 import time
 from pathlib import Path
 
-from chat_receiver import Receiver
-from notify_fakes import RULES, Cluster, Workload
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -24,6 +22,8 @@ from posture.model import outbox_table
 from posture.notify.deliver import Deliverer, DeliveryPolicy
 from posture.pipeline import collect
 from posture.postrun import post_run_hooks
+from tests.chat_receiver import Receiver
+from tests.notify.notify_fakes import RULES, Cluster, Workload
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Fast retries so the test does not sleep: inline pauses of 10 ms, next flush due at once.

@@ -29,11 +29,11 @@ from pathlib import Path
 import click
 import pytest
 import yaml
-from chat_receiver import Receiver, serving_receiver
-from services import Dockerd, PlainRegistry
 
 from posture.cli.main import cli
+from tests.chat_receiver import Receiver, serving_receiver
 from tests.secrets_canary import canaries as c
+from tests.services import Dockerd, PlainRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 LABEL = "posture.test=secret-canary"
