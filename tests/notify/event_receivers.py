@@ -92,6 +92,18 @@ class Rsyslog:
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGSTOP if paused else signal.SIGCONT)
 
+    def unread_bytes(self, port: int) -> int:
+        """Bytes clients sent to ``port`` that rsyslogd has not read yet (the kernel's receive queues in
+        /proc/net/tcp): while it is stopped, this shows a sender is now waiting on it."""
+        total = 0
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, queues = fields[1], fields[4]
+                if int(local.rsplit(":", 1)[1], 16) == port:
+                    total += int(queues.split(":")[1], 16)
+        return total
+
     def messages(self, wait_for: int = 0, timeout: float = 10) -> list[tuple[str, str, str, str, dict[str, Any]]]:
         """(input: tcp, tls or udp, version, msgid, structured data, event) per message written so far
         (at least ``wait_for`` of them, unless ``timeout`` passes first)."""

@@ -167,7 +167,9 @@ def test_every_event_reaches_every_sink_across_an_outage_and_kill_9(
         deadline = time.monotonic() + 30
         while len({e["id"] for e in hook.verified}) < total and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(0.3)  # past the webhook: now waiting for rsyslog's close
+        while server.unread_bytes(server.tcp) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)  # past the webhook: the TCP batch waits in rsyslog's queue for its close
+        assert server.unread_bytes(server.tcp) > 0, "posture never sent the TCP batch to the stopped rsyslog"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         server.pause(False)

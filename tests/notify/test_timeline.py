@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 from sqlalchemy import select
@@ -106,7 +105,7 @@ def test_timeline(db: tuple[str, Engine], receiver: Receiver, tmp_path: Path) ->
     assert [r["status"] for r in _outbox(engine)][-1] == "sending"
     receiver.hang.clear()
     receiver.release.set()  # the receiver got the first copy; its client is gone
-    time.sleep(0.1)
+    receiver.wait_answered()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "1 interrupted delivery resumed" in done.stdout
