@@ -220,6 +220,14 @@ class Terminal:
             time.sleep(0.1)
         return found
 
+    def changed(self, before: str, timeout: float = 5.0) -> str:
+        """The screen once it differs from ``before`` (a key took effect), or as it is after ``timeout``
+        (a key with nothing to show, such as a page down on one page): polled, so a slow machine waits."""
+        deadline = time.monotonic() + timeout
+        while (screen := self.screen()) == before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return screen
+
 
 def tui_screens(out: Outputs) -> None:
     """Every finding on the canary assets (the list filtered by "canary", as ``/`` would) opened in
@@ -259,8 +267,7 @@ def tui_screens(out: Outputs) -> None:
 def _pages(term: Terminal, needle: str) -> bytes:
     seen = [term.wait_for(needle).string]
     term.keys("PageDown")
-    time.sleep(0.2)
-    seen.append(term.screen())
+    seen.append(term.changed(seen[0]))
     return "\n".join(seen).encode()
 
 
