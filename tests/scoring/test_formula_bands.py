@@ -45,7 +45,8 @@ def _cvss_ranges() -> dict[S, tuple[float, float]]:
 
 
 def _epss_bands() -> list[tuple[float, float]]:
-    row = _doc(r"\| EPSS ≥ ([\d.]+) / ≥ ([\d.]+) / ≥ ([\d.]+) / below \| ×([\d.]+) / ×([\d.]+) / ×([\d.]+) / ×([\d.]+) \|")
+    row = _doc(r"\| EPSS ≥ ([\d.]+) / ≥ ([\d.]+) / ≥ ([\d.]+) / below \| "
+               r"×([\d.]+) / ×([\d.]+) / ×([\d.]+) / ×([\d.]+) \|")
     edges, multipliers = [float(v) for v in row.groups()[:3]], [float(v) for v in row.groups()[3:]]
     return [*zip(edges, multipliers[:3], strict=True), (0.0, multipliers[3])]
 
@@ -75,6 +76,7 @@ def test_cvss_is_clamped_to_its_severity_range_on_both_sides(severity: S) -> Non
         cases += [(round(high + 0.1, 1), high), (10.0, high)]
     if low > 0.1:
         cases += [(round(low - 0.1, 1), low), (0.1, low)]
+    cases.append((0.05, low))  # above 0, below every range
     for cvss, used in cases:
         result = score(FindingFacts(severity, cvss), Context())
         assert result.factors["base"]["contribution"] == pytest.approx(6 * used), (severity, cvss)
