@@ -6,49 +6,18 @@ normalization, so a test fails when either the field read or the rule's logic is
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from collectors.docker.normalize import container_record, engine_record
-from posture.records import AssetRecord
-from posture.rules import docker as docker_rules
-from posture.rules.base import RuleRegistry, Snapshot, evaluate_all
+from collectors.docker.normalize import engine_record
+from posture.rules.base import Snapshot, evaluate_all
 from posture.taxonomy import Severity
-
-REGISTRY = RuleRegistry(docker_rules.RULES)
-#: A daemon that passes every section 2 check the API shows.
-GOOD_INFO: dict[str, Any] = {
-    "ID": "ENGINE-1",
-    "Name": "host1",
-    "Driver": "overlay2",
-    "LoggingDriver": "syslog",
-    "Debug": False,
-    "ExperimentalBuild": False,
-    "SecurityOptions": ["name=seccomp,profile=default", "name=userns"],
-    "LiveRestoreEnabled": True,
-    "Plugins": {"Authorization": ["opa"]},
-}
-ICC_OFF = {"Name": "bridge", "Driver": "bridge", "Options": {"com.docker.network.bridge.enable_icc": "false"}}
-UNIX = {"url": "unix:///var/run/docker.sock", "scheme": "unix", "tls": False, "client_cert": False}
-
-
-def _engine(
-    info: Mapping[str, Any] | None = None,
-    networks: list[dict[str, Any]] | None = None,
-    transport: Mapping[str, Any] = UNIX,
-) -> AssetRecord:
-    return engine_record({**GOOD_INFO, **(info or {})}, {}, [ICC_OFF] if networks is None else networks, transport)
-
-
-def _engine_hits(engine: AssetRecord) -> dict[str, Severity]:
-    return {v.rule.id: v.severity for v in evaluate_all(REGISTRY, Snapshot([engine]), [engine])}
+from tests.docker.rule_records import GOOD_INFO, ICC_OFF, REGISTRY, UNIX, container_hits, engine, engine_hits
 
 
 def test_the_good_daemon_fails_only_the_rootful_check() -> None:
-    assert set(_engine_hits(_engine())) == {"DKR-ROOTFUL-DAEMON"}
+    assert set(engine_hits(engine())) == {"DKR-ROOTFUL-DAEMON"}
 
 
 @pytest.mark.parametrize(
@@ -96,8 +65,8 @@ def test_the_good_daemon_fails_only_the_rootful_check() -> None:
     ],
 )
 def test_engine_rule(rule: str, bad: dict[str, Any], good: dict[str, Any]) -> None:
-    assert rule in _engine_hits(_engine(**bad))
-    assert rule not in _engine_hits(_engine(**good))
+    assert rule in engine_hits(engine(**bad))
+    assert rule not in engine_hits(engine(**good))
 
 
 PODMAN_VERSION = {"Components": [{"Name": "Podman Engine", "Version": "4.3.1"}]}
@@ -115,13 +84,13 @@ def test_dockerd_only_settings_are_not_judged_on_podman(rule: str) -> None:
     docker_engine = engine_record(info, {}, [ICC_OFF], UNIX)
     podman_engine = engine_record(info, PODMAN_VERSION, [ICC_OFF], UNIX)
     assert podman_engine.attributes["product"] == "podman" and docker_engine.attributes["product"] == "docker"
-    assert rule in _engine_hits(docker_engine)
-    assert rule not in _engine_hits(podman_engine)
+    assert rule in engine_hits(docker_engine)
+    assert rule not in engine_hits(podman_engine)
 
 
 def test_podman_is_still_judged_on_what_it_shares_with_dockerd() -> None:
     info = {**GOOD_INFO, **PODMAN_INFO, "SecurityOptions": ["name=seccomp,profile=unconfined"], "Debug": True}
-    hits = _engine_hits(engine_record(info, PODMAN_VERSION, [ICC_OFF], UNIX))
+    hits = engine_hits(engine_record(info, PODMAN_VERSION, [ICC_OFF], UNIX))
     assert {"DKR-DAEMON-SECCOMP", "DKR-DEBUG-LOGGING", "DKR-NO-USERNS"} <= set(hits)
 
 
@@ -135,56 +104,16 @@ def test_podman_is_still_judged_on_what_it_shares_with_dockerd() -> None:
 )
 def test_api_over_tcp(tls: bool, client_cert: bool, expected: tuple[Severity, str] | None) -> None:
     transport = {"url": "tcp://h:2376", "scheme": "tcp", "tls": tls, "client_cert": client_cert}
-    engine = _engine(transport=transport)
-    verdicts = [v for v in evaluate_all(REGISTRY, Snapshot([engine]), [engine]) if v.rule.id == "DKR-API-NO-TLS"]
+    host = engine(transport=transport)
+    verdicts = [v for v in evaluate_all(REGISTRY, Snapshot([host]), [host]) if v.rule.id == "DKR-API-NO-TLS"]
     assert [(v.severity, v.title) for v in verdicts] == ([expected] if expected else [])
-    assert "DKR-API-NO-TLS" not in _engine_hits(_engine(transport=UNIX))
+    assert "DKR-API-NO-TLS" not in engine_hits(engine(transport=UNIX))
 
 
 # --- containers ---------------------------------------------------------------------------------
 
-#: A running container that passes every section 5 check.
-HARDENED: dict[str, Any] = {
-    "Id": "c" * 64,
-    "Name": "/app",
-    "Image": "sha256:" + "1" * 64,
-    "AppArmorProfile": "docker-default",
-    "State": {"Status": "running", "Running": True, "Health": {"Status": "healthy"}},
-    "Config": {"Image": "app:1.0", "User": "1000"},
-    "HostConfig": {
-        "NetworkMode": "appnet",
-        "Memory": 67108864,
-        "NanoCpus": 500000000,
-        "PidsLimit": 64,
-        "ReadonlyRootfs": True,
-        "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 5},
-        "SecurityOpt": ["no-new-privileges", "label=type:container_t"],
-    },
-    "NetworkSettings": {"Networks": {"appnet": {}}},
-    "Mounts": [],
-}
-LSM_ENGINE = {"SecurityOptions": ["name=seccomp,profile=default", "name=userns", "name=apparmor", "name=selinux"]}
-
-
-def _container_hits(
-    changes: Mapping[str, Any],
-    engine_info: Mapping[str, Any] | None = None,
-    networks: list[dict[str, Any]] | None = None,
-) -> dict[str, Severity]:
-    raw = copy.deepcopy(HARDENED)
-    for path, value in changes.items():
-        *parents, leaf = path.split(".")
-        target = raw
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[leaf] = value
-    engine = _engine({**LSM_ENGINE, **(engine_info or {})}, networks)
-    container, _ = container_record(raw, engine, None)
-    return {v.rule.id: v.severity for v in evaluate_all(REGISTRY, Snapshot([container, engine]), [container])}
-
-
 def test_the_hardened_container_gets_nothing() -> None:
-    assert _container_hits({}) == {}
+    assert container_hits({}) == {}
 
 
 @pytest.mark.parametrize(
@@ -198,7 +127,7 @@ def test_the_hardened_container_gets_nothing() -> None:
     ids=["unconfined", "no-profile", "host-without-apparmor", "default-profile"],
 )
 def test_apparmor(changes: dict[str, Any], engine_info: dict[str, Any], expected: Severity | None) -> None:
-    assert _container_hits(changes, engine_info).get("DKR-APPARMOR") == expected
+    assert container_hits(changes, engine_info).get("DKR-APPARMOR") == expected
 
 
 @pytest.mark.parametrize(
@@ -214,7 +143,7 @@ def test_apparmor(changes: dict[str, Any], engine_info: dict[str, Any], expected
 def test_selinux_ranks_like_apparmor(
     security_opt: list[str], engine_info: dict[str, Any], expected: Severity | None
 ) -> None:
-    assert _container_hits({"HostConfig.SecurityOpt": security_opt}, engine_info).get("DKR-SELINUX") == expected
+    assert container_hits({"HostConfig.SecurityOpt": security_opt}, engine_info).get("DKR-SELINUX") == expected
 
 
 @pytest.mark.parametrize(
@@ -233,7 +162,7 @@ def test_selinux_ranks_like_apparmor(
 )
 def test_default_bridge(network: str, networks: list[dict[str, Any]] | None, expected: Severity | None) -> None:
     changes = {"HostConfig.NetworkMode": network, "NetworkSettings.Networks": {network: {}}}
-    assert _container_hits(changes, networks=networks).get("DKR-DEFAULT-BRIDGE") == expected
+    assert container_hits(changes, networks=networks).get("DKR-DEFAULT-BRIDGE") == expected
 
 
 @pytest.mark.parametrize(
@@ -250,6 +179,6 @@ def test_host_userns_matters_where_the_engine_remaps(
     security_options: list[str], running: bool, expected: Severity
 ) -> None:
     changes = {"HostConfig.UsernsMode": "host", "State.Running": running}
-    hits = _container_hits(changes, {"SecurityOptions": [*security_options, "name=apparmor", "name=selinux"]})
+    hits = container_hits(changes, {"SecurityOptions": [*security_options, "name=apparmor", "name=selinux"]})
     assert hits.get("DKR-HOST-USERNS") == expected
-    assert "DKR-HOST-USERNS" not in _container_hits({"HostConfig.UsernsMode": ""})
+    assert "DKR-HOST-USERNS" not in container_hits({"HostConfig.UsernsMode": ""})
