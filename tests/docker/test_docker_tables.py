@@ -178,13 +178,25 @@ def test_shared_propagation(propagation: str, fires: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("host_ip", "fires"),
+    ("host_ip", "host_port", "binding"),
     # check_5_14 warns on 0.0.0.0; an empty HostIp means the same, and :: is IPv6's any-address.
-    [("", True), ("0.0.0.0", True), ("::", True), ("127.0.0.1", False), ("::1", False), ("10.0.0.5", False)],
+    # The binding names the finding: an empty host port (the engine picks one) is "*".
+    [
+        ("", "8080", "0.0.0.0:8080->80/tcp"),
+        ("0.0.0.0", "", "0.0.0.0:*->80/tcp"),
+        ("::", "8080", ":::8080->80/tcp"),
+        ("127.0.0.1", "8080", None),
+        ("::1", "8080", None),
+        ("10.0.0.5", "8080", None),
+    ],
 )
-def test_wildcard_addresses(host_ip: str, fires: bool) -> None:
-    bindings = {"8080/tcp": [{"HostIp": host_ip, "HostPort": "8080"}]}
-    assert ("DKR-WILDCARD-BIND" in container_hits({"HostConfig.PortBindings": bindings})) is fires
+def test_wildcard_addresses(host_ip: str, host_port: str, binding: str | None) -> None:
+    bindings = {"80/tcp": [{"HostIp": host_ip, "HostPort": host_port}]}
+    host = engine(LSM_ENGINE)
+    found = verdicts(container({"HostConfig.PortBindings": bindings}, host), host, "DKR-WILDCARD-BIND")
+    assert [(v.hit.discriminator, v.hit.evidence["binding"]) for v in found] == (
+        [(binding, binding)] if binding else []
+    )
 
 
 # --- the daemon: 5.1 swarm states, 2.13 logging drivers ------------------------------------------------
