@@ -82,16 +82,24 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serving_receiver() -> Iterator[Receiver]:
-    holder = Receiver(0)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(holder))
+def serving(handler: type[BaseHTTPRequestHandler], release: threading.Event) -> Iterator[int]:
+    """A threaded HTTP server on a free loopback port (yielded) until the block ends; ``release`` is set
+    first, so requests held waiting for it answer and the server can shut down."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    holder.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield holder
+        yield server.server_address[1]
     finally:
-        holder.release.set()
+        release.set()
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def serving_receiver() -> Iterator[Receiver]:
+    holder = Receiver(0)
+    with serving(_handler(holder), holder.release) as port:
+        holder.port = port
+        yield holder

@@ -16,9 +16,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from tests.chat_receiver import serving
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -180,14 +182,6 @@ def _handler(hook: Webhook) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def webhook(secret: bytes) -> Iterator[Webhook]:
     hook = Webhook(0, secret)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(hook))
-    server.daemon_threads = True
-    hook.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(hook), hook.release) as port:
+        hook.port = port
         yield hook
-    finally:
-        hook.release.set()
-        server.shutdown()
-        server.server_close()
