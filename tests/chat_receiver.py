@@ -25,10 +25,15 @@ class Receiver:
     release: threading.Event = field(default_factory=threading.Event)
     arrived: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    answered: int = 0  # requests whose answer has been written (or whose client had gone)
+    done: threading.Condition = field(default_factory=threading.Condition)
 
     @property
     def url(self) -> str:
-        return f"json://127.0.0.1:{self.port}/hook"
+        """The json:// channel URL. ``rto``/``cto``: apprise's client gives up after 4 s by default, and on
+        a loaded machine this loopback thread can take longer to answer; the client then retries and the
+        tests count one message twice. Nothing here tests that timeout, so the client waits longer."""
+        return f"json://127.0.0.1:{self.port}/hook?rto=60&cto=60"
 
     def answer(self, status: int, times: int = 1, **headers: str) -> None:
         with self.lock:
@@ -36,6 +41,12 @@ class Receiver:
 
     def messages(self) -> list[str]:
         return [b.get("message", "") for b in self.accepted]
+
+    def wait_answered(self, timeout: float = 30) -> None:
+        """Until every request received so far has been answered: a test waits on this event, not a sleep."""
+        with self.done:
+            if not self.done.wait_for(lambda: self.answered >= len(self.bodies), timeout):
+                raise AssertionError(f"{len(self.bodies) - self.answered} request(s) still unanswered")
 
 
 def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
@@ -53,11 +64,16 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             if 200 <= status < 300:
                 with receiver.lock:
                     receiver.accepted.append(body)
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name.replace("_", "-"), value)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            try:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name.replace("_", "-"), value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            finally:
+                with receiver.done:
+                    receiver.answered += 1
+                    receiver.done.notify_all()
 
         def log_message(self, format: str, *args: Any) -> None:
             return
@@ -66,16 +82,24 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serving_receiver() -> Iterator[Receiver]:
-    holder = Receiver(0)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(holder))
+def serving(handler: type[BaseHTTPRequestHandler], release: threading.Event) -> Iterator[int]:
+    """A threaded HTTP server on a free loopback port (yielded) until the block ends; ``release`` is set
+    first, so requests held waiting for it answer and the server can shut down."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    holder.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield holder
+        yield server.server_address[1]
     finally:
-        holder.release.set()
+        release.set()
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def serving_receiver() -> Iterator[Receiver]:
+    holder = Receiver(0)
+    with serving(_handler(holder), holder.release) as port:
+        holder.port = port
+        yield holder

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services import Dockerd, PlainRegistry, Podman, Services, SshDocker, TlsRegistry, temporary_database
 from sqlalchemy.engine import Engine
 
 from posture.db import make_engine, resolve_url
 from posture.migrations import upgrade
+from tests.services import Dockerd, PlainRegistry, Podman, Services, SshDocker, TlsRegistry, temporary_database
 
 SERVICE_FIXTURES = frozenset(
     {"dockerd", "registry_plain", "registry_tls", "postgres_url", "fresh_postgres_db", "podman", "ssh_docker"}

@@ -62,8 +62,9 @@ def test_a_trickle_ends_at_the_request_deadline() -> None:
     started = time.monotonic()
     with pytest.raises(PastDeadline, match=r"^GET /x: no complete answer within 0.3 s$"):
         read_capped(trickle, 1000, RunClock(0.3, 10).deadline("GET /x"), "GET /x")
-    assert 0.3 <= time.monotonic() - started < 0.5
-    assert read_capped(FakeResponse([b"a"] * 3, pause=0.05), 1000, RunClock(0.3, 10).deadline("GET /x"), "x")
+    # Ends at its deadline, long before the 5 s the whole trickle takes (the margin is for a loaded machine).
+    assert 0.3 <= time.monotonic() - started < 2.5
+    assert read_capped(FakeResponse([b"a"] * 3, pause=0.05), 1000, RunClock(3, 10).deadline("GET /x"), "x")
 
 
 def test_the_run_deadline_shortens_a_request_and_then_refuses_to_send() -> None:

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 import pytest
-from services import Dockerd, PlainRegistry, Podman, TlsRegistry, temporary_database
+
+from tests.services import Dockerd, PlainRegistry, Podman, TlsRegistry, temporary_database
 
 MANIFEST_TYPES = ", ".join(
     (

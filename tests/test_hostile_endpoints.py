@@ -18,9 +18,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from hostile_driver import REQUEST_S, RUN_S
-from hostile_server import MODES, hostile
 from sqlalchemy import create_engine, text
+
+from tests.hostile_driver import REQUEST_S, RUN_S
+from tests.hostile_server import MODES, hostile
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent

@@ -72,13 +72,17 @@ DANGEROUS_CAPS = frozenset(
         "LINUX_IMMUTABLE",
     }
 )
-#: docker-bench's sensitive host directories (5.6); subdirectories count too, ``/`` only itself.
-SENSITIVE_DIRS = ("/boot", "/dev", "/etc", "/lib", "/proc", "/sys", "/usr")
+#: docker-bench's sensitive host directories (5.6); subdirectories count too, except under ``/``.
+SENSITIVE_DIRS = frozenset({"/", "/boot", "/dev", "/etc", "/lib", "/proc", "/sys", "/usr"})
 #: Container runtime API sockets: mounting one gives the container the host (5.32).
 RUNTIME_SOCKETS = frozenset({"docker.sock", "podman.sock", "containerd.sock", "crio.sock", "dockershim.sock"})
-#: Directories that hold those sockets: mounting the directory mounts the socket.
+#: Directories that hold those sockets: mounting the directory mounts the socket. ``/var/run`` is a
+#: link to ``/run`` on current distributions, but a bind mount names whichever path the user wrote.
 RUNTIME_SOCKET_DIRS = frozenset(
-    {"/var/run", "/run", "/var/run/docker", "/run/docker", "/run/containerd", "/run/podman"}
+    {
+        *("/run", "/run/docker", "/run/containerd", "/run/crio", "/run/podman"),
+        *("/var/run", "/var/run/docker", "/var/run/containerd", "/var/run/crio", "/var/run/podman"),
+    }
 )
 _WILDCARD_IPS = frozenset({"", "0.0.0.0", "::"})
 _DEMOTE = {
@@ -229,11 +233,16 @@ def _binds(a: Attrs) -> list[Attrs]:
     return [m for m in a.get("mounts") or [] if m.get("type") in ("bind", "")]
 
 
+def _sensitive(source: str) -> bool:
+    """A sensitive directory or anything below it; ``/`` counts only itself, or every path would."""
+    return source in SENSITIVE_DIRS or any(source.startswith(d + "/") for d in SENSITIVE_DIRS - {"/"})
+
+
 def _sensitive_mounts(a: Attrs, engine: Attrs | None) -> list[Fail]:
     fails = []
     for mount in _binds(a):
         source = str(mount.get("source") or "").rstrip("/") or "/"
-        if source == "/" or any(source == d or source.startswith(d + "/") for d in SENSITIVE_DIRS):
+        if _sensitive(source):
             evidence = {"source": source, "destination": mount.get("destination"), "rw": bool(mount.get("rw"))}
             fails.append(Fail(source, evidence, None if mount.get("rw") else Severity.MEDIUM))
     return fails
@@ -722,7 +731,8 @@ CONTAINER_RULES: list[Rule] = [
 
 
 def _swarm(e: Attrs) -> list[Fail]:
-    return _when(e.get("swarm") in ("active", "pending", "locked"), swarm=e.get("swarm"))
+    """Like docker-bench, every state but ``inactive``: a node in ``error`` still has swarm configured."""
+    return _when(e.get("swarm") in ("active", "pending", "locked", "error"), swarm=e.get("swarm"))
 
 
 def _rootful(e: Attrs) -> list[Fail]:

@@ -9,24 +9,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from posture.cli.main import cli
+from tests.miner import MINER
 
-MINER = """\
-apiVersion: apps/v1
-kind: DaemonSet
-metadata:
-  name: miner
-  namespace: mining
-spec:
-  selector: {matchLabels: {app: miner}}
-  template:
-    metadata: {labels: {app: miner}}
-    spec:
-      hostPID: true
-      containers:
-      - name: miner
-        image: example/miner:latest
-        securityContext: {privileged: true}
-"""
 QUIET = """\
 apiVersion: v1
 kind: ServiceAccount

@@ -7,7 +7,6 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from fakes import RULES
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -15,6 +14,7 @@ from posture.model import CollectionRun
 from posture.pipeline import collect
 from posture.records import Record, ScopeKind, ScopeRef
 from posture.taxonomy import RunStatus
+from tests.core.fakes import RULES
 
 TOKEN = "ghp_" + "M1n2B3v4C5x6Z7l8K9j0H1g2F3d4S5a6P7o8"
 HOSTILE = f"\x1b]52;c;UFdORUQ=\x07 bad label value {TOKEN}"

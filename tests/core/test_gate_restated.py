@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fakes import RULES, FakeCollector
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
@@ -20,6 +19,7 @@ from posture.pipeline import collect
 from posture.records import AssetKind, AssetRef, ObservationRecord
 from posture.scrub import Scrubber
 from posture.taxonomy import Severity
+from tests.core.fakes import RULES, FakeCollector
 
 TOKEN = "ghp_" + "Q1w2E3r4T5y6U7i8O9p0A1s2D3f4G5h6J7k8"
 IMAGE = AssetRef(AssetKind.IMAGE, "sha256:" + "a" * 64)

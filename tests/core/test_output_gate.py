@@ -15,10 +15,10 @@ from pathlib import Path
 
 import click
 import pytest
-from hostile_estate import FORBIDDEN, PAYLOAD, accept_one_rule, hostile, source_args, write_config
 
 from posture.cli.main import COMMANDS, cli, main
 from posture.textsafe import clean, json_text
+from tests.hostile_estate import FORBIDDEN, PAYLOAD, accept_one_rule, hostile, source_args, write_config
 
 #: Commands that need an interactive terminal; the tmux test (tests/tui/test_output_gate_tmux.py)
 #: covers the terminal for the rest.

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fakes import RULES, FakeCollector
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import Engine
 
@@ -23,6 +22,7 @@ from posture.pipeline import collect
 from posture.records import AssetKind, AssetRecord, Record, ScopeKind, ScopeRef
 from posture.store.assets import content_hash
 from posture.taxonomy import Phase
+from tests.core.fakes import RULES, FakeCollector
 
 PASSWORD = "S3cr3t-Passw0rd-canary"
 KEY_BODY = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW"

@@ -13,16 +13,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import docker_bench_oracle as oracle
 import pytest
-from conftest import Collected, Estate
-from docker_support import DockerCli
 
 from posture.records import AssetKind, AssetRecord
 from posture.rules import docker as docker_rules
 from posture.rules import image as image_rules
 from posture.rules.base import RuleRegistry, Snapshot, Verdict, evaluate_all
 from posture.taxonomy import CIS_DOCKER
+from tests.docker import docker_bench_oracle as oracle
+from tests.docker.docker_support import DockerCli
+from tests.docker.estate import Collected, Estate
 
 REGISTRY = RuleRegistry([*docker_rules.RULES, *image_rules.RULES])
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "docker-checks.md"

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from docker_support import DockerCli
-from services import Dockerd
 
 from collectors.docker.imageconfig import image_config
 from posture.secrets import SecretScanner
+from tests.docker.docker_support import DockerCli
 from tests.scrub_support import leaks, posture
+from tests.services import Dockerd
 
 KEY_BODY = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZWQyNTUxOQ"
 KEY_TAIL = "AAAAIHhZ9yQxV3Fqk0Lw2mPzT1cR8uE5nB7sD4aG6jK0oM"

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Estate
-from docker_support import fake_engine, run_posture_at, store_scopes
-from services import Dockerd
 from sqlalchemy import select
 
 from posture.db import make_engine, read_session
 from posture.model import run_table, scope_table
+from tests.docker.docker_support import fake_engine, run_posture_at, store_scopes
+from tests.docker.estate import Estate
+from tests.services import Dockerd
 
 #: CIS ids the hardened container must never get (every risky container's ids, and the image ones).
 RISKY_CIS = {"5.4", "5.5", "5.6", "5.8", "5.10", "5.11", "5.12", "5.13", "5.14", "5.15", "5.16", "5.17"}

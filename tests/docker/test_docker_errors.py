@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from docker_support import fake_engine, tls_engine
 
 from collectors.docker.collector import DockerCollector
 from collectors.docker.endpoint import TLSFiles, from_url
 from posture.records import CollectorError, ScopeKind, ScopeRef
+from tests.docker.docker_support import fake_engine, tls_engine
 
 
 def _error(url: str) -> str:

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from docker_support import run_posture_at, store_scopes
 
 from collectors.docker.normalize import container_record, engine_key, engine_record, engine_scope, legacy_engine_key
 from collectors.docker.snapshot import DockerSnapshotCollector
 from posture.records import CollectorError, ScopeKind
 from posture.taxonomy import Severity
+from tests.docker.docker_support import run_posture_at, store_scopes
 
 DOCKER_INFO: dict[str, Any] = {
     "ID": "G3RG:OJYO:5KGI:IU34:YAXZ:3CPL:XRJ2:CZ2A:3MVC:MNEE:PODF:M6S6",

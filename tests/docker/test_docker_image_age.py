@@ -7,7 +7,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from docker_support import run_posture
 
 from posture.clock import utcnow
 from posture.config import ConfigError, parse
@@ -15,6 +14,7 @@ from posture.records import AssetKind, AssetRecord
 from posture.rules import default_registry
 from posture.rules.base import Snapshot, evaluate_all
 from posture.taxonomy import Phase
+from tests.docker.docker_support import run_posture
 
 
 def _stale_hits(max_age: int | None, age_days: int) -> list[str]:

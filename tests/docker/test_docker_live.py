@@ -6,13 +6,13 @@ import json
 from dataclasses import asdict
 
 import pytest
-from conftest import SECRETS, Collected, Estate
 
 from posture.records import AssetKind, AssetRef, ScopeKind
 from posture.rules import docker as docker_rules
 from posture.rules import image as image_rules
 from posture.rules.base import RuleRegistry, Snapshot, Verdict, evaluate_all
 from posture.taxonomy import CIS_DOCKER, Severity
+from tests.docker.estate import SECRETS, Collected, Estate
 
 REGISTRY = RuleRegistry([*docker_rules.RULES, *image_rules.RULES])
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import requests.exceptions
-from conftest import HASH_KEY, Estate
 from sqlalchemy.engine import Engine
 
 from collectors.docker.collector import DockerCollector
@@ -17,6 +16,7 @@ from posture.rules.base import RuleRegistry
 from posture.secrets import SecretScanner
 from posture.store.queries import FindingFilter, count_findings
 from posture.taxonomy import RunStatus
+from tests.docker.estate import HASH_KEY, Estate
 
 REGISTRY = RuleRegistry([*docker_rules.RULES, *image_rules.RULES])
 

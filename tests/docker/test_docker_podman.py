@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from docker_support import podman_container as created_on_podman
-from services import Podman
 
 from collectors.docker.collector import DockerCollector
 from collectors.docker.endpoint import from_url
 from posture.records import AssetKind, AssetRecord
 from posture.rules import docker as docker_rules
 from posture.rules.base import RuleRegistry, Snapshot, evaluate_all
+from tests.docker.docker_support import podman_container as created_on_podman
+from tests.services import Podman
 
 
 @pytest.fixture(scope="module")

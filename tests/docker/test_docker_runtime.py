@@ -8,8 +8,6 @@ from typing import Any
 
 import docker
 import pytest
-from docker_support import TEST_LABEL, DockerCli
-from services import Dockerd
 
 from collectors.docker.collector import DockerCollector
 from collectors.docker.endpoint import from_url
@@ -17,6 +15,8 @@ from collectors.docker.runtime import exec_sessions, health_probe, sshd_executab
 from posture.records import AssetKind, AssetRecord
 from posture.rules import docker as docker_rules
 from posture.rules.base import RuleRegistry, Snapshot, evaluate_all
+from tests.docker.docker_support import TEST_LABEL, DockerCli
+from tests.services import Dockerd
 
 REGISTRY = RuleRegistry(docker_rules.RULES)
 TITLES = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]

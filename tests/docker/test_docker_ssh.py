@@ -11,9 +11,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from conftest import Estate
-from docker_support import run_posture_at, store_scopes
-from services import Dockerd, SshDocker
+from tests.docker.docker_support import run_posture_at, store_scopes
+from tests.docker.estate import Estate
+from tests.services import Dockerd, SshDocker
 
 
 def _home(root: Path, ssh_docker: SshDocker, *, known: bool = True, key: bool = True) -> Path:

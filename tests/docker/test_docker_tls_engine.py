@@ -13,8 +13,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from docker_support import run_posture_at, self_signed
-from services import Dockerd
+from tests.docker.docker_support import run_posture_at, self_signed
+from tests.services import Dockerd
 
 
 def _collect(root: Path, dockerd: Dockerd, cert_path: Path | str) -> subprocess.CompletedProcess[str]:

@@ -28,7 +28,6 @@ from typing import Any
 
 import docker
 import pytest
-from services import Dockerd, Podman
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -45,6 +44,7 @@ from posture.secrets import SecretScanner
 from posture.store.queries import FindingFilter, iter_findings
 from posture.taxonomy import RunStatus
 from tests.docker.docker_support import BUILD_ENV, DockerCli, podman_container
+from tests.services import Dockerd, Podman
 
 REGISTRY = RuleRegistry([*docker_rules.RULES, *image_rules.RULES])
 SCANNER = SecretScanner(b"fleet-docker-tests-hash-key-32by")

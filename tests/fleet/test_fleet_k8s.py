@@ -24,9 +24,6 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "k8s"))
-from live_support import write_kubeconfig
-from replay_server import DATA, LIST_PATHS, ReplayServer, add, corpus_cluster, with_cluster_uid
-
 from collectors.k8s.kubeconfig import KubeconfigContext
 from collectors.k8s.live import LiveCollector
 from collectors.k8s.normalize import records_from_objects
@@ -37,6 +34,8 @@ from posture.pipeline import RunResult, collect
 from posture.records import Record, ScopeKind, ScopeRef
 from posture.rules import default_registry
 from posture.taxonomy import FindingStatus, RunStatus
+from tests.k8s.live_support import write_kubeconfig
+from tests.k8s.replay_server import DATA, LIST_PATHS, ReplayServer, add, corpus_cluster, with_cluster_uid
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "fleet-token"

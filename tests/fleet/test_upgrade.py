@@ -23,7 +23,6 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
-from services import Dockerd
 from sqlalchemy import func, select, text
 
 from posture.db import make_engine, read_session, resolve_url
@@ -31,6 +30,7 @@ from posture.migrations import SCHEMA_HEAD
 from posture.model import exception_table, finding_table, run_table
 from tests.k8s.live_support import write_kubeconfig
 from tests.k8s.replay_server import ReplayServer, corpus_cluster, with_cluster_uid
+from tests.services import Dockerd
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The last commit before source identities (issue 13): what users run today.

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from corpus_labels import LABELS, NOT_CHECKED, REGISTRY, check_agreement
-from pss_support import SCANNER
 
 from collectors.k8s.manifests import ManifestCollector
 from posture.records import AssetRecord, Problem, RelationRecord
 from posture.rules.base import Snapshot, Verdict, evaluate_all
+from tests.k8s.corpus_labels import LABELS, NOT_CHECKED, REGISTRY, check_agreement
+from tests.k8s.pss_support import SCANNER
 
 DATA = Path(__file__).parents[1] / "data" / "k8s-manifests"
 EXPECTED = json.loads((DATA / "expected.json").read_text())

@@ -13,12 +13,12 @@ import json
 from pathlib import Path
 
 import pytest
-from corpus_labels import LABELS, NOT_CHECKED, REGISTRY, check_agreement
-from pss_support import SCANNER
 
 from collectors.k8s.normalize import expand_lists, records_from_objects
 from posture.records import AssetRecord, Problem, RelationRecord
 from posture.rules.base import Snapshot, Verdict, evaluate_all
+from tests.k8s.corpus_labels import LABELS, NOT_CHECKED, REGISTRY, check_agreement
+from tests.k8s.pss_support import SCANNER
 
 DATA = Path(__file__).parents[1] / "data" / "k8s-api"
 PODLIST = "podlist-eks-all-namespaces.json"

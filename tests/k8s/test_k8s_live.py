@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_support import write_kubeconfig
-from replay_server import LIST_PATHS, Faults, ReplayServer, corpus_cluster, with_cluster_uid
 from sqlalchemy.engine import Engine
 
 from collectors.bounds import Bounds
@@ -27,6 +25,8 @@ from posture.records import AssetKind, AssetRecord, CollectorError, Problem, Sco
 from posture.rules import k8s_pss
 from posture.rules.base import RuleRegistry
 from posture.taxonomy import RunStatus
+from tests.k8s.live_support import write_kubeconfig
+from tests.k8s.replay_server import LIST_PATHS, Faults, ReplayServer, corpus_cluster, with_cluster_uid
 
 TOKEN = "replay-token"
 GROUP_DISCOVERY = "/apis/aquasecurity.github.io/v1alpha1"

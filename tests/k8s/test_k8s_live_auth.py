@@ -10,9 +10,6 @@ import click
 import pytest
 import yaml
 from click.testing import CliRunner
-from live_support import exec_plugin, exec_user, self_signed, write_kubeconfig
-from pss_support import SCANNER
-from replay_server import CLUSTER_ID, ReplayServer, add, corpus_cluster, with_cluster_uid
 
 from collectors.k8s.kubeconfig import InCluster, KubeconfigContext
 from collectors.k8s.live import KUBE_SYSTEM, LiveCollector
@@ -23,6 +20,9 @@ from posture.cli.sources import SourceContext
 from posture.cli.sources import kubernetes as source
 from posture.records import AssetKind, AssetRecord, CollectorError, Problem, ScopeKind, ScopeRef
 from posture.secrets import SecretScanner
+from tests.k8s.live_support import exec_plugin, exec_user, self_signed, write_kubeconfig
+from tests.k8s.pss_support import SCANNER
+from tests.k8s.replay_server import CLUSTER_ID, ReplayServer, add, corpus_cluster, with_cluster_uid
 
 TOKEN = "replay-token"
 

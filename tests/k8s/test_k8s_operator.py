@@ -12,9 +12,6 @@ from typing import Any
 
 import pytest
 import yaml
-from live_support import write_kubeconfig
-from pss_support import SCANNER
-from replay_server import CLUSTER_ID, DATA, Faults, ReplayServer, add, corpus_cluster
 from sqlalchemy.engine import Engine
 
 from collectors.k8s.kubeconfig import KubeconfigContext
@@ -26,6 +23,9 @@ from posture.records import AssetKind, AssetRecord, AssetRef, ObservationRecord,
 from posture.rules import default_registry
 from posture.rules.scanner import SCAN_MISCONFIG
 from posture.taxonomy import RunStatus
+from tests.k8s.live_support import write_kubeconfig
+from tests.k8s.pss_support import SCANNER
+from tests.k8s.replay_server import CLUSTER_ID, DATA, Faults, ReplayServer, add, corpus_cluster
 
 TOKEN = "replay-token"
 GROUP = "/apis/aquasecurity.github.io/v1alpha1"

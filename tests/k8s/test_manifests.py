@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pss_support import SCANNER
 
 from collectors.k8s.manifests import ManifestCollector
 from posture.cli.context import PostureError
 from posture.cli.sources import SourceContext
 from posture.cli.sources import manifests as manifests_source
 from posture.records import AssetKind, AssetRecord, CollectorError, Problem, Record, ScopeKind, ScopeRef
+from tests.k8s.pss_support import SCANNER
 
 DEPLOYMENT = """\
 apiVersion: apps/v1

@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pss_support import SCANNER, container, pod
-
 from collectors.k8s.images import parse_image
 from collectors.k8s.normalize import SUPPORTED_KINDS, expand_lists, records_from_objects
 from posture.records import AssetKind, AssetRecord, AssetRef, Problem, Record, RelationRecord
+from tests.k8s.pss_support import SCANNER, container, pod
 
 API_LISTS = Path(__file__).parents[1] / "data" / "k8s-api"
 DIGEST = "sha256:" + "ab" * 32

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_support import write_kubeconfig
-from replay_server import Faults, ReplayServer, add, corpus_cluster
 
 from collectors.k8s.kubeconfig import KubeconfigContext
 from collectors.k8s.live import LiveCollector
 from posture.records import AssetKind, AssetRecord, Problem, RelationRecord
 from posture.rules import k8s_cis, k8s_hygiene
 from posture.rules.base import RuleRegistry, Snapshot, evaluate_all
+from tests.k8s.live_support import write_kubeconfig
+from tests.k8s.replay_server import Faults, ReplayServer, add, corpus_cluster
 
 TOKEN = "replay-token"
 SERVICE_ACCOUNTS = "/api/v1/serviceaccounts"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_manifests import DEPLOYMENT, assets, collect, problems
 
 from collectors import yamlaliases
 from collectors.yamlaliases import MAX_ALIAS_NODES, AliasBudgetExceeded
+from tests.k8s.test_manifests import DEPLOYMENT, assets, collect, problems
 
 
 def billion_laughs(levels: int = 9) -> str:

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from chat_receiver import Receiver, serving_receiver
 from sqlalchemy.engine import Engine
 
 from posture.db import make_engine, resolve_url
 from posture.migrations import upgrade
+from tests.chat_receiver import Receiver, serving_receiver
 
 
 @pytest.fixture

@@ -16,9 +16,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from tests.chat_receiver import serving
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -91,6 +93,18 @@ class Rsyslog:
         """SIGSTOP/SIGCONT: connections are still accepted by the kernel, but nothing is read or closed."""
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGSTOP if paused else signal.SIGCONT)
+
+    def unread_bytes(self, port: int) -> int:
+        """Bytes clients sent to ``port`` that rsyslogd has not read yet (the kernel's receive queues in
+        /proc/net/tcp): while it is stopped, this shows a sender is now waiting on it."""
+        total = 0
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, queues = fields[1], fields[4]
+                if int(local.rsplit(":", 1)[1], 16) == port:
+                    total += int(queues.split(":")[1], 16)
+        return total
 
     def messages(self, wait_for: int = 0, timeout: float = 10) -> list[tuple[str, str, str, str, dict[str, Any]]]:
         """(input: tcp, tls or udp, version, msgid, structured data, event) per message written so far
@@ -168,14 +182,6 @@ def _handler(hook: Webhook) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def webhook(secret: bytes) -> Iterator[Webhook]:
     hook = Webhook(0, secret)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(hook))
-    server.daemon_threads = True
-    hook.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(hook), hook.release) as port:
+        hook.port = port
         yield hook
-    finally:
-        hook.release.set()
-        server.shutdown()
-        server.server_close()

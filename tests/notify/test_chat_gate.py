@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-from chat_receiver import Receiver
-from notify_fakes import RULES, Cluster, Workload
 from sqlalchemy.engine import Engine
 
 from posture.config import Channel, NotifySettings
@@ -14,6 +12,8 @@ from posture.notify.deliver import Deliverer, DeliveryPolicy
 from posture.notify.policy import Message
 from posture.pipeline import collect
 from posture.postrun import post_run_hooks
+from tests.chat_receiver import Receiver
+from tests.notify.notify_fakes import RULES, Cluster, Workload
 
 PAYLOAD = "\x1b]52;c;UFdORUQ=\x07\x1b[2J\x1b]0;PWNED\x07\x9b31m\u202eevil\u2066x\u2069\u200bzw\u200d\u2060\ufeff\u00ad"
 FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b-\u200d\u2060\ufeff\u00ad]")

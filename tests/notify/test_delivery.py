@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chat_receiver import Receiver
 from click.testing import CliRunner
-from notify_fakes import RULES, Cluster, Workload
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -23,6 +21,8 @@ from posture.notify.deliver import DELIVERY_LOCK, Deliverer, DeliveryPolicy, Obs
 from posture.notify.outbox import DEAD, RETRY
 from posture.pipeline import collect
 from posture.postrun import post_run_hooks
+from tests.chat_receiver import Receiver
+from tests.notify.notify_fakes import RULES, Cluster, Workload
 
 FAST = DeliveryPolicy(inline_attempts=2, inline_delay=0.01, retry_delay=0.0)
 
@@ -83,11 +83,13 @@ def test_4xx_is_dead_lettered_after_one_try_and_reported(db: tuple[str, Engine],
     url, engine = db
     settings = NotifySettings((Channel("ops", receiver.url),))
     _one_new_risk(engine, settings)
+    assert [r.status for r in _rows(engine)] == ["sent", "pending"]  # the baseline is out of the way
+    before = len(receiver.bodies)
     receiver.answer(400)
     report = Deliverer(engine, settings, FAST).flush()
-    assert report.dead and report.dead[0][1].startswith("HTTP 400") and len(receiver.bodies) == 2
+    assert report.dead and report.dead[0][1].startswith("HTTP 400") and len(receiver.bodies) == before + 1
     assert _rows(engine)[-1].status == "dead" and _rows(engine)[-1].attempts == 1
-    assert Deliverer(engine, settings, FAST).flush().sent == 0 and len(receiver.bodies) == 2  # never retried
+    assert Deliverer(engine, settings, FAST).flush().sent == 0 and len(receiver.bodies) == before + 1  # never retried
     status = CliRunner().invoke(cli, ["notify", "--db", url, "--status", "--notify", receiver.url],
                                 env={"POSTURE_CONFIG": "/nonexistent"})
     assert status.exit_code == 0 and "1 dead" in status.output and "HTTP 400" in status.output

@@ -24,8 +24,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-from event_receivers import Rsyslog, Webhook, rsyslog, webhook
-from notify_fakes import RULES, Cluster, Workload
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -43,6 +41,8 @@ from posture.pipeline import collect
 from posture.secretkey import installation_key
 from posture.store.exceptions import create_exception, revoke_exception
 from posture.textsafe import json_line
+from tests.notify.event_receivers import Rsyslog, Webhook, rsyslog, webhook
+from tests.notify.notify_fakes import RULES, Cluster, Workload
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "event.schema.json").read_text())
@@ -167,7 +167,9 @@ def test_every_event_reaches_every_sink_across_an_outage_and_kill_9(
         deadline = time.monotonic() + 30
         while len({e["id"] for e in hook.verified}) < total and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(0.3)  # past the webhook: now waiting for rsyslog's close
+        while server.unread_bytes(server.tcp) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)  # past the webhook: the TCP batch waits in rsyslog's queue for its close
+        assert server.unread_bytes(server.tcp) > 0, "posture never sent the TCP batch to the stopped rsyslog"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         server.pause(False)

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from chat_receiver import Receiver
 from click.testing import CliRunner
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
 from posture.cli.main import cli
 from posture.model import outbox_table
+from tests.chat_receiver import Receiver
 
 APP = """apiVersion: apps/v1
 kind: Deployment

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from notify_fakes import RULES, Cluster, Workload
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
@@ -26,6 +25,7 @@ from posture.records import CollectorError
 from posture.scoring.formula import explain
 from posture.store.exceptions import create_exception
 from posture.taxonomy import Severity
+from tests.notify.notify_fakes import RULES, Cluster, Workload
 
 FAST = DeliveryPolicy(inline_attempts=1, retry_delay=0.0)
 

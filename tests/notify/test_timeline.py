@@ -11,11 +11,8 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
-from chat_receiver import Receiver
-from notify_fakes import RULES, Cluster, Workload
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -24,6 +21,8 @@ from posture.model import outbox_table
 from posture.notify.deliver import Deliverer, DeliveryPolicy
 from posture.pipeline import collect
 from posture.postrun import post_run_hooks
+from tests.chat_receiver import Receiver
+from tests.notify.notify_fakes import RULES, Cluster, Workload
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Fast retries so the test does not sleep: inline pauses of 10 ms, next flush due at once.
@@ -106,7 +105,7 @@ def test_timeline(db: tuple[str, Engine], receiver: Receiver, tmp_path: Path) ->
     assert [r["status"] for r in _outbox(engine)][-1] == "sending"
     receiver.hang.clear()
     receiver.release.set()  # the receiver got the first copy; its client is gone
-    time.sleep(0.1)
+    receiver.wait_answered()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "1 interrupted delivery resumed" in done.stdout

@@ -8,10 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apprise_schemas import ServiceURL, service_urls
-from chat_receiver import Receiver
 from click.testing import CliRunner
-from notify_fakes import RULES, Cluster, Workload
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -25,6 +22,9 @@ from posture.notify.display import display_url
 from posture.notify.policy import Message
 from posture.pipeline import collect
 from posture.postrun import post_run_hooks
+from tests.chat_receiver import Receiver
+from tests.notify.apprise_schemas import ServiceURL, service_urls
+from tests.notify.notify_fakes import RULES, Cluster, Workload
 
 ONCE = DeliveryPolicy(inline_attempts=1, retry_delay=0.0)
 MESSAGE = Message("Posture: 1 new risk", "shop/Deployment/api: privileged container")

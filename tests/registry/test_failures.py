@@ -17,8 +17,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fake_server import Answer, FakeServer, Seen
-from registry_helpers import OCI_MANIFEST, config_blob, digest, image_manifest, tiny_layer
 
 from collectors.registry import Policy, RegistryCollector, RegistryTarget
 from collectors.registry.client import ClientSettings, repository_scope
@@ -26,6 +24,8 @@ from collectors.registry.credentials import Credentials
 from posture.records import AssetKind, AssetRecord, CollectorError, Problem, Record
 from posture.secrets import SecretScanner
 from tests.docker.docker_support import self_signed
+from tests.registry.fake_server import Answer, FakeServer, Seen
+from tests.registry.registry_helpers import OCI_MANIFEST, config_blob, digest, image_manifest, tiny_layer
 
 SCANNER = SecretScanner(b"k" * 32)
 FAST = ClientSettings(concurrency=4, backoff_s=0.01, max_retry_after_s=2.0)

@@ -14,11 +14,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from registry_helpers import config_blob, tiny_layer
-from services import PlainRegistry
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from test_live import push_plain
 
 from posture.acceptance import Acceptance, Scope
 from posture.cli.main import cli
@@ -44,6 +41,9 @@ from posture.records import (
 from posture.rules import default_registry
 from posture.store.exceptions import create_exception
 from posture.taxonomy import Phase, RunStatus, Severity
+from tests.registry.registry_helpers import config_blob, tiny_layer
+from tests.registry.test_live import push_plain
+from tests.services import PlainRegistry
 
 RULE = "REG-HELD-FIXABLE-CRITICAL"
 

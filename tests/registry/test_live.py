@@ -19,18 +19,6 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from registry_helpers import (
-    OCI_INDEX,
-    OCI_MANIFEST,
-    Pusher,
-    config_blob,
-    digest,
-    image_manifest,
-    index_manifest,
-    tiny_layer,
-    write_oci_layout,
-)
-from services import Dockerd, PlainRegistry, TlsRegistry
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -47,6 +35,18 @@ from posture.rules.base import RuleRegistry, Snapshot, evaluate_all
 from posture.secrets import SecretScanner
 from posture.taxonomy import RunStatus
 from tests.docker.docker_support import DockerCli
+from tests.registry.registry_helpers import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Pusher,
+    config_blob,
+    digest,
+    image_manifest,
+    index_manifest,
+    tiny_layer,
+    write_oci_layout,
+)
+from tests.services import Dockerd, PlainRegistry, TlsRegistry
 
 RULES = RuleRegistry([*registry_rules.RULES, *image_rules.RULES])
 SCANNER = SecretScanner(b"live-test-key-0123456789")

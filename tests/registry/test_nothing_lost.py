@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fake_server import Answer, FakeServer
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from test_failures import FAST, serve_catalog, serve_image, target
 
 from collectors.registry import RegistryCollector
 from posture.cli.collect import source_context
@@ -17,6 +15,8 @@ from posture.model import asset_table, finding_table
 from posture.pipeline import RunResult, collect
 from posture.rules import default_registry
 from posture.taxonomy import RunStatus
+from tests.registry.fake_server import Answer, FakeServer
+from tests.registry.test_failures import FAST, serve_catalog, serve_image, target
 
 TAGS = {"a/app": ["1.0", "2.0"], "b/app": ["latest"], "c/app": ["3.0"]}
 

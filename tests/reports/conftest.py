@@ -18,8 +18,7 @@ from posture.migrations import upgrade
 from posture.rules.base import RuleRegistry
 from posture.rules.scanner import RULES
 from posture.secrets import SecretScanner
-
-DATA = Path(__file__).resolve().parent.parent / "data" / "reports"
+from tests.reports.corpus import DATA
 
 
 @pytest.fixture(scope="session")

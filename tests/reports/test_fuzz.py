@@ -21,7 +21,7 @@ from posture.acceptance import Acceptance
 from posture.records import AssetRecord, CollectorError, ObservationRecord, Problem, RelationRecord
 from posture.secrets import SecretScanner
 from posture.taxonomy import Severity
-from tests.reports.conftest import DATA
+from tests.reports.corpus import DATA
 
 CONTEXT = ParseContext("fuzz.json", "fuzz", SecretScanner(b"posture-fuzz-key-0123456789"), "fuzz-cluster")
 REAL = {

@@ -33,6 +33,7 @@ from posture.cli.main import main
 from posture.db import bounded_read_session, make_engine, resolve_url, write_session
 from posture.model import outbox_table
 from posture.reports.prometheus import PostureCollector, ReadFailed, exposition, registry_of
+from tests.miner import MINER
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE_TEAM = 'evil"} posture_score 100 # \\ \x1b[2J'
@@ -46,22 +47,7 @@ metadata:
   labels:
     team: "evil\\"} posture_score 100 # \\\\ \\e[2J"
 ---
-apiVersion: apps/v1
-kind: DaemonSet
-metadata:
-  name: miner
-  namespace: mining
-spec:
-  selector: {matchLabels: {app: miner}}
-  template:
-    metadata: {labels: {app: miner}}
-    spec:
-      hostPID: true
-      containers:
-      - name: miner
-        image: example/miner:latest
-        securityContext: {privileged: true}
-"""
+""" + MINER
 
 
 @dataclass(frozen=True)

@@ -16,29 +16,12 @@ from posture.cli.main import cli
 from posture.reports.sarif import sarif_log
 from posture.rules.base import RuleRegistry
 from tests.docker.docker_support import run_posture
+from tests.miner import MINER as DAEMONSET
 from tests.sarif_schema import VALIDATOR
 
 SAFE = "/:@+~._-"
 
-MINER = """\
-# the crypto-miner scenario
----
-apiVersion: apps/v1
-kind: DaemonSet
-metadata:
-  name: miner
-  namespace: mining
-spec:
-  selector: {matchLabels: {app: miner}}
-  template:
-    metadata: {labels: {app: miner}}
-    spec:
-      hostPID: true
-      containers:
-      - name: miner
-        image: example/miner:latest
-        securityContext: {privileged: true}
-"""
+MINER = "# the crypto-miner scenario\n---\n" + DAEMONSET
 ACCEPTED = """\
 version: 1
 exceptions:

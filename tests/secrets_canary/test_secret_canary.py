@@ -29,11 +29,11 @@ from pathlib import Path
 import click
 import pytest
 import yaml
-from chat_receiver import Receiver, serving_receiver
-from services import Dockerd, PlainRegistry
 
 from posture.cli.main import cli
+from tests.chat_receiver import Receiver, serving_receiver
 from tests.secrets_canary import canaries as c
+from tests.services import Dockerd, PlainRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 LABEL = "posture.test=secret-canary"
@@ -220,6 +220,14 @@ class Terminal:
             time.sleep(0.1)
         return found
 
+    def changed(self, before: str, timeout: float = 5.0) -> str:
+        """The screen once it differs from ``before`` (a key took effect), or as it is after ``timeout``
+        (a key with nothing to show, such as a page down on one page): polled, so a slow machine waits."""
+        deadline = time.monotonic() + timeout
+        while (screen := self.screen()) == before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return screen
+
 
 def tui_screens(out: Outputs) -> None:
     """Every finding on the canary assets (the list filtered by "canary", as ``/`` would) opened in
@@ -259,8 +267,7 @@ def tui_screens(out: Outputs) -> None:
 def _pages(term: Terminal, needle: str) -> bytes:
     seen = [term.wait_for(needle).string]
     term.keys("PageDown")
-    time.sleep(0.2)
-    seen.append(term.screen())
+    seen.append(term.changed(seen[0]))
     return "\n".join(seen).encode()
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from tui_estate import NOW, RULES, build_estate
-from tui_helpers import AppFactory
 
 from posture.db import make_engine, resolve_url
 from posture.migrations import upgrade
+from tests.tui.tui_estate import NOW, RULES, build_estate
+from tests.tui.tui_helpers import AppFactory
 from tui.app import PostureApp, make_app
 
 

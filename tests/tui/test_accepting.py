@@ -15,8 +15,6 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, DataTable, Input, RadioButton
-from tui_estate import NOW, RULES, ListCollector
-from tui_helpers import AppFactory, settle, static_text
 
 from posture.acceptance import Scope
 from posture.db import read_session
@@ -24,6 +22,8 @@ from posture.model import asset_table, exception_table, finding_table
 from posture.pipeline import collect
 from posture.records import AssetKind, AssetRecord, AssetRef, ObservationRecord, ScopeKind, ScopeRef
 from posture.taxonomy import Phase, Severity
+from tests.tui.tui_estate import NOW, RULES, ListCollector
+from tests.tui.tui_helpers import AppFactory, settle, static_text
 from tui.app import PostureApp
 from tui.data import AcceptRequest, Store
 from tui.screens.accept_risk import AcceptRiskScreen

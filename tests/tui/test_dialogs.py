@@ -9,12 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Select
-from tui_estate import NOW
-from tui_helpers import AppFactory, settle, static_text
 
 from posture.db import read_session
 from posture.model import exception_table
 from posture.taxonomy import Severity
+from tests.tui.tui_estate import NOW
+from tests.tui.tui_helpers import AppFactory, settle, static_text
 from tui.screens.accept_risk import AcceptRiskScreen
 from tui.screens.filters import FiltersScreen
 from tui.screens.finding_detail import FindingDetailScreen

@@ -8,9 +8,9 @@ right-to-left override.
 from __future__ import annotations
 
 from textual.widgets import Tree
-from tui_estate import BIDI, HOSTILE_MARKUP
-from tui_helpers import AppFactory, screen_segments, screen_text, settle
 
+from tests.tui.tui_estate import BIDI, HOSTILE_MARKUP
+from tests.tui.tui_helpers import AppFactory, screen_segments, screen_text, settle
 from tui.screens.asset_detail import AssetDetailScreen
 from tui.widgets.finding_table import FindingTable
 

@@ -10,12 +10,12 @@ from sqlalchemy.engine import Engine
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import DataTable, Select
-from tui_estate import IMAGE_B, RULES, T1, ListCollector
-from tui_helpers import AppFactory, screen_text, settle, static_text
 
 from posture.pipeline import collect
 from posture.records import AssetKind, AssetRecord, AssetRef, ObservationRecord, ScopeKind, ScopeRef
 from posture.taxonomy import Phase, Severity
+from tests.tui.tui_estate import IMAGE_B, RULES, T1, ListCollector
+from tests.tui.tui_helpers import AppFactory, screen_text, settle, static_text
 from tui.screens.asset_detail import AssetDetailScreen
 from tui.screens.assets import AssetsScreen
 from tui.screens.diff import DiffScreen

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hostile_estate import PAYLOAD, accept_one_rule, source_args, write_config
+
+from tests.hostile_estate import PAYLOAD, accept_one_rule, source_args, write_config
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tmux") is None and os.environ.get("POSTURE_REQUIRE_SERVICES") != "1",

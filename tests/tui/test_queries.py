@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from tui_estate import IMAGE, IMAGE_A, NOW, RULES, T1, ListCollector
 
 from posture.db import read_session, write_session
 from posture.model import asset_table, finding_table, score_table
@@ -20,6 +19,7 @@ from posture.store.queries import FindingFilter, latest_runs
 from posture.store.sqltext import contains_ci, unindexed
 from posture.store.tui_queries import ORDERS, count_matching, finding_page, run_changes
 from posture.taxonomy import Phase, Severity
+from tests.tui.tui_estate import IMAGE, IMAGE_A, NOW, RULES, T1, ListCollector
 
 #: A score snapshot's ``counts`` as scoring writes them, cut to one namespace.
 SNAPSHOT = {
@@ -160,11 +160,10 @@ def test_now_is_after_the_estate() -> None:
 
 def test_the_same_reads_on_postgresql(fresh_postgres_db: str) -> None:
     """Row-value keysets, ILIKE and the grouped counts behave the same on the shared-store database."""
-    from tui_estate import build_estate
-
     from posture.db import make_engine, resolve_url
     from posture.migrations import upgrade
     from posture.reports.overview import GroupRisk, load_overview
+    from tests.tui.tui_estate import build_estate
 
     url = resolve_url(fresh_postgres_db)
     pg = make_engine(url)

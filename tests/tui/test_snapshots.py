@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from textual.pilot import Pilot
-from tui_helpers import AppFactory, settle
+
+from tests.tui.tui_helpers import AppFactory, settle
 
 SIZES = [(80, 24), (120, 36)]
 

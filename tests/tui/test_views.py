@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from textual.widgets import DataTable, Input, Select, Tree
-from tui_estate import NOW, RULES
-from tui_helpers import AppFactory, screen_text, settle, static_text
 
 from posture.db import read_session
 from posture.model import exception_table, finding_table
 from posture.taxonomy import Severity
+from tests.tui.tui_estate import NOW, RULES
+from tests.tui.tui_helpers import AppFactory, screen_text, settle, static_text
 from tui.screens.accept_risk import AcceptRiskScreen, parse_expiry
 from tui.screens.asset_detail import AssetDetailScreen
 from tui.screens.assets import AssetsScreen

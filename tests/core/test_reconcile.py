@@ -1,0 +1,330 @@
+"""Reconciling findings, called directly on SQLite: the fingerprint's exact value, two scopes that see
+one finding, regressions, the resolve guard's edges, and status transitions with and without an
+exception. Each is a verdict a silent slip would change (a finding resolved while a source still
+sees it, every finding re-opened as new after an upgrade, a same-severity restatement announced)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+
+from posture.acceptance import Acceptance, Scope
+from posture.coverage import Coverage
+from posture.db import make_engine, read_session, resolve_url, write_session
+from posture.migrations import upgrade
+from posture.model import asset_table, finding_sighting_table, finding_table
+from posture.records import AssetKind, AssetRecord, AssetRef, ScopeKind, ScopeRef
+from posture.store.assets import upsert_assets
+from posture.store.exceptions import Active, ExceptionMatcher, create_exception
+from posture.store.findings import (
+    GUARD_MIN,
+    Judged,
+    Produced,
+    Reconciled,
+    fingerprint,
+    reconcile_findings,
+    sighted_statements,
+    stated_hash,
+)
+from posture.store.runs import ensure_scope, start_run
+from posture.taxonomy import Phase, Severity
+from tests.core.fakes import RULES
+
+IMAGE = AssetRef(AssetKind.IMAGE, "sha256:" + "a" * 64)
+T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def test_the_fingerprint_value_is_pinned() -> None:
+    """Rule, canonical kind and key, discriminator, NUL-separated, UTF-8 (lone surrogates passed through),
+    SHA-256, 40 hex digits. Any change re-opens every stored finding as new and resolves the old ones:
+    it needs a migration of ``finding.fingerprint``, not a silent edit."""
+    assert fingerprint("VULN", IMAGE, "CVE-7|openssl|3.0.2") == "cbed01c945ced35bc218a1431191b532c872c9b1"
+    workload = AssetRef(AssetKind.WORKLOAD, "eu-1/shop/Deployment/wéb")
+    assert fingerprint("K8S-PSS-PRIV", workload, "c\udcff") == "a8009c18526af9196e3f06eac3684cb7571d3a0f"
+
+
+def test_each_part_of_the_fingerprint_counts_and_parts_do_not_run_into_each_other() -> None:
+    base = fingerprint("VULN", IMAGE, "x")
+    assert fingerprint("VULN2", IMAGE, "x") != base
+    assert fingerprint("VULN", AssetRef(AssetKind.CONTAINER, IMAGE.key), "x") != base
+    assert fingerprint("VULN", AssetRef(AssetKind.IMAGE, IMAGE.key + "b"), "x") != base
+    assert fingerprint("VULN", IMAGE, "y") != base
+    assert fingerprint("ab", IMAGE, "") != fingerprint("a", IMAGE, "b")
+
+
+# -- a small store ----------------------------------------------------------------------------------
+@dataclass
+class Store:
+    """One SQLite store with an image asset and named scopes; ``run`` reconciles one scope's statements."""
+
+    engine: Engine
+    asset_id: int
+    scopes: dict[str, int] = field(default_factory=dict)
+    clock: datetime = T0
+
+    def scope(self, name: str) -> int:
+        if name not in self.scopes:
+            with write_session(self.engine) as s:
+                self.scopes[name] = ensure_scope(s, ScopeRef(ScopeKind.REPORT, name), T0).id
+        return self.scopes[name]
+
+    def run(self, scope: str, items: Sequence[Produced], *, complete: bool = True,
+            exceptions: Sequence[Active] = (), judged: Judged | None = None) -> Reconciled:
+        scope_id = self.scope(scope)
+        self.clock += timedelta(minutes=1)
+        with write_session(self.engine) as s:
+            run_id = start_run(s, scope_id, self.clock)
+            return reconcile_findings(s, scope_id=scope_id, run_id=run_id, produced=items, complete=complete,
+                                      now=self.clock, exceptions=ExceptionMatcher(exceptions), judged=judged)
+
+    def finding(self, fp: str) -> Any:
+        with read_session(self.engine) as s:
+            return s.execute(select(finding_table).where(finding_table.c.fingerprint == fp)).one()
+
+    def sightings(self, fp: str) -> dict[str, int]:
+        """Scope name → the run that last sighted the finding there."""
+        names = {v: k for k, v in self.scopes.items()}
+        F, S = finding_table.c, finding_sighting_table.c
+        with read_session(self.engine) as s:
+            rows = s.execute(select(S.scope_id, S.last_run_id).join(finding_table, F.id == S.finding_id)
+                             .where(F.fingerprint == fp))
+            return {names[scope]: run for scope, run in rows}
+
+    def exception(self, name: str) -> int:
+        """A stored exception row that covers nothing yet (the test says when it is in force)."""
+        with write_session(self.engine) as s:
+            return create_exception(s, Acceptance(Scope(rule_id=f"NO-SUCH-RULE-{name}"), name, "sec", "cli"), T0)
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated store per module, copied for each test: migrating costs more than the test."""
+    path = tmp_path_factory.mktemp("reconcile") / "posture.db"
+    url = resolve_url(f"sqlite:///{path}")
+    engine = make_engine(url)
+    upgrade(engine, url)
+    with write_session(engine) as s:
+        upsert_assets(s, [AssetRecord(IMAGE.kind, IMAGE.key, "app:1.0", Phase.BUILD)], T0)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def store(migrated: Path, tmp_path: Path) -> Iterator[Store]:
+    for part in migrated.parent.glob(migrated.name + "*"):  # the database and any WAL beside it
+        shutil.copy(part, tmp_path / part.name)
+    engine = make_engine(resolve_url(f"sqlite:///{tmp_path / migrated.name}"))
+    with read_session(engine) as s:
+        asset_id = s.execute(select(asset_table.c.id).where(asset_table.c.key == IMAGE.key)).scalar_one()
+    yield Store(engine, asset_id)
+    engine.dispose()
+
+
+def vuln(store: Store, cve: str = "CVE-1", severity: Severity = Severity.HIGH, **evidence: Any) -> Produced:
+    return Produced(RULES.get("VULN"), IMAGE, store.asset_id, "app:1.0", {}, cve, f"{cve} in openssl", severity,
+                    {"vulnerability": cve, "package": "openssl", **evidence})
+
+
+def events(result: Reconciled) -> list[tuple[str, str]]:
+    return sorted((c.event, c.fingerprint) for c in result.changes)
+
+
+# -- two scopes, one finding -------------------------------------------------------------------------
+def test_a_scope_that_stops_stating_a_finding_does_not_resolve_it_while_another_still_does(store: Store) -> None:
+    item = vuln(store)
+    store.run("a", [item])
+    store.run("b", [item])
+    dropped = store.run("a", [])
+    assert events(dropped) == [] and dropped.held == 0
+    assert store.finding(item.fingerprint).status == "open"
+    assert set(store.sightings(item.fingerprint)) == {"b"}  # a forgot it; b's sighting is untouched
+    assert events(store.run("b", [])) == [("resolved", item.fingerprint)]
+    assert store.finding(item.fingerprint).status == "resolved"
+
+
+def test_a_run_updates_only_its_own_scopes_sightings(store: Store) -> None:
+    item = vuln(store)
+    store.run("a", [item])
+    store.run("b", [item])
+    before = store.sightings(item.fingerprint)
+    store.run("a", [item])
+    after = store.sightings(item.fingerprint)
+    assert after["b"] == before["b"] and after["a"] > before["a"]
+
+
+def test_each_scope_keeps_what_it_stated_itself(store: Store) -> None:
+    """a states X, b states Y, then a states Y: a's sighting now holds Y (a restatement by a is
+    recognised by a's own hash, not by b's)."""
+    x, y = vuln(store, fixed="1.1"), vuln(store, fixed="1.2")
+    store.run("a", [x])
+    store.run("b", [y])
+    statement = ("VULN", store.asset_id, "CVE-1")
+    hash_x, hash_y = (stated_hash(i.title, i.severity, i.evidence) for i in (x, y))
+    assert sighted_statements_of(store, "a")[statement] == hash_x
+    assert sighted_statements_of(store, "b")[statement] == hash_y
+    store.run("a", [y])
+    assert sighted_statements_of(store, "a")[statement] == hash_y
+    assert sighted_statements_of(store, "b")[statement] == hash_y
+    store.run("b", [x])
+    assert sighted_statements_of(store, "b")[statement] == hash_x
+    assert sighted_statements_of(store, "a")[statement] == hash_y
+
+
+def sighted_statements_of(store: Store, scope: str) -> dict[tuple[str, int, str], str]:
+    with read_session(store.engine) as s:
+        return sighted_statements(s, store.scope(scope))
+
+
+def test_a_partial_run_resolves_nothing_and_keeps_its_sightings(store: Store) -> None:
+    item = vuln(store)
+    store.run("a", [item])
+    assert events(store.run("a", [], complete=False)) == []
+    assert store.finding(item.fingerprint).status == "open" and set(store.sightings(item.fingerprint)) == {"a"}
+
+
+# -- regressions -----------------------------------------------------------------------------------
+def test_a_regression_is_a_strictly_higher_severity(store: Store) -> None:
+    store.run("a", [vuln(store, severity=Severity.MEDIUM)])
+    same = store.run("a", [vuln(store, severity=Severity.MEDIUM, fixed="2.0")])  # content changed, severity not
+    assert events(same) == []
+    assert store.finding(vuln(store).fingerprint).evidence["fixed"] == "2.0"
+    rose = store.run("a", [vuln(store, severity=Severity.HIGH, fixed="2.0")])
+    assert [(c.event, c.severity, c.detail) for c in rose.changes] == [
+        ("regressed", "high", {"previous_severity": "medium"})]
+    row = store.finding(vuln(store).fingerprint)
+    assert (row.severity, row.severity_rank, row.risk) == ("high", Severity.HIGH.rank, 45)
+    fell = store.run("a", [vuln(store, severity=Severity.LOW, fixed="2.0")])
+    assert events(fell) == [] and store.finding(vuln(store).fingerprint).severity == "low"
+
+
+# -- the resolve guard ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(("sighted", "dropped", "held"), [
+    (GUARD_MIN - 1, GUARD_MIN - 1, False),  # too few to look like a narrower scan
+    (GUARD_MIN, GUARD_MIN, True),
+    (15, 3, False),  # 3 of 15 is 20 %: not more than the share
+    (14, 3, True),  # 3 of 14 is more
+])
+def test_the_guard_holds_bulk_resolutions_from_an_unchanged_source(store: Store, sighted: int, dropped: int,
+                                                                   held: bool) -> None:
+    items = [vuln(store, f"CVE-{n}") for n in range(sighted)]
+    store.run("a", items)
+    unchanged = Judged(source_changed=False)
+    result = store.run("a", items[dropped:], judged=unchanged)
+    assert (result.held, len(result.changes)) == ((dropped, 0) if held else (0, dropped))
+    statuses = {store.finding(i.fingerprint).status for i in items[:dropped]}
+    assert statuses == ({"open"} if held else {"resolved"})
+
+
+def test_the_guard_yields_to_a_changed_source_or_a_confirmation(store: Store) -> None:
+    items = [vuln(store, f"CVE-{n}") for n in range(GUARD_MIN)]
+    for judged in (Judged(source_changed=True), Judged(source_changed=False, confirmed=True)):
+        store.run("a", items)
+        result = store.run("a", [], judged=judged)
+        assert result.held == 0 and len(result.changes) == GUARD_MIN
+
+
+# -- status transitions ----------------------------------------------------------------------------
+def test_resolved_then_stated_again_is_reopened_open(store: Store) -> None:
+    item = vuln(store)
+    assert events(store.run("a", [item])) == [("new", item.fingerprint)]
+    store.run("a", [])
+    assert store.finding(item.fingerprint).resolved_at is not None
+    assert events(store.run("a", [item])) == [("reopened", item.fingerprint)]
+    row = store.finding(item.fingerprint)
+    assert (row.status, row.resolved_at, row.exception_id) == ("open", None, None)
+    assert events(store.run("a", [item])) == []
+
+
+def test_a_new_finding_under_an_exception_is_new_and_accepted(store: Store) -> None:
+    item = vuln(store)
+    exc = store.exception("x")
+    result = store.run("a", [item], exceptions=[Active(exc, Scope(fingerprint=item.fingerprint), False)])
+    assert [(c.event, c.detail) for c in result.changes] == [("new", {}), ("accepted", {"exception": exc})]
+    row = store.finding(item.fingerprint)
+    assert (row.status, row.exception_id) == ("accepted", exc)
+
+
+def test_an_open_finding_is_accepted_moved_between_exceptions_and_unaccepted(store: Store) -> None:
+    item = vuln(store)
+    first, second = store.exception("first"), store.exception("second")
+    covers = Scope(fingerprint=item.fingerprint)
+    store.run("a", [item])
+    accepted = store.run("a", [item], exceptions=[Active(first, covers, False)])
+    assert [(c.event, c.detail) for c in accepted.changes] == [("accepted", {"exception": first})]
+    assert events(store.run("a", [item], exceptions=[Active(first, covers, False)])) == []
+    moved = store.run("a", [item], exceptions=[Active(second, covers, False)])  # still accepted, by another one
+    assert [(c.event, c.detail) for c in moved.changes] == [("accepted", {"exception": second})]
+    assert store.finding(item.fingerprint).exception_id == second
+    ended = store.run("a", [item])
+    assert [(c.event, c.detail) for c in ended.changes] == [("unaccepted", {})]
+    row = store.finding(item.fingerprint)
+    assert (row.status, row.exception_id) == ("open", None)
+
+
+def test_a_resolved_finding_stated_again_under_an_exception_reopens_accepted(store: Store) -> None:
+    item = vuln(store)
+    exc = store.exception("x")
+    store.run("a", [item])
+    store.run("a", [])
+    result = store.run("a", [item], exceptions=[Active(exc, Scope(fingerprint=item.fingerprint), False)])
+    assert events(result) == [("reopened", item.fingerprint)]
+    row = store.finding(item.fingerprint)
+    assert (row.status, row.exception_id, row.resolved_at) == ("accepted", exc, None)
+
+
+def test_an_exception_for_another_finding_changes_nothing(store: Store) -> None:
+    item, other = vuln(store, "CVE-1"), vuln(store, "CVE-2")
+    exc = store.exception("x")
+    result = store.run("a", [item, other], exceptions=[Active(exc, Scope(fingerprint=other.fingerprint), False)])
+    assert events(result) == sorted([("new", item.fingerprint), ("new", other.fingerprint),
+                                     ("accepted", other.fingerprint)])
+    assert store.finding(item.fingerprint).status == "open"
+
+
+def test_an_accepted_row_without_an_exception_is_unaccepted(store: Store) -> None:
+    """A row accepted by no exception (written by a release that accepted findings itself) opens
+    on the next statement: only an exception in force accepts."""
+    item = vuln(store)
+    store.run("a", [item])
+    with write_session(store.engine) as s:
+        s.execute(update(finding_table).where(finding_table.c.fingerprint == item.fingerprint)
+                  .values(status="accepted"))
+    assert [c.event for c in store.run("a", [item]).changes] == ["unaccepted"]
+    assert store.finding(item.fingerprint).status == "open"
+
+
+def test_a_scopes_first_statement_of_a_stored_finding_updates_its_content(store: Store) -> None:
+    """b stored X, c restated it as Y and then stopped: a's first statement X is compared with the
+    stored content (Y), not with what another scope stated (b's X), so the store holds X again."""
+    x, y = vuln(store, fixed="1.1"), vuln(store, fixed="1.2")
+    store.run("b", [x])
+    store.run("c", [y])
+    store.run("c", [])
+    assert store.finding(x.fingerprint).evidence["fixed"] == "1.2"
+    assert events(store.run("a", [x])) == []
+    assert store.finding(x.fingerprint).evidence["fixed"] == "1.1"
+
+
+def test_a_narrower_run_resolves_only_what_it_looked_for(store: Store) -> None:
+    high, critical = vuln(store, "CVE-H"), vuln(store, "CVE-C", Severity.CRITICAL)
+    store.run("a", [high, critical])
+    only_critical = Judged(Coverage(severities=frozenset({Severity.CRITICAL})))
+    result = store.run("a", [], judged=only_critical)
+    assert events(result) == [("resolved", critical.fingerprint)] and result.not_judged == 1
+    assert store.finding(high.fingerprint).status == "open" and set(store.sightings(high.fingerprint)) == {"a"}
+
+
+def test_a_run_that_cannot_say_what_it_skipped_resolves_nothing(store: Store) -> None:
+    item = vuln(store)
+    store.run("a", [item])
+    result = store.run("a", [], judged=Judged(Coverage(resolves=False)))
+    assert events(result) == [] and result.not_judged == 1
+    assert store.finding(item.fingerprint).status == "open" and set(store.sightings(item.fingerprint)) == {"a"}
