@@ -584,3 +584,100 @@ def test_evidence_names_the_field_and_the_value(
 
 def test_every_control_has_an_evidence_case() -> None:
     assert {e[0] for e in EVIDENCE} == set(RULES)
+
+
+# -- rule metadata: ids, severities, NIST sections and peer references are what reports and the
+# corpus agreement join on; a reference dropped or renamed silently breaks the mapping.
+METADATA = {
+    "baseline/hostprocess": (
+        "K8S-PSS-HOSTPROCESS",
+        Severity.HIGH,
+        "3.4.3",
+        ["CIS Kubernetes Benchmark 5.2.11", "Kubescape C-0202", "Trivy KSV103"],
+    ),
+    "baseline/host-namespaces": (
+        "K8S-PSS-HOST-NAMESPACES",
+        Severity.HIGH,
+        "3.4.3",
+        [
+            "CIS Kubernetes Benchmark 5.2.3",
+            "CIS Kubernetes Benchmark 5.2.4",
+            "CIS Kubernetes Benchmark 5.2.5",
+            "Kubescape C-0038",
+            "Kubescape C-0041",
+            "Trivy KSV008",
+            "Trivy KSV009",
+            "Trivy KSV010",
+        ],
+    ),
+    "baseline/privileged-containers": (
+        "K8S-PSS-PRIVILEGED",
+        Severity.HIGH,
+        "3.4.3",
+        ["CIS Kubernetes Benchmark 5.2.2", "Kubescape C-0057", "Trivy KSV017"],
+    ),
+    "baseline/capabilities": (
+        "K8S-PSS-CAPABILITIES",
+        Severity.MEDIUM,
+        "3.4.3",
+        ["CIS Kubernetes Benchmark 5.2.9", "Kubescape C-0046", "Trivy KSV022"],
+    ),
+    "baseline/hostpath-volumes": (
+        "K8S-PSS-HOSTPATH",
+        Severity.MEDIUM,
+        "3.5.5",
+        ["CIS Kubernetes Benchmark 5.2.12", "Kubescape C-0048", "Trivy KSV023"],
+    ),
+    "baseline/host-ports": (
+        "K8S-PSS-HOST-PORTS",
+        Severity.MEDIUM,
+        "3.4.2",
+        ["CIS Kubernetes Benchmark 5.2.13", "Kubescape C-0044", "Trivy KSV024"],
+    ),
+    "baseline/host-probes": ("K8S-PSS-HOST-PROBES", Severity.MEDIUM, "3.4.2", []),
+    "baseline/apparmor": ("K8S-PSS-APPARMOR", Severity.MEDIUM, "3.4.3", ["Trivy KSV002"]),
+    "baseline/selinux": ("K8S-PSS-SELINUX", Severity.MEDIUM, "3.4.3", ["Trivy KSV025"]),
+    "baseline/proc-mount-type": ("K8S-PSS-PROC-MOUNT", Severity.MEDIUM, "3.4.3", ["Trivy KSV027"]),
+    "baseline/seccomp": ("K8S-PSS-SECCOMP", Severity.MEDIUM, "3.4.3", ["Trivy KSV104"]),
+    "baseline/sysctls": ("K8S-PSS-SYSCTLS", Severity.MEDIUM, "3.5.2", ["Trivy KSV026"]),
+    "restricted/volume-types": ("K8S-PSS-VOLUME-TYPES", Severity.LOW, "3.4.3", ["Trivy KSV028"]),
+    "restricted/privilege-escalation": (
+        "K8S-PSS-PRIVILEGE-ESCALATION",
+        Severity.MEDIUM,
+        "3.4.3",
+        ["CIS Kubernetes Benchmark 5.2.6", "Kubescape C-0016", "Trivy KSV001"],
+    ),
+    "restricted/running-as-non-root": (
+        "K8S-PSS-RUN-AS-NON-ROOT",
+        Severity.MEDIUM,
+        "3.4.3",
+        ["CIS Kubernetes Benchmark 5.2.7", "Kubescape C-0013", "Trivy KSV012"],
+    ),
+    "restricted/running-as-non-root-user": (
+        "K8S-PSS-RUN-AS-USER",
+        Severity.MEDIUM,
+        "3.4.3",
+        ["CIS Kubernetes Benchmark 5.2.7", "Trivy KSV105"],
+    ),
+    "restricted/seccomp": (
+        "K8S-PSS-SECCOMP-RESTRICTED",
+        Severity.LOW,
+        "3.4.3",
+        ["CIS Kubernetes Benchmark 5.7.2", "Kubescape C-0210", "Trivy KSV030"],
+    ),
+    "restricted/capabilities": (
+        "K8S-PSS-CAPABILITIES-RESTRICTED",
+        Severity.LOW,
+        "3.4.3",
+        ["CIS Kubernetes Benchmark 5.2.10", "Kubescape C-0201", "Trivy KSV003", "Trivy KSV106"],
+    ),
+}
+
+
+def test_rule_metadata_is_pinned() -> None:
+    found = {
+        r.references[0].id: (r.id, r.severity, r.nist, sorted(f"{x.framework} {x.id}" for x in r.references[1:]))
+        for r in k8s_pss.RULES
+    }
+    assert found == METADATA
+    assert all(r.title and r.remediation for r in k8s_pss.RULES)
