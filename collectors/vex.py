@@ -155,7 +155,7 @@ def _with_subcomponent(base: Product | str, sub: Product | str) -> Product | str
         return base
     if isinstance(sub, str) or not sub.package:
         return f"subcomponent: {sub if isinstance(sub, str) else 'not a package purl'}"
-    return Product(base.asset, sub.package)
+    return Product(base.asset, sub.package, sub.version)
 
 
 # --- purls -----------------------------------------------------------------------------------------
@@ -174,15 +174,15 @@ def _from_purl(ident: str) -> Product | str:
         digest = digest_of(unquote(version))
         return Product(asset=digest) if digest else f"{clean(text)[:120]!r} names no image digest"
     raw_namespace, _, raw_name = path.rpartition("/")
-    namespace, pkg = unquote(raw_namespace), unquote(raw_name)
+    namespace, pkg, pinned = unquote(raw_namespace), unquote(raw_name), unquote(version) or None
     if not pkg:
         return f"{clean(text)[:120]!r} names no package"
     kind = kind.lower()
     if kind == "maven" and namespace:
-        return Product(package=f"{namespace}:{pkg}")
+        return Product(package=f"{namespace}:{pkg}", version=pinned)
     if kind in _NAMESPACED and namespace:
-        return Product(package=f"{namespace}/{pkg}")
-    return Product(package=pkg)
+        return Product(package=f"{namespace}/{pkg}", version=pinned)
+    return Product(package=pkg, version=pinned)
 
 
 def _ids(vuln_id: str, aliases: Iterable[str]) -> tuple[str, tuple[str, ...]]:
@@ -287,4 +287,5 @@ def _trivy_statement(vuln: dict[str, Any], asset: str | None, status: str, state
     # Trivy writes a VEX justification as the Statement (``vulnerable_code_not_present``), else prose.
     justification = statement if statement.replace("_", "").isalpha() and statement.islower() else ""
     detail = "; ".join(p for p in (statement if not justification else "", f"source {source}" if source else "") if p)
-    return Claim(main, aliases, Product(asset, package), status, justification, clean(detail))
+    installed = as_str(vuln.get("InstalledVersion")) or None
+    return Claim(main, aliases, Product(asset, package, installed), status, justification, clean(detail))

@@ -17,7 +17,7 @@ ACCEPTED = frozenset({"not_affected", "false_positive"})
 #: A justification is a token (``code_not_reachable``); anything else is prose and joins the detail.
 _TOKEN = re.compile(r"[a-z][a-z_]{0,63}")
 #: The longest ids the store keeps (``risk_exception`` columns); a longer statement is skipped, not cut.
-_MAX = {"vulnerability id": 128, "package": 512, "product": 1024}
+_MAX = {"vulnerability id": 128, "package": 512, "version": 256, "product": 1024}
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,10 +26,12 @@ class Product:
 
     asset: str | None = None
     package: str | None = None
+    version: str | None = None  # the package's version (a purl's), so other versions stay uncovered
 
     @property
     def label(self) -> str:
-        return " ".join(p for p in (self.asset, self.package) if p)
+        package = f"{self.package}@{self.version}" if self.package and self.version else self.package
+        return " ".join(p for p in (self.asset, package) if p)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +49,7 @@ class Claim:
 def too_long(claim: Claim) -> str:
     """Why a claim cannot be stored (an id longer than its column), or "": it is skipped, never cut."""
     fields = {"vulnerability id": claim.vuln_id, "package": claim.product.package or "",
-              "product": claim.product.asset or ""}
+              "version": claim.product.version or "", "product": claim.product.asset or ""}
     for what, value in fields.items():
         if len(value) > _MAX[what] or (what == "vulnerability id" and any(len(a) > _MAX[what] for a in claim.aliases)):
             return f"{claim.vuln_id[:40]}: {what} longer than {_MAX[what]} characters"
@@ -72,11 +74,12 @@ def accept(claim: Claim, owner: str, origin: str) -> Acceptance:
     if detail:
         reason += f" ({detail})"
     return Acceptance(
-        scope=Scope(vuln_id=claim.vuln_id, aliases=claim.aliases, asset=product.asset, package=product.package),
+        scope=Scope(vuln_id=claim.vuln_id, aliases=claim.aliases, asset=product.asset, package=product.package,
+                    version=product.version if product.package else None),
         reason=clean(reason),
         owner=clean(owner)[:256],
         source=SOURCE,
-        key=short("|".join((claim.vuln_id, product.asset or "", product.package or "")), 240),
+        key=short("|".join((claim.vuln_id, product.asset or "", product.package or "", product.version or "")), 240),
         origin=origin,
         justification=justification or claim.status,
     )

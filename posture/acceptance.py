@@ -40,6 +40,7 @@ class Scope:
     vuln_id: str | None = None  # one vulnerability, under any of its ids (``aliases`` too)
     aliases: tuple[str, ...] = ()
     package: str | None = None  # the vulnerable package's name (a VEX subcomponent)
+    version: str | None = None  # the package's installed version, exactly as scanners report it
     rule_id: str | None = None
     asset: str | None = None  # an asset's key, name or one of its aliases (an image's digests)
     namespace: str | None = None
@@ -53,6 +54,8 @@ class Scope:
             main = normalize_vuln_id(self.vuln_id)
             object.__setattr__(self, "vuln_id", main)
             object.__setattr__(self, "aliases", tuple(sorted(normalize_vuln_ids(self.aliases) - {main})))
+        if self.version and not self.package:
+            raise ValueError("a version needs a package")
         if self.aliases and not self.vuln_id:
             raise ValueError("aliases need a vulnerability id")
         if not any(getattr(self, name) for name in _SCOPE_FIELDS):
@@ -138,6 +141,8 @@ def covers(scope: Scope, until_fix: bool, finding: Candidate, groups_of: GroupsO
     if scope.vuln_id and not scope.vuln_ids & finding.vuln_ids:
         return False
     if scope.package and scope.package != finding.evidence.get("package"):
+        return False
+    if scope.version and scope.version != finding.evidence.get("installed"):
         return False
     if scope.asset and scope.asset not in (finding.asset_key, finding.asset_name, *finding.asset_aliases):
         return False

@@ -33,6 +33,7 @@ SCOPE_FIELDS: dict[str, str] = {
     "finding": "fingerprint",
     "vulnerability": "vuln_id",
     "package": "package",
+    "version": "version",
     "rule": "rule_id",
     "asset": "asset",
     "namespace": "namespace",
@@ -45,7 +46,7 @@ SCOPE_FIELDS: dict[str, str] = {
 #: Longest text each field may hold (what the store keeps; a longer value is an error, never cut).
 _LIMITS: dict[str, int] = {
     "id": 200, "owner": 256, "reason": 4000, "finding": 64, "vulnerability": 128, "aliases": 128,
-    "package": 512, "rule": 128, "asset": 1024, "namespace": 256, "cluster": 256, "host": 256,
+    "package": 512, "version": 256, "rule": 128, "asset": 1024, "namespace": 256, "cluster": 256, "host": 256,
     "team": 256, "pattern": 1024,
 }
 _TEXT_FIELDS = ("id", "owner", "reason", *SCOPE_FIELDS)

@@ -203,6 +203,8 @@ class RiskException(SQLModel, table=True):
         default_factory=list, sa_column=Column(JSON, nullable=False, server_default=text("'[]'"))
     )
     package: str | None = Field(default=None, max_length=512)
+    #: The package's installed version (a VEX statement names one); the package at any version when unset.
+    package_version: str | None = Field(default=None, max_length=256)
     rule_id: str | None = Field(default=None, max_length=128)
     #: An asset's key, name or alias.
     asset_key: str | None = Field(default=None, max_length=1024)

@@ -480,7 +480,8 @@ class ReportBuilder:
             status = entry.vex.get("state") or entry.fix_state.lower()
             if status in ACCEPTED:
                 aliases = tuple(sorted(vuln.ids - {vuln.canonical}))
-                claim = Claim(vuln.canonical, aliases, Product(vuln.artifact.key, entry.package), status,
+                product = Product(vuln.artifact.key, entry.package, entry.installed or None)
+                claim = Claim(vuln.canonical, aliases, product, status,
                               entry.vex.get("justification", ""), entry.vex.get("detail", ""))
                 if too_long(claim):
                     self.skip("VEX statements with an over-long id")

@@ -136,7 +136,8 @@ def apply_command(app: AppContext, path: str) -> None:
 def _scope_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """One option per scope field of the file (``--vulnerability``, ``--asset`` …), so both say the same."""
     helps = {"finding": "A finding's fingerprint.", "vulnerability": "A vulnerability id (CVE, GHSA …).",
-             "pattern": "A glob over asset names and keys."}
+             "pattern": "A glob over asset names and keys.",
+             "version": "The package's installed version, exactly (needs --package)."}
     for name in reversed(SCOPE_FIELDS):
         func = click.option(f"--{name}", name, metavar="TEXT", help=helps.get(name, f"Only this {name}."))(func)
     return click.option("--alias", "aliases", multiple=True, metavar="ID",

@@ -57,6 +57,7 @@ def scope_of(row: Any) -> Scope:
         vuln_id=row.vuln_id,
         aliases=tuple(row.aliases or ()),
         package=row.package,
+        version=row.package_version,
         rule_id=row.rule_id,
         asset=row.asset_key,
         namespace=row.namespace,
@@ -155,8 +156,8 @@ class ExceptionMatcher:
     @classmethod
     def load(cls, session: Session, now: datetime, team_key: str = "team") -> ExceptionMatcher:
         X = exception_table.c
-        columns = (X.id, X.until_fix, X.fingerprint, X.vuln_id, X.aliases, X.package, X.rule_id, X.asset_key,
-                   X.namespace, X.cluster, X.host, X.team, X.pattern)  # what matching reads, nothing else
+        columns = (X.id, X.until_fix, X.fingerprint, X.vuln_id, X.aliases, X.package, X.package_version, X.rule_id,
+                   X.asset_key, X.namespace, X.cluster, X.host, X.team, X.pattern)  # what matching reads, nothing else
         rows = session.execute(select(*columns).where(in_force(now)))
         return cls([Active(r.id, scope_of(r), r.until_fix) for r in rows], session, team_key)
 
@@ -349,6 +350,7 @@ def _row_values(acceptance: Acceptance) -> dict[str, Any]:
         "vuln_id": scope.vuln_id,
         "aliases": list(scope.aliases),
         "package": scope.package,
+        "package_version": scope.version,
         "rule_id": scope.rule_id,
         "asset_key": scope.asset,
         "namespace": scope.namespace,
@@ -477,8 +479,8 @@ def apply_acceptances(
 
 
 #: The columns that decide which findings an exception covers (a change to one matches them again).
-_REMATCH = frozenset({"fingerprint", "vuln_id", "aliases", "package", "rule_id", "asset_key", "namespace",
-                      "cluster", "host", "team", "pattern", "until_fix", "expired_at"})
+_REMATCH = frozenset({"fingerprint", "vuln_id", "aliases", "package", "package_version", "rule_id", "asset_key",
+                      "namespace", "cluster", "host", "team", "pattern", "until_fix", "expired_at"})
 
 
 def _expired(acceptance: Acceptance, now: datetime) -> bool:

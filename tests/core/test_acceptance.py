@@ -19,7 +19,7 @@ def finding(**overrides: Any) -> Candidate:
         "asset_aliases": ("sha256:" + "b" * 64,),
         "attributes": {"namespace": "payments"},
         "evidence": {"vulnerability": "GHSA-jfh8-c2jp-5v3q", "aliases": ["CVE-2021-44228"], "package": "log4j-core",
-                     "fix_available": False},
+                     "installed": "2.14.1", "fix_available": False},
         "asset_id": 7,
     }
     values.update(overrides)
@@ -40,6 +40,8 @@ def evidence(**overrides: Any) -> dict[str, Any]:
         (Scope(vuln_id="CVE-2021-45046", aliases=("GHSA-JFH8-C2JP-5V3Q",)), finding(),
          finding(evidence=evidence(vulnerability="CVE-2021-45046x", aliases=[]))),
         (Scope(package="log4j-core"), finding(), finding(evidence=evidence(package="log4j-api"))),
+        # a version names that installed version exactly, never another one of the package
+        (Scope(package="log4j-core", version="2.14.1"), finding(), finding(evidence=evidence(installed="2.17.0"))),
         (Scope(rule_id="VULN"), finding(), finding(rule_id="SECRET")),
         (Scope(asset="sha256:" + "a" * 64), finding(), finding(asset_key="sha256:" + "c" * 64)),
         (Scope(asset="registry.example/app:1.0"), finding(), finding(asset_name="registry.example/app:2.0")),
@@ -89,6 +91,8 @@ def test_group_scopes_read_the_assets_groups(dimension: str) -> None:
 def test_a_scope_needs_a_field_and_aliases_need_a_vulnerability() -> None:
     with pytest.raises(ValueError, match="needs a scope"):
         Scope()
+    with pytest.raises(ValueError, match="a version needs a package"):
+        Scope(vuln_id="CVE-2021-44228", version="2.14.1")
     with pytest.raises(ValueError, match="aliases need"):
         Scope(aliases=("CVE-2021-44228",), rule_id="VULN")
 

@@ -71,13 +71,15 @@ def _posture(engine: Engine, *args: str) -> None:
 
 
 def _trivy(tmp_path: Path, name: str, manifest: str, vulns: list[tuple[str, str, str]]) -> str:
-    """A minimal Trivy image report: (vulnerability id, package, purl) on the image with ``manifest``."""
+    """A minimal Trivy image report: (vulnerability id, package, purl) on the image with ``manifest``; the
+    installed version is the purl's (1.0 when it names none)."""
     doc = {
         "SchemaVersion": 2, "ArtifactName": f"{name}:1", "ArtifactType": "container_image",
         "Metadata": {"ImageID": "sha256:" + (name * 64)[:64].encode().hex()[:64],
                      "RepoDigests": [f"{name}@{manifest}"], "RepoTags": [f"{name}:1"]},
         "Results": [{"Target": name, "Class": "os-pkgs", "Type": "debian", "Vulnerabilities": [
-            {"VulnerabilityID": v, "PkgName": p, "InstalledVersion": "1.0", "Severity": "HIGH",
+            {"VulnerabilityID": v, "PkgName": p, "Severity": "HIGH",
+             "InstalledVersion": purl.partition("?")[0].rpartition("@")[2] if "@" in purl else "1.0",
              "PkgIdentifier": {"PURL": purl}} for v, p, purl in vulns]}],
     }
     path = tmp_path / f"{name}.json"
@@ -158,7 +160,7 @@ def test_lib4vex_openvex_image_and_package_products(openvex: Path) -> None:
     # affected and under_investigation accept nothing; each not_affected covers its own product only
     assert [(a.scope, a.justification) for a in doc.acceptances] == [
         (Scope(vuln_id="CVE-2023-27103", asset=NGINX), "component_not_present"),
-        (Scope(vuln_id="CVE-2024-2", package="zlib"), "vulnerable_code_not_in_execute_path"),
+        (Scope(vuln_id="CVE-2024-2", package="zlib", version="1.0"), "vulnerable_code_not_in_execute_path"),
     ]
     assert {(a.source, a.owner, a.origin) for a in doc.acceptances} == {("vex", AUTHOR, raw["@id"])}
 
@@ -176,7 +178,7 @@ def test_openvex_legacy_namespace_written_for_this_test(tmp_path: Path) -> None:
     assert "CVE-2023-12345" in parsed.skipped[0] and "names no product" in parsed.skipped[0]
     doc["statements"][0]["products"] = ["pkg:apk/wolfi/git@2.39.0-r1?arch=armv7"]
     [only] = read_vex(_write(tmp_path / "legacy.json", doc)).acceptances
-    assert only.scope == Scope(vuln_id="CVE-2023-12345", package="git")
+    assert only.scope == Scope(vuln_id="CVE-2023-12345", package="git", version="2.39.0-r1")
 
 
 @pytest.mark.parametrize("with_component", [True, False])
@@ -190,8 +192,10 @@ def test_lib4vex_cyclonedx_bom_links_with_and_without_metadata_component(tmp_pat
     assert doc.format == "cyclonedx" and doc.statements == 5 and doc.document == raw["serialNumber"]
     # not_affected and false_positive accept; exploitable and in_triage do not
     assert [(a.scope, a.justification) for a in doc.acceptances] == [
-        (Scope(vuln_id="CVE-2020-25649", package="com.fasterxml.jackson.core:jackson-databind"), "code_not_reachable"),
-        (Scope(vuln_id="CVE-2022-42003", package="com.fasterxml.jackson.core:jackson-databind"), "false_positive"),
+        (Scope(vuln_id="CVE-2020-25649", package="com.fasterxml.jackson.core:jackson-databind", version="2.10.0"),
+         "code_not_reachable"),
+        (Scope(vuln_id="CVE-2022-42003", package="com.fasterxml.jackson.core:jackson-databind", version="2.10.0"),
+         "false_positive"),
     ]
     # the BOM-link to a component without purl (libfoo-1.0, in another BOM) is skipped, never widened
     [skipped] = doc.skipped
@@ -329,10 +333,12 @@ def test_lib4vex_cyclonedx_covers_the_stated_package(engine: Engine, tmp_path: P
         ("CVE-2020-25649", jackson, JACKSON), ("CVE-2022-42003", jackson, JACKSON),
         ("CVE-2020-36518", jackson, JACKSON), ("CVE-2021-46877", jackson, JACKSON),
         ("CVE-2023-0001", "libfoo", "pkg:generic/libfoo@1.0"),
-        ("CVE-2020-25649", "org.example:other", "pkg:maven/org.example/other@1")]))
+        ("CVE-2020-25649", "org.example:other", "pkg:maven/org.example/other@1"),
+        # the same CVE in another version of the package: the statement is about 2.10.0 only
+        ("CVE-2020-25649", jackson, "pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.9.0")]))
     _posture(engine, "vex", "import", _write(tmp_path / "vex.json", raw))
-    assert _accepted(engine) == [f"CVE-2020-25649 in {jackson} 1.0", f"CVE-2022-42003 in {jackson} 1.0"]
-    assert len(_status(engine)) == 6
+    assert _accepted(engine) == [f"CVE-2020-25649 in {jackson} 2.10.0", f"CVE-2022-42003 in {jackson} 2.10.0"]
+    assert len(_status(engine)) == 7
 
 
 def test_trivy_report_not_affected_then_export(engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
