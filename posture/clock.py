@@ -15,6 +15,12 @@ def as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def rfc3339(moment: datetime) -> str:
+    """A time as RFC 3339 in UTC with a ``Z`` (``2026-12-07T19:00:00.123456Z``), as event streams and VEX
+    documents write it; a naive value is UTC (the store keeps UTC)."""
+    return as_utc(moment).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def parse_timestamp(text: object) -> datetime | None:
     """RFC 3339 as images, registries and scanners write it, as an aware datetime; None if it is not one.
 

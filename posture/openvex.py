@@ -18,12 +18,13 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 
+from posture.clock import rfc3339
 from posture.records import AssetKind
 from posture.store.vex import AcceptedVuln
 
@@ -57,7 +58,7 @@ def openvex_document(accepted: Sequence[AcceptedVuln], author: str, now: datetim
         "@id": f"urn:posture:vex:{digest}",
         "author": author,
         "role": ROLE,
-        "timestamp": _time(now),
+        "timestamp": rfc3339(now),
         "version": 1,
         "tooling": "posture",
         "statements": statements,
@@ -72,7 +73,7 @@ def _statement(items: list[AcceptedVuln]) -> dict[str, Any]:
         vulnerability["aliases"] = aliases
     statement: dict[str, Any] = {
         "vulnerability": vulnerability,
-        "timestamp": _time(first.created_at),
+        "timestamp": rfc3339(first.created_at),
         "products": _products(items),
     }
     if first.justification:
@@ -91,7 +92,7 @@ def _until(item: AcceptedVuln) -> str:
     if item.until_fix:
         return "until a fix exists"
     if item.expires_at is not None:
-        return f"until {_time(item.expires_at)}"
+        return f"until {rfc3339(item.expires_at)}"
     return "no expiry"
 
 
@@ -130,8 +131,3 @@ def _package_purl(package: str, version: str) -> str:
     if sep and group and artifact and "/" not in package:
         return f"pkg:maven/{quote(group, safe='')}/{quote(artifact, safe='')}{suffix}"
     return f"pkg:generic/{quote(package, safe='')}{suffix}"
-
-
-def _time(moment: datetime) -> str:
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")

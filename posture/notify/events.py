@@ -18,12 +18,13 @@ import hmac
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Text, cast, select
 from sqlmodel import Session
 
+from posture.clock import as_utc, rfc3339
 from posture.model import asset_table, finding_event_table, finding_table, run_table, scope_table
 from posture.records import source_name
 from posture.scoring.estate import Estate
@@ -74,12 +75,7 @@ def event_id(namespace: uuid.UUID, seq: int) -> str:
 
 
 def _iso(value: datetime | None) -> str | None:
-    """RFC 3339 in UTC with a ``Z`` (a naive value is UTC: the store keeps UTC)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None if value is None else rfc3339(value)
 
 
 class EventReader:
@@ -197,7 +193,7 @@ class _Row(NamedTuple):
 def _when(value: datetime | str) -> datetime:
     """A timestamp as the driver returns it (PostgreSQL: aware datetime; SQLite: ISO text) as aware UTC."""
     when = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return as_utc(when)
 
 
 def _exception_of(row: _Row) -> int | None:
