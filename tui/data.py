@@ -24,7 +24,8 @@ from posture.rules.base import RuleRegistry
 from posture.settle import settle
 from posture.store import diff, estate_queries, tui_queries
 from posture.store.estate_queries import EstateIndex, Trace
-from posture.store.exceptions import create_exception, revoke_exception, scope_of, would_cover
+from posture.store.exception_list import list_exceptions
+from posture.store.exceptions import create_exception, revoke_exception, would_cover
 from posture.store.queries import FindingFilter
 from posture.store.tui_queries import CoveredRow, FindingRow
 
@@ -153,11 +154,12 @@ class Store:
     def exceptions(self) -> list[ExceptionRow]:
         """The exceptions in force now, newest first, each with the findings it accepts now."""
         with read_session(self.engine) as session:
-            rows = tui_queries.exceptions_in_force(session, self.clock())
+            listed = list_exceptions(session, self.clock())
+        listed.sort(key=lambda x: (x.created_at, x.id), reverse=True)
         return [
-            ExceptionRow(r.id, scope_of(r), r.reason, r.owner, r.source, r.origin, r.created_at, r.expires_at,
-                         r.until_fix, r.covered)
-            for r in rows
+            ExceptionRow(x.id, x.acceptance.scope, x.acceptance.reason, x.acceptance.owner, x.acceptance.source,
+                         x.acceptance.origin, x.created_at, x.acceptance.expires_at, x.acceptance.until_fix, x.covers)
+            for x in listed
         ]
 
     def accept_risk(self, request: AcceptRequest) -> int:

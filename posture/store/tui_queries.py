@@ -24,17 +24,15 @@ from sqlmodel import Session
 
 from posture.model import (
     asset_table,
-    exception_table,
     finding_event_table,
     finding_sighting_table,
     finding_table,
     scope_table,
 )
 from posture.scoring.formula import explain
-from posture.store.exceptions import exception_details, in_force
+from posture.store.exceptions import exception_details
 from posture.store.queries import FindingFilter, finding_conditions
 from posture.store.sqltext import unindexed
-from posture.taxonomy import FindingStatus
 
 F = finding_table.c
 
@@ -282,22 +280,3 @@ def covered_rows(session: Session, finding_ids: list[int], limit: int) -> list[C
         .order_by(F.id)
     )
     return [CoveredRow(r.id, r.rule_id, r.title, r.name) for r in rows]
-
-
-def exceptions_in_force(session: Session, now: datetime) -> list[Any]:
-    """Every exception in force at ``now`` (rows: its columns and ``covered``, how many findings it
-    accepts now), newest first."""
-    X = exception_table.c
-    held = (
-        select(F.exception_id, func.count().label("covered"))
-        .where(F.exception_id.is_not(None), F.status == FindingStatus.ACCEPTED.value)
-        .group_by(F.exception_id)
-        .subquery()
-    )
-    rows = session.execute(
-        select(exception_table, func.coalesce(held.c.covered, 0).label("covered"))
-        .outerjoin(held, held.c.exception_id == X.id)
-        .where(in_force(now))
-        .order_by(X.created_at.desc(), X.id.desc())
-    )
-    return list(rows)
