@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pss_support import container, pod, verdicts
+from tests.k8s.pss_support import container, pod, verdicts
 
 from posture.rules import k8s_cis, k8s_controlplane, k8s_hygiene, k8s_pss
 from posture.rules.base import RuleRegistry

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pss_support import container, discriminators, pod, verdicts
+from tests.k8s.pss_support import container, discriminators, pod, verdicts
 
 from posture.rules import k8s_pss
 from posture.taxonomy import Severity

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from scoring_fakes import RULES, Container, DockerEngine, ScanReport
+from tests.scoring.scoring_fakes import RULES, Container, DockerEngine, ScanReport
 from sqlalchemy.engine import Engine
 
 from posture.acceptance import Acceptance, Scope

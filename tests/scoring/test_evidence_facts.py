@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scoring_fakes import RULES, ScanReport
+from tests.scoring.scoring_fakes import RULES, ScanReport
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from scoring_fakes import RULES, Container, DockerEngine, ScanReport
+from tests.scoring.scoring_fakes import RULES, Container, DockerEngine, ScanReport
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
