@@ -14,7 +14,7 @@ position (comments and layout elsewhere untouched), written to a private copy of
 run longer than ``--timeout-factor`` times the unmutated run.
 
 Mutants a test cannot kill because the program means the same thing are declared in
-``tests/mutation/equivalent.toml`` (path, line, mutation, reason) and left out of the score.
+``tests/mutation/equivalent*.toml`` (path, line, mutation, reason) and left out of the score.
 The command is a report: it exits 0 once the run completed, 2 on a usage error, 1 if the tests fail
 before any mutation (nothing can be measured then).
 """
@@ -40,7 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EQUIVALENT_FILE = ROOT / "tests" / "mutation" / "equivalent.toml"
+#: Equivalent-mutant declarations: ``equivalent.toml`` and one ``equivalent-<area>.toml`` per area, so
+#: people working on different modules do not edit one file.
+EQUIVALENT_DIR = ROOT / "tests" / "mutation"
 PYTEST = (sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider")
 #: Below this a timeout would measure the machine's load, not the mutant.
 MIN_TIMEOUT_S = 10.0
@@ -272,6 +274,11 @@ class Equivalent:
     reason: str
 
 
+def declaration_files(directory: Path = EQUIVALENT_DIR) -> list[Path]:
+    """Every ``equivalent*.toml`` in the directory, in name order."""
+    return sorted(directory.glob("equivalent*.toml"))
+
+
 def load_equivalents(path: Path) -> list[Equivalent]:
     """The declarations of ``equivalent.toml``; each must give a reason."""
     if not path.exists():
@@ -399,11 +406,13 @@ def _report(module: str, source: str, generated: int, sample: int | None, seed: 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(sys.argv[1:] if argv is None else argv)
     source = (ROOT / args.module).read_text()
-    try:
-        declared = [e for e in load_equivalents(EQUIVALENT_FILE) if e.path == args.module]
-    except (ValueError, KeyError, tomllib.TOMLDecodeError) as error:
-        print(f"{EQUIVALENT_FILE}: {error}", file=sys.stderr)
-        return 2
+    declared: list[Equivalent] = []
+    for path in declaration_files():
+        try:
+            declared += [e for e in load_equivalents(path) if e.path == args.module]
+        except (ValueError, KeyError, tomllib.TOMLDecodeError) as error:
+            print(f"{path}: {error}", file=sys.stderr)
+            return 2
     every = mutants_of(source)
     chosen = _select(every, args.sample, args.seed)
     is_equivalent = {(e.line, e.mutation) for e in declared}
@@ -426,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     stale = [e for e in declared if not any((m.line, m.mutation) == (e.line, e.mutation) for m in every)]
     for entry in stale:
-        print(f"warning: {EQUIVALENT_FILE.name}: {entry.path}:{entry.line}: {entry.mutation!r} matches no mutant")
+        print(f"warning: equivalent declaration {entry.path}:{entry.line}: {entry.mutation!r} matches no mutant")
     return 0
 
 

@@ -98,8 +98,14 @@ def test_an_equivalent_declaration_needs_a_reason(tmp_path: Path) -> None:
         mutate.load_equivalents(declared)
 
 
-def test_the_repository_declarations_load() -> None:
-    assert all(e.reason for e in mutate.load_equivalents(mutate.EQUIVALENT_FILE))
+def test_every_repository_declaration_names_a_mutant_that_exists() -> None:
+    """A declaration whose line moved would silently stop excluding its mutant (or exclude another)."""
+    files = mutate.declaration_files()
+    assert mutate.EQUIVALENT_DIR / "equivalent.toml" in files
+    for declared in (e for path in files for e in mutate.load_equivalents(path)):
+        source = (mutate.ROOT / declared.path).read_text()
+        assert any((m.line, m.mutation) == (declared.line, declared.mutation)
+                   for m in mutate.mutants_of(source)), declared
 
 
 @pytest.mark.parametrize("argv", [["posture/nothing.py", "--tests", "tests"], ["posture/db.py"],
