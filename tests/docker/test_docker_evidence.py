@@ -22,7 +22,6 @@ from posture.rules.base import Snapshot, Verdict, evaluate_all
 from posture.taxonomy import CIS_DOCKER, KUBESCAPE, TRIVY, Severity
 from tests.docker.rule_records import (
     GOOD_INFO,
-    ICC_OFF,
     LSM_ENGINE,
     REGISTRY,
     UNIX,
@@ -131,7 +130,11 @@ BIND = {"Type": "bind", "RW": True, "Propagation": "rprivate"}
         ("DKR-HOST-UTS", {"HostConfig.UTSMode": "host"}, "", {"uts_mode": "host"}, Severity.MEDIUM),
         (
             "DKR-HOST-DEVICE",
-            {"HostConfig.Devices": [{"PathOnHost": "/dev/sda", "PathInContainer": "/dev/xvda", "CgroupPermissions": "rwm"}]},
+            {
+                "HostConfig.Devices": [
+                    {"PathOnHost": "/dev/sda", "PathInContainer": "/dev/xvda", "CgroupPermissions": "rwm"}
+                ]
+            },
             "/dev/sda",
             {"host": "/dev/sda", "container": "/dev/xvda", "permissions": "rwm"},
             Severity.MEDIUM,
