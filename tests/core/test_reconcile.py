@@ -328,3 +328,140 @@ def test_a_run_that_cannot_say_what_it_skipped_resolves_nothing(store: Store) ->
     result = store.run("a", [], judged=Judged(Coverage(resolves=False)))
     assert events(result) == [] and result.not_judged == 1
     assert store.finding(item.fingerprint).status == "open" and set(store.sightings(item.fingerprint)) == {"a"}
+
+
+# -- what an exception sees of a finding ----------------------------------------------------------
+MANIFEST = "sha256:" + "m" * 64
+
+
+@pytest.mark.parametrize(("scope", "accepted"), [
+    (Scope(rule_id="VULN"), True),
+    (Scope(rule_id="TEST-PRIV"), False),
+    (Scope(asset=IMAGE.key), True),  # the asset's key
+    (Scope(asset="app:1.0"), True),  # its name
+    (Scope(asset=MANIFEST), True),  # one of its aliases (read from the store only when an exception names an asset)
+    (Scope(asset="sha256:" + "f" * 64), False),
+    (Scope(package="openssl"), True),  # the evidence
+    (Scope(package="zlib"), False),
+    (Scope(namespace="shop"), True),  # the asset's attributes
+    (Scope(namespace="kube-system"), False),
+    (Scope(vuln_id="CVE-1"), True),
+])
+def test_an_exception_sees_each_part_of_the_finding(store: Store, scope: Scope, accepted: bool) -> None:
+    with write_session(store.engine) as s:
+        upsert_assets(s, [AssetRecord(IMAGE.kind, IMAGE.key, "app:1.0", Phase.BUILD, aliases=(MANIFEST,))], T0)
+    item = Produced(RULES.get("VULN"), IMAGE, store.asset_id, "app:1.0", {"namespace": "shop"}, "CVE-1",
+                    "CVE-1 in openssl", Severity.HIGH, {"vulnerability": "CVE-1", "package": "openssl"})
+    exc = store.exception("x")
+    store.run("a", [item], exceptions=[Active(exc, scope, False)])
+    row = store.finding(item.fingerprint)
+    assert (row.status, row.exception_id) == (("accepted", exc) if accepted else ("open", None))
+
+
+def test_without_exceptions_given_the_ones_in_force_are_loaded(store: Store) -> None:
+    item = vuln(store)
+    with write_session(store.engine) as s:
+        exc = create_exception(s, Acceptance(Scope(fingerprint=item.fingerprint), "known", "sec", "cli"), T0)
+        scope_id = ensure_scope(s, ScopeRef(ScopeKind.REPORT, "a"), T0).id
+        run_id = start_run(s, scope_id, T0)
+        result = reconcile_findings(s, scope_id=scope_id, run_id=run_id, produced=[item], complete=True, now=T0)
+    assert [(c.event, c.detail) for c in result.changes] == [("new", {}), ("accepted", {"exception": exc})]
+    assert store.finding(item.fingerprint).status == "accepted"
+
+
+# -- what is stored ---------------------------------------------------------------------------------
+def test_a_new_finding_row_holds_every_column(store: Store) -> None:
+    """References: the rule's (NIST first) and then the scanner's own check ids, each once, dicts only."""
+    rule = RULES.get("VULN")
+    extra = [{"framework": "Trivy", "id": "AVD-1"}, rule.all_references[0].as_dict(), "not-a-reference",
+             {"framework": "Trivy", "id": "AVD-1"}]
+    item = vuln(store, references=extra)
+    store.run("a", [item])
+    row = store.finding(item.fingerprint)
+    assert row.references == [r.as_dict() for r in rule.all_references] + [{"framework": "Trivy", "id": "AVD-1"}]
+    assert (row.rule_id, row.asset_id, row.discriminator, row.title) == ("VULN", store.asset_id, "CVE-1",
+                                                                          "CVE-1 in openssl")
+    assert (row.severity, row.severity_rank, row.risk, row.risk_factors) == ("high", Severity.HIGH.rank, 45, {})
+    assert (row.phase, row.category) == (rule.phase.value, rule.category.value)
+    assert row.evidence == dict(item.evidence) and row.content_hash == stated_hash(item.title, item.severity,
+                                                                                   item.evidence)
+    assert (row.first_seen, row.last_seen, row.resolved_at, row.status) == (store.clock, store.clock, None, "open")
+    store.run("a", [item])
+    row = store.finding(item.fingerprint)
+    assert (row.first_seen, row.last_seen) == (store.clock - timedelta(minutes=1), store.clock)
+    store.run("a", [])
+    row = store.finding(item.fingerprint)
+    assert (row.status, row.resolved_at, row.last_seen) == ("resolved", store.clock,
+                                                             store.clock - timedelta(minutes=1))
+
+
+def test_a_precomputed_stated_hash_is_the_one_kept(store: Store) -> None:
+    item = vuln(store)
+    given = Produced(*(getattr(item, f) for f in ("rule", "asset", "asset_id", "asset_name", "asset_attributes",
+                                                   "discriminator", "title", "severity", "evidence")), stated="given")
+    store.run("a", [given])
+    assert store.finding(item.fingerprint).content_hash == "given"
+    assert sighted_statements_of(store, "a") == {("VULN", store.asset_id, "CVE-1"): "given"}
+
+
+def test_a_sighting_without_a_stated_hash_is_not_a_statement(store: Store) -> None:
+    """Sightings a previous release wrote carry no hash: nothing was stated that a restatement matches."""
+    one, two = vuln(store, "CVE-1"), vuln(store, "CVE-2")
+    store.run("a", [one, two])
+    with write_session(store.engine) as s:
+        fid = s.execute(select(finding_table.c.id).where(finding_table.c.fingerprint == one.fingerprint)).scalar_one()
+        s.execute(update(finding_sighting_table).where(finding_sighting_table.c.finding_id == fid)
+                  .values(content_hash=""))
+    assert set(sighted_statements_of(store, "a")) == {("VULN", store.asset_id, "CVE-2")}
+    assert events(store.run("a", [one, two])) == []  # restated: its hash is written again, nothing announced
+    assert set(sighted_statements_of(store, "a")) == {("VULN", store.asset_id, "CVE-1"), ("VULN", store.asset_id,
+                                                                                           "CVE-2")}
+
+
+def test_the_worst_severity_any_scanner_stated_stays(store: Store) -> None:
+    """Trivy (scope a) says critical, Grype (scope b) high: the finding stays critical, no regression
+    is announced when a's statement meets b's, and none when b restates high."""
+    trivy = vuln(store, severity=Severity.CRITICAL, scanner="trivy", scanners={"trivy": {"severity": "critical"}})
+    grype = vuln(store, severity=Severity.HIGH, scanner="grype", scanners={"grype": {"severity": "high"}})
+    store.run("a", [trivy])
+    assert events(store.run("b", [grype])) == []
+    row = store.finding(trivy.fingerprint)
+    assert (row.severity, set(row.evidence["scanners"])) == ("critical", {"trivy", "grype"})
+    assert events(store.run("b", [vuln(store, severity=Severity.HIGH, scanner="grype",
+                                       scanners={"grype": {"severity": "high", "fixed": "3.0.3"}})])) == []
+    assert store.finding(trivy.fingerprint).severity == "critical"
+
+
+def test_a_finding_already_resolved_is_not_resolved_again(store: Store) -> None:
+    item, other = vuln(store, "CVE-1"), vuln(store, "CVE-2")
+    store.run("a", [item, other])
+    with write_session(store.engine) as s:  # resolved while a sighting was left behind (an older release)
+        s.execute(update(finding_table).where(finding_table.c.fingerprint == item.fingerprint)
+                  .values(status="resolved"))
+    result = store.run("a", [])
+    assert events(result) == [("resolved", other.fingerprint)]
+    assert store.sightings(item.fingerprint) == {}
+
+
+# -- namespaces ----------------------------------------------------------------------------------
+def test_a_run_limited_to_namespaces_resolves_only_findings_in_them(store: Store) -> None:
+    """A workload is in its ``namespace`` attribute, a Namespace in itself (its ``name``); a cluster-wide
+    asset in none, so a namespace-limited run does not judge it."""
+    workloads = {
+        AssetRef(AssetKind.WORKLOAD, "c/shop/Deployment/web"): {"namespace": "shop"},
+        AssetRef(AssetKind.WORKLOAD, "c/ops/Deployment/web"): {"namespace": "ops"},
+        AssetRef(AssetKind.NAMESPACE, "c/shop"): {"name": "shop"},
+        AssetRef(AssetKind.NAMESPACE, "c/ops"): {"name": "ops", "namespace": "shop"},
+        AssetRef(AssetKind.NODE, "c/node-1"): {},
+        AssetRef(AssetKind.WORKLOAD, "c/x/Deployment/blank"): {"namespace": ""},
+    }
+    with write_session(store.engine) as s:
+        index, _ = upsert_assets(s, [AssetRecord(ref.kind, ref.key, ref.key, Phase.RUN, attributes=attrs)
+                                     for ref, attrs in workloads.items()], T0)
+    items = {ref.key: Produced(RULES.get("VULN"), ref, index.ids[ref], ref.key, attrs, "CVE-1", "t", Severity.HIGH,
+                               {"vulnerability": "CVE-1"}) for ref, attrs in workloads.items()}
+    store.run("a", list(items.values()))
+    result = store.run("a", [], judged=Judged(Coverage(namespaces=frozenset({"shop"}))))
+    assert {c.fingerprint for c in result.changes} == {items["c/shop/Deployment/web"].fingerprint,
+                                                       items["c/shop"].fingerprint}
+    assert result.not_judged == 4
