@@ -22,7 +22,7 @@ from posture.db import make_engine, read_session, resolve_url, write_session
 from posture.migrations import upgrade
 from posture.model import asset_table, finding_sighting_table, finding_table
 from posture.records import AssetKind, AssetRecord, AssetRef, ScopeKind, ScopeRef
-from posture.store.assets import upsert_assets
+from posture.store.assets import content_hash, upsert_assets
 from posture.store.exceptions import Active, ExceptionMatcher, create_exception
 from posture.store.findings import (
     GUARD_MIN,
@@ -49,6 +49,11 @@ def test_the_fingerprint_value_is_pinned() -> None:
     assert fingerprint("VULN", IMAGE, "CVE-7|openssl|3.0.2") == "cbed01c945ced35bc218a1431191b532c872c9b1"
     workload = AssetRef(AssetKind.WORKLOAD, "eu-1/shop/Deployment/wéb")
     assert fingerprint("K8S-PSS-PRIV", workload, "c\udcff") == "a8009c18526af9196e3f06eac3684cb7571d3a0f"
+
+
+def test_the_stated_hash_is_title_severity_and_evidence() -> None:
+    """Kept per sighting and as the finding's content hash: a restated title, severity or evidence is a change."""
+    assert stated_hash("t", Severity.HIGH, {"a": 1}) == content_hash(["t", "high", {"a": 1}])
 
 
 def test_each_part_of_the_fingerprint_counts_and_parts_do_not_run_into_each_other() -> None:
@@ -186,7 +191,8 @@ def sighted_statements_of(store: Store, scope: str) -> dict[tuple[str, int, str]
 def test_a_partial_run_resolves_nothing_and_keeps_its_sightings(store: Store) -> None:
     item = vuln(store)
     store.run("a", [item])
-    assert events(store.run("a", [], complete=False)) == []
+    partial = store.run("a", [], complete=False)
+    assert (events(partial), partial.not_judged, partial.held) == ([], 0, 0)
     assert store.finding(item.fingerprint).status == "open" and set(store.sightings(item.fingerprint)) == {"a"}
 
 
@@ -197,8 +203,8 @@ def test_a_regression_is_a_strictly_higher_severity(store: Store) -> None:
     assert events(same) == []
     assert store.finding(vuln(store).fingerprint).evidence["fixed"] == "2.0"
     rose = store.run("a", [vuln(store, severity=Severity.HIGH, fixed="2.0")])
-    assert [(c.event, c.severity, c.detail) for c in rose.changes] == [
-        ("regressed", "high", {"previous_severity": "medium"})]
+    assert [(c.event, c.severity, c.risk, c.detail) for c in rose.changes] == [
+        ("regressed", "high", 45, {"previous_severity": "medium"})]
     row = store.finding(vuln(store).fingerprint)
     assert (row.severity, row.severity_rank, row.risk) == ("high", Severity.HIGH.rank, 45)
     fell = store.run("a", [vuln(store, severity=Severity.LOW, fixed="2.0")])
@@ -224,8 +230,9 @@ def test_the_guard_holds_bulk_resolutions_from_an_unchanged_source(store: Store,
 
 
 def test_the_guard_yields_to_a_changed_source_or_a_confirmation(store: Store) -> None:
+    """The default judgement (nothing given) is a changed source: no guard."""
     items = [vuln(store, f"CVE-{n}") for n in range(GUARD_MIN)]
-    for judged in (Judged(source_changed=True), Judged(source_changed=False, confirmed=True)):
+    for judged in (None, Judged(), Judged(source_changed=True), Judged(source_changed=False, confirmed=True)):
         store.run("a", items)
         result = store.run("a", [], judged=judged)
         assert result.held == 0 and len(result.changes) == GUARD_MIN
@@ -275,7 +282,7 @@ def test_a_resolved_finding_stated_again_under_an_exception_reopens_accepted(sto
     store.run("a", [item])
     store.run("a", [])
     result = store.run("a", [item], exceptions=[Active(exc, Scope(fingerprint=item.fingerprint), False)])
-    assert events(result) == [("reopened", item.fingerprint)]
+    assert [(c.event, c.detail) for c in result.changes] == [("reopened", {})]
     row = store.finding(item.fingerprint)
     assert (row.status, row.exception_id, row.resolved_at) == ("accepted", exc, None)
 
@@ -287,6 +294,12 @@ def test_an_exception_for_another_finding_changes_nothing(store: Store) -> None:
     assert events(result) == sorted([("new", item.fingerprint), ("new", other.fingerprint),
                                      ("accepted", other.fingerprint)])
     assert store.finding(item.fingerprint).status == "open"
+    # accepting a stored finding updates its row and no other
+    both = [vuln(store, "CVE-3"), vuln(store, "CVE-4")]
+    store.run("a", both)
+    later = store.run("a", both, exceptions=[Active(exc, Scope(fingerprint=both[1].fingerprint), False)])
+    assert events(later) == [("accepted", both[1].fingerprint)]
+    assert [store.finding(i.fingerprint).status for i in both] == ["open", "accepted"]
 
 
 def test_an_accepted_row_without_an_exception_is_unaccepted(store: Store) -> None:
@@ -454,6 +467,7 @@ def test_a_run_limited_to_namespaces_resolves_only_findings_in_them(store: Store
         AssetRef(AssetKind.NAMESPACE, "c/ops"): {"name": "ops", "namespace": "shop"},
         AssetRef(AssetKind.NODE, "c/node-1"): {},
         AssetRef(AssetKind.WORKLOAD, "c/x/Deployment/blank"): {"namespace": ""},
+        AssetRef(AssetKind.NAMESPACE, "c/unnamed"): {"namespace": "shop"},
     }
     with write_session(store.engine) as s:
         index, _ = upsert_assets(s, [AssetRecord(ref.kind, ref.key, ref.key, Phase.RUN, attributes=attrs)
@@ -461,7 +475,8 @@ def test_a_run_limited_to_namespaces_resolves_only_findings_in_them(store: Store
     items = {ref.key: Produced(RULES.get("VULN"), ref, index.ids[ref], ref.key, attrs, "CVE-1", "t", Severity.HIGH,
                                {"vulnerability": "CVE-1"}) for ref, attrs in workloads.items()}
     store.run("a", list(items.values()))
-    result = store.run("a", [], judged=Judged(Coverage(namespaces=frozenset({"shop"}))))
+    # "" and "x" listed too: a blank or missing namespace is none, never one of those
+    result = store.run("a", [], judged=Judged(Coverage(namespaces=frozenset({"shop", "", "x"}))))
     assert {c.fingerprint for c in result.changes} == {items["c/shop/Deployment/web"].fingerprint,
                                                        items["c/shop"].fingerprint}
-    assert result.not_judged == 4
+    assert result.not_judged == 5
