@@ -225,6 +225,19 @@ def test_an_image_known_by_an_alias_is_one_row_under_its_first_key(store: Store)
     assert store.aliases() == {("image", MANIFEST, asset_id)}  # the stored key is never its own alias
 
 
+def test_a_record_under_a_new_key_is_found_by_one_of_its_aliases(store: Store) -> None:
+    """A registry states a manifest digest the store has never seen, with the config digest it holds as an
+    alias: the same row, and the new digest becomes one of its aliases."""
+    index, _ = store.upsert(image(aliases=(MANIFEST,)))
+    asset_id = index.ids[AssetRef(AssetKind.IMAGE, IMG)]
+    new = "sha256:" + "d" * 64
+    for alias in (IMG, MANIFEST):  # the stored key, or a stored alias
+        found, counts = store.upsert(image(new, aliases=(alias,)))
+        assert found.ids == {AssetRef(AssetKind.IMAGE, new): asset_id} and counts["assets_new"] == 0
+    assert set(store.rows()) == {("image", IMG)}
+    assert store.aliases() == {("image", MANIFEST, asset_id), ("image", new, asset_id)}
+
+
 def test_a_new_alias_of_a_stored_asset_is_added_once(store: Store) -> None:
     index, _ = store.upsert(image())
     asset_id = index.ids[AssetRef(AssetKind.IMAGE, IMG)]
@@ -332,7 +345,7 @@ def test_sightings_are_per_scope_and_gone_only_when_no_scope_sees_the_asset(stor
     assert store.sight(a, {img, c0, c1}) == Sighted(0, 0)
     assert store.sight(b, {img}) == Sighted(0, 0)
     assert store.sightings() == {(img, a), (c0, a), (c1, a), (img, b)}
-    assert store.sight(a, {c0}, complete=False) == Sighted()  # a partial run forgets nothing
+    assert store.sight(a, {c0}, complete=False) == Sighted(dropped=0, gone=0)  # a partial run forgets nothing
     assert store.sightings() == {(img, a), (c0, a), (c1, a), (img, b)}
     seen_at = store.clock
     assert store.row("e/c0", AssetKind.CONTAINER).last_seen == seen_at
