@@ -138,6 +138,8 @@ def test_verdict_takes_the_hits_severity_and_title_over_the_rules() -> None:
     assert (plain.severity, plain.title) == (Severity.MEDIUM, "T-1 title")
     own = Verdict(r, AssetRef(AssetKind.IMAGE, "k"), "n", Hit("d", title="specific", severity=Severity.CRITICAL))
     assert (own.severity, own.title) == (Severity.CRITICAL, "specific")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        own.hit = Hit()  # type: ignore[misc]
 
 
 def test_evaluate_all_runs_each_rule_of_the_assets_kind() -> None:
