@@ -308,6 +308,11 @@ def test_cluster_admin_subjects_evidence_and_system_identities_5_1_1() -> None:
     }
 
 
+def test_cluster_admin_subject_identity_leaves_out_missing_parts_5_1_1() -> None:
+    # a manifest's subject may lack a name or a kind; the identity is built from what is there
+    admin = binding("cluster-admin", {"kind": "User"}, {"name": "bob"})
+    assert found("K8S-RBAC-CLUSTER-ADMIN", admin) == {"ClusterRoleBinding/to-cluster-admin": {"User", "bob"}}
+
 def test_cluster_admin_when_roles_could_not_be_listed_5_1_1() -> None:
     user = {"kind": "User", "name": "ann"}
     god = rbac("ClusterRole", "god", [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}])

@@ -8,6 +8,7 @@ The rules are evaluated on control-plane records as the Kubernetes normalizer st
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import FrozenInstanceError
 
 import pytest
 
@@ -84,6 +85,11 @@ REMEDIATION_FLAG = {
     "K8S-APISERVER-AUDIT-LOG": "--audit-log-path",
     "K8S-APISERVER-ENCRYPTION": "--encryption-provider-config",
 }
+
+
+def test_the_checks_cannot_be_changed_at_run_time() -> None:
+    with pytest.raises(FrozenInstanceError):
+        CHECKS[0].cis = "9.9.9"  # type: ignore[misc]
 
 
 def test_rules_carry_the_table_as_references_and_apply_to_control_plane_records() -> None:
