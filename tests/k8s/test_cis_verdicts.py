@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.k8s.pss_support import SCANNER, container, pod, verdicts
 
 from collectors.k8s.normalize import SUPPORTED_KINDS, records_from_objects
 from posture.records import AssetKind, AssetRecord, RelationRecord
@@ -18,6 +17,7 @@ from posture.rules import k8s_cis
 from posture.rules.base import Reference, RuleRegistry, Snapshot, evaluate_all
 from posture.rules.k8s_common import POD_KINDS, run_rule
 from posture.taxonomy import CIS_K8S, KUBESCAPE, TRIVY, Phase, Severity
+from tests.k8s.pss_support import SCANNER, container, pod, verdicts
 
 RULES = {r.id: r for r in k8s_cis.RULES}
 RBAC_API = "rbac.authorization.k8s.io"
@@ -43,7 +43,11 @@ def binding(
 
 
 def service_account(name: str, automount: bool | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": "apps"}}
+    body: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": name, "namespace": "apps"},
+    }
     if automount is not None:
         body["automountServiceAccountToken"] = automount
     return body
@@ -106,29 +110,61 @@ def test_rule_table_is_pinned_to_cis_trivy_and_kubescape() -> None:
     c, t, k = CIS_K8S, TRIVY, KUBESCAPE
     assert table == {
         "K8S-RBAC-CLUSTER-ADMIN": (
-            Severity.HIGH, "3.3.1", frozenset({AssetKind.BINDING}),
+            Severity.HIGH,
+            "3.3.1",
+            frozenset({AssetKind.BINDING}),
             [(c, "5.1.1"), (t, "KSV111"), (k, "C-0185"), (k, "C-0035")],
         ),
-        "K8S-RBAC-SECRETS": (Severity.MEDIUM, "3.3.2", roles, [(c, "5.1.2"), (t, "KSV041"), (k, "C-0186"), (k, "C-0015")]),
-        "K8S-RBAC-WILDCARD": (Severity.MEDIUM, "3.3.1", roles, [(c, "5.1.3"), (t, "KSV044"), (t, "KSV045"), (k, "C-0187")]),
+        "K8S-RBAC-SECRETS": (
+            Severity.MEDIUM,
+            "3.3.2",
+            roles,
+            [(c, "5.1.2"), (t, "KSV041"), (k, "C-0186"), (k, "C-0015")],
+        ),
+        "K8S-RBAC-WILDCARD": (
+            Severity.MEDIUM,
+            "3.3.1",
+            roles,
+            [(c, "5.1.3"), (t, "KSV044"), (t, "KSV045"), (k, "C-0187")],
+        ),
         "K8S-RBAC-CREATE-PODS": (Severity.MEDIUM, "3.3.1", roles, [(c, "5.1.4"), (t, "KSV048"), (k, "C-0188")]),
         "K8S-RBAC-ESCALATION": (
-            Severity.HIGH, "3.3.1", roles,
+            Severity.HIGH,
+            "3.3.1",
+            roles,
             [(c, "5.1.8"), (t, "KSV043"), (t, "KSV050"), (k, "C-0191"), (k, "C-0065")],
         ),
         "K8S-RBAC-EXEC": (Severity.MEDIUM, "3.3.2", roles, [(t, "KSV053"), (k, "C-0002")]),  # no CIS item
         "K8S-SA-DEFAULT-AUTOMOUNT": (
-            Severity.LOW, "3.3.2", frozenset({AssetKind.SERVICE_ACCOUNT}), [(c, "5.1.5"), (k, "C-0189")],
+            Severity.LOW,
+            "3.3.2",
+            frozenset({AssetKind.SERVICE_ACCOUNT}),
+            [(c, "5.1.5"), (k, "C-0189")],
         ),
         "K8S-SA-DEFAULT-USED": (Severity.LOW, "3.3.2", pods, [(c, "5.1.5"), (k, "C-0189")]),
-        "K8S-SA-TOKEN-AUTOMOUNT": (Severity.LOW, "3.3.2", pods, [(c, "5.1.6"), (t, "KSV036"), (k, "C-0190"), (k, "C-0034")]),
+        "K8S-SA-TOKEN-AUTOMOUNT": (
+            Severity.LOW,
+            "3.3.2",
+            pods,
+            [(c, "5.1.6"), (t, "KSV036"), (k, "C-0190"), (k, "C-0034")],
+        ),
         "K8S-NET-RAW": (Severity.LOW, "3.4.3", pods, [(c, "5.2.8"), (k, "C-0199")]),
-        "K8S-NS-NETWORK-POLICY": (Severity.MEDIUM, "3.3.3", frozenset({AssetKind.NAMESPACE}), [(c, "5.3.2"), (k, "C-0206")]),
+        "K8S-NS-NETWORK-POLICY": (
+            Severity.MEDIUM,
+            "3.3.3",
+            frozenset({AssetKind.NAMESPACE}),
+            [(c, "5.3.2"), (k, "C-0206")],
+        ),
         "K8S-SECRET-ENV": (Severity.LOW, "3.1.4", pods, [(c, "5.4.1"), (k, "C-0207")]),
         "K8S-ENV-SECRET-LITERAL": (Severity.HIGH, "3.1.4", pods, [(c, "5.4.1"), (k, "C-0012")]),
-        "K8S-DEFAULT-NAMESPACE": (Severity.LOW, "3.3.4", pods, [(c, "5.7.4"), (t, "KSV110"), (k, "C-0212"), (k, "C-0061")]),
-    }  # fmt: skip
-    assert POD_KINDS == pods
+        "K8S-DEFAULT-NAMESPACE": (
+            Severity.LOW,
+            "3.3.4",
+            pods,
+            [(c, "5.7.4"), (t, "KSV110"), (k, "C-0212"), (k, "C-0061")],
+        ),
+    }
+    assert pods == POD_KINDS
     for rule in k8s_cis.RULES:
         assert rule.phase == Phase.RUN and rule.title and rule.remediation and rule.evaluate is not None
 
@@ -137,8 +173,13 @@ def test_run_rule_builds_a_run_phase_rule_from_its_arguments() -> None:
     refs = [Reference(CIS_K8S, "9.9")]
     rule = run_rule("K8S-X", "t", Severity.LOW, [AssetKind.POD], lambda a, s: (), "fix", nist="3.1.1", refs=refs)
     assert (rule.id, rule.title, rule.severity, rule.phase, rule.nist, rule.remediation) == (
-        "K8S-X", "t", Severity.LOW, Phase.RUN, "3.1.1", "fix",
-    )  # fmt: skip
+        "K8S-X",
+        "t",
+        Severity.LOW,
+        Phase.RUN,
+        "3.1.1",
+        "fix",
+    )
     assert (rule.references, rule.kinds) == ((Reference(CIS_K8S, "9.9"),), frozenset({AssetKind.POD}))
     assert run_rule("K8S-Y", "t", Severity.LOW, [AssetKind.POD], lambda a, s: (), "fix", nist="3.1.1").references == ()
 
@@ -278,8 +319,13 @@ def test_cluster_admin_by_name_and_kind_5_1_1() -> None:
         "ClusterRoleBinding/to-cluster-admin": {"User/ann"}
     }
     # a namespaced Role that happens to be called cluster-admin is not the built-in ClusterRole
-    role = rbac("Role", "cluster-admin", [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}], namespace="apps")
-    assert found("K8S-RBAC-CLUSTER-ADMIN", role, binding("cluster-admin", user, kind="RoleBinding", role_kind="Role")) == {}
+    role = rbac(
+        "Role", "cluster-admin", [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}], namespace="apps"
+    )
+    assert (
+        found("K8S-RBAC-CLUSTER-ADMIN", role, binding("cluster-admin", user, kind="RoleBinding", role_kind="Role"))
+        == {}
+    )
     assert found("K8S-RBAC-CLUSTER-ADMIN", binding("cluster-admins", user)) == {}  # unknown role: not admin
 
 
@@ -312,6 +358,7 @@ def test_cluster_admin_subject_identity_leaves_out_missing_parts_5_1_1() -> None
     # a manifest's subject may lack a name or a kind; the identity is built from what is there
     admin = binding("cluster-admin", {"kind": "User"}, {"name": "bob"})
     assert found("K8S-RBAC-CLUSTER-ADMIN", admin) == {"ClusterRoleBinding/to-cluster-admin": {"User", "bob"}}
+
 
 def test_cluster_admin_when_roles_could_not_be_listed_5_1_1() -> None:
     user = {"kind": "User", "name": "ann"}
@@ -380,7 +427,10 @@ def test_token_automount_with_a_missing_account_and_owned_pods_5_1_6() -> None:
     assert evidence("K8S-SA-TOKEN-AUTOMOUNT", pod(serviceAccountName="ghost")) == {
         ("apps/Pod/p", ""): {"serviceAccountName": "ghost", "decided_by": "default"}
     }
-    assert found("K8S-SA-TOKEN-AUTOMOUNT", deployment("web", automountServiceAccountToken=False), *replica_set_and_pod()) == {}
+    assert (
+        found("K8S-SA-TOKEN-AUTOMOUNT", deployment("web", automountServiceAccountToken=False), *replica_set_and_pod())
+        == {}
+    )
 
 
 def test_token_automount_when_service_accounts_could_not_be_listed_5_1_6() -> None:
@@ -546,4 +596,3 @@ def test_default_namespace_5_7_4() -> None:
         ("default/Pod/explicit", ""): {"namespace": "default"},
         ("default/Deployment/web", ""): {"namespace": "default"},
     }
-

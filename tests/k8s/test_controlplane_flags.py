@@ -201,7 +201,9 @@ def test_profiling_1_2_15(value: str | None, fails: bool) -> None:
     assert ("K8S-APISERVER-PROFILING" in failing(with_(profiling=value))) is fails
 
 
-@pytest.mark.parametrize(("flag", "rule_id"), [("audit_log_path", "AUDIT-LOG"), ("encryption_provider_config", "ENCRYPTION")])
+@pytest.mark.parametrize(
+    ("flag", "rule_id"), [("audit_log_path", "AUDIT-LOG"), ("encryption_provider_config", "ENCRYPTION")]
+)
 @pytest.mark.parametrize(("value", "fails"), [(None, True), ("", True), ("/etc/x.yaml", False)])
 def test_audit_log_1_2_16_and_encryption_1_2_27(flag: str, rule_id: str, value: str | None, fails: bool) -> None:
     assert (f"K8S-APISERVER-{rule_id}" in failing(with_(**{flag: value}))) is fails
