@@ -30,8 +30,10 @@ STORED_FORMS = [
      Context(Use.RUNNING, True, frozenset({"root", "privileged", "docker-socket"}), 12),
      100, '"i":["critical",9.8,true,null,true,"running",true,["docker-socket","privileged","root"],12]'),
     (FindingFacts(S.LOW), Context(), 15, '"i":["low",null,false,null,null,"n/a",false,[],0]'),
-    (FindingFacts(S.MEDIUM), Context(Use.DEPLOYED, prevalence=3), 28, '"i":["medium",null,false,null,null,"deployed",false,[],3]'),
-    (FindingFacts(S.INFO, epss=0.002), Context(Use.STORED), 2, '"i":["info",null,false,0.002,null,"stored",false,[],0]'),
+    (FindingFacts(S.MEDIUM), Context(Use.DEPLOYED, prevalence=3), 28,
+     '"i":["medium",null,false,null,null,"deployed",false,[],3]'),
+    (FindingFacts(S.INFO, epss=0.002), Context(Use.STORED), 2,
+     '"i":["info",null,false,0.002,null,"stored",false,[],0]'),
 ]
 
 
@@ -150,7 +152,8 @@ def test_the_cap_entry_appears_only_above_100() -> None:
     over = score(FindingFacts(S.CRITICAL, 10.0, True), Context(Use.RUNNING, True, prevalence=1))  # 117
     assert over.risk == 100 and over.factors["cap"] == {"value": 100, "contribution": -17.0}
     # A product of exactly 100 (6 × 9.6618… × 1.5 × 1.15) is not capped: nothing was cut.
-    exact = score(FindingFacts(S.CRITICAL, 100 / (6 * 1.5 * 1.15), True, None, True), Context(Use.RUNNING, prevalence=1))
+    exact = score(FindingFacts(S.CRITICAL, 100 / (6 * 1.5 * 1.15), True, None, True),
+                  Context(Use.RUNNING, prevalence=1))
     assert exact.risk == 100 and "cap" not in exact.factors
 
 
@@ -168,3 +171,11 @@ def test_the_explanation_names_every_factor_with_its_value() -> None:
     }
     assert result.risk == 95
     assert orjson.dumps(result.factors)  # the explanation is JSON as published
+
+
+def test_the_package_exports_the_formula() -> None:
+    import posture.scoring
+    from posture.scoring import formula
+
+    assert posture.scoring.__all__ == ["BASE_RISK", "Context", "FindingFacts", "Score", "Use", "score"]
+    assert all(getattr(posture.scoring, name) is getattr(formula, name) for name in posture.scoring.__all__)

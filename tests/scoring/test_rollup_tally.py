@@ -3,8 +3,6 @@ whole, the tallies that feed the score, and a snapshot's JSON with its groups an
 
 from __future__ import annotations
 
-import pytest
-
 from posture.scoring.estate import AssetNode, Edge, Estate
 from posture.scoring.rollup import (
     BAND_OF_RISK,

@@ -153,7 +153,8 @@ def test_a_privileged_container_needs_a_boolean_true() -> None:
     assert pod_summary_privileges({"securityContext": safe, "containers": [
         {"securityContext": {"privileged": True}}]}) == {"privileged"}
     assert pod_summary_privileges({"securityContext": safe, "containers": [
-        {"securityContext": {"privileged": "true"}}, {"securityContext": {"privileged": False}}, "junk"]}) == frozenset()
+        {"securityContext": {"privileged": "true"}}, {"securityContext": {"privileged": False}}, "junk",
+    ]}) == frozenset()
     # One privileged container of several is enough.
     assert pod_summary_privileges({"securityContext": safe, "containers": [
         {"name": "a"}, {"name": "b", "securityContext": {"privileged": True}}]}) == {"privileged"}
