@@ -156,7 +156,7 @@ def test_a_cluster_key_is_read_from_the_namespace_key_when_the_namespace_is_not_
              # A namespace held without a cluster parent: its key still names the cluster.
              _node(5, "k8s-namespace", key="uid-1/Namespace/dev", name="dev"),
              _node(6, "k8s-pod", ("k8s-namespace", "uid-1/Namespace/dev"), namespace="dev"),
-             _node(7, "k8s-pod", ("k8s-node", "uid-1"), namespace="x")]
+             _node(7, "k8s-pod", ("k8s-node", "uid-1/Namespace/x"), namespace="x")]
     estate = Estate(nodes, [])
     assert estate.groups(2)["cluster"] == {"prod"}
     assert estate.groups(3)["cluster"] == {"uid-9"}  # a cluster the estate does not hold: its key
@@ -257,10 +257,12 @@ def test_the_namespace_team_is_the_fallback() -> None:
              _node(4, "k8s-pod", ("k8s-namespace", "other")),
              _node(5, "k8s-pod", ("k8s-cluster", "ns")),
              _node(6, "k8s-namespace", key="ns2", name="ns2", annotations={"corp/team": "ann-team"}),
-             _node(7, "k8s-pod", ("k8s-namespace", "ns2"))]
+             _node(7, "k8s-pod", ("k8s-namespace", "ns2")),
+             _node(8, "k8s-pod", ("k8s-namespace", "ns"), annotations={"team": ""}, labels={"team": ""}),
+             _node(9, "k8s-pod", ("k8s-namespace", ""))]
     estate = Estate(nodes, [])
-    assert [estate.groups(i).get("team") for i in (2, 3, 4, 5, 7)] == [{"ns-team"}, {"own"}, None, None,
-                                                                       {"ann-team"}]
+    assert [estate.groups(i).get("team") for i in (2, 3, 4, 5, 7, 8, 9)] == [
+        {"ns-team"}, {"own"}, None, None, {"ann-team"}, {"ns-team"}, None]  # an empty team is unset
 
 
 def test_members_count_each_assets_groups() -> None:
