@@ -179,3 +179,21 @@ def test_the_package_exports_the_formula() -> None:
 
     assert posture.scoring.__all__ == ["BASE_RISK", "Context", "FindingFacts", "Score", "Use", "score"]
     assert all(getattr(posture.scoring, name) is getattr(formula, name) for name in posture.scoring.__all__)
+
+
+def test_contributions_are_shown_to_one_decimal() -> None:
+    assert score(FindingFacts(S.HIGH, 7.77), Context()).factors["base"] == {"value": "CVSS 7.77", "contribution": 46.6}
+    # docs/scoring.md example 1: 58.8 × 1.5 × 1.15 × 1.3 × 1.3 × 1 × 1.179 = 202.1…, capped at 100.
+    capped = score(FindingFacts(S.CRITICAL, 9.8, True, None, True),
+                   Context(Use.RUNNING, True, frozenset({"privileged", "root"}), 12))
+    assert capped.factors["cap"] == {"value": 100, "contribution": -102.1}
+
+
+def test_privileges_are_listed_strongest_first_then_by_name() -> None:
+    def listed(*privileges: str) -> str:
+        result = score(FindingFacts(S.HIGH), Context(Use.RUNNING, privileges=frozenset(privileges), prevalence=1))
+        return str(result.factors["privilege"]["value"])
+
+    assert listed("host-pid", "host-network", "host-ipc") == "host-ipc, host-network, host-pid"
+    assert listed("root", "privileged", "docker-socket", "host-ipc") == "docker-socket, privileged, host-ipc, root"
+    assert listed("root", "zz-unknown") == "root, zz-unknown"  # an unknown privilege weighs ×1, listed last
