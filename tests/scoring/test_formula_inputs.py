@@ -197,3 +197,21 @@ def test_privileges_are_listed_strongest_first_then_by_name() -> None:
     assert listed("host-pid", "host-network", "host-ipc") == "host-ipc, host-network, host-pid"
     assert listed("root", "privileged", "docker-socket", "host-ipc") == "docker-socket, privileged, host-ipc, root"
     assert listed("root", "zz-unknown") == "root, zz-unknown"  # an unknown privilege weighs ×1, listed last
+
+
+def test_scoring_records_are_immutable_and_slotted() -> None:
+    """Records are frozen (a cached factor or a shared context cannot be changed under another finding)
+    and slotted (no per-instance dict: one per asset and finding, 100,000s of them per run)."""
+    import dataclasses
+
+    from posture.scoring.estate import AssetNode, Edge
+    from posture.scoring.formula import Score
+    from posture.scoring.traits import Traits
+
+    records: list[object] = [FindingFacts(S.HIGH), Context(), Score(1), AssetNode(1, "image", "k", "n"),
+                             Edge(1, "runs", 2), Traits()]
+    for record in records:
+        assert not hasattr(record, "__dict__"), type(record)
+        field = dataclasses.fields(record)[0].name  # type: ignore[arg-type]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(record, field, None)
