@@ -4,6 +4,7 @@ cluster, host, registry and team each asset is rolled up under, each decision on
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -274,3 +275,11 @@ def test_members_count_each_assets_groups() -> None:
     assert estate.asset_count == 5
     assert estate.members() == {("host", "h1"): 4, ("team", "a"): 2, ("team", "b"): 2, ("registry", "r"): 1}
     assert estate.groups(99) == {}
+
+
+def test_nodes_and_edges_are_immutable_and_slotted() -> None:
+    """One per asset and relation of the estate, loaded in bulk: frozen, and without a per-instance dict."""
+    for record in (AssetNode(1, "image", "k", "n"), Edge(1, "runs", 2)):
+        assert not hasattr(record, "__dict__")
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            record.relation = "x"  # type: ignore[union-attr]

@@ -4,6 +4,7 @@ pinned whole and every condition on both sides: a wrong trait silently moves a f
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -188,3 +189,11 @@ def test_merge_is_the_union() -> None:
     assert merge(parts) == Traits(frozenset({"root", "host-pid"}), True, True)
     assert merge(parts[2:]) == Traits(frozenset(), False, False)
     assert merge(parts[:1]) == parts[0] and merge(parts[1:2]) == parts[1]
+
+
+def test_traits_are_immutable_and_slotted() -> None:
+    """Shared by every finding of an asset and cached per asset: frozen, and without a per-instance dict."""
+    traits = Traits()
+    assert not hasattr(traits, "__dict__")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        traits.exposed = True  # type: ignore[misc]
