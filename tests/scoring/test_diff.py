@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from tests.scoring.scoring_fakes import RULES, Container, DockerEngine, ScanReport
 from sqlalchemy.engine import Engine
 
 from posture.acceptance import Acceptance, Scope
@@ -24,6 +23,7 @@ from posture.postrun import post_run_hooks
 from posture.store.diff import Window, load_diff, run_window
 from posture.store.exceptions import create_exception
 from posture.taxonomy import Severity
+from tests.scoring.scoring_fakes import RULES, Container, DockerEngine, ScanReport
 
 HIGH, CRIT = Severity.HIGH, Severity.CRITICAL
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.scoring.scoring_fakes import RULES, ScanReport
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
@@ -21,6 +20,7 @@ from posture.model import finding_table
 from posture.pipeline import collect
 from posture.store.scoring_inputs import evidence_facts
 from posture.taxonomy import Severity
+from tests.scoring.scoring_fakes import RULES, ScanReport
 
 F = finding_table.c
 CASES: list[tuple[dict[str, Any], tuple[Any, ...]]] = [

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from tests.scoring.scoring_fakes import RULES, Container, DockerEngine, ScanReport
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -24,6 +23,7 @@ from posture.scoring.formula import explain
 from posture.store.enrichment import replace_epss, replace_kev
 from posture.store.scoring import ScoringSettings, score_estate
 from posture.taxonomy import Severity
+from tests.scoring.scoring_fakes import RULES, Container, DockerEngine, ScanReport
 
 
 @pytest.fixture
