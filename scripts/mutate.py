@@ -266,12 +266,19 @@ def apply(source: str, mutant: Mutant) -> str:
 
 @dataclass(frozen=True)
 class Equivalent:
-    """A declared equivalent mutant and why it cannot be killed."""
+    """A declared equivalent mutant and why it cannot be killed. ``col`` is needed only when the same
+    mutation text occurs twice on the line (``1 → 2`` in ``rsplit("/", 1)[-1]``); without it the
+    declaration covers every such mutant on the line."""
 
     path: str
     line: int
     mutation: str
     reason: str
+    col: int | None = None
+
+    def names(self, mutant: Mutant) -> bool:
+        """Whether this declaration is about ``mutant`` (same line, mutation and, if given, column)."""
+        return (mutant.line, mutant.mutation) == (self.line, self.mutation) and self.col in (None, mutant.col)
 
 
 def declaration_files(directory: Path = EQUIVALENT_DIR) -> list[Path]:
@@ -288,7 +295,9 @@ def load_equivalents(path: Path) -> list[Equivalent]:
     for entry in entries:
         if not entry.get("reason"):
             raise ValueError(f"{path}: {entry.get('path')}:{entry.get('line')} has no reason")
-        found.append(Equivalent(entry["path"], int(entry["line"]), entry["mutation"], entry["reason"]))
+        col = entry.get("col")
+        found.append(Equivalent(entry["path"], int(entry["line"]), entry["mutation"], entry["reason"],
+                                None if col is None else int(col)))
     return found
 
 
@@ -415,9 +424,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     every = mutants_of(source)
     chosen = _select(every, args.sample, args.seed)
-    is_equivalent = {(e.line, e.mutation) for e in declared}
-    equivalent = [m for m in chosen if (m.line, m.mutation) in is_equivalent]
-    to_run = [m for m in chosen if (m.line, m.mutation) not in is_equivalent]
+    equivalent = [m for m in chosen if any(e.names(m) for e in declared)]
+    to_run = [m for m in chosen if not any(e.names(m) for e in declared)]
     workspace = Workspace(args.jobs)
     try:
         baseline, seconds = run_tests(workspace.any_tree, args.tests, None)
@@ -433,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         workspace.remove()
     for line in _report(args.module, source, len(every), args.sample, args.seed, results, equivalent):
         print(line)
-    stale = [e for e in declared if not any((m.line, m.mutation) == (e.line, e.mutation) for m in every)]
+    stale = [e for e in declared if not any(e.names(m) for m in every)]
     for entry in stale:
         print(f"warning: equivalent declaration {entry.path}:{entry.line}: {entry.mutation!r} matches no mutant")
     return 0

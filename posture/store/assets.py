@@ -136,7 +136,7 @@ def upsert_assets(
             canonical[record.ref] = AssetRef(record.kind, hit[1])
             existing[hit[0]] = record
 
-    counts = {"assets_new": 0, "assets_changed": 0}
+    counts = {"assets_new": 0}
     if new_rows:
         # A plain executemany and one lookup afterwards: RETURNING with ordered rows makes SQLite
         # run one statement per row, which alone cost seconds on 20,000 rows.

@@ -300,7 +300,9 @@ def _new_row(
     """``digest``: its stated hash, which is its content hash while this scope alone states it."""
     references = [r.as_dict() for r in item.rule.all_references]
     extra = item.evidence.get("references", ())  # a scanner's own check ids (CIS, Trivy AVD)
-    references += [ref for ref in extra if isinstance(ref, dict) and ref not in references]
+    for ref in extra:  # each once: a report may cite one check id twice
+        if isinstance(ref, dict) and ref not in references:
+            references.append(ref)
     return {
         "fingerprint": fp,
         "rule_id": item.rule.id,

@@ -22,7 +22,7 @@ from posture.db import make_engine, read_session, resolve_url, write_session
 from posture.migrations import upgrade
 from posture.model import asset_table, finding_sighting_table, finding_table
 from posture.records import AssetKind, AssetRecord, AssetRef, ScopeKind, ScopeRef
-from posture.store.assets import upsert_assets
+from posture.store.assets import content_hash, upsert_assets
 from posture.store.exceptions import Active, ExceptionMatcher, create_exception
 from posture.store.findings import (
     GUARD_MIN,
@@ -49,6 +49,11 @@ def test_the_fingerprint_value_is_pinned() -> None:
     assert fingerprint("VULN", IMAGE, "CVE-7|openssl|3.0.2") == "cbed01c945ced35bc218a1431191b532c872c9b1"
     workload = AssetRef(AssetKind.WORKLOAD, "eu-1/shop/Deployment/wéb")
     assert fingerprint("K8S-PSS-PRIV", workload, "c\udcff") == "a8009c18526af9196e3f06eac3684cb7571d3a0f"
+
+
+def test_the_stated_hash_is_title_severity_and_evidence() -> None:
+    """Kept per sighting and as the finding's content hash: a restated title, severity or evidence is a change."""
+    assert stated_hash("t", Severity.HIGH, {"a": 1}) == content_hash(["t", "high", {"a": 1}])
 
 
 def test_each_part_of_the_fingerprint_counts_and_parts_do_not_run_into_each_other() -> None:
@@ -186,7 +191,8 @@ def sighted_statements_of(store: Store, scope: str) -> dict[tuple[str, int, str]
 def test_a_partial_run_resolves_nothing_and_keeps_its_sightings(store: Store) -> None:
     item = vuln(store)
     store.run("a", [item])
-    assert events(store.run("a", [], complete=False)) == []
+    partial = store.run("a", [], complete=False)
+    assert (events(partial), partial.not_judged, partial.held) == ([], 0, 0)
     assert store.finding(item.fingerprint).status == "open" and set(store.sightings(item.fingerprint)) == {"a"}
 
 
@@ -197,8 +203,8 @@ def test_a_regression_is_a_strictly_higher_severity(store: Store) -> None:
     assert events(same) == []
     assert store.finding(vuln(store).fingerprint).evidence["fixed"] == "2.0"
     rose = store.run("a", [vuln(store, severity=Severity.HIGH, fixed="2.0")])
-    assert [(c.event, c.severity, c.detail) for c in rose.changes] == [
-        ("regressed", "high", {"previous_severity": "medium"})]
+    assert [(c.event, c.severity, c.risk, c.detail) for c in rose.changes] == [
+        ("regressed", "high", 45, {"previous_severity": "medium"})]
     row = store.finding(vuln(store).fingerprint)
     assert (row.severity, row.severity_rank, row.risk) == ("high", Severity.HIGH.rank, 45)
     fell = store.run("a", [vuln(store, severity=Severity.LOW, fixed="2.0")])
@@ -224,8 +230,9 @@ def test_the_guard_holds_bulk_resolutions_from_an_unchanged_source(store: Store,
 
 
 def test_the_guard_yields_to_a_changed_source_or_a_confirmation(store: Store) -> None:
+    """The default judgement (nothing given) is a changed source: no guard."""
     items = [vuln(store, f"CVE-{n}") for n in range(GUARD_MIN)]
-    for judged in (Judged(source_changed=True), Judged(source_changed=False, confirmed=True)):
+    for judged in (None, Judged(), Judged(source_changed=True), Judged(source_changed=False, confirmed=True)):
         store.run("a", items)
         result = store.run("a", [], judged=judged)
         assert result.held == 0 and len(result.changes) == GUARD_MIN
@@ -275,7 +282,7 @@ def test_a_resolved_finding_stated_again_under_an_exception_reopens_accepted(sto
     store.run("a", [item])
     store.run("a", [])
     result = store.run("a", [item], exceptions=[Active(exc, Scope(fingerprint=item.fingerprint), False)])
-    assert events(result) == [("reopened", item.fingerprint)]
+    assert [(c.event, c.detail) for c in result.changes] == [("reopened", {})]
     row = store.finding(item.fingerprint)
     assert (row.status, row.exception_id, row.resolved_at) == ("accepted", exc, None)
 
@@ -287,6 +294,12 @@ def test_an_exception_for_another_finding_changes_nothing(store: Store) -> None:
     assert events(result) == sorted([("new", item.fingerprint), ("new", other.fingerprint),
                                      ("accepted", other.fingerprint)])
     assert store.finding(item.fingerprint).status == "open"
+    # accepting a stored finding updates its row and no other
+    both = [vuln(store, "CVE-3"), vuln(store, "CVE-4")]
+    store.run("a", both)
+    later = store.run("a", both, exceptions=[Active(exc, Scope(fingerprint=both[1].fingerprint), False)])
+    assert events(later) == [("accepted", both[1].fingerprint)]
+    assert [store.finding(i.fingerprint).status for i in both] == ["open", "accepted"]
 
 
 def test_an_accepted_row_without_an_exception_is_unaccepted(store: Store) -> None:
@@ -328,3 +341,142 @@ def test_a_run_that_cannot_say_what_it_skipped_resolves_nothing(store: Store) ->
     result = store.run("a", [], judged=Judged(Coverage(resolves=False)))
     assert events(result) == [] and result.not_judged == 1
     assert store.finding(item.fingerprint).status == "open" and set(store.sightings(item.fingerprint)) == {"a"}
+
+
+# -- what an exception sees of a finding ----------------------------------------------------------
+MANIFEST = "sha256:" + "m" * 64
+
+
+@pytest.mark.parametrize(("scope", "accepted"), [
+    (Scope(rule_id="VULN"), True),
+    (Scope(rule_id="TEST-PRIV"), False),
+    (Scope(asset=IMAGE.key), True),  # the asset's key
+    (Scope(asset="app:1.0"), True),  # its name
+    (Scope(asset=MANIFEST), True),  # one of its aliases (read from the store only when an exception names an asset)
+    (Scope(asset="sha256:" + "f" * 64), False),
+    (Scope(package="openssl"), True),  # the evidence
+    (Scope(package="zlib"), False),
+    (Scope(namespace="shop"), True),  # the asset's attributes
+    (Scope(namespace="kube-system"), False),
+    (Scope(vuln_id="CVE-1"), True),
+])
+def test_an_exception_sees_each_part_of_the_finding(store: Store, scope: Scope, accepted: bool) -> None:
+    with write_session(store.engine) as s:
+        upsert_assets(s, [AssetRecord(IMAGE.kind, IMAGE.key, "app:1.0", Phase.BUILD, aliases=(MANIFEST,))], T0)
+    item = Produced(RULES.get("VULN"), IMAGE, store.asset_id, "app:1.0", {"namespace": "shop"}, "CVE-1",
+                    "CVE-1 in openssl", Severity.HIGH, {"vulnerability": "CVE-1", "package": "openssl"})
+    exc = store.exception("x")
+    store.run("a", [item], exceptions=[Active(exc, scope, False)])
+    row = store.finding(item.fingerprint)
+    assert (row.status, row.exception_id) == (("accepted", exc) if accepted else ("open", None))
+
+
+def test_without_exceptions_given_the_ones_in_force_are_loaded(store: Store) -> None:
+    item = vuln(store)
+    with write_session(store.engine) as s:
+        exc = create_exception(s, Acceptance(Scope(fingerprint=item.fingerprint), "known", "sec", "cli"), T0)
+        scope_id = ensure_scope(s, ScopeRef(ScopeKind.REPORT, "a"), T0).id
+        run_id = start_run(s, scope_id, T0)
+        result = reconcile_findings(s, scope_id=scope_id, run_id=run_id, produced=[item], complete=True, now=T0)
+    assert [(c.event, c.detail) for c in result.changes] == [("new", {}), ("accepted", {"exception": exc})]
+    assert store.finding(item.fingerprint).status == "accepted"
+
+
+# -- what is stored ---------------------------------------------------------------------------------
+def test_a_new_finding_row_holds_every_column(store: Store) -> None:
+    """References: the rule's (NIST first) and then the scanner's own check ids, each once, dicts only."""
+    rule = RULES.get("VULN")
+    extra = [{"framework": "Trivy", "id": "AVD-1"}, rule.all_references[0].as_dict(), "not-a-reference",
+             {"framework": "Trivy", "id": "AVD-1"}]
+    item = vuln(store, references=extra)
+    store.run("a", [item])
+    row = store.finding(item.fingerprint)
+    assert row.references == [r.as_dict() for r in rule.all_references] + [{"framework": "Trivy", "id": "AVD-1"}]
+    assert (row.rule_id, row.asset_id, row.discriminator, row.title) == ("VULN", store.asset_id, "CVE-1",
+                                                                          "CVE-1 in openssl")
+    assert (row.severity, row.severity_rank, row.risk, row.risk_factors) == ("high", Severity.HIGH.rank, 45, {})
+    assert (row.phase, row.category) == (rule.phase.value, rule.category.value)
+    assert row.evidence == dict(item.evidence) and row.content_hash == stated_hash(item.title, item.severity,
+                                                                                   item.evidence)
+    assert (row.first_seen, row.last_seen, row.resolved_at, row.status) == (store.clock, store.clock, None, "open")
+    store.run("a", [item])
+    row = store.finding(item.fingerprint)
+    assert (row.first_seen, row.last_seen) == (store.clock - timedelta(minutes=1), store.clock)
+    store.run("a", [])
+    row = store.finding(item.fingerprint)
+    assert (row.status, row.resolved_at, row.last_seen) == ("resolved", store.clock,
+                                                             store.clock - timedelta(minutes=1))
+
+
+def test_a_precomputed_stated_hash_is_the_one_kept(store: Store) -> None:
+    item = vuln(store)
+    given = Produced(*(getattr(item, f) for f in ("rule", "asset", "asset_id", "asset_name", "asset_attributes",
+                                                   "discriminator", "title", "severity", "evidence")), stated="given")
+    store.run("a", [given])
+    assert store.finding(item.fingerprint).content_hash == "given"
+    assert sighted_statements_of(store, "a") == {("VULN", store.asset_id, "CVE-1"): "given"}
+
+
+def test_a_sighting_without_a_stated_hash_is_not_a_statement(store: Store) -> None:
+    """Sightings a previous release wrote carry no hash: nothing was stated that a restatement matches."""
+    one, two = vuln(store, "CVE-1"), vuln(store, "CVE-2")
+    store.run("a", [one, two])
+    with write_session(store.engine) as s:
+        fid = s.execute(select(finding_table.c.id).where(finding_table.c.fingerprint == one.fingerprint)).scalar_one()
+        s.execute(update(finding_sighting_table).where(finding_sighting_table.c.finding_id == fid)
+                  .values(content_hash=""))
+    assert set(sighted_statements_of(store, "a")) == {("VULN", store.asset_id, "CVE-2")}
+    assert events(store.run("a", [one, two])) == []  # restated: its hash is written again, nothing announced
+    assert set(sighted_statements_of(store, "a")) == {("VULN", store.asset_id, "CVE-1"), ("VULN", store.asset_id,
+                                                                                           "CVE-2")}
+
+
+def test_the_worst_severity_any_scanner_stated_stays(store: Store) -> None:
+    """Trivy (scope a) says critical, Grype (scope b) high: the finding stays critical, no regression
+    is announced when a's statement meets b's, and none when b restates high."""
+    trivy = vuln(store, severity=Severity.CRITICAL, scanner="trivy", scanners={"trivy": {"severity": "critical"}})
+    grype = vuln(store, severity=Severity.HIGH, scanner="grype", scanners={"grype": {"severity": "high"}})
+    store.run("a", [trivy])
+    assert events(store.run("b", [grype])) == []
+    row = store.finding(trivy.fingerprint)
+    assert (row.severity, set(row.evidence["scanners"])) == ("critical", {"trivy", "grype"})
+    assert events(store.run("b", [vuln(store, severity=Severity.HIGH, scanner="grype",
+                                       scanners={"grype": {"severity": "high", "fixed": "3.0.3"}})])) == []
+    assert store.finding(trivy.fingerprint).severity == "critical"
+
+
+def test_a_finding_already_resolved_is_not_resolved_again(store: Store) -> None:
+    item, other = vuln(store, "CVE-1"), vuln(store, "CVE-2")
+    store.run("a", [item, other])
+    with write_session(store.engine) as s:  # resolved while a sighting was left behind (an older release)
+        s.execute(update(finding_table).where(finding_table.c.fingerprint == item.fingerprint)
+                  .values(status="resolved"))
+    result = store.run("a", [])
+    assert events(result) == [("resolved", other.fingerprint)]
+    assert store.sightings(item.fingerprint) == {}
+
+
+# -- namespaces ----------------------------------------------------------------------------------
+def test_a_run_limited_to_namespaces_resolves_only_findings_in_them(store: Store) -> None:
+    """A workload is in its ``namespace`` attribute, a Namespace in itself (its ``name``); a cluster-wide
+    asset in none, so a namespace-limited run does not judge it."""
+    workloads = {
+        AssetRef(AssetKind.WORKLOAD, "c/shop/Deployment/web"): {"namespace": "shop"},
+        AssetRef(AssetKind.WORKLOAD, "c/ops/Deployment/web"): {"namespace": "ops"},
+        AssetRef(AssetKind.NAMESPACE, "c/shop"): {"name": "shop"},
+        AssetRef(AssetKind.NAMESPACE, "c/ops"): {"name": "ops", "namespace": "shop"},
+        AssetRef(AssetKind.NODE, "c/node-1"): {},
+        AssetRef(AssetKind.WORKLOAD, "c/x/Deployment/blank"): {"namespace": ""},
+        AssetRef(AssetKind.NAMESPACE, "c/unnamed"): {"namespace": "shop"},
+    }
+    with write_session(store.engine) as s:
+        index, _ = upsert_assets(s, [AssetRecord(ref.kind, ref.key, ref.key, Phase.RUN, attributes=attrs)
+                                     for ref, attrs in workloads.items()], T0)
+    items = {ref.key: Produced(RULES.get("VULN"), ref, index.ids[ref], ref.key, attrs, "CVE-1", "t", Severity.HIGH,
+                               {"vulnerability": "CVE-1"}) for ref, attrs in workloads.items()}
+    store.run("a", list(items.values()))
+    # "" and "x" listed too: a blank or missing namespace is none, never one of those
+    result = store.run("a", [], judged=Judged(Coverage(namespaces=frozenset({"shop", "", "x"}))))
+    assert {c.fingerprint for c in result.changes} == {items["c/shop/Deployment/web"].fingerprint,
+                                                       items["c/shop"].fingerprint}
+    assert result.not_judged == 5

@@ -67,6 +67,8 @@ def test_the_good_daemon_fails_only_the_rootful_check() -> None:
             # live-restore is incompatible with swarm mode: a swarm manager is not asked for it
             {"info": {"LiveRestoreEnabled": False, "Swarm": {"LocalNodeState": "active"}}},
         ),
+        # check_2_17 (CIS 2.17): no seccomp in SecurityOptions, or its profile unconfined; the built-in
+        # default profile or a custom one passes.
         ("DKR-DAEMON-SECCOMP", {"info": {"SecurityOptions": ["name=userns"]}}, {}),
         (
             "DKR-DAEMON-SECCOMP",
@@ -131,6 +133,8 @@ def test_the_hardened_container_gets_nothing() -> None:
 
 @pytest.mark.parametrize(
     ("changes", "engine_info", "expected"),
+    # check_5_2 (CIS 5.2) warns on an empty or "unconfined" .AppArmorProfile; Posture only where the engine
+    # reports AppArmor, and ranks empty (no profile) low (docs/docker-checks.md, difference 2).
     [
         ({"AppArmorProfile": "unconfined"}, {}, Severity.MEDIUM),
         ({"AppArmorProfile": ""}, {}, Severity.LOW),
@@ -145,6 +149,7 @@ def test_apparmor(changes: dict[str, Any], engine_info: dict[str, Any], expected
 
 @pytest.mark.parametrize(
     ("security_opt", "engine_info", "expected"),
+    # check_5_3 (CIS 5.3) warns on an empty SecurityOpt; Posture reads the label options, only on SELinux engines.
     [
         (["no-new-privileges", "label=disable"], {}, Severity.MEDIUM),
         (["no-new-privileges"], {}, Severity.LOW),

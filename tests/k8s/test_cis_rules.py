@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.k8s.pss_support import container, pod, verdicts
 
 from posture.rules import k8s_cis, k8s_controlplane, k8s_hygiene, k8s_pss
 from posture.rules.base import RuleRegistry
 from posture.rules.k8s_hygiene import parse_version, reachable_sockets
 from posture.taxonomy import CIS_K8S, KUBESCAPE, TRIVY, Severity
+from tests.k8s.pss_support import container, pod, verdicts
 
 ALL = {r.id: r for r in [*k8s_cis.RULES, *k8s_controlplane.RULES, *k8s_hygiene.RULES]}
 

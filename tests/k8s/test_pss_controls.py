@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.k8s.pss_support import container, discriminators, pod, verdicts
 
 from posture.rules import k8s_pss
 from posture.rules.base import Rule
 from posture.taxonomy import PSS, Severity
+from tests.k8s.pss_support import container, discriminators, pod, verdicts
 
 RULES = {r.references[0].id: r for r in k8s_pss.RULES}
 Case = tuple[str, dict[str, Any], set[str]]

@@ -17,10 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.k8s.pss_support import container, discriminators, pod, verdicts
 
 from posture.rules import k8s_pss
 from posture.taxonomy import Severity
+from tests.k8s.pss_support import container, discriminators, pod, verdicts
 
 RULES = {r.references[0].id: r for r in k8s_pss.RULES}
 
