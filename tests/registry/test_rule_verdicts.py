@@ -384,6 +384,7 @@ def test_the_base_name_label_is_the_oci_annotation() -> None:
         ("alpine:3.19", ("quay.io",), True),
         ("docker.io/library/alpine", ("quay.io", "reg.example:5000"), True),
         ("quay.io/org/base:1", ("docker.io",), True),  # Docker Hub allowed is not everything allowed
+        ("alpine:3.19", ("", "quay.io"), True),  # an empty entry allows nothing, Docker Hub included
         ("quay.io/org/base:1", (), False),  # no allow-list: the check is off
         ("quay.io/org/base:1", "quay.io", False),  # not a list: no policy
     ],
