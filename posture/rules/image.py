@@ -34,7 +34,8 @@ from posture.rules.base import Evaluate, Hit, Reference, Rule, Snapshot
 from posture.taxonomy import CIS_DOCKER, TRIVY, Phase, Severity
 
 DEFAULT_MAX_IMAGE_AGE_DAYS = 365
-_ROOT_USERS = frozenset({"", "root", "0", "0:0", "root:root", "root:0", "0:root"})
+#: The user part of ``USER user[:group]`` that means UID 0, whatever the group ("" is no USER at all).
+_ROOT_USERS = frozenset({"", "root", "0"})
 #: Detectors whose hit is almost certainly a live credential, not a guess.
 _CERTAIN_DETECTORS = frozenset(
     {
@@ -76,7 +77,7 @@ def _root_user(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
     if config is None:
         return
     user = str(config.get("user") or "").strip()
-    if user in _ROOT_USERS:
+    if user.partition(":")[0] in _ROOT_USERS:
         yield Hit(evidence={"user": user or "(unset: root)"})
 
 
