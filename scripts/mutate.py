@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import json
 import os
 import random
 import shutil
@@ -310,6 +311,7 @@ class Workspace:
         listed = subprocess.run(("git", "ls-files", "-co", "--exclude-standard", "-z"), cwd=ROOT,
                                 check=True, capture_output=True).stdout.decode().split("\0")
         self._free: list[Path] = []
+        self._runners: dict[Path, WarmRunner] = {}
         self._lock = threading.Lock()
         for job in range(jobs):
             tree = self._base / f"tree{job}"
@@ -331,26 +333,104 @@ class Workspace:
         with self._lock:
             self._free.append(tree)
 
+    def runner(self, tree: Path) -> WarmRunner:
+        """The tree's warm runner, started on first use."""
+        with self._lock:
+            if tree not in self._runners:
+                self._runners[tree] = WarmRunner(tree)
+            return self._runners[tree]
+
     def remove(self) -> None:
+        for runner in self._runners.values():
+            runner.close()
         shutil.rmtree(self._base, ignore_errors=True)
 
 
-def run_tests(tree: Path, tests: list[str], timeout: float | None) -> tuple[str, float]:
-    """Runs the test files in one tree: ``passed``, ``failed`` or ``timeout``, and the seconds taken.
-    Bytecode is not written, so a mutant never runs a stale ``.pyc`` of the previous one; a timeout
-    kills the whole process group (tests may start children)."""
-    env = {k: v for k, v in os.environ.items() if k != "POSTURE_REQUIRE_SERVICES"}
-    env |= {"PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+#: Third-party packages a test run imports, loaded once by each warm runner so that a mutant's run
+#: pays only for the repository's own modules and the tests (several times faster than a fresh
+#: interpreter per mutant). Nothing of the repository is loaded before the fork.
+PRELOAD = ("pytest", "sqlalchemy", "sqlmodel", "pydantic", "httpx", "yaml", "orjson", "alembic",
+           "cryptography", "rich", "textual", "click", "docker", "kubernetes", "apprise", "prometheus_client")
+OWN_PACKAGES = ("posture", "collectors", "tui", "tests")
+
+
+class WarmRunner:
+    """A single-threaded server process (``mutate.py --serve TREE``) that has imported ``PRELOAD`` and
+    forks one child per test run, so every run starts from the same clean state: the child imports the
+    (mutated) repository modules afresh and exits. The parent thread talks to it by JSON lines."""
+
+    def __init__(self, tree: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "POSTURE_REQUIRE_SERVICES"}
+        env |= {"PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+        self._process = subprocess.Popen((sys.executable, str(Path(__file__).resolve()), "--serve", str(tree)),
+                                         cwd=tree, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         text=True, bufsize=1)
+
+    def run(self, tests: list[str], timeout: float | None) -> tuple[str, float]:
+        """``passed``, ``failed`` or ``timeout``, and the seconds the run took."""
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write(json.dumps({"tests": tests, "timeout": timeout}) + "\n")
+        answer = self._process.stdout.readline()
+        if not answer:
+            raise RuntimeError("the warm test runner exited")
+        reply = json.loads(answer)
+        return str(reply["outcome"]), float(reply["seconds"])
+
+    def close(self) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.close()
+        self._process.wait(timeout=30)
+
+
+def serve(tree: Path) -> int:
+    """The warm runner's loop: one request per line on stdin, one answer per line on stdout. Bytecode
+    is not written, so a mutant never runs a stale ``.pyc`` of the previous one; a timeout kills the
+    child's whole process group (tests may start children)."""
+    import importlib
+
+    sys.dont_write_bytecode = True
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+    loaded = [m for m in sys.modules if m.split(".")[0] in OWN_PACKAGES]
+    if loaded:
+        raise RuntimeError(f"preloading imported repository modules: {loaded}")
+    for line in sys.stdin:
+        request = json.loads(line)
+        outcome, seconds = _forked_pytest(tree, list(request["tests"]), request["timeout"])
+        print(json.dumps({"outcome": outcome, "seconds": seconds}), flush=True)
+    return 0
+
+
+def _forked_pytest(tree: Path, tests: list[str], timeout: float | None) -> tuple[str, float]:
+    import pytest
+
     started = time.monotonic()
-    process = subprocess.Popen((*PYTEST, *tests), cwd=tree, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        code = process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        return "timeout", time.monotonic() - started
-    return ("passed" if code == 0 else "failed"), time.monotonic() - started
+    pid = os.fork()
+    if pid == 0:  # the child: its own session, quiet, the tree first on the path
+        code = 1
+        try:
+            os.setsid()
+            os.chdir(tree)
+            sys.path.insert(0, str(tree))
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            code = int(pytest.main([*PYTEST[3:], *tests]))
+        finally:
+            os._exit(code)
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            passed = os.waitstatus_to_exitcode(status) == 0
+            return ("passed" if passed else "failed"), time.monotonic() - started
+        if timeout is not None and time.monotonic() - started > timeout:
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return "timeout", time.monotonic() - started
+        time.sleep(0.02)
 
 
 def _arguments(argv: list[str]) -> argparse.Namespace:
@@ -385,7 +465,7 @@ def _run_all(workspace: Workspace, module: str, source: str, mutants: list[Mutan
         tree = workspace.borrow()
         try:
             (tree / module).write_text(apply(source, mutant))
-            outcome, _ = run_tests(tree, tests, timeout)
+            outcome, _ = workspace.runner(tree).run(tests, timeout)
         finally:
             (tree / module).write_text(source)
             workspace.give_back(tree)
@@ -413,7 +493,10 @@ def _report(module: str, source: str, generated: int, sample: int | None, seed: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _arguments(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--serve"]:
+        return serve(Path(argv[1]))
+    args = _arguments(argv)
     source = (ROOT / args.module).read_text()
     declared: list[Equivalent] = []
     for path in declaration_files():
@@ -428,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     to_run = [m for m in chosen if not any(e.names(m) for e in declared)]
     workspace = Workspace(args.jobs)
     try:
-        baseline, seconds = run_tests(workspace.any_tree, args.tests, None)
+        baseline, seconds = workspace.runner(workspace.any_tree).run(args.tests, None)
         if baseline != "passed":
             print(f"{' '.join(args.tests)}: the tests fail without any mutation; nothing to measure", file=sys.stderr)
             return 1

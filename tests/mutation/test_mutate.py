@@ -127,3 +127,25 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
     with pytest.raises(SystemExit) as exited:
         mutate.main(argv)
     assert exited.value.code == 2 and "error:" in capsys.readouterr().err
+
+
+def test_the_warm_runner_imports_the_changed_module_afresh_on_every_run(tmp_path: Path) -> None:
+    """Each run is a fresh fork: a mutant written between two runs is what the second run imports
+    (a stale module would count every mutant as survived), and a hung test ends at the timeout."""
+    (tmp_path / "verdict.py").write_text("ALLOWED = 1\n")
+    (tmp_path / "test_verdict.py").write_text(
+        "import time\nimport verdict\n\n\ndef test_allowed():\n    assert verdict.ALLOWED == 1\n\n\n"
+        "def test_hangs_when_told():\n    while verdict.ALLOWED == 3:\n        time.sleep(0.1)\n")
+    runner = mutate.WarmRunner(tmp_path)
+    try:
+        assert runner.run(["test_verdict.py"], None)[0] == "passed"
+        (tmp_path / "verdict.py").write_text("ALLOWED = 2\n")
+        assert runner.run(["test_verdict.py"], None)[0] == "failed"
+        (tmp_path / "verdict.py").write_text("ALLOWED = 1\n")
+        assert runner.run(["test_verdict.py"], None)[0] == "passed"
+        (tmp_path / "verdict.py").write_text("ALLOWED = 3\n")
+        outcome, seconds = runner.run(["test_verdict.py::test_hangs_when_told"], 1.0)
+        assert (outcome, seconds < 30) == ("timeout", True)
+    finally:
+        runner.close()
+    assert not list(tmp_path.rglob("*.pyc"))
