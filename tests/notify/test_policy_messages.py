@@ -498,3 +498,17 @@ def test_the_default_bars_and_digest_size_are_the_documented_ones() -> None:
     assert "exception_warning_days = 7" in (ROOT / "posture" / "config.py").read_text(encoding="utf-8")
     items = [_one("new", n) for n in range(12)]
     assert "\n  and 2 more\n" in render_digest(items).body  # render_digest's own top is the same 10
+
+
+def test_every_markup_character_has_its_look_alike() -> None:
+    """The characters chat services read as mentions, links, code or table markup (README, docs/notifications.md
+    "Untrusted text is inert")."""
+    assert neutralise("@<>[]`|") == "＠‹›［］'¦"
+
+
+def test_fractional_risks_sort_too_and_an_untitled_line_sorts_first() -> None:
+    scopes = [Item("scope-risk", {"group": g, "risk": r}) for g, r in [("low", 50.5), ("high", 50.75)]]
+    body = render_digest(scopes).body
+    assert body.index("high: risk") < body.index("low: risk")
+    items = [Item("new", {"title": "a", "risk": 50}), Item("new", {"risk": 50})]
+    assert "No team label (2)\n- [?, risk 50]  (?)" in render_digest(items).body
