@@ -413,6 +413,9 @@ def test_a_source_is_named_as_its_people_name_it(scope: str, label: str) -> None
     ({"asset": "Pod/p", "asset_kind": "k8s-pod", "groups": {"namespace": ["x/mining", "y/other"]}},
      "namespace mining / Pod/p"),
     ({"asset": "mining/Pod/p", "asset_kind": "k8s-pod", "groups": {}}, "mining/Pod/p"),
+    # Only the namespace and its slash are dropped, not a longer name that starts alike.
+    ({"asset": "mining-old/Pod/p", "asset_kind": "k8s-pod", "groups": {"namespace": ["c/mining"]}},
+     "namespace mining / mining-old/Pod/p"),
     ({"asset": "web", "asset_kind": "container", "groups": {"host": ["h1", "h2"]}}, "host h1 / container web"),
     ({"asset": "web", "asset_kind": "container"}, "container web"),
     ({"asset": "reg:5000/shop/api", "asset_kind": "repository", "groups": {"registry": ["reg:5000"]}},
