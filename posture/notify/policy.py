@@ -74,7 +74,7 @@ class Thresholds:
     scope_risk: float = 50.0
     #: A finding whose risk rises by this much (severity unchanged) is a regression.
     regression_delta: int = 10
-    #: Lines per digest section before "+M more".
+    #: Lines per digest section before "and M more".
     top: int = 10
     #: Warn this many days before an accepted risk expires.
     exception_warning_days: int = 7
