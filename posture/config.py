@@ -15,7 +15,7 @@ a missing file is an empty configuration. Example::
     new_severity = "high"          #   at or above either of these two (whichever is wider)
     scope_risk = 50                # announce a namespace/team/cluster/host/registry whose risk rises past this
     regression_delta = 10          # a risk rise that counts as a regression
-    top = 10                       # lines per digest section before "+M more"
+    top = 10                       # lines per digest section before "and M more"
     exception_warning_days = 7
 
     [[channels]]
