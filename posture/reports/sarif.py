@@ -48,11 +48,13 @@ def _rule(rule_id: str, registry: RuleRegistry, sample: dict[str, Any]) -> dict[
     if rule_id in registry:
         rule = registry.get(rule_id)
         title, severity, remediation = rule.title, rule.severity.value, rule.remediation
+        description = rule.description
         phase, category = rule.phase.value, rule.category.value
         refs = [r.as_dict() for r in rule.all_references]
     else:
         title, severity, remediation = sample["title"], sample["severity"], sample.get("remediation") or ""
         phase, category, refs = sample["phase"], sample["category"], sample.get("references") or []
+        description = ""
     tags = [
         "security",
         f"phase:{phase}",
@@ -66,6 +68,8 @@ def _rule(rule_id: str, registry: RuleRegistry, sample: dict[str, Any]) -> dict[
         "defaultConfiguration": {"level": _LEVEL.get(severity, "warning")},
         "properties": {"tags": tags, "security-severity": _SECURITY_SEVERITY.get(severity, "5.5")},
     }
+    if description:  # what a generic title (a scanner's pass-through rules) does not say
+        descriptor["fullDescription"] = {"text": description}
     if remediation:
         descriptor["help"] = {"text": remediation}
     return descriptor

@@ -27,6 +27,7 @@ from posture.rules import (
 )
 from posture.rules.base import Hit, Reference, Rule, RuleRegistry, Snapshot, Verdict, evaluate_all
 from posture.taxonomy import NIST, NIST_SECTIONS, Category, Phase, Severity
+from tests.sarif_rules import descriptors
 
 
 def flag(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
@@ -219,3 +220,16 @@ def test_the_default_registry_passes_the_image_age_through() -> None:
 def test_bulk_records_are_slotted(record: object) -> None:
     # One Hit and one Verdict per finding (20,000 CVEs in a run): no per-instance __dict__.
     assert not hasattr(record, "__dict__")
+
+
+def test_the_scanner_rules_explain_themselves_in_sarif_and_a_rule_without_a_description_stays_silent() -> None:
+    """A pass-through rule's title is generic ("… reported by a scanner"); its description says where the
+    finding comes from, and SARIF's fullDescription is where a code-scanning dashboard shows it."""
+    described = descriptors(RuleRegistry(scanner.RULES), [r.id for r in scanner.RULES])
+    assert {rule_id: entry["fullDescription"]["text"] for rule_id, entry in described.items()} == {
+        r.id: r.description for r in scanner.RULES
+    }
+    assert all(r.description.endswith(".") and len(r.description) > 20 for r in scanner.RULES)
+    plain = rule("T-PLAIN")
+    assert plain.description == ""
+    assert "fullDescription" not in descriptors(RuleRegistry([plain]), ["T-PLAIN"])["T-PLAIN"]

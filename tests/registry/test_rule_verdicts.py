@@ -16,6 +16,7 @@ from posture.records import AssetKind, AssetRecord, AssetRef, RelationRecord
 from posture.rules import registry as reg
 from posture.rules.base import Hit, Reference, RuleRegistry, Snapshot, Verdict, evaluate_all
 from posture.taxonomy import CIS_DOCKER, Phase, Severity
+from tests.sarif_rules import descriptors
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 HOST = "reg.example:5000"
@@ -108,6 +109,17 @@ def test_the_rule_table() -> None:
     assert reg.RULES[-1] is reg.HELD_FIXABLE_CRITICAL and reg.HELD_FIXABLE_CRITICAL.evaluate is None
     for rule in reg.RULES:
         assert rule.title and rule.remediation  # what a user reads next to the finding
+
+
+def test_the_rules_that_need_more_than_a_title_explain_themselves_in_sarif() -> None:
+    """Where a rule's title alone would mislead (when it is checked, what "stale" means, why a moved
+    tag is high), its description says it, shown as SARIF's fullDescription."""
+    described = descriptors(RuleRegistry(reg.RULES), [r.id for r in reg.RULES])
+    shown = {rule_id: entry["fullDescription"]["text"]
+             for rule_id, entry in described.items() if "fullDescription" in entry}
+    assert shown == {r.id: r.description for r in reg.RULES if r.description}
+    assert sorted(shown) == ["REG-BASE-REGISTRY", "REG-HELD-FIXABLE-CRITICAL", "REG-PLAIN-HTTP", "REG-STALE-IMAGE",
+                             "REG-TAG-DRIFT", "REG-TLS-UNVERIFIED", "REG-UNSIGNED-IMAGE"]
 
 
 def test_the_default_policy() -> None:
