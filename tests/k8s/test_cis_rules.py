@@ -10,28 +10,10 @@ from posture.rules import k8s_cis, k8s_controlplane, k8s_hygiene, k8s_pss
 from posture.rules.base import RuleRegistry
 from posture.rules.k8s_hygiene import parse_version, reachable_sockets
 from posture.taxonomy import CIS_K8S, KUBESCAPE, TRIVY, Severity
+from tests.k8s.k8s_objects import binding, rbac, service_account
 from tests.k8s.pss_support import container, pod, verdicts
 
 ALL = {r.id: r for r in [*k8s_cis.RULES, *k8s_controlplane.RULES, *k8s_hygiene.RULES]}
-
-
-def rbac(kind: str, name: str, rules: list[dict[str, Any]], **metadata: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": kind,
-        "metadata": {"name": name, **metadata},
-        "rules": rules,
-    }
-
-
-def binding(role: str, *subjects: dict[str, str], kind: str = "ClusterRoleBinding") -> dict[str, Any]:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": kind,
-        "metadata": {"name": f"to-{role}"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-        "subjects": list(subjects),
-    }
 
 
 def hits(rule_id: str, *objects: dict[str, Any]) -> dict[str, set[str]]:
@@ -117,17 +99,6 @@ def test_builtin_roles_are_not_reported() -> None:
     builtin = rbac("ClusterRole", "admin", wildcard, labels={"kubernetes.io/bootstrapping": "rbac-defaults"})
     system = rbac("ClusterRole", "system:controller:x", wildcard)
     assert hits("K8S-RBAC-WILDCARD", builtin, system) == {}
-
-
-def service_account(name: str, automount: bool | None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": {"name": name, "namespace": "apps"},
-    }
-    if automount is not None:
-        body["automountServiceAccountToken"] = automount
-    return body
 
 
 def test_default_service_account() -> None:

@@ -17,40 +17,10 @@ from posture.rules import k8s_cis
 from posture.rules.base import Reference, RuleRegistry, Snapshot, evaluate_all
 from posture.rules.k8s_common import POD_KINDS, run_rule
 from posture.taxonomy import CIS_K8S, KUBESCAPE, TRIVY, Phase, Severity
+from tests.k8s.k8s_objects import RBAC_API, binding, rbac, service_account
 from tests.k8s.pss_support import SCANNER, container, pod, verdicts
 
 RULES = {r.id: r for r in k8s_cis.RULES}
-RBAC_API = "rbac.authorization.k8s.io"
-
-
-def rbac(kind: str, name: str, rules: list[dict[str, Any]], **metadata: Any) -> dict[str, Any]:
-    return {"apiVersion": f"{RBAC_API}/v1", "kind": kind, "metadata": {"name": name, **metadata}, "rules": rules}
-
-
-def binding(
-    role: str, *subjects: dict[str, str], kind: str = "ClusterRoleBinding", role_kind: str = "ClusterRole"
-) -> dict[str, Any]:
-    metadata: dict[str, Any] = {"name": f"to-{role}"}
-    if kind == "RoleBinding":
-        metadata["namespace"] = "apps"
-    return {
-        "apiVersion": f"{RBAC_API}/v1",
-        "kind": kind,
-        "metadata": metadata,
-        "roleRef": {"apiGroup": RBAC_API, "kind": role_kind, "name": role},
-        "subjects": list(subjects),
-    }
-
-
-def service_account(name: str, automount: bool | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": {"name": name, "namespace": "apps"},
-    }
-    if automount is not None:
-        body["automountServiceAccountToken"] = automount
-    return body
 
 
 def deployment(name: str = "web", namespace: str | None = "apps", **spec: Any) -> dict[str, Any]:
