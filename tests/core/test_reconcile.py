@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.engine import Engine
 
 from posture.acceptance import Acceptance, Scope
@@ -480,3 +480,24 @@ def test_a_run_limited_to_namespaces_resolves_only_findings_in_them(store: Store
     assert {c.fingerprint for c in result.changes} == {items["c/shop/Deployment/web"].fingerprint,
                                                        items["c/shop"].fingerprint}
     assert result.not_judged == 5
+
+
+def test_an_unchanged_rerun_of_several_findings_rewrites_no_statement(store: Store) -> None:
+    """Each finding is matched with this scope's own sighting of it: a rerun that states the same
+    findings, each with its own content, rewrites no stated hash and no evidence (the unchanged second
+    run writes nothing new, README "Performance"), only when they were last seen."""
+    items = [vuln(store, "CVE-1", fixed="1.1"), vuln(store, "CVE-2", fixed="2.1"), vuln(store, "CVE-3")]
+    store.run("a", items)
+    written: list[str] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE")):
+            written.append(" ".join(statement.split()))
+
+    event.listen(store.engine, "before_cursor_execute", capture)
+    try:
+        assert events(store.run("a", items)) == []
+    finally:
+        event.remove(store.engine, "before_cursor_execute", capture)
+    rewrites = [w for w in written if "content_hash" in w or "evidence" in w]
+    assert rewrites == [] and written, written
