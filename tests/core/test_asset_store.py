@@ -6,7 +6,6 @@ and history follow the row), an asset of one scope overwritten or dropped by ano
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,8 +17,7 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
-from posture.db import make_engine, read_session, resolve_url, write_session
-from posture.migrations import upgrade
+from posture.db import read_session, write_session
 from posture.model import alias_table, asset_sighting_table, asset_table, relation_table
 from posture.records import UNCHANGED, AssetKind, AssetRecord, AssetRef, RelationRecord, ScopeKind, ScopeRef
 from posture.store.assets import (
@@ -35,6 +33,7 @@ from posture.store.assets import (
 )
 from posture.store.runs import ensure_scope, start_run
 from posture.taxonomy import Phase
+from tests.store_template import copy_store, migrated_sqlite
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 IMG = "sha256:" + "a" * 64
@@ -118,19 +117,12 @@ class Store:
 @pytest.fixture(scope="module")
 def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated empty store per module, copied for each test: migrating costs more than the test."""
-    path = tmp_path_factory.mktemp("assets") / "posture.db"
-    url = resolve_url(f"sqlite:///{path}")
-    engine = make_engine(url)
-    upgrade(engine, url)
-    engine.dispose()
-    return path
+    return migrated_sqlite(tmp_path_factory.mktemp("assets"))
 
 
 @pytest.fixture
 def store(migrated: Path, tmp_path: Path) -> Iterator[Store]:
-    for part in migrated.parent.glob(migrated.name + "*"):
-        shutil.copy(part, tmp_path / part.name)
-    engine = make_engine(resolve_url(f"sqlite:///{tmp_path / migrated.name}"))
+    engine = copy_store(migrated, tmp_path)
     yield Store(engine)
     engine.dispose()
 

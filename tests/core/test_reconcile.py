@@ -5,7 +5,6 @@ sees it, every finding re-opened as new after an upgrade, a same-severity restat
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,6 @@ from sqlalchemy.engine import Engine
 from posture.acceptance import Acceptance, Scope
 from posture.coverage import Coverage
 from posture.db import make_engine, read_session, resolve_url, write_session
-from posture.migrations import upgrade
 from posture.model import asset_table, finding_sighting_table, finding_table
 from posture.records import AssetKind, AssetRecord, AssetRef, ScopeKind, ScopeRef
 from posture.store.assets import content_hash, upsert_assets
@@ -37,6 +35,7 @@ from posture.store.findings import (
 from posture.store.runs import ensure_scope, start_run
 from posture.taxonomy import Phase, Severity
 from tests.core.fakes import RULES
+from tests.store_template import copy_store, migrated_sqlite
 
 IMAGE = AssetRef(AssetKind.IMAGE, "sha256:" + "a" * 64)
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -111,11 +110,9 @@ class Store:
 
 @pytest.fixture(scope="module")
 def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated store per module, copied for each test: migrating costs more than the test."""
-    path = tmp_path_factory.mktemp("reconcile") / "posture.db"
-    url = resolve_url(f"sqlite:///{path}")
-    engine = make_engine(url)
-    upgrade(engine, url)
+    """One migrated store per module, with the image every finding is on, copied for each test."""
+    path = migrated_sqlite(tmp_path_factory.mktemp("reconcile"))
+    engine = make_engine(resolve_url(f"sqlite:///{path}"))
     with write_session(engine) as s:
         upsert_assets(s, [AssetRecord(IMAGE.kind, IMAGE.key, "app:1.0", Phase.BUILD)], T0)
     engine.dispose()
@@ -124,9 +121,7 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def store(migrated: Path, tmp_path: Path) -> Iterator[Store]:
-    for part in migrated.parent.glob(migrated.name + "*"):  # the database and any WAL beside it
-        shutil.copy(part, tmp_path / part.name)
-    engine = make_engine(resolve_url(f"sqlite:///{tmp_path / migrated.name}"))
+    engine = copy_store(migrated, tmp_path)
     with read_session(engine) as s:
         asset_id = s.execute(select(asset_table.c.id).where(asset_table.c.key == IMAGE.key)).scalar_one()
     yield Store(engine, asset_id)

@@ -18,6 +18,7 @@ from posture.migrations import upgrade
 from posture.rules.base import RuleRegistry
 from posture.rules.scanner import RULES
 from posture.secrets import SecretScanner
+from tests import store_template
 from tests.reports.corpus import DATA
 
 
@@ -38,12 +39,7 @@ def registry() -> RuleRegistry:
 
 @pytest.fixture(scope="session")
 def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "posture.db"
-    url = resolve_url(f"sqlite:///{path}")
-    eng = make_engine(url)
-    upgrade(eng, url)
-    eng.dispose()
-    return path
+    return store_template.migrated_sqlite(tmp_path_factory.mktemp("template"))
 
 
 @pytest.fixture
