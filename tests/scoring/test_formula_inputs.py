@@ -155,6 +155,10 @@ def test_the_cap_entry_appears_only_above_100() -> None:
     exact = score(FindingFacts(S.CRITICAL, 100 / (6 * 1.5 * 1.15), True, None, True),
                   Context(Use.RUNNING, prevalence=1))
     assert exact.risk == 100 and "cap" not in exact.factors
+    # Just over 100 (100.26): capped, and what the cap cut is shown to one decimal like every contribution.
+    just_over = score(FindingFacts(S.CRITICAL, 100.26 / (6 * 1.5 * 1.15), True, None, True),
+                      Context(Use.RUNNING, prevalence=1))
+    assert just_over.risk == 100 and just_over.factors["cap"] == {"value": 100, "contribution": -0.3}
 
 
 def test_the_explanation_names_every_factor_with_its_value() -> None:
