@@ -15,6 +15,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 
+from posture.scoring.traits import is_root_user
 from posture.store.estate_queries import Trace
 from posture.textsafe import clean
 from tui.render import SEVERITY_STYLE, number, risk, risk_style, safe, severity
@@ -30,11 +31,17 @@ _BUILD_GROUPS = {
     "3.1.4": "secrets",
     "3.1.5": "untrusted origin",
 }
-_ROOT_USERS = frozenset({"", "root", "0", "0:0", "root:root"})
 
 
 def _mapping(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _user_fact(user: str) -> str:
+    """The image's USER as the image rule and the score judge it (``0:1000`` and ``root:staff`` are root)."""
+    if not user.strip():
+        return "root (no USER)"
+    return f"{user} (root)" if is_root_user(user) and user.strip() != "root" else user
 
 
 def build_facts(attributes: dict[str, Any]) -> list[tuple[str, str]]:
@@ -43,7 +50,7 @@ def build_facts(attributes: dict[str, Any]) -> list[tuple[str, str]]:
     facts: list[tuple[str, str]] = []
     if "user" in config:
         user = str(config.get("user") or "")
-        facts.append(("user", "root (no USER)" if user in _ROOT_USERS else user))
+        facts.append(("user", _user_fact(user)))
     for key in ("created", "os", "architecture"):
         if config.get(key):
             facts.append((key, str(config[key])))
@@ -68,7 +75,7 @@ def run_facts(attributes: dict[str, Any]) -> list[str]:
     facts: list[str] = []
     if attributes.get("privileged") or any((c.get("securityContext") or {}).get("privileged") for c in containers):
         facts.append("privileged")
-    if "user" in attributes and str(attributes["user"]) in _ROOT_USERS:
+    if "user" in attributes and is_root_user(str(attributes["user"] or "")):
         facts.append("runs as root")
     if attributes.get("cap_add"):
         facts.append("adds " + ", ".join(str(c) for c in attributes["cap_add"]))
