@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import importlib
 import json
 import os
 import random
@@ -44,7 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Equivalent-mutant declarations: ``equivalent.toml`` and one ``equivalent-<area>.toml`` per area, so
 #: people working on different modules do not edit one file.
 EQUIVALENT_DIR = ROOT / "tests" / "mutation"
-PYTEST = (sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider")
+#: pytest's arguments for every run: stop at the first failure (a killed mutant is quicker), no cache.
+PYTEST_ARGS = ("-x", "-q", "-p", "no:cacheprovider")
 #: Below this a timeout would measure the machine's load, not the mutant.
 MIN_TIMEOUT_S = 10.0
 
@@ -386,8 +388,6 @@ def serve(tree: Path) -> int:
     """The warm runner's loop: one request per line on stdin, one answer per line on stdout. Bytecode
     is not written, so a mutant never runs a stale ``.pyc`` of the previous one; a timeout kills the
     child's whole process group (tests may start children)."""
-    import importlib
-
     sys.dont_write_bytecode = True
     for name in PRELOAD:
         try:
@@ -418,7 +418,7 @@ def _forked_pytest(tree: Path, tests: list[str], timeout: float | None) -> tuple
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
-            code = int(pytest.main([*PYTEST[3:], *tests]))
+            code = int(pytest.main([*PYTEST_ARGS, *tests]))
         finally:
             os._exit(code)
     while True:
