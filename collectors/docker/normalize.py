@@ -28,6 +28,7 @@ from collectors.docker.imageconfig import (
     unique_evidence,
 )
 from collectors.docker.runtime import NOT_OBSERVED
+from posture.facts.capabilities import capability_name
 from posture.records import ENGINE_SOURCE, AssetKind, AssetRecord, AssetRef, RelationRecord, ScopeKind, ScopeRef
 from posture.secrets import SecretHit, SecretScanner
 from posture.taxonomy import Phase
@@ -257,7 +258,7 @@ def image_record(
 
 
 def _caps(values: Any) -> list[str]:
-    caps = {str(v).upper().removeprefix("CAP_") for v in _list(values) if v}
+    caps = {capability_name(v) for v in _list(values) if v}
     return sorted(caps)
 
 

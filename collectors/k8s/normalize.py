@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collectors.k8s import controlplane
-from collectors.k8s.images import digest_from_image_id, parse_image
 from collectors.k8s.keys import (
     CLUSTER_SCOPED,
     WORKLOAD_KINDS,
@@ -27,7 +26,9 @@ from collectors.k8s.keys import (
     object_ref,
 )
 from collectors.k8s.podspec import as_list, as_map, summarize_pod
-from posture.records import AssetKind, AssetRecord, AssetRef, Problem, Record, RelationRecord, names_team
+from posture.facts.ownership import names_team, team_of
+from posture.facts.references import digest_from_image_id, parse_image
+from posture.records import AssetKind, AssetRecord, AssetRef, Problem, Record, RelationRecord
 from posture.secrets import SecretScanner
 from posture.taxonomy import Phase
 
@@ -294,7 +295,7 @@ class _Graph:
             elif obj.kind == "Namespace":
                 metadata = as_map(obj.raw.get("metadata"))
                 labels, annotations = as_map(metadata.get("labels")), _team_annotations(metadata, self.team_key)
-                namespace_teams[obj.name] = _team_of(self.team_key, labels, annotations)
+                namespace_teams[obj.name] = team_of(self.team_key, [labels], [annotations])
         for obj in self.objects:
             builder = _BUILDERS.get(obj.kind, _workload if obj.kind in WORKLOAD_KINDS else None)
             assert builder is not None
@@ -308,7 +309,7 @@ class _Graph:
                 attributes["network_policies"] = netpol_count.get(obj.name, 0) if known else None
             pod = obj.pod or {}
             labels, annotations = attributes["labels"], attributes.get("annotations", {})
-            team = _team_of(self.team_key, labels, pod.get("labels", {}), annotations, pod.get("annotations", {}))
+            team = team_of(self.team_key, [labels, pod.get("labels", {})], [annotations, pod.get("annotations", {})])
             if not team and obj.namespace:
                 team = namespace_teams.get(obj.namespace)
             if team:
@@ -421,18 +422,9 @@ def _mark_unknowns(attributes: dict[str, Any], unlisted: frozenset[str]) -> None
 
 
 def _team_annotations(metadata: Mapping[str, Any], team_key: str) -> dict[str, str]:
-    """An object's annotations naming its team (:func:`posture.records.names_team`): scoring's fallback
+    """An object's annotations naming its team (:func:`posture.facts.ownership.names_team`): scoring's fallback
     when no label says."""
     return {str(k): str(v) for k, v in as_map(metadata.get("annotations")).items() if names_team(str(k), team_key)}
-
-
-def _team_of(team_key: str, *sources: Mapping[str, Any]) -> str | None:
-    """The first team named in ``sources`` (labels before annotations, the object before its namespace)."""
-    for source in sources:
-        for key, value in source.items():
-            if value and names_team(str(key), team_key):
-                return str(value)
-    return None
 
 
 def _base_attributes(obj: _Object, team_key: str) -> dict[str, Any]:

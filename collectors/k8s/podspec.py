@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from collectors.k8s.images import parse_image
-from posture.records import names_team
+from posture.facts.ownership import names_team
+from posture.facts.references import parse_image
 from posture.secrets import SecretScanner
 
 #: (spec field, container kind) for every list of containers a pod can have.

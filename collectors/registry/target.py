@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from posture.facts.references import DOCKER_HUB, registry_host
+
 #: Docker Hub is addressed as docker.io but served (and authenticated) elsewhere.
-DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 DOCKER_HUB_API = "registry-1.docker.io"
 DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
 
@@ -61,7 +62,7 @@ class RegistryTarget:
     @property
     def api_authority(self) -> str:
         """The host:port actually spoken to (Docker Hub's API lives on another name)."""
-        return DOCKER_HUB_API if self.host in DOCKER_HUB_ALIASES else self.authority
+        return DOCKER_HUB_API if registry_host(self.host) == DOCKER_HUB else self.authority
 
     @property
     def base_url(self) -> str:
@@ -109,8 +110,8 @@ def parse_registry_url(url: str, *, insecure_hosts: Sequence[str] = ()) -> Regis
     host = parts.hostname.lower()
     netloc_host = f"[{host}]" if ":" in host else host
     authority = netloc_host if port in (None, _DEFAULT_PORTS[parts.scheme]) else f"{netloc_host}:{port}"
-    if host in DOCKER_HUB_ALIASES:
-        authority = "docker.io"
+    if registry_host(host) == DOCKER_HUB:
+        authority = DOCKER_HUB
     insecure = authority in insecure_hosts or host in insecure_hosts
     if parts.scheme == "http" and not insecure:
         raise TargetError(f"registry {authority}: plain HTTP needs --insecure-registry {authority}")

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from collectors.k8s.images import parse_image
 from collectors.k8s.keys import asset_kind, display_name, object_key
 from collectors.reports.fields import DESCRIPTION_MAX, LIST_MAX, clean, compact, digest_of, report_time
 from collectors.reports.vulnids import (
@@ -30,6 +29,7 @@ from collectors.reports.vulnids import (
 from collectors.vexclaim import ACCEPTED, Claim, Product, accept, too_long
 from posture.acceptance import Acceptance
 from posture.coverage import FULL, Coverage
+from posture.facts.references import parse_image
 from posture.records import (
     UNCHANGED,
     AssetKind,

@@ -27,6 +27,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from posture.facts.capabilities import dangerous as dangerous_capabilities
+from posture.facts.references import mutable_tag
+from posture.facts.sockets import mounted_sockets
 from posture.records import AssetKind, AssetRecord
 from posture.rules.base import Hit, Reference, Rule, Snapshot
 from posture.taxonomy import CIS_DOCKER, KUBESCAPE, TRIVY, Phase, Severity
@@ -52,38 +55,8 @@ DEFAULT_CAPS = frozenset(
         "SYS_CHROOT",
     }
 )
-#: Capabilities that amount to host control or kernel-wide effects.
-DANGEROUS_CAPS = frozenset(
-    {
-        "ALL",
-        "SYS_ADMIN",
-        "SYS_PTRACE",
-        "SYS_MODULE",
-        "SYS_RAWIO",
-        "DAC_READ_SEARCH",
-        "NET_ADMIN",
-        "SYS_BOOT",
-        "BPF",
-        "PERFMON",
-        "SYS_TIME",
-        "MAC_ADMIN",
-        "MAC_OVERRIDE",
-        "SYSLOG",
-        "LINUX_IMMUTABLE",
-    }
-)
 #: docker-bench's sensitive host directories (5.6); subdirectories count too, except under ``/``.
 SENSITIVE_DIRS = frozenset({"/", "/boot", "/dev", "/etc", "/lib", "/proc", "/sys", "/usr"})
-#: Container runtime API sockets: mounting one gives the container the host (5.32).
-RUNTIME_SOCKETS = frozenset({"docker.sock", "podman.sock", "containerd.sock", "crio.sock", "dockershim.sock"})
-#: Directories that hold those sockets: mounting the directory mounts the socket. ``/var/run`` is a
-#: link to ``/run`` on current distributions, but a bind mount names whichever path the user wrote.
-RUNTIME_SOCKET_DIRS = frozenset(
-    {
-        *("/run", "/run/docker", "/run/containerd", "/run/crio", "/run/podman"),
-        *("/var/run", "/var/run/docker", "/var/run/containerd", "/var/run/crio", "/var/run/podman"),
-    }
-)
 _WILDCARD_IPS = frozenset({"", "0.0.0.0", "::"})
 _DEMOTE = {
     Severity.CRITICAL: Severity.HIGH,
@@ -220,7 +193,7 @@ def _capabilities(a: Attrs, engine: Attrs | None) -> list[Fail]:
     added = sorted(set(a.get("cap_add") or []) - DEFAULT_CAPS)
     if not added:
         return []
-    dangerous = sorted(set(added) & DANGEROUS_CAPS)
+    dangerous = dangerous_capabilities(added)
     severity = Severity.CRITICAL if "ALL" in added else Severity.HIGH if dangerous else None
     return [Fail(evidence={"cap_add": added, "dangerous": dangerous}, severity=severity)]
 
@@ -380,8 +353,7 @@ def _runtime_socket(a: Attrs, engine: Attrs | None) -> list[Fail]:
     fails = []
     for mount in a.get("mounts") or []:
         source, destination = str(mount.get("source") or ""), str(mount.get("destination") or "")
-        names = {source.rsplit("/", 1)[-1], destination.rsplit("/", 1)[-1]}
-        if names & RUNTIME_SOCKETS or source.rstrip("/") in RUNTIME_SOCKET_DIRS:
+        if mounted_sockets(source, destination):
             fails.append(Fail(source, {"source": source, "destination": destination, "rw": bool(mount.get("rw"))}))
     return fails
 
@@ -401,20 +373,6 @@ def _mutable_reference(a: Attrs, engine: Attrs | None) -> list[Fail]:
     ref = str(a.get("image") or "")
     tag = mutable_tag(ref)
     return [Fail(evidence={"image": ref, "tag": tag})] if tag is not None else []
-
-
-def mutable_tag(ref: str) -> str | None:
-    """``"latest"`` for ``nginx`` or ``nginx:latest``; None for ``nginx:1.25``, digests and image IDs."""
-    if (
-        not ref
-        or "@" in ref
-        or ref.startswith("sha256:")
-        or (len(ref) in (12, 64) and all(c in "0123456789abcdef" for c in ref))
-    ):
-        return None
-    last = ref.rsplit("/", 1)[-1]
-    tag = last.rsplit(":", 1)[1] if ":" in last else ""
-    return "latest" if tag in ("", "latest") else None
 
 
 def _K(control: str) -> Reference:

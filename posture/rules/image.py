@@ -29,13 +29,13 @@ from datetime import timedelta
 from typing import Any
 
 from posture.clock import parse_timestamp, utcnow
+from posture.facts.references import mutable_tag
+from posture.facts.users import is_root_user
 from posture.records import ENGINE_SOURCE, AssetKind, AssetRecord
 from posture.rules.base import Evaluate, Hit, Reference, Rule, Snapshot
 from posture.taxonomy import CIS_DOCKER, TRIVY, Phase, Severity
 
 DEFAULT_MAX_IMAGE_AGE_DAYS = 365
-#: The user part of ``USER user[:group]`` that means UID 0, whatever the group ("" is no USER at all).
-_ROOT_USERS = frozenset({"", "root", "0"})
 #: Detectors whose hit is almost certainly a live credential, not a guess.
 _CERTAIN_DETECTORS = frozenset(
     {
@@ -77,7 +77,7 @@ def _root_user(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
     if config is None:
         return
     user = str(config.get("user") or "").strip()
-    if user.partition(":")[0] in _ROOT_USERS:
+    if is_root_user(user):
         yield Hit(evidence={"user": user or "(unset: root)"})
 
 
@@ -120,7 +120,7 @@ def _secrets(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
 
 def _latest(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
     for tag in asset.attributes.get("repo_tags") or []:
-        if str(tag).rsplit("/", 1)[-1].endswith(":latest"):
+        if mutable_tag(str(tag)) is not None:  # a repo tag always names its tag: only ":latest" is mutable
             yield Hit(discriminator=str(tag), evidence={"tag": tag})
 
 

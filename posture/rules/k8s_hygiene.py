@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from posture.facts.sockets import reachable_sockets
 from posture.records import AssetKind, AssetRecord
 from posture.rules.base import Hit, Reference, Rule, Snapshot
 from posture.rules.k8s_common import POD_KINDS, containers, context, pod_of, run_rule
@@ -16,22 +17,6 @@ from posture.taxonomy import CIS_K8S, KUBESCAPE, TRIVY, Severity
 
 Evaluate = Callable[[AssetRecord, Snapshot], Iterable[Hit]]
 _SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
-#: Where container runtimes put their API sockets; mounting one, or a directory above one, is root on the node.
-RUNTIME_SOCKETS = (
-    "/var/run/docker.sock",
-    "/run/docker.sock",
-    "/var/run/docker/containerd/containerd.sock",
-    "/run/docker/containerd/containerd.sock",
-    "/var/run/containerd/containerd.sock",
-    "/run/containerd/containerd.sock",
-    "/var/run/crio/crio.sock",
-    "/run/crio/crio.sock",
-    "/var/run/dockershim.sock",
-    "/run/dockershim.sock",
-    "/var/run/cri-dockerd.sock",
-    "/run/cri-dockerd.sock",
-)
-
 
 _rule = run_rule
 
@@ -84,18 +69,6 @@ def missing_requests(container: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def writable_rootfs(container: Mapping[str, Any]) -> Mapping[str, Any] | None:
     value = context(container).get("readOnlyRootFilesystem")
     return None if value is True else {"readOnlyRootFilesystem": value}
-
-
-def reachable_sockets(host_path: str) -> list[str]:
-    """Runtime sockets a hostPath exposes: the socket itself or any directory above it (``/var``, ``/``)."""
-    path = host_path.rstrip("/")
-    if path.endswith((".sock", ".socket")) and path.rsplit("/", 1)[-1].split(".")[0] in (
-        "docker",
-        "containerd",
-        "crio",
-    ):
-        return [path]
-    return [s for s in RUNTIME_SOCKETS if s == path or s.startswith(path + "/")]
 
 
 def runtime_socket(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from posture.facts.capabilities import dangerous as dangerous_capabilities
 from posture.records import AssetRecord
 from posture.rules.base import Hit, Reference, Rule, Snapshot
 from posture.rules.k8s_common import POD_KINDS, containers, context, field_path, is_windows, pod_of, sub
@@ -73,11 +74,6 @@ RESTRICTED_VOLUME_TYPES = frozenset(
 _APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
 #: Allowed values of the AppArmor annotation besides ``localhost/*``: empty means "not set".
 _APPARMOR_ANNOTATION_VALUES = frozenset({"", "runtime/default"})
-#: Capabilities that amount to root on the node; adding one raises the finding to high.
-_DANGEROUS_CAPABILITIES = frozenset(
-    {"ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "BPF", "DAC_READ_SEARCH"}
-)
-
 PodCheck = Callable[[Mapping[str, Any]], Iterator[Hit]]
 
 
@@ -143,7 +139,7 @@ def capabilities_baseline(pod: Mapping[str, Any]) -> Iterator[Hit]:
     for c in containers(pod):
         extra = [cap for cap in _added(c) if cap not in BASELINE_CAPABILITIES]
         if extra:
-            dangerous = any(cap.upper().removeprefix("CAP_") in _DANGEROUS_CAPABILITIES for cap in extra)
+            dangerous = bool(dangerous_capabilities(extra))
             hit = _container_hit(c, "securityContext.capabilities.add", extra)
             yield Hit(hit.discriminator, hit.evidence, severity=Severity.HIGH if dangerous else None)
 

@@ -28,6 +28,7 @@ from datetime import timedelta
 from typing import Any
 
 from posture import clock
+from posture.facts.references import reference_registry, registry_host
 from posture.records import AssetKind, AssetRecord
 from posture.rules.base import Hit, Reference, Rule, Snapshot
 from posture.taxonomy import CIS_DOCKER, Phase, Severity
@@ -37,7 +38,6 @@ POINTS_TO = "points-to"
 BASE_NAME_LABEL = "org.opencontainers.image.base.name"
 #: A full release version (1.4.2, v1.4.2, 1.4.2-alpine, 1.4.2+build.7): by convention it never moves.
 RELEASE_TAG = re.compile(r"^v?\d+\.\d+\.\d+(?:[-+._][0-9A-Za-z][0-9A-Za-z.+_-]*)?$")
-_DOCKER_HUB = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 
 
 # --- finding the registry and its policy --------------------------------------------------------
@@ -73,15 +73,6 @@ def _tag_images(tag: AssetRecord, snapshot: Snapshot) -> Iterator[AssetRecord]:
 def _config(image: AssetRecord) -> Mapping[str, Any]:
     config = image.attributes.get("config")
     return config if isinstance(config, Mapping) else {}
-
-
-def reference_registry(reference: str) -> str:
-    """The registry host of an image reference, Docker's way (``alpine`` and ``org/app`` are Docker Hub)."""
-    first, sep, _ = reference.partition("/")
-    if not sep or not ("." in first or ":" in first or first == "localhost"):
-        return "docker.io"
-    first = first.lower()
-    return "docker.io" if first in _DOCKER_HUB else first
 
 
 # --- evaluators ---------------------------------------------------------------------------------
@@ -166,7 +157,7 @@ def _base_outside_allow_list(asset: AssetRecord, snapshot: Snapshot) -> Iterator
     if not governed:
         return
     host = reference_registry(base)
-    if host not in allowed and not (host == "docker.io" and allowed & _DOCKER_HUB):
+    if host not in {registry_host(h) for h in allowed}:
         yield Hit(evidence={"base_image": base, "base_registry": host, "allowed": sorted(allowed)})
 
 

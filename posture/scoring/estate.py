@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from posture.records import AssetKind, names_team
+from posture.facts.ownership import team_of
+from posture.records import AssetKind
 from posture.scoring.formula import Context, Use
 from posture.scoring.traits import Traits, container_traits, kubernetes_traits, merge
 
@@ -196,13 +197,12 @@ class Estate:
                 yield "registry", registry
 
     def _team(self, node: AssetNode) -> str | None:
-        """The team key in the asset's labels, its pod template's labels, then the same annotations
-        (teams that keep ownership out of selectors annotate instead), then its namespace's."""
+        """The team :func:`posture.facts.ownership.team_of` names in the asset's labels and its pod
+        template's, then their annotations, then its namespace's: decided from the stored labels under
+        the key configured now, the way the collector decided it under the key configured then."""
         attrs = node.attrs
-        if self._team_key == "team" and isinstance(attrs.get("team"), str):
-            return str(attrs["team"])
-        pod = attrs.get("pod")
-        found = self._tagged(attrs, pod if isinstance(pod, Mapping) else {})
+        pod = _mapping(attrs, "pod")
+        found = self._tagged(attrs, pod)
         if found is None and node.parent_kind == _NAMESPACE and node.parent_key:
             namespace = self._by_ref.get((node.parent_kind, node.parent_key))
             if namespace is not None:
@@ -210,17 +210,8 @@ class Estate:
         return found
 
     def _tagged(self, *sources: Mapping[str, Any]) -> str | None:
-        """The team key's value in the labels of ``sources``, else in their annotations (the key or a
-        prefixed one, :func:`posture.records.names_team`); first one set wins."""
-        for source in sources:
-            value = _mapping(source, "labels").get(self._team_key)
-            if value:
-                return str(value)
-        for source in sources:
-            for key, value in _mapping(source, "annotations").items():
-                if value and names_team(str(key), self._team_key):
-                    return str(value)
-        return None
+        labels = [_mapping(source, "labels") for source in sources]
+        return team_of(self._team_key, labels, [_mapping(source, "annotations") for source in sources])
 
     def _cluster(self, node: AssetNode) -> str | None:
         """The cluster group of a Kubernetes asset: the cluster's name (its kubeconfig context), which

@@ -12,21 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-#: Container runtime sockets: whoever holds one controls every container on the host.
-RUNTIME_SOCKETS = frozenset(
-    {
-        "/var/run/docker.sock",
-        "/run/docker.sock",
-        "/run/containerd/containerd.sock",
-        "/var/run/containerd/containerd.sock",
-        "/var/run/crio/crio.sock",
-        "/run/crio/crio.sock",
-        "/run/podman/podman.sock",
-    }
-)
+from posture.facts.sockets import mounted_sockets, reachable_sockets
+from posture.facts.users import is_root_user
+
 #: Addresses a published Docker port listens on that reach beyond the host itself.
 _ALL_INTERFACES = frozenset({"", "0.0.0.0", "::", "[::]"})
-_ROOT_USERS = frozenset({"", "0", "root"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +34,8 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def is_root_user(user: str) -> bool:
-    """``""`` (the image default, root unless the image says otherwise), ``root``, ``0``, ``0:0``, ``root:grp``."""
-    return user.strip().split(":", 1)[0] in _ROOT_USERS
+def _mount_sockets(mount: Mapping[str, Any]) -> list[str]:
+    return mounted_sockets(str(mount.get("source") or ""), str(mount.get("destination") or ""))
 
 
 def container_traits(attributes: Mapping[str, Any], image_user: str | None = None) -> Traits:
@@ -57,7 +46,7 @@ def container_traits(attributes: Mapping[str, Any], image_user: str | None = Non
     for mode, name in (("pid_mode", "host-pid"), ("network_mode", "host-network"), ("ipc_mode", "host-ipc")):
         if attributes.get(mode) == "host":
             privileges.add(name)
-    if any(_map(m).get("source") in RUNTIME_SOCKETS for m in _list(attributes.get("mounts"))):
+    if any(_mount_sockets(_map(m)) for m in _list(attributes.get("mounts"))):
         privileges.add("docker-socket")
     user = str(attributes.get("user") or "") or (image_user or "")
     if is_root_user(user):
@@ -85,7 +74,7 @@ def pod_summary_privileges(pod: Mapping[str, Any]) -> frozenset[str]:
         if pod.get(field) is True:
             privileges.add(name)
     for volume in map(_map, _list(pod.get("volumes"))):
-        if volume.get("type") == "hostPath" and str(volume.get("path", "")).rstrip("/") in RUNTIME_SOCKETS:
+        if reachable_sockets(str(volume.get("path") or "")):
             privileges.add("docker-socket")
     for container in map(_map, _list(pod.get("containers"))):
         if _map(container.get("securityContext")).get("privileged") is True:

@@ -39,7 +39,7 @@ def test_an_unknown_rule_selects_nothing_and_passes(demo: Path) -> None:
 def test_a_failing_gate_counts_by_severity_in_one_line(demo: Path) -> None:
     result = gate(demo, "--fail-on", "high")
     assert result.exit_code == 1
-    assert result.stderr == "posture: fail-on high: 30 open findings selected at or above high (7 critical, 23 high)\n"
+    assert result.stderr == "posture: fail-on high: 31 open findings selected at or above high (8 critical, 23 high)\n"
     assert result.stdout.startswith("[")  # the listing is still written
 
 
@@ -66,14 +66,14 @@ def test_each_filter_narrows_what_the_gate_judges(demo: Path, option: str, faili
 
 
 def test_min_severity_and_the_threshold_both_bound_the_count(demo: Path) -> None:
-    assert "(7 critical)\n" in gate(demo, "--min-severity", "critical", "--fail-on", "high").stderr
-    assert "(7 critical, 23 high)\n" in gate(demo, "--min-severity", "high", "--fail-on", "high").stderr
+    assert "(8 critical)\n" in gate(demo, "--min-severity", "critical", "--fail-on", "high").stderr
+    assert "(8 critical, 23 high)\n" in gate(demo, "--min-severity", "high", "--fail-on", "high").stderr
 
 
 def test_limit_shortens_the_listing_not_what_is_judged(demo: Path) -> None:
     result = gate(demo, "--limit", "1", "--sort", "age", "--fail-on", "high")
     assert result.exit_code == 1
-    assert "30 open findings" in result.stderr
+    assert "31 open findings" in result.stderr
 
 
 def test_accepted_and_resolved_findings_never_fail_the_gate(demo: Path, tmp_path: Path) -> None:

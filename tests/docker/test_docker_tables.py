@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from posture.facts.capabilities import DANGEROUS_CAPABILITIES
+from posture.facts.sockets import RUNTIME_SOCKETS, SOCKET_STEMS
 from posture.rules import docker as docker_rules
 from posture.taxonomy import CIS_DOCKER, Severity
 from tests.docker.rule_records import LSM_ENGINE, container, container_hits, engine, engine_hits, verdicts
@@ -29,24 +31,8 @@ DOCKER_BENCH_DEFAULT_CAPS = {
     "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
     "NET_BIND_SERVICE", "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
 }  # fmt: skip
-#: Posture's own ranking inside 5.4 (docker-bench's check_5_4 and CIS 1.6.0 5.4 warn on any extra
-#: capability alike, so no external source has this list): capabilities that amount to host control or
-#: kernel-wide effects raise the finding to high, ALL to critical. It is pinned as it stands: it is NOT
-#: the list of posture/rules/k8s_pss.py (_DANGEROUS_CAPABILITIES, 8 entries, which lacks SYS_BOOT,
-#: PERFMON, SYS_TIME, MAC_ADMIN, MAC_OVERRIDE, SYSLOG and LINUX_IMMUTABLE); issue 22 will give the two
-#: one home, and this pin then fails on purpose.
-POSTURE_DANGEROUS_CAPS = {
-    "ALL", "SYS_ADMIN", "SYS_PTRACE", "SYS_MODULE", "SYS_RAWIO", "DAC_READ_SEARCH", "NET_ADMIN",
-    "SYS_BOOT", "BPF", "PERFMON", "SYS_TIME", "MAC_ADMIN", "MAC_OVERRIDE", "SYSLOG", "LINUX_IMMUTABLE",
-}  # fmt: skip
-
-
 def test_default_capabilities_are_docker_benchs() -> None:
     assert docker_rules.DEFAULT_CAPS == DOCKER_BENCH_DEFAULT_CAPS
-
-
-def test_dangerous_capabilities_are_pinned() -> None:
-    assert docker_rules.DANGEROUS_CAPS == POSTURE_DANGEROUS_CAPS
 
 
 @pytest.mark.parametrize("cap", sorted(DOCKER_BENCH_DEFAULT_CAPS))
@@ -55,7 +41,9 @@ def test_adding_back_a_default_capability_is_no_finding(cap: str) -> None:
     assert "DKR-CAP-ADD" not in container_hits({"HostConfig.CapAdd": [f"CAP_{cap}"]})
 
 
-@pytest.mark.parametrize("cap", sorted(POSTURE_DANGEROUS_CAPS - {"ALL"}))
+#: Posture's own ranking inside 5.4 (docker-bench's check_5_4 and CIS 1.6.0 5.4 warn on any extra capability
+#: alike): the dangerous ones raise the finding to high, ALL to critical; the list is pinned in tests/facts.
+@pytest.mark.parametrize("cap", sorted(DANGEROUS_CAPABILITIES - {"ALL"}))
 def test_a_dangerous_capability_is_high(cap: str) -> None:
     host = engine(LSM_ENGINE)
     [verdict] = verdicts(container({"HostConfig.CapAdd": ["CHOWN", f"CAP_{cap}"]}, host), host, "DKR-CAP-ADD")
@@ -121,24 +109,9 @@ def test_only_bind_mounts_are_host_directories() -> None:
 # --- 5.32 runtime sockets ---------------------------------------------------------------------------
 
 #: check_5_32 greps ``docker.sock`` in .Mounts; Kubescape C-0074 adds containerd.sock and crio.sock;
-#: Posture adds podman.sock and the kubelet's dockershim.sock (the same API, other runtimes).
-RUNTIME_SOCKETS = {"docker.sock", "containerd.sock", "crio.sock", "podman.sock", "dockershim.sock"}
-#: Where those sockets live: /var/run and /var/run/docker (C-0074, check_5_32's default socket's
-#: directory), /run/containerd (C-0074), /var/run/crio (C-0074), the podman service's /run/podman;
-#: each under both /run and its /var/run link, since a bind mount names the path the user wrote.
-RUNTIME_SOCKET_DIRS = {
-    f"{prefix}{directory}"
-    for prefix in ("/run", "/var/run")
-    for directory in ("", "/docker", "/containerd", "/crio", "/podman")
-}
-
-
-def test_runtime_sockets_are_pinned() -> None:
-    assert docker_rules.RUNTIME_SOCKETS == RUNTIME_SOCKETS
-    assert docker_rules.RUNTIME_SOCKET_DIRS == RUNTIME_SOCKET_DIRS
-
-
-@pytest.mark.parametrize("name", sorted(RUNTIME_SOCKETS))
+#: Posture judges every runtime socket and every directory above one (posture/facts/sockets.py, its
+#: tables pinned in tests/facts/test_sockets.py): here each reaches DKR-RUNTIME-SOCKET by both routes.
+@pytest.mark.parametrize("name", sorted(f"{stem}{suffix}" for stem in SOCKET_STEMS for suffix in (".sock", ".socket")))
 def test_each_runtime_socket_is_found_by_source_or_destination(name: str) -> None:
     source = f"/srv/sockets/{name}"
     assert _mount_verdicts("DKR-RUNTIME-SOCKET", _bind(source, destination="/api")) == [(source, Severity.CRITICAL)]
@@ -147,10 +120,14 @@ def test_each_runtime_socket_is_found_by_source_or_destination(name: str) -> Non
     assert _mount_verdicts("DKR-RUNTIME-SOCKET", _bind(f"/srv/sockets/{name}.bak", destination="/api")) == []
 
 
-@pytest.mark.parametrize("directory", sorted(RUNTIME_SOCKET_DIRS))
+RUNTIME_SOCKET_DIRS = sorted({socket.rsplit("/", 1)[0] for socket in RUNTIME_SOCKETS} | {"/", "/var", "/run/user/1000"})
+
+
+@pytest.mark.parametrize("directory", RUNTIME_SOCKET_DIRS)
 def test_each_runtime_socket_directory_is_found(directory: str) -> None:
-    assert _mount_verdicts("DKR-RUNTIME-SOCKET", _bind(directory + "/")) == [(directory + "/", Severity.CRITICAL)]
-    assert _mount_verdicts("DKR-RUNTIME-SOCKET", _bind(directory + "/lock")) == []
+    mounted = directory.rstrip("/") + "/"
+    assert _mount_verdicts("DKR-RUNTIME-SOCKET", _bind(mounted)) == [(mounted, Severity.CRITICAL)]
+    assert _mount_verdicts("DKR-RUNTIME-SOCKET", _bind(directory.rstrip("/") + "/lock")) == []
 
 
 def test_the_runtime_socket_evidence_says_whether_it_is_writable() -> None:

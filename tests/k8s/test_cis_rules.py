@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
+from posture.facts.sockets import reachable_sockets
 from posture.rules import k8s_cis, k8s_controlplane, k8s_hygiene, k8s_pss
 from posture.rules.base import RuleRegistry
-from posture.rules.k8s_hygiene import parse_version, reachable_sockets
+from posture.rules.k8s_hygiene import parse_version
 from posture.taxonomy import CIS_K8S, KUBESCAPE, TRIVY, Severity
 from tests.k8s.k8s_objects import binding, rbac, service_account
 from tests.k8s.pss_support import container, pod, verdicts

@@ -1,7 +1,5 @@
-"""The tables of posture/rules/k8s_hygiene.py used entry by entry: runtime sockets and escape-CVE ranges.
-
-Runtime sockets are the default API socket paths of Docker, containerd (standalone and Docker's
-embedded one), CRI-O, dockershim and cri-dockerd, under both /var/run and /run. Each escape CVE's
+"""The tables of posture/rules/k8s_hygiene.py used entry by entry: escape-CVE ranges (the runtime sockets
+moved to posture/facts/sockets.py, tested in tests/facts). Each escape CVE's
 ranges are its advisory's affected versions, half-open ``[introduced, fixed)``: every edge is tested.
 """
 
@@ -10,52 +8,8 @@ from __future__ import annotations
 import pytest
 
 from posture.records import AssetKind, AssetRecord
-from posture.rules.k8s_hygiene import ESCAPE_CVES, RUNTIME_SOCKETS, escape_cves, reachable_sockets
+from posture.rules.k8s_hygiene import ESCAPE_CVES, escape_cves
 from posture.taxonomy import Phase
-
-SOCKETS_UNDER_RUN = [
-    "docker.sock",
-    "docker/containerd/containerd.sock",
-    "containerd/containerd.sock",
-    "crio/crio.sock",
-    "dockershim.sock",
-    "cri-dockerd.sock",
-]
-
-
-def test_runtime_sockets_are_exactly_the_defaults_under_both_run_directories() -> None:
-    assert sorted(RUNTIME_SOCKETS) == sorted(f"{root}/{s}" for root in ("/var/run", "/run") for s in SOCKETS_UNDER_RUN)
-
-
-@pytest.mark.parametrize("root", ["/var/run", "/run"])
-def test_a_run_directory_reaches_each_of_its_sockets(root: str) -> None:
-    expected = [f"{root}/{s}" for s in SOCKETS_UNDER_RUN]
-    assert reachable_sockets(root) == expected
-    assert reachable_sockets(root + "/") == expected
-    assert set(expected) <= set(reachable_sockets("/"))
-
-
-@pytest.mark.parametrize("socket", RUNTIME_SOCKETS)
-def test_each_socket_and_its_directory(socket: str) -> None:
-    assert reachable_sockets(socket) == [socket]
-    assert socket in reachable_sockets(socket.rsplit("/", 1)[0])
-
-
-@pytest.mark.parametrize(
-    ("path", "expected"),
-    [
-        ("/srv/docker.sock", ["/srv/docker.sock"]),
-        ("/srv/containerd.socket", ["/srv/containerd.socket"]),
-        ("/srv/crio.sock/", ["/srv/crio.sock"]),
-        ("/srv/podman.sock", []),
-        ("/srv/docker.socks", []),
-        ("/var/log", []),
-        ("/var/run2", []),
-        ("/run/containerd", ["/run/containerd/containerd.sock"]),
-    ],
-)
-def test_socket_names_outside_the_table(path: str, expected: list[str]) -> None:
-    assert reachable_sockets(path) == expected
 
 
 def _node(component: str, version: str) -> AssetRecord:

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from collectors.k8s.images import parse_image
 from collectors.k8s.normalize import SUPPORTED_KINDS, expand_lists, records_from_objects
+from posture.facts.references import parse_image
 from posture.records import AssetKind, AssetRecord, AssetRef, Problem, Record, RelationRecord
 from tests.k8s.pss_support import SCANNER, container, pod
 

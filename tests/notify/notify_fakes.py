@@ -73,7 +73,7 @@ class Cluster:
             yield AssetRecord(AssetKind.NAMESPACE, key, f"Namespace/{ns}", Phase.RUN, {"name": ns, "labels": {}},
                               parent=cluster)
         for digest in sorted({w.image for w in self.workloads} | set(self.cves)):
-            yield AssetRecord(AssetKind.IMAGE, digest, f"app@{digest[:19]}", Phase.BUILD, {"user": "app"})
+            yield AssetRecord(AssetKind.IMAGE, digest, f"app@{digest[:19]}", Phase.BUILD, {"config": {"user": "app"}})
             for cve in self.cves.get(digest, ()):
                 yield ObservationRecord("VULN", AssetRef(AssetKind.IMAGE, digest), f"{cve}|openssl|3.0.2",
                                         f"{cve} in openssl 3.0.2", Severity.CRITICAL,

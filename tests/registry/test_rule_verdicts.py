@@ -211,31 +211,6 @@ def test_no_registry_when_a_parent_is_missing_or_absent_or_a_cycle() -> None:
     assert reg.registry_of(a, Snapshot([a, b])) is None
 
 
-@pytest.mark.parametrize(
-    ("reference", "host"),
-    [
-        # Docker's rule (distribution/reference): the first component is a host only if it has a "." or
-        # ":" or is "localhost"; otherwise the reference is on Docker Hub.
-        ("alpine", "docker.io"),
-        ("alpine:3.19", "docker.io"),
-        ("library/alpine", "docker.io"),
-        ("org/app:1", "docker.io"),
-        ("localhost/app", "localhost"),
-        ("localhost:5000/app", "localhost:5000"),
-        ("reg.example:5000/team/app:1", "reg.example:5000"),
-        ("Quay.IO/org/base", "quay.io"),
-        ("myhost:5000/app", "myhost:5000"),
-        # Docker Hub's other names are Docker Hub.
-        ("docker.io/library/alpine", "docker.io"),
-        ("index.docker.io/library/alpine", "docker.io"),
-        ("registry-1.docker.io/library/alpine", "docker.io"),
-        ("Registry-1.Docker.IO/library/alpine", "docker.io"),
-    ],
-)
-def test_reference_registry(reference: str, host: str) -> None:
-    assert reg.reference_registry(reference) == host
-
-
 # --- REG-STALE-IMAGE (§3.2.2) ----------------------------------------------------------------------
 
 

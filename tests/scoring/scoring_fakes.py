@@ -55,7 +55,7 @@ class DockerEngine:
 
     def collect(self) -> Iterator[Record]:
         yield AssetRecord(ENGINE.kind, ENGINE.key, "build-host", Phase.RUN, {})
-        yield AssetRecord(AssetKind.IMAGE, CONFIG_DIGEST, "app:1", Phase.BUILD, {"user": "app"},
+        yield AssetRecord(AssetKind.IMAGE, CONFIG_DIGEST, "app:1", Phase.BUILD, {"config": {"user": "app"}},
                           aliases=(MANIFEST_DIGEST,))
         for c in self.containers:
             ref = AssetRef(AssetKind.CONTAINER, f"{ENGINE.key}/{c.name}")

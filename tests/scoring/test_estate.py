@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from posture.facts.users import is_root_user
 from posture.scoring import Use
 from posture.scoring.estate import AssetNode, Edge, Estate
-from posture.scoring.traits import container_traits, is_root_user, kubernetes_traits, pod_summary_privileges
+from posture.scoring.traits import container_traits, kubernetes_traits, pod_summary_privileges
 
 
 def test_docker_container_traits() -> None:

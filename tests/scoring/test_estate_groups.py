@@ -215,7 +215,7 @@ def test_registries_up_to_four_levels() -> None:
 
 
 def test_an_image_is_grouped_wherever_it_runs_and_is_held() -> None:
-    nodes = [_node(1, "image", team="img-team"),
+    nodes = [_node(1, "image", labels={"team": "img-team"}),
              _node(2, "docker-engine", key="e1", name="h1"), _node(3, "docker-engine", key="e2", name="h2"),
              _node(4, "container", ("docker-engine", "e1"), running=True, labels={"team": "a"}),
              _node(5, "container", ("docker-engine", "e2"), running=True, labels={"team": "b"}),
@@ -231,8 +231,9 @@ def test_an_image_is_grouped_wherever_it_runs_and_is_held() -> None:
 
 # -- teams -------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("attrs", "team_key", "team"), [
-    ({"team": "pay"}, "team", "pay"),  # the attribute the collectors fill
-    ({"team": "pay"}, "owner", None),  # only under the default key
+    ({"team": "pay"}, "team", None),  # the collector's attribute is its answer, not a second source
+    ({"labels": {"example.com/team": "pay"}}, "team", "pay"),  # a prefixed label, as the collector reads it
+    ({"labels": {"example.com/team": "pay"}}, "owner", None),
     ({"team": 7, "labels": {"team": "lab"}}, "team", "lab"),  # not a string: the labels
     ({"labels": {"owner": "ops"}}, "owner", "ops"),
     ({"labels": {"owner": ""}, "annotations": {"owner": "ann"}}, "owner", "ann"),  # an empty label is unset

@@ -15,7 +15,9 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 
-from posture.scoring.traits import is_root_user
+from posture.facts.users import is_root_user
+from posture.records import AssetKind
+from posture.scoring.traits import container_traits, kubernetes_traits
 from posture.store.estate_queries import Trace
 from posture.textsafe import clean
 from tui.render import SEVERITY_STYLE, number, risk, risk_style, safe, severity
@@ -68,23 +70,26 @@ def build_facts(attributes: dict[str, Any]) -> list[tuple[str, str]]:
     return [(k, clean(v, limit=160)) for k, v in facts]
 
 
-def run_facts(attributes: dict[str, Any]) -> list[str]:
-    """What makes a running copy dangerous: privileges, host namespaces, exposure (Docker or Kubernetes)."""
-    pod = _mapping(attributes.get("pod"))
-    containers = [c for c in pod.get("containers", []) if isinstance(c, dict)]
-    facts: list[str] = []
-    if attributes.get("privileged") or any((c.get("securityContext") or {}).get("privileged") for c in containers):
-        facts.append("privileged")
-    if "user" in attributes and is_root_user(str(attributes["user"] or "")):
-        facts.append("runs as root")
+#: How the trace words each privilege the score counts (posture.scoring.traits), in the order shown.
+PRIVILEGE_WORDS = {
+    "privileged": "privileged",
+    "root": "runs as root",
+    "host-network": "host network",
+    "host-pid": "host PID",
+    "host-ipc": "host IPC",
+    "docker-socket": "mounts a runtime socket",
+}
+
+
+def run_facts(kind: str, attributes: dict[str, Any], image_user: str) -> list[str]:
+    """What makes a running copy dangerous: the privileges exactly as the score counts them (a Docker
+    container without a user of its own runs as ``image_user``), then capabilities and exposure."""
+    traits = (
+        container_traits(attributes, image_user) if kind == AssetKind.CONTAINER else kubernetes_traits(attributes)
+    )
+    facts = [word for name, word in PRIVILEGE_WORDS.items() if name in traits.privileges]
     if attributes.get("cap_add"):
         facts.append("adds " + ", ".join(str(c) for c in attributes["cap_add"]))
-    for mode, label in (("network_mode", "host network"), ("pid_mode", "host PID")):
-        if attributes.get(mode) == "host":
-            facts.append(label)
-    for field, label in (("hostNetwork", "host network"), ("hostPID", "host PID"), ("hostIPC", "host IPC")):
-        if pod.get(field) is True:
-            facts.append(label)
     published = [p for p in attributes.get("ports") or [] if isinstance(p, dict) and p.get("host_port")]
     if published:
         facts.append("publishes " + ", ".join(f"{p.get('host_ip') or '0.0.0.0'}:{p['host_port']}" for p in published))
@@ -236,6 +241,7 @@ def render_trace(trace: Trace) -> Text:
         _finding_lines(text, tag["findings"], 3)
 
     text.append("\n\nRUN", style="bold reverse")
+    image_user = str(_mapping(image["attributes"].get("config")).get("user") or "")
     if not trace.run:
         text.append("\nnothing collected runs this digest", style="dim")
     for asset in trace.run:
@@ -243,7 +249,7 @@ def render_trace(trace: Trace) -> Text:
         text.append_text(safe(asset["name"], style="bold", limit=80))
         text.append(f" ({asset['kind']})  ", style="dim")
         text.append_text(risk(asset["risk"]))
-        facts = run_facts(asset["attributes"])
+        facts = run_facts(asset["kind"], asset["attributes"], image_user)
         if facts:
             text.append("\n    ")
             text.append(" · ".join(facts), style="yellow")
