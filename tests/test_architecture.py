@@ -33,7 +33,9 @@ def test_pure_core_loads_no_io_library() -> None:
 
 
 def test_the_core_type_checks_strictly() -> None:
-    """mypy --strict over posture/ (pyproject's [tool.mypy]): the core's contracts are its types."""
+    """mypy --strict over posture/, collectors/ and tui/ (pyproject's [tool.mypy]): the contracts between
+    layers are types, so a collector writing an attribute the rules read under another name, or a screen
+    reading a field a store query does not return, fails here."""
     result = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "Success: no issues found" in result.stdout
