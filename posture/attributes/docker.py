@@ -187,3 +187,13 @@ def engine_attributes(attributes: Mapping[str, Any]) -> EngineAttributes:
     """``attributes`` read as an engine's; raises :class:`MissingAttributes` naming any key it lacks."""
     _require(attributes, EngineAttributes.__required_keys__, "engine")
     return cast(EngineAttributes, attributes)
+
+
+def stored_container(attributes: Mapping[str, Any]) -> ContainerAttributes:
+    """A stored container's attributes as a reader of the store (the TUI) sees them: typed, not checked.
+
+    A record written by an older release may lack a key, and stored attributes are untrusted JSON, so
+    such a reader uses ``.get`` and checks each value's shape; mypy still rejects a key's misspelt name.
+    The rules, which judge what the normalizer has just written, use :func:`container_attributes`.
+    """
+    return cast(ContainerAttributes, attributes)

@@ -15,7 +15,9 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 
+from posture.attributes.docker import stored_container
 from posture.scoring.traits import is_root_user
+from posture.store.detail_models import ImageChoice, TraceFinding
 from posture.store.estate_queries import Trace
 from posture.textsafe import clean
 from tui.render import SEVERITY_STYLE, number, risk, risk_style, safe, severity
@@ -69,23 +71,28 @@ def build_facts(attributes: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def run_facts(attributes: dict[str, Any]) -> list[str]:
-    """What makes a running copy dangerous: privileges, host namespaces, exposure (Docker or Kubernetes)."""
+    """What makes a running copy dangerous: privileges, host namespaces, exposure (Docker or Kubernetes).
+
+    A Docker container's facts are read under the keys the Docker rules judge (``posture.attributes.docker``).
+    """
+    docker = stored_container(attributes)
     pod = _mapping(attributes.get("pod"))
     containers = [c for c in pod.get("containers", []) if isinstance(c, dict)]
     facts: list[str] = []
-    if attributes.get("privileged") or any((c.get("securityContext") or {}).get("privileged") for c in containers):
+    if docker.get("privileged") or any((c.get("securityContext") or {}).get("privileged") for c in containers):
         facts.append("privileged")
     if "user" in attributes and is_root_user(str(attributes["user"] or "")):
         facts.append("runs as root")
     if attributes.get("cap_add"):
         facts.append("adds " + ", ".join(str(c) for c in attributes["cap_add"]))
-    for mode, label in (("network_mode", "host network"), ("pid_mode", "host PID")):
-        if attributes.get(mode) == "host":
-            facts.append(label)
+    if docker.get("network_mode") == "host":
+        facts.append("host network")
+    if docker.get("pid_mode") == "host":
+        facts.append("host PID")
     for field, label in (("hostNetwork", "host network"), ("hostPID", "host PID"), ("hostIPC", "host IPC")):
         if pod.get(field) is True:
             facts.append(label)
-    published = [p for p in attributes.get("ports") or [] if isinstance(p, dict) and p.get("host_port")]
+    published = [p for p in docker.get("ports") or [] if isinstance(p, dict) and p.get("host_port")]
     if published:
         facts.append("publishes " + ", ".join(f"{p.get('host_ip') or '0.0.0.0'}:{p['host_port']}" for p in published))
     vias = sorted({str(e.get("via")) for e in attributes.get("exposure") or [] if isinstance(e, dict)})
@@ -98,7 +105,7 @@ class TraceScreen(FilteredScreen):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "reload", "Reload")]
 
     class ImagesLoaded(Message):
-        def __init__(self, text: str | None, images: list[dict[str, Any]]) -> None:
+        def __init__(self, text: str | None, images: list[ImageChoice]) -> None:
             self.text = text
             self.images = images
             super().__init__()
@@ -198,7 +205,7 @@ def render_trace(trace: Trace) -> Text:
     if config:
         text.append("\n")
         text.append_text(_pairs(config))
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[TraceFinding]] = {}
     for finding in trace.build:
         section = next(
             (
@@ -261,7 +268,7 @@ def _pairs(pairs: list[tuple[str, str]]) -> Text:
     return text
 
 
-def _finding_lines(text: Text, findings: list[dict[str, Any]], limit: int) -> None:
+def _finding_lines(text: Text, findings: list[TraceFinding], limit: int) -> None:
     for finding in findings[:limit]:
         text.append("\n    ")
         text.append_text(risk(finding["risk"]))
