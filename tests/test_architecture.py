@@ -20,16 +20,29 @@ def test_import_linter_contracts_hold() -> None:
     assert "Contracts: 4 kept, 0 broken" in result.stdout
 
 
-def test_pure_core_loads_no_io_library() -> None:
+def _loaded_by(imports: str) -> set[str]:
+    """The modules a fresh interpreter loads for ``imports`` beyond those it starts with."""
     code = (
         "import sys, json\n"
-        "import posture.rules, posture.scoring, posture.records, posture.taxonomy\n"
-        "io = ('docker', 'kubernetes', 'httpx', 'sqlalchemy', 'textual', 'apprise')\n"
-        "print(json.dumps(sorted(m for m in io if m in sys.modules)))"
+        "before = set(sys.modules)\n"
+        f"import {imports}\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == []
+    return set(json.loads(result.stdout))
+
+
+def test_pure_core_loads_no_io_library() -> None:
+    loaded = _loaded_by("posture.rules, posture.scoring, posture.records, posture.taxonomy")
+    io = ("docker", "kubernetes", "httpx", "sqlalchemy", "textual", "apprise")
+    assert sorted(m for m in io if m in loaded) == []
+
+
+def test_attribute_records_import_only_the_standard_library() -> None:
+    """Collectors and rules both import posture.attributes, so it may import neither (nor anything else of Posture)."""
+    loaded = _loaded_by("posture.attributes.docker") - {"posture", "posture.attributes", "posture.attributes.docker"}
+    assert all(m.split(".")[0] in sys.stdlib_module_names for m in loaded), sorted(loaded)
 
 
 def test_the_core_type_checks_strictly() -> None:

@@ -18,7 +18,8 @@ no-new-privileges, 2.16 userland proxy) need the daemon's command line or ``daem
 Podman answers the same API but has no daemon in dockerd's sense: 2.1 (rootful daemon), 2.12
 (authorization plugin), 2.15 (live restore) and 2.18 (experimental build) do not apply to it.
 
-Container attributes read here are produced by ``collectors/docker/normalize.py``.
+Engine and container attributes read here are produced by ``collectors/docker/normalize.py``; their keys
+and types are declared once, in ``posture/attributes/docker.py``.
 """
 
 from __future__ import annotations

@@ -15,24 +15,29 @@ from typing import Any, NotRequired, TypedDict
 # -- one finding ----------------------------------------------------------------------------------
 
 
-class FindingDetail(TypedDict):
-    """A finding's row, its asset, the exception that accepts it and the sources that see it."""
+class FindingBrief(TypedDict):
+    """A finding as a list of them shows it (the trace's findings on each asset)."""
 
     id: int
-    fingerprint: str
-    rule_id: str
     asset_id: int
-    discriminator: str
-    title: str
+    risk: int
     severity: str
     severity_rank: int
-    phase: str
-    category: str
+    rule_id: str
+    title: str
     references: list[dict[str, str]]
     evidence: dict[str, Any]
+
+
+class FindingDetail(FindingBrief):
+    """A finding's row, its asset, the exception that accepts it and the sources that see it."""
+
+    fingerprint: str
+    discriminator: str
+    phase: str
+    category: str
     content_hash: str
     status: str
-    risk: int
     #: :func:`posture.scoring.formula.explain`'s published shape, not the stored inputs.
     risk_factors: dict[str, Any]
     first_seen: datetime
@@ -154,18 +159,6 @@ class ImageChoice(TypedDict):
     running: int
 
 
-class TraceFinding(TypedDict):
-    id: int
-    asset_id: int
-    risk: int
-    severity: str
-    severity_rank: int
-    rule_id: str
-    title: str
-    references: list[dict[str, str]]
-    evidence: dict[str, Any]
-
-
 class TraceAsset(TypedDict):
     """A tag pointing to the image or an asset running it, with its open findings and their top risk."""
 
@@ -176,7 +169,7 @@ class TraceAsset(TypedDict):
     attributes: dict[str, Any]
     parent_kind: str | None
     parent_key: str | None
-    findings: list[TraceFinding]
+    findings: list[FindingBrief]
     risk: int
 
 

@@ -23,12 +23,12 @@ from posture.store.detail_models import (
     AssetFinding,
     AssetRow,
     ExposureStep,
+    FindingBrief,
     ImageChoice,
     IncomingRelation,
     OutgoingRelation,
     SourceSeeing,
     TraceAsset,
-    TraceFinding,
     TraceTag,
 )
 from posture.store.sqltext import contains_ci, unindexed
@@ -360,7 +360,7 @@ class Trace:
     """One image digest from build to run, with the findings of every asset on the way."""
 
     image: AssetRow
-    build: list[TraceFinding]  # findings on the image
+    build: list[FindingBrief]  # findings on the image
     distribute: list[TraceTag]  # tags (with repository/registry) pointing to it
     run: list[TraceAsset]  # containers, pods and workloads running it
     combined: Risk
@@ -388,7 +388,7 @@ def lifecycle_trace(session: Session, image_id: int) -> Trace | None:
     return Trace(_asset_row(image), build, pointing, running, combined)
 
 
-def _traced(row: Row[Any], findings: dict[int, list[TraceFinding]]) -> TraceAsset:
+def _traced(row: Row[Any], findings: dict[int, list[FindingBrief]]) -> TraceAsset:
     """An asset on the image's way with its open findings and their top risk."""
     own = findings.get(row.id, [])
     return {
@@ -415,8 +415,8 @@ def _sources_of(session: Session, relation: str, keys: list[str]) -> list[Row[An
     return list(session.execute(stmt))
 
 
-def _open_findings(session: Session, asset_ids: list[int]) -> dict[int, list[TraceFinding]]:
-    out: dict[int, list[TraceFinding]] = defaultdict(list)
+def _open_findings(session: Session, asset_ids: list[int]) -> dict[int, list[FindingBrief]]:
+    out: dict[int, list[FindingBrief]] = defaultdict(list)
     ids = sorted(set(asset_ids))
     for start in range(0, len(ids), 500):
         stmt = (

@@ -4,6 +4,7 @@ mypy checks that the normalizer writes only declared keys and the rules read onl
 tests check the run-time side: over real inspect documents (tests/data/docker-inspect), the demo
 snapshot, the rule tests' hardened container and a Podman engine, the normalizer writes exactly the
 declared keys, nested records included, and a record that lacks one is refused rather than judged.
+That the records import only the standard library is tests/test_architecture.py's.
 """
 
 from __future__ import annotations
@@ -132,3 +133,5 @@ def test_an_engine_missing_a_key_is_refused_for_its_own_rules_and_its_containers
         list(evaluate_all(REGISTRY, Snapshot([host]), [host]))
     with pytest.raises(MissingAttributes, match="engine attributes lack userns"):
         list(evaluate_all(REGISTRY, Snapshot([container, host]), [container]))
+
+

@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from posture.attributes.docker import stored_container
 from posture.scoring.traits import is_root_user
-from posture.store.detail_models import ImageChoice, TraceFinding
+from posture.store.detail_models import FindingBrief, ImageChoice
 from posture.store.estate_queries import Trace
 from posture.textsafe import clean
 from tui.render import SEVERITY_STYLE, number, risk, risk_style, safe, severity
@@ -205,7 +205,7 @@ def render_trace(trace: Trace) -> Text:
     if config:
         text.append("\n")
         text.append_text(_pairs(config))
-    groups: dict[str, list[TraceFinding]] = {}
+    groups: dict[str, list[FindingBrief]] = {}
     for finding in trace.build:
         section = next(
             (
@@ -268,7 +268,7 @@ def _pairs(pairs: list[tuple[str, str]]) -> Text:
     return text
 
 
-def _finding_lines(text: Text, findings: list[TraceFinding], limit: int) -> None:
+def _finding_lines(text: Text, findings: list[FindingBrief], limit: int) -> None:
     for finding in findings[:limit]:
         text.append("\n    ")
         text.append_text(risk(finding["risk"]))
