@@ -43,20 +43,35 @@ def test_the_facts_package_imports_the_standard_library_alone() -> None:
     assert "posture.facts.sockets" in _imported_modules(ROOT / "posture" / "rules" / "docker.py")  # it sees imports
 
 
-def test_pure_core_loads_no_io_library() -> None:
+def _loaded_by(imports: str) -> set[str]:
+    """The modules a fresh interpreter loads for ``imports`` beyond those it starts with."""
     code = (
         "import sys, json\n"
-        "import posture.rules, posture.scoring, posture.records, posture.taxonomy\n"
-        "io = ('docker', 'kubernetes', 'httpx', 'sqlalchemy', 'textual', 'apprise')\n"
-        "print(json.dumps(sorted(m for m in io if m in sys.modules)))"
+        "before = set(sys.modules)\n"
+        f"import {imports}\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == []
+    return set(json.loads(result.stdout))
+
+
+def test_pure_core_loads_no_io_library() -> None:
+    loaded = _loaded_by("posture.rules, posture.scoring, posture.records, posture.taxonomy")
+    io = ("docker", "kubernetes", "httpx", "sqlalchemy", "textual", "apprise")
+    assert sorted(m for m in io if m in loaded) == []
+
+
+def test_attribute_records_import_only_the_standard_library() -> None:
+    """Collectors and rules both import posture.attributes, so it may import neither (nor anything else of Posture)."""
+    loaded = _loaded_by("posture.attributes.docker") - {"posture", "posture.attributes", "posture.attributes.docker"}
+    assert all(m.split(".")[0] in sys.stdlib_module_names for m in loaded), sorted(loaded)
 
 
 def test_the_core_type_checks_strictly() -> None:
-    """mypy --strict over posture/ (pyproject's [tool.mypy]): the core's contracts are its types."""
+    """mypy --strict over posture/, collectors/ and tui/ (pyproject's [tool.mypy]): the contracts between
+    layers are types, so a collector writing an attribute the rules read under another name, or a screen
+    reading a field a store query does not return, fails here."""
     result = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "Success: no issues found" in result.stdout

@@ -23,6 +23,7 @@ from posture.reports.overview import Counts, Headline, load_counts, load_headlin
 from posture.rules.base import RuleRegistry
 from posture.settle import settle
 from posture.store import diff, estate_queries, tui_queries
+from posture.store.detail_models import AssetDetail, FindingDetail, FindingEventRow, ImageChoice
 from posture.store.estate_queries import EstateIndex, Trace
 from posture.store.exception_list import list_exceptions
 from posture.store.exceptions import create_exception, revoke_exception, would_cover
@@ -41,6 +42,14 @@ class AcceptRequest:
     owner: str
     expires_at: datetime | None
     until_fix: bool = False
+
+
+class FindingView(FindingDetail):
+    """A finding's detail with its history and what its rule says to do (None: the rule is not installed)."""
+
+    history: list[FindingEventRow]
+    remediation: str | None
+    rule_title: str | None
 
 
 @dataclass(frozen=True)
@@ -103,28 +112,31 @@ class Store:
         with read_session(self.engine) as session:
             return tui_queries.finding_page(session, flt, order, limit, after=after, offset=offset, reverse=reverse)
 
-    def finding(self, finding_id: int) -> dict[str, Any] | None:
+    def finding(self, finding_id: int) -> FindingView | None:
         """The finding in full, its history and the remediation its rule gives."""
         with read_session(self.engine) as session:
             detail = tui_queries.finding_detail(session, finding_id)
             if detail is None:
                 return None
-            detail["history"] = tui_queries.finding_history(session, finding_id)
+            history = tui_queries.finding_history(session, finding_id)
         rule = self.registry.get(detail["rule_id"]) if detail["rule_id"] in self.registry else None
-        detail["remediation"] = rule.remediation if rule else None
-        detail["rule_title"] = rule.title if rule else None
-        return detail
+        return {
+            **detail,
+            "history": history,
+            "remediation": rule.remediation if rule else None,
+            "rule_title": rule.title if rule else None,
+        }
 
     # -- estate ---------------------------------------------------------------------------------
     def estate(self) -> EstateIndex:
         with read_session(self.engine) as session:
             return estate_queries.load_estate(session)
 
-    def asset(self, asset_id: int) -> dict[str, Any] | None:
+    def asset(self, asset_id: int) -> AssetDetail | None:
         with read_session(self.engine) as session:
             return estate_queries.asset_detail(session, asset_id)
 
-    def images(self, text: str | None = None) -> list[dict[str, Any]]:
+    def images(self, text: str | None = None) -> list[ImageChoice]:
         with read_session(self.engine) as session:
             return estate_queries.image_choices(session, text)
 

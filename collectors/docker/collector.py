@@ -30,7 +30,8 @@ from collectors.docker.normalize import (
     image_record,
     legacy_engine_key,
 )
-from collectors.docker.runtime import observe
+from collectors.docker.runtime import Observed, observe
+from posture.attributes.docker import Transport
 from posture.coverage import FULL, Coverage
 from posture.records import AssetRecord, CollectorError, Problem, Record, ScopeKind, ScopeRef
 from posture.secrets import SecretHit, SecretScanner
@@ -158,7 +159,7 @@ class DockerCollector:
                 yield relation
         yield from problems
 
-    def _inspect_container(self, container_id: str) -> tuple[Mapping[str, Any], dict[str, Any]]:
+    def _inspect_container(self, container_id: str) -> tuple[Mapping[str, Any], Observed]:
         """The inspect, and for a running container its processes and exec sessions (same pool slot)."""
         inspect = self._client.inspect_container(container_id)
         return inspect, observe(self._client, inspect)
@@ -191,7 +192,7 @@ class DockerCollector:
         with ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="docker-inspect") as pool:
             return [r for r in pool.map(guarded, ids) if r is not None]
 
-    def _transport(self) -> dict[str, Any]:
+    def _transport(self) -> Transport:
         tls = self.endpoint.tls
         return {
             "url": self.endpoint.url,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from posture.attributes.docker import Healthcheck
 from posture.secrets import SecretHit, SecretScanner, marker
 
 #: History commands are evidence, not archives: long ``RUN`` lines are cut after this many characters.
@@ -65,7 +66,7 @@ def redacted_text(location: str, text: str, secrets: SecretScanner | None, hits:
     return clean[:MAX_HISTORY_TEXT]
 
 
-def healthcheck(raw: Any, secrets: SecretScanner | None, hits: list[SecretHit]) -> dict[str, Any] | None:
+def healthcheck(raw: Any, secrets: SecretScanner | None, hits: list[SecretHit]) -> Healthcheck | None:
     """``{"test": [...], "interval_ns", "timeout_ns", "retries"}``; None when the image sets none."""
     if not isinstance(raw, Mapping) or not raw.get("Test"):
         return None

@@ -17,7 +17,7 @@ import hashlib
 import ipaddress
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from collectors.docker.imageconfig import (
     healthcheck,
@@ -27,7 +27,16 @@ from collectors.docker.imageconfig import (
     split_env,
     unique_evidence,
 )
-from collectors.docker.runtime import NOT_OBSERVED
+from collectors.docker.runtime import NOT_OBSERVED, Observed
+from posture.attributes.docker import (
+    ContainerAttributes,
+    DefaultBridge,
+    Device,
+    EngineAttributes,
+    Mount,
+    PortBinding,
+    Transport,
+)
 from posture.facts.capabilities import capability_name
 from posture.records import ENGINE_SOURCE, AssetKind, AssetRecord, AssetRef, RelationRecord, ScopeKind, ScopeRef
 from posture.secrets import SecretHit, SecretScanner
@@ -123,7 +132,7 @@ def _loopback_host(name: str) -> bool:
         return False
 
 
-def default_bridge(networks: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+def default_bridge(networks: Iterable[Mapping[str, Any]]) -> DefaultBridge | None:
     """The default bridge network (``docker0``) and whether it lets containers talk to each other."""
     for net in networks:
         options = _map(net.get("Options"))
@@ -141,14 +150,14 @@ def engine_record(
     info: Mapping[str, Any],
     version: Mapping[str, Any],
     networks: Iterable[Mapping[str, Any]] | None,
-    transport: Mapping[str, Any],
+    transport: Transport,
 ) -> AssetRecord:
     """The engine and the daemon settings the API shows; ``networks`` None = not listable (unknown icc)."""
     opts = security_options(info)
     swarm = _map(info.get("Swarm"))
     plugins = _map(info.get("Plugins"))
     key = engine_key(info, version)
-    attributes: dict[str, Any] = {
+    attributes: EngineAttributes = {
         "id": str(info.get("ID") or ""),
         "name": str(info.get("Name") or ""),
         "product": engine_product(version),
@@ -180,7 +189,7 @@ def engine_record(
         "insecure_registries": insecure_registries(info),
         "networks_known": networks is not None,
         "default_bridge": default_bridge(networks or []),
-        "transport": dict(transport),
+        "transport": transport.copy(),
     }
     return AssetRecord(
         AssetKind.DOCKER_ENGINE,
@@ -262,12 +271,21 @@ def _caps(values: Any) -> list[str]:
     return sorted(caps)
 
 
-def _security_opt(values: Any) -> dict[str, Any]:
+class _SecurityOpt(TypedDict):
+    seccomp: str
+    apparmor_opt: str
+    selinux_options: list[str]
+    no_new_privileges: bool
+    raw: list[str]
+
+
+def _security_opt(values: Any) -> _SecurityOpt:
     """``HostConfig.SecurityOpt`` → seccomp / apparmor / selinux / no-new-privileges, plus a safe raw list.
 
     An inline seccomp profile (the CLI sends the file's JSON) is summarized as ``seccomp=<custom>``.
     """
-    seccomp, apparmor, selinux, nnp = "default", "", [], False
+    seccomp, apparmor, nnp = "default", "", False
+    selinux: list[str] = []
     raw: list[str] = []
     for entry in _list(values):
         text = str(entry)
@@ -293,8 +311,8 @@ def _security_opt(values: Any) -> dict[str, Any]:
     }
 
 
-def _mounts(values: Any) -> list[dict[str, Any]]:
-    mounts = [
+def _mounts(values: Any) -> list[Mount]:
+    mounts: list[Mount] = [
         {
             "type": str(m.get("Type") or ""),
             "source": str(m.get("Source") or ""),
@@ -309,8 +327,8 @@ def _mounts(values: Any) -> list[dict[str, Any]]:
     return sorted(mounts, key=lambda m: (m["destination"], m["source"]))
 
 
-def _ports(bindings: Any) -> list[dict[str, str]]:
-    ports = []
+def _ports(bindings: Any) -> list[PortBinding]:
+    ports: list[PortBinding] = []
     for container_port, hosts in _map(bindings).items():
         for host in _list(hosts) or [{}]:
             host = _map(host)
@@ -324,7 +342,7 @@ def _ports(bindings: Any) -> list[dict[str, str]]:
     return sorted(ports, key=lambda p: (p["container_port"], p["host_ip"], p["host_port"]))
 
 
-def _devices(values: Any) -> list[dict[str, str]]:
+def _devices(values: Any) -> list[Device]:
     return [
         {
             "host": str(d.get("PathOnHost") or ""),
@@ -341,7 +359,7 @@ def container_record(
     engine: AssetRecord,
     secrets: SecretScanner | None,
     image_config: Mapping[str, Any] | None = None,
-    observed: Mapping[str, Any] = NOT_OBSERVED,
+    observed: Observed = NOT_OBSERVED,
 ) -> tuple[AssetRecord, RelationRecord | None]:
     """A container of ``engine`` from ``/containers/{id}/json`` and its ``runs`` edge to the image.
 
@@ -372,7 +390,7 @@ def container_record(
     networks = _map(_map(inspect.get("NetworkSettings")).get("Networks"))
     name = str(inspect.get("Name") or container_id[:12]).lstrip("/")
     pids_limit = host.get("PidsLimit")
-    attributes: dict[str, Any] = {
+    attributes: ContainerAttributes = {
         "id": container_id,
         "name": name,
         "engine_id": engine.key,
@@ -418,8 +436,8 @@ def container_record(
         "labels": labels,
         "log_driver": str(_map(host.get("LogConfig")).get("Type") or ""),
         "runtime": str(host.get("Runtime") or ""),
-        "sshd": observed.get("sshd"),
-        "execs": list(observed.get("execs") or []),
+        "sshd": observed["sshd"],
+        "execs": list(observed["execs"]),
     }
     record = AssetRecord(
         AssetKind.CONTAINER,

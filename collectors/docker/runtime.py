@@ -17,21 +17,32 @@ Command lines are never kept: arguments can hold secrets; only the sshd executab
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import docker.errors
 
+from posture.attributes.docker import ExecSession
+
 #: Users an exec may name that are root in every image (names are resolved in the container's passwd).
 _ROOT = frozenset({"root", "0"})
+
+
+class Observed(TypedDict):
+    """The container attributes this module fills in (see :class:`posture.attributes.docker.ContainerAttributes`)."""
+
+    sshd: list[str] | None
+    execs: list[ExecSession]
+
+
 #: Attributes of a container whose processes and exec sessions could not be looked at.
-NOT_OBSERVED: Mapping[str, Any] = {"sshd": None, "execs": []}
+NOT_OBSERVED: Observed = {"sshd": None, "execs": []}
 
 
-def observe(client: Any, inspect: Mapping[str, Any]) -> dict[str, Any]:
+def observe(client: Any, inspect: Mapping[str, Any]) -> Observed:
     """``sshd`` (executables, or None when unknown) and ``execs`` of a running container."""
     container_id = str(inspect.get("Id") or "")
     if not (inspect.get("State") or {}).get("Running"):
-        return dict(NOT_OBSERVED)
+        return NOT_OBSERVED.copy()
     try:
         top = client.top(container_id)
     except docker.errors.APIError:  # stopped meanwhile, or an engine without /top (no ps on the host)
@@ -83,13 +94,13 @@ def sshd_executables(titles: Sequence[str], processes: Iterable[Sequence[Any]]) 
 
 def exec_sessions(
     inspects: Iterable[Mapping[str, Any]], probe: Sequence[str] | None = None, container_user: str = ""
-) -> list[dict[str, Any]]:
+) -> list[ExecSession]:
     """Exec sessions as ``{id, privileged, user, root, running}``; ``root`` only when asked for by name.
 
     An exec running the health ``probe`` as the engine runs it (unprivileged, as the container's
     user) is the engine's probe, not a session.
     """
-    sessions = []
+    sessions: list[ExecSession] = []
     for raw in inspects:
         config = raw.get("ProcessConfig") or {}
         user = str(config.get("user") or "")

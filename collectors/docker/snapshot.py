@@ -29,6 +29,7 @@ from collectors.docker.normalize import (
     image_record,
     legacy_engine_key,
 )
+from posture.attributes.docker import Transport
 from posture.coverage import Coverage
 from posture.filekinds import special_file
 from posture.records import CollectorError, Record, ScopeKind, ScopeRef
@@ -87,7 +88,7 @@ class DockerSnapshotCollector:
 
     def collect(self) -> Iterator[Record]:
         data = self._load()
-        transport = {"url": f"file://{self.path}", "scheme": "file", "tls": False, "client_cert": False}
+        transport: Transport = {"url": f"file://{self.path}", "scheme": "file", "tls": False, "client_cert": False}
         engine = engine_record(data["info"], data.get("version") or {}, data.get("networks"), transport)
         yield engine
         configs: dict[str, Any] = {}

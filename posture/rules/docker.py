@@ -18,23 +18,29 @@ no-new-privileges, 2.16 userland proxy) need the daemon's command line or ``daem
 Podman answers the same API but has no daemon in dockerd's sense: 2.1 (rootful daemon), 2.12
 (authorization plugin), 2.15 (live restore) and 2.18 (experimental build) do not apply to it.
 
-Container attributes read here are produced by ``collectors/docker/normalize.py``.
+Engine and container attributes read here are produced by ``collectors/docker/normalize.py``; their keys
+and types are declared once, in ``posture/attributes/docker.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from posture.attributes.docker import (
+    ContainerAttributes,
+    EngineAttributes,
+    Mount,
+    container_attributes,
+    engine_attributes,
+)
 from posture.facts.capabilities import dangerous as dangerous_capabilities
 from posture.facts.references import mutable_tag
 from posture.facts.sockets import mounted_sockets
 from posture.records import AssetKind, AssetRecord
 from posture.rules.base import Hit, Reference, Rule, Snapshot
 from posture.taxonomy import CIS_DOCKER, KUBESCAPE, TRIVY, Phase, Severity
-
-Attrs = Mapping[str, Any]
 
 #: Capabilities Docker grants by default: adding them back is not an extra privilege (docker-bench's list).
 DEFAULT_CAPS = frozenset(
@@ -77,13 +83,13 @@ class Fail:
     title: str | None = None
 
 
-ContainerCheck = Callable[[Attrs, Attrs | None], Iterable[Fail]]
-EngineCheck = Callable[[Attrs], Iterable[Fail]]
+ContainerCheck = Callable[[ContainerAttributes, EngineAttributes | None], Iterable[Fail]]
+EngineCheck = Callable[[EngineAttributes], Iterable[Fail]]
 
 
-def _engine_of(asset: AssetRecord, snapshot: Snapshot) -> Attrs | None:
+def _engine_of(asset: AssetRecord, snapshot: Snapshot) -> EngineAttributes | None:
     engine = snapshot.get(asset.parent) if asset.parent is not None else None
-    return engine.attributes if engine is not None else None
+    return engine_attributes(engine.attributes) if engine is not None else None
 
 
 def _refs(cis: str, *peers: Reference) -> tuple[Reference, ...]:
@@ -103,11 +109,11 @@ def container_rule(
     """A section 5 rule: evidence carries ``running``/``state``; not running = one severity lower."""
 
     def evaluate(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
-        attrs = asset.attributes
-        running = bool(attrs.get("running"))
+        attrs = container_attributes(asset.attributes)
+        running = attrs["running"]
         for fail in check(attrs, _engine_of(asset, snapshot)):
             base = fail.severity or severity
-            evidence = {**fail.evidence, "running": running, "state": attrs.get("state", "")}
+            evidence = {**fail.evidence, "running": running, "state": attrs["state"]}
             yield Hit(fail.discriminator, evidence, fail.title, base if running else _DEMOTE[base])
 
     return Rule(
@@ -138,9 +144,10 @@ def engine_rule(
     does not apply to Podman, whose compatible API answers the same ``/info`` without meaning it."""
 
     def evaluate(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
-        if docker_only and asset.attributes.get("product") == "podman":
+        attrs = engine_attributes(asset.attributes)
+        if docker_only and attrs["product"] == "podman":
             return
-        for fail in check(asset.attributes):
+        for fail in check(attrs):
             yield Hit(fail.discriminator, fail.evidence, fail.title, fail.severity)
 
     return Rule(
@@ -174,23 +181,23 @@ def _confinement(host_has: bool | None, disabled: bool, unset: bool, evidence: M
     return [Fail(evidence=evidence, severity=Severity.LOW)] if unset and host_has else []
 
 
-def _lsm(engine: Attrs | None, name: str) -> bool | None:
-    return None if engine is None else bool(engine.get(name))
+def _lsm(engine: EngineAttributes | None, name: Literal["apparmor", "selinux"]) -> bool | None:
+    return None if engine is None else engine[name]
 
 
-def _apparmor(a: Attrs, engine: Attrs | None) -> list[Fail]:
-    profile = str(a.get("apparmor_profile") or "")
+def _apparmor(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
+    profile = a["apparmor_profile"]
     return _confinement(_lsm(engine, "apparmor"), profile == "unconfined", not profile, {"apparmor_profile": profile})
 
 
-def _selinux(a: Attrs, engine: Attrs | None) -> list[Fail]:
+def _selinux(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
     # Docker adds label=disable to privileged and host-PID containers even without SELinux: hence the gate.
-    options = list(a.get("selinux_options") or [])
+    options = list(a["selinux_options"])
     return _confinement(_lsm(engine, "selinux"), "disable" in options, not options, {"selinux_options": options})
 
 
-def _capabilities(a: Attrs, engine: Attrs | None) -> list[Fail]:
-    added = sorted(set(a.get("cap_add") or []) - DEFAULT_CAPS)
+def _capabilities(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
+    added = sorted(set(a["cap_add"]) - DEFAULT_CAPS)
     if not added:
         return []
     dangerous = dangerous_capabilities(added)
@@ -198,12 +205,12 @@ def _capabilities(a: Attrs, engine: Attrs | None) -> list[Fail]:
     return [Fail(evidence={"cap_add": added, "dangerous": dangerous}, severity=severity)]
 
 
-def _privileged(a: Attrs, engine: Attrs | None) -> list[Fail]:
-    return _when(bool(a.get("privileged")), privileged=True)
+def _privileged(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
+    return _when(a["privileged"], privileged=True)
 
 
-def _binds(a: Attrs) -> list[Attrs]:
-    return [m for m in a.get("mounts") or [] if m.get("type") in ("bind", "")]
+def _binds(a: ContainerAttributes) -> list[Mount]:
+    return [m for m in a["mounts"] if m["type"] in ("bind", "")]
 
 
 def _sensitive(source: str) -> bool:
@@ -211,13 +218,13 @@ def _sensitive(source: str) -> bool:
     return source in SENSITIVE_DIRS or any(source.startswith(d + "/") for d in SENSITIVE_DIRS - {"/"})
 
 
-def _sensitive_mounts(a: Attrs, engine: Attrs | None) -> list[Fail]:
+def _sensitive_mounts(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
     fails = []
     for mount in _binds(a):
-        source = str(mount.get("source") or "").rstrip("/") or "/"
+        source = mount["source"].rstrip("/") or "/"
         if _sensitive(source):
-            evidence = {"source": source, "destination": mount.get("destination"), "rw": bool(mount.get("rw"))}
-            fails.append(Fail(source, evidence, None if mount.get("rw") else Severity.MEDIUM))
+            evidence = {"source": source, "destination": mount["destination"], "rw": mount["rw"]}
+            fails.append(Fail(source, evidence, None if mount["rw"] else Severity.MEDIUM))
     return fails
 
 
@@ -228,149 +235,149 @@ def _numeric_port(text: Any) -> int | None:
         return None
 
 
-def _sshd(a: Attrs, engine: Attrs | None) -> list[Fail]:
-    return _when(bool(a.get("sshd")), sshd=list(a.get("sshd") or []))
+def _sshd(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
+    return _when(bool(a["sshd"]), sshd=list(a["sshd"] or []))
 
 
-def _execs(flag: str) -> ContainerCheck:
+def _execs(flag: Literal["privileged", "root"]) -> ContainerCheck:
     """5.23/5.24: exec sessions the engine still lists that set ``flag`` (privileged / root)."""
 
-    def check(a: Attrs, engine: Attrs | None) -> list[Fail]:
-        return [Fail(str(e.get("id")), dict(e)) for e in a.get("execs") or [] if e.get(flag)]
+    def check(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
+        return [Fail(e["id"], dict(e)) for e in a["execs"] if e[flag]]
 
     return check
 
 
-def _privileged_ports(a: Attrs, engine: Attrs | None) -> list[Fail]:
+def _privileged_ports(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
     fails = []
-    for port in a.get("ports") or []:
-        number = _numeric_port(port.get("host_port"))
+    for port in a["ports"]:
+        number = _numeric_port(port["host_port"])
         if number is not None and 0 < number < 1024:
-            ident = f"{port.get('host_ip') or '0.0.0.0'}:{number}->{port.get('container_port')}"
+            ident = f"{port['host_ip'] or '0.0.0.0'}:{number}->{port['container_port']}"
             fails.append(Fail(ident, {"binding": ident}))
     return fails
 
 
-def _host_network(a: Attrs, engine: Attrs | None) -> list[Fail]:
-    return _when(a.get("network_mode") == "host", network_mode="host")
+def _host_network(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
+    return _when(a["network_mode"] == "host", network_mode="host")
 
 
-def _memory(a: Attrs, engine: Attrs | None) -> list[Fail]:
-    return _when(not a.get("memory"), memory=0)
+def _memory(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
+    return _when(not a["memory"], memory=0)
 
 
-def _cpu(a: Attrs, engine: Attrs | None) -> list[Fail]:
-    unset = not a.get("cpu_shares") and not a.get("nano_cpus") and not a.get("cpu_quota")
+def _cpu(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
+    unset = not a["cpu_shares"] and not a["nano_cpus"] and not a["cpu_quota"]
     return _when(unset, cpu_shares=0, nano_cpus=0, cpu_quota=0)
 
 
-def _rootfs(a: Attrs, engine: Attrs | None) -> list[Fail]:
-    return _when(not a.get("readonly_rootfs"), readonly_rootfs=False)
+def _rootfs(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
+    return _when(not a["readonly_rootfs"], readonly_rootfs=False)
 
 
-def _wildcard_binds(a: Attrs, engine: Attrs | None) -> list[Fail]:
+def _wildcard_binds(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
     fails = []
-    for port in a.get("ports") or []:
-        if port.get("host_ip") in _WILDCARD_IPS:
-            ident = f"{port.get('host_ip') or '0.0.0.0'}:{port.get('host_port') or '*'}->{port.get('container_port')}"
+    for port in a["ports"]:
+        if port["host_ip"] in _WILDCARD_IPS:
+            ident = f"{port['host_ip'] or '0.0.0.0'}:{port['host_port'] or '*'}->{port['container_port']}"
             fails.append(Fail(ident, {"binding": ident}))
-    if a.get("publish_all_ports"):
+    if a["publish_all_ports"]:
         fails.append(Fail("publish-all", {"publish_all_ports": True}))
     return fails
 
 
-def _restart(a: Attrs, engine: Attrs | None) -> list[Fail]:
-    policy = a.get("restart_policy") or {}
-    name, retries = str(policy.get("name") or "no"), int(policy.get("max_retry") or 0)
+def _restart(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
+    policy = a["restart_policy"]
+    name, retries = policy["name"], policy["max_retry"]
     unbounded = name in ("always", "unless-stopped") or (name == "on-failure" and not 0 < retries <= 5)
     return _when(unbounded, restart_policy=name, max_retry=retries)
 
 
-def _namespace(attr: str) -> ContainerCheck:
-    def check(a: Attrs, engine: Attrs | None) -> list[Fail]:
-        return _when(str(a.get(attr) or "").lower() == "host", **{attr: "host"})
+def _namespace(attr: Literal["pid_mode", "ipc_mode", "uts_mode"]) -> ContainerCheck:
+    def check(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
+        return _when(a[attr].lower() == "host", **{attr: "host"})
 
     return check
 
 
-def _devices(a: Attrs, engine: Attrs | None) -> list[Fail]:
-    return [Fail(str(d.get("host")), dict(d)) for d in a.get("devices") or []]
+def _devices(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
+    return [Fail(d["host"], dict(d)) for d in a["devices"]]
 
 
-def _propagation(a: Attrs, engine: Attrs | None) -> list[Fail]:
+def _propagation(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
     return [
-        Fail(str(m.get("destination")), {"source": m.get("source"), "propagation": m.get("propagation")})
-        for m in a.get("mounts") or []
-        if m.get("propagation") in ("shared", "rshared")
+        Fail(m["destination"], {"source": m["source"], "propagation": m["propagation"]})
+        for m in a["mounts"]
+        if m["propagation"] in ("shared", "rshared")
     ]
 
 
-def _seccomp(a: Attrs, engine: Attrs | None) -> list[Fail]:
-    return _when(a.get("seccomp") == "unconfined", seccomp="unconfined")
+def _seccomp(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
+    return _when(a["seccomp"] == "unconfined", seccomp="unconfined")
 
 
-def _cgroup(a: Attrs, engine: Attrs | None) -> list[Fail]:
-    return _when(bool(a.get("cgroup_parent")), cgroup_parent=a.get("cgroup_parent"))
+def _cgroup(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
+    return _when(bool(a["cgroup_parent"]), cgroup_parent=a["cgroup_parent"])
 
 
-def _no_new_privileges(a: Attrs, engine: Attrs | None) -> list[Fail]:
-    return _when(not a.get("no_new_privileges"), security_opt=list(a.get("security_opt") or []))
+def _no_new_privileges(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
+    return _when(not a["no_new_privileges"], security_opt=list(a["security_opt"]))
 
 
-def _health(a: Attrs, engine: Attrs | None) -> list[Fail]:
-    check = a.get("healthcheck")
-    configured = bool(check and check.get("test") and check["test"][0] != "NONE")
-    return _when(not configured and not a.get("health"), healthcheck=None)
+def _health(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
+    check = a["healthcheck"]
+    configured = bool(check and check["test"] and check["test"][0] != "NONE")
+    return _when(not configured and not a["health"], healthcheck=None)
 
 
-def _pids(a: Attrs, engine: Attrs | None) -> list[Fail]:
-    limit = a.get("pids_limit")
+def _pids(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
+    limit = a["pids_limit"]
     return _when(limit is None or limit <= 0, pids_limit=limit)
 
 
-def _default_bridge(a: Attrs, engine: Attrs | None) -> list[Fail]:
-    if engine is not None and engine.get("networks_known"):
-        bridge = engine.get("default_bridge")
+def _default_bridge(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
+    if engine is not None and engine["networks_known"]:
+        bridge = engine["default_bridge"]
         if not bridge:
             return []
-        name = str(bridge.get("name") or "bridge")
+        name = bridge["name"]
     else:
         name = "bridge"
-    return _when(name in (a.get("networks") or []), network=name)
+    return _when(name in a["networks"], network=name)
 
 
-def _userns(a: Attrs, engine: Attrs | None) -> list[Fail]:
+def _userns(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
     """Only an engine with userns-remap gives containers a user namespace of their own to leave: elsewhere
     ``--userns host`` is the default, and the finding is information (2.9 reports the missing remap)."""
-    if "host" not in str(a.get("userns_mode") or "").lower():
+    if "host" not in a["userns_mode"].lower():
         return []
-    remapped = bool(engine and engine.get("userns"))
-    evidence = {"userns_mode": a.get("userns_mode"), "engine_userns_remap": remapped}
+    remapped = bool(engine and engine["userns"])
+    evidence = {"userns_mode": a["userns_mode"], "engine_userns_remap": remapped}
     return [Fail(evidence=evidence, severity=None if remapped else Severity.INFO)]
 
 
-def _runtime_socket(a: Attrs, engine: Attrs | None) -> list[Fail]:
+def _runtime_socket(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
     fails = []
-    for mount in a.get("mounts") or []:
-        source, destination = str(mount.get("source") or ""), str(mount.get("destination") or "")
+    for mount in a["mounts"]:
+        source, destination = mount["source"], mount["destination"]
         if mounted_sockets(source, destination):
-            fails.append(Fail(source, {"source": source, "destination": destination, "rw": bool(mount.get("rw"))}))
+            fails.append(Fail(source, {"source": source, "destination": destination, "rw": mount["rw"]}))
     return fails
 
 
-def _env_secrets(a: Attrs, engine: Attrs | None) -> list[Fail]:
+def _env_secrets(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
     return [
         Fail(
             f"{s.get('location')}:{s.get('key') or str(s.get('hash', ''))[12:28]}",
             dict(s),
             Severity.MEDIUM if s.get("detector") == "entropy" else None,  # random-looking, nobody named it
         )
-        for s in a.get("secrets") or []
+        for s in a["secrets"]
     ]
 
 
-def _mutable_reference(a: Attrs, engine: Attrs | None) -> list[Fail]:
-    ref = str(a.get("image") or "")
+def _mutable_reference(a: ContainerAttributes, engine: EngineAttributes | None) -> list[Fail]:
+    ref = a["image"]
     tag = mutable_tag(ref)
     return [Fail(evidence={"image": ref, "tag": tag})] if tag is not None else []
 
@@ -688,39 +695,39 @@ CONTAINER_RULES: list[Rule] = [
 # --- daemon (section 2) and 5.1 --------------------------------------------------------------------
 
 
-def _swarm(e: Attrs) -> list[Fail]:
+def _swarm(e: EngineAttributes) -> list[Fail]:
     """Like docker-bench, every state but ``inactive``: a node in ``error`` still has swarm configured."""
-    return _when(e.get("swarm") in ("active", "pending", "locked", "error"), swarm=e.get("swarm"))
+    return _when(e["swarm"] in ("active", "pending", "locked", "error"), swarm=e["swarm"])
 
 
-def _rootful(e: Attrs) -> list[Fail]:
-    return _when(not e.get("rootless"), rootless=False)
+def _rootful(e: EngineAttributes) -> list[Fail]:
+    return _when(not e["rootless"], rootless=False)
 
 
-def _icc(e: Attrs) -> list[Fail]:
-    bridge = e.get("default_bridge")
-    return _when(bool(bridge and bridge.get("icc")), network=(bridge or {}).get("name"), icc=True)
+def _icc(e: EngineAttributes) -> list[Fail]:
+    bridge = e["default_bridge"]
+    return _when(bridge["icc"], network=bridge["name"], icc=True) if bridge else []
 
 
-def _debug(e: Attrs) -> list[Fail]:
-    return _when(bool(e.get("debug")), debug=True)
+def _debug(e: EngineAttributes) -> list[Fail]:
+    return _when(e["debug"], debug=True)
 
 
-def _insecure_registries(e: Attrs) -> list[Fail]:
-    return [Fail(str(r), {"registry": r}) for r in e.get("insecure_registries") or []]
+def _insecure_registries(e: EngineAttributes) -> list[Fail]:
+    return [Fail(r, {"registry": r}) for r in e["insecure_registries"]]
 
 
-def _aufs(e: Attrs) -> list[Fail]:
-    return _when(e.get("storage_driver") == "aufs", storage_driver="aufs")
+def _aufs(e: EngineAttributes) -> list[Fail]:
+    return _when(e["storage_driver"] == "aufs", storage_driver="aufs")
 
 
-def _api_transport(e: Attrs) -> list[Fail]:
-    transport = e.get("transport") or {}
-    if transport.get("scheme") != "tcp":
+def _api_transport(e: EngineAttributes) -> list[Fail]:
+    transport = e["transport"]
+    if transport["scheme"] != "tcp":
         return []
-    if not transport.get("tls"):
+    if not transport["tls"]:
         return [Fail(evidence=dict(transport), title="Docker API reachable over TCP without TLS")]
-    if not transport.get("client_cert"):
+    if not transport["client_cert"]:
         return [
             Fail(
                 evidence=dict(transport),
@@ -731,29 +738,29 @@ def _api_transport(e: Attrs) -> list[Fail]:
     return []
 
 
-def _userns_remap(e: Attrs) -> list[Fail]:
-    return _when(not e.get("userns") and not e.get("rootless"), userns=False, rootless=False)
+def _userns_remap(e: EngineAttributes) -> list[Fail]:
+    return _when(not e["userns"] and not e["rootless"], userns=False, rootless=False)
 
 
-def _authz(e: Attrs) -> list[Fail]:
-    return _when(not e.get("authorization_plugins"), authorization_plugins=[])
+def _authz(e: EngineAttributes) -> list[Fail]:
+    return _when(not e["authorization_plugins"], authorization_plugins=[])
 
 
-def _logging(e: Attrs) -> list[Fail]:
-    return _when(e.get("logging_driver") in ("json-file", "local", "none"), logging_driver=e.get("logging_driver"))
+def _logging(e: EngineAttributes) -> list[Fail]:
+    return _when(e["logging_driver"] in ("json-file", "local", "none"), logging_driver=e["logging_driver"])
 
 
-def _live_restore(e: Attrs) -> list[Fail]:
-    return _when(not e.get("live_restore") and e.get("swarm") != "active", live_restore=False)
+def _live_restore(e: EngineAttributes) -> list[Fail]:
+    return _when(not e["live_restore"] and e["swarm"] != "active", live_restore=False)
 
 
-def _daemon_seccomp(e: Attrs) -> list[Fail]:
-    profile = e.get("seccomp_profile")
+def _daemon_seccomp(e: EngineAttributes) -> list[Fail]:
+    profile = e["seccomp_profile"]
     return _when(profile in (None, "unconfined"), seccomp_profile=profile)
 
 
-def _experimental(e: Attrs) -> list[Fail]:
-    return _when(bool(e.get("experimental")), experimental=True)
+def _experimental(e: EngineAttributes) -> list[Fail]:
+    return _when(e["experimental"], experimental=True)
 
 
 ENGINE_RULES: list[Rule] = [

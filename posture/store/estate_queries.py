@@ -10,13 +10,27 @@ after which expanding any node is a dictionary lookup.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy import Row, func, or_, select, tuple_
 from sqlmodel import Session
 
 from posture.model import alias_table, asset_sighting_table, asset_table, finding_table, relation_table, scope_table
+from posture.store.detail_models import (
+    AssetDetail,
+    AssetFinding,
+    AssetRow,
+    ExposureStep,
+    FindingBrief,
+    ImageChoice,
+    IncomingRelation,
+    OutgoingRelation,
+    SourceSeeing,
+    TraceAsset,
+    TraceTag,
+)
 from posture.store.sqltext import contains_ci, unindexed
 from posture.taxonomy import FindingStatus
 
@@ -33,6 +47,8 @@ SOURCES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Other", ("manifest-set", "report")),
 )
 _OPEN = FindingStatus.OPEN.value
+#: An asset's (kind, key); a parent's may be unset.
+_Ref = tuple[str | None, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,32 +174,50 @@ def _rollup(
 # -- one asset ------------------------------------------------------------------------------------
 
 
-def asset_detail(session: Session, asset_id: int) -> dict[str, Any] | None:
+def _asset_row(row: Row[Any]) -> AssetRow:
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "key": row.key,
+        "name": row.name,
+        "phase": row.phase,
+        "parent_kind": row.parent_kind,
+        "parent_key": row.parent_key,
+        "attributes": row.attributes,
+        "attributes_hash": row.attributes_hash,
+        "first_seen": row.first_seen,
+        "last_seen": row.last_seen,
+        "gone_at": row.gone_at,
+    }
+
+
+def asset_detail(session: Session, asset_id: int) -> AssetDetail | None:
     """The asset, its open findings, its related assets both ways, and how it is exposed."""
-    row = session.execute(select(asset_table).where(A.id == asset_id)).mappings().first()
+    row = session.execute(select(asset_table).where(A.id == asset_id)).first()
     if row is None:
         return None
-    detail = dict(row)
-    detail["aliases"] = list(
-        session.execute(select(alias_table.c.alias).where(alias_table.c.asset_id == asset_id)).scalars()
-    )
-    detail["findings"] = [
-        dict(r)
+    aliases = list(session.execute(select(alias_table.c.alias).where(alias_table.c.asset_id == asset_id)).scalars())
+    findings: list[AssetFinding] = [
+        {"id": r.id, "risk": r.risk, "severity": r.severity, "status": r.status, "rule_id": r.rule_id, "title": r.title}
         for r in session.execute(
             select(F.id, F.risk, F.severity, F.status, F.rule_id, F.title)
             .where(F.asset_id == asset_id, F.status != FindingStatus.RESOLVED.value)
             .order_by(F.risk.desc(), F.id)
-        ).mappings()
+        )
     ]
-    detail["sources"] = _sources(session, asset_id)
-    keys = [row["key"], *detail["aliases"]]
-    detail["outgoing"] = _outgoing(session, asset_id)
-    detail["incoming"] = _incoming(session, row["kind"], keys)
-    detail["exposure"] = exposure_paths(session, row["kind"], keys)
-    return detail
+    keys = [row.key, *aliases]
+    return {
+        **_asset_row(row),
+        "aliases": aliases,
+        "findings": findings,
+        "sources": _sources(session, asset_id),
+        "outgoing": _outgoing(session, asset_id),
+        "incoming": _incoming(session, row.kind, keys),
+        "exposure": exposure_paths(session, row.kind, keys),
+    }
 
 
-def _sources(session: Session, asset_id: int) -> list[dict[str, Any]]:
+def _sources(session: Session, asset_id: int) -> list[SourceSeeing]:
     """The sources that see the asset now: the name people know each by and its identity."""
     S = scope_table.c
     stmt = (
@@ -195,7 +229,7 @@ def _sources(session: Session, asset_id: int) -> list[dict[str, Any]]:
     return [{"kind": kind, "identity": name, "label": label or name} for kind, name, label in session.execute(stmt)]
 
 
-def _outgoing(session: Session, asset_id: int) -> list[dict[str, Any]]:
+def _outgoing(session: Session, asset_id: int) -> list[OutgoingRelation]:
     rows = session.execute(
         select(R.relation, R.target_kind, R.target_key)
         .where(R.source_id == asset_id)
@@ -203,18 +237,17 @@ def _outgoing(session: Session, asset_id: int) -> list[dict[str, Any]]:
         .order_by(R.relation, R.target_kind, R.target_key)
     ).all()
     found = _resolve(session, {(r.target_kind, r.target_key) for r in rows})
-    return [
-        {
-            "relation": r.relation,
-            "kind": r.target_kind,
-            "key": r.target_key,
-            **found.get((r.target_kind, r.target_key), {}),
-        }
-        for r in rows
-    ]
+    relations: list[OutgoingRelation] = []
+    for r in rows:
+        relation: OutgoingRelation = {"relation": r.relation, "kind": r.target_kind, "key": r.target_key}
+        known = found.get((r.target_kind, r.target_key))
+        if known is not None:
+            relation["id"], relation["name"] = known["id"], known["name"]
+        relations.append(relation)
+    return relations
 
 
-def _incoming(session: Session, kind: str, keys: list[str]) -> list[dict[str, Any]]:
+def _incoming(session: Session, kind: str, keys: list[str]) -> list[IncomingRelation]:
     stmt = (
         select(R.relation, A.id, A.kind, A.key, A.name)
         .join(asset_table, A.id == R.source_id)
@@ -228,9 +261,9 @@ def _incoming(session: Session, kind: str, keys: list[str]) -> list[dict[str, An
     ]
 
 
-def _resolve(session: Session, refs: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+def _resolve(session: Session, refs: Collection[_Ref]) -> dict[_Ref, dict[str, Any]]:
     """Natural keys (or aliases) → the asset's id and name, where the asset is known."""
-    out: dict[tuple[str, str], dict[str, Any]] = {}
+    out: dict[_Ref, dict[str, Any]] = {}
     items = sorted(refs)
     for start in range(0, len(items), 400):
         part = items[start : start + 400]
@@ -244,10 +277,10 @@ def _resolve(session: Session, refs: set[tuple[str, str]]) -> dict[tuple[str, st
     return out
 
 
-def exposure_paths(session: Session, kind: str, keys: list[str], depth: int = 3) -> list[list[dict[str, Any]]]:
+def exposure_paths(session: Session, kind: str, keys: list[str], depth: int = 3) -> list[list[ExposureStep]]:
     """Chains of ``exposes``/``routes-to`` edges ending at this asset (Ingress → Service → workload)."""
-    paths: list[list[dict[str, Any]]] = []
-    frontier: list[tuple[list[dict[str, Any]], str, list[str]]] = [([], kind, keys)]
+    paths: list[list[ExposureStep]] = []
+    frontier: list[tuple[list[ExposureStep], str, list[str]]] = [([], kind, keys)]
     for _ in range(depth):
         next_frontier = []
         for path, target_kind, target_keys in frontier:
@@ -265,7 +298,7 @@ def exposure_paths(session: Session, kind: str, keys: list[str], depth: int = 3)
             for r in session.execute(stmt):
                 if any(step["id"] == r.id for step in path):
                     continue
-                step = {
+                step: ExposureStep = {
                     "relation": r.relation,
                     "id": r.id,
                     "kind": r.kind,
@@ -285,12 +318,12 @@ def exposure_paths(session: Session, kind: str, keys: list[str], depth: int = 3)
 # -- an image across the lifecycle ----------------------------------------------------------------
 
 
-def image_choices(session: Session, text: str | None = None, limit: int = 300) -> list[dict[str, Any]]:
+def image_choices(session: Session, text: str | None = None, limit: int = 300) -> list[ImageChoice]:
     """Images to trace, riskiest (own findings, then how many things run them) first."""
     stmt = select(A.id, A.key, A.name).where(A.kind == "image", A.gone_at.is_(None))
     if text:
         stmt = stmt.where(or_(contains_ci(A.name, text), contains_ci(A.key, text)))
-    images = {
+    images: dict[int, ImageChoice] = {
         r.id: {"id": r.id, "key": r.key, "name": r.name, "risk": 0, "findings": 0, "running": 0}
         for r in session.execute(stmt)
     }
@@ -305,7 +338,7 @@ def image_choices(session: Session, text: str | None = None, limit: int = 300) -
             .group_by(F.asset_id)
         )
         for asset_id, count, risk in session.execute(stats):
-            images[asset_id].update(findings=count, risk=risk or 0)
+            images[asset_id]["findings"], images[asset_id]["risk"] = count, risk or 0
     keys = {r["key"]: r["id"] for r in images.values()}
     for r in session.execute(select(alias_table.c.alias, alias_table.c.asset_id).where(alias_table.c.kind == "image")):
         if r.asset_id in images:
@@ -326,38 +359,52 @@ def image_choices(session: Session, text: str | None = None, limit: int = 300) -
 class Trace:
     """One image digest from build to run, with the findings of every asset on the way."""
 
-    image: dict[str, Any]
-    build: list[dict[str, Any]]  # findings on the image
-    distribute: list[dict[str, Any]]  # tags (with repository/registry) pointing to it
-    run: list[dict[str, Any]]  # containers, pods and workloads running it
+    image: AssetRow
+    build: list[FindingBrief]  # findings on the image
+    distribute: list[TraceTag]  # tags (with repository/registry) pointing to it
+    run: list[TraceAsset]  # containers, pods and workloads running it
     combined: Risk
 
 
 def lifecycle_trace(session: Session, image_id: int) -> Trace | None:
-    image = session.execute(select(asset_table).where(A.id == image_id, A.kind == "image")).mappings().first()
+    image = session.execute(select(asset_table).where(A.id == image_id, A.kind == "image")).first()
     if image is None:
         return None
     keys = [
-        image["key"],
+        image.key,
         *session.execute(select(alias_table.c.alias).where(alias_table.c.asset_id == image_id)).scalars(),
     ]
-    pointing = _sources_of(session, "points-to", keys)
-    running = _sources_of(session, "runs", keys)
-    findings = _open_findings(session, [image_id, *(a["id"] for a in pointing), *(a["id"] for a in running)])
+    pointing_rows = _sources_of(session, "points-to", keys)
+    running_rows = _sources_of(session, "runs", keys)
+    findings = _open_findings(session, [image_id, *(a.id for a in pointing_rows), *(a.id for a in running_rows)])
     build = findings.get(image_id, [])
-    for asset in (*pointing, *running):
-        asset["findings"] = findings.get(asset["id"], [])
-        asset["risk"] = max((f["risk"] for f in asset["findings"]), default=0)
-    _add_registry_path(session, pointing)
+    pointing = _with_registry_path(session, [_traced(a, findings) for a in pointing_rows])
+    running = [_traced(a, findings) for a in running_rows]
     combined = Risk()
     for group in ([build], [a["findings"] for a in pointing], [a["findings"] for a in running]):
         for items in group:
             for f in items:
                 combined = combined + Risk(1, f["risk"], f["severity_rank"])
-    return Trace(dict(image), build, pointing, running, combined)
+    return Trace(_asset_row(image), build, pointing, running, combined)
 
 
-def _sources_of(session: Session, relation: str, keys: list[str]) -> list[dict[str, Any]]:
+def _traced(row: Row[Any], findings: dict[int, list[FindingBrief]]) -> TraceAsset:
+    """An asset on the image's way with its open findings and their top risk."""
+    own = findings.get(row.id, [])
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "key": row.key,
+        "name": row.name,
+        "attributes": row.attributes,
+        "parent_kind": row.parent_kind,
+        "parent_key": row.parent_key,
+        "findings": own,
+        "risk": max((f["risk"] for f in own), default=0),
+    }
+
+
+def _sources_of(session: Session, relation: str, keys: list[str]) -> list[Row[Any]]:
     stmt = (
         select(A.id, A.kind, A.key, A.name, A.attributes, A.parent_kind, A.parent_key)
         .join(relation_table, R.source_id == A.id)
@@ -365,11 +412,11 @@ def _sources_of(session: Session, relation: str, keys: list[str]) -> list[dict[s
         .distinct()
         .order_by(A.kind, A.name)
     )
-    return [dict(r) for r in session.execute(stmt).mappings()]
+    return list(session.execute(stmt))
 
 
-def _open_findings(session: Session, asset_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+def _open_findings(session: Session, asset_ids: list[int]) -> dict[int, list[FindingBrief]]:
+    out: dict[int, list[FindingBrief]] = defaultdict(list)
     ids = sorted(set(asset_ids))
     for start in range(0, len(ids), 500):
         stmt = (
@@ -377,13 +424,25 @@ def _open_findings(session: Session, asset_ids: list[int]) -> dict[int, list[dic
             .where(F.asset_id.in_(ids[start : start + 500]), F.status == _OPEN)
             .order_by(F.risk.desc(), F.id)
         )
-        for r in session.execute(stmt).mappings():
-            out[r["asset_id"]].append(dict(r))
+        for r in session.execute(stmt):
+            out[r.asset_id].append(
+                {
+                    "id": r.id,
+                    "asset_id": r.asset_id,
+                    "risk": r.risk,
+                    "severity": r.severity,
+                    "severity_rank": r.severity_rank,
+                    "rule_id": r.rule_id,
+                    "title": r.title,
+                    "references": r.references,
+                    "evidence": r.evidence,
+                }
+            )
     return out
 
 
-def _add_registry_path(session: Session, tags: list[dict[str, Any]]) -> None:
-    """Each tag's repository and registry names, for "registry → repository → tag"."""
+def _with_registry_path(session: Session, tags: list[TraceAsset]) -> list[TraceTag]:
+    """Each tag with its repository and registry names, for "registry → repository → tag"."""
     parents = _resolve(session, {(t["parent_kind"], t["parent_key"]) for t in tags if t["parent_kind"]})
     repo_keys = {(t["parent_kind"], t["parent_key"]) for t in tags if t["parent_kind"]}
     repos = {}
@@ -393,8 +452,15 @@ def _add_registry_path(session: Session, tags: list[dict[str, Any]]) -> None:
         ):
             repos[(r.kind, r.key)] = (r.parent_kind, r.parent_key)
     registries = _resolve(session, {p for p in repos.values() if p[0]})
+    paths: list[TraceTag] = []
     for tag in tags:
         repo = (tag["parent_kind"], tag["parent_key"])
-        tag["repository"] = parents.get(repo, {}).get("name") or tag["parent_key"]
         registry = repos.get(repo)
-        tag["registry"] = registries.get(registry, {}).get("name") if registry else None
+        paths.append(
+            {
+                **tag,
+                "repository": parents.get(repo, {}).get("name") or tag["parent_key"],
+                "registry": registries.get(registry, {}).get("name") if registry else None,
+            }
+        )
+    return paths

@@ -30,6 +30,7 @@ from posture.model import (
     scope_table,
 )
 from posture.scoring.formula import explain
+from posture.store.detail_models import FindingDetail, FindingEventRow
 from posture.store.exceptions import exception_details
 from posture.store.queries import FindingFilter, finding_conditions
 from posture.store.sqltext import unindexed
@@ -163,7 +164,7 @@ def count_matching(session: Session, flt: FindingFilter) -> int:
     return int(session.execute(stmt).scalar_one())
 
 
-def finding_detail(session: Session, finding_id: int) -> dict[str, Any] | None:
+def finding_detail(session: Session, finding_id: int) -> FindingDetail | None:
     """The finding with its asset, the exception that accepts it and the sources that see it."""
     row = (
         session.execute(
@@ -182,11 +183,8 @@ def finding_detail(session: Session, finding_id: int) -> dict[str, Any] | None:
     )
     if row is None:
         return None
-    detail = dict(row)
-    detail["risk_factors"] = explain(row["risk_factors"])
     exc_id = row["exception_id"]
-    detail["exception"] = exception_details(session, [exc_id]).get(exc_id) if exc_id is not None else None
-    detail["sources"] = [
+    sources = [
         f"{r.kind}:{r.name}"
         for r in session.execute(
             select(scope_table.c.kind, scope_table.c.name)
@@ -195,17 +193,53 @@ def finding_detail(session: Session, finding_id: int) -> dict[str, Any] | None:
             .order_by(scope_table.c.kind, scope_table.c.name)
         )
     ]
-    return detail
+    return {
+        "id": row["id"],
+        "fingerprint": row["fingerprint"],
+        "rule_id": row["rule_id"],
+        "asset_id": row["asset_id"],
+        "discriminator": row["discriminator"],
+        "title": row["title"],
+        "severity": row["severity"],
+        "severity_rank": row["severity_rank"],
+        "phase": row["phase"],
+        "category": row["category"],
+        "references": row["references"],
+        "evidence": row["evidence"],
+        "content_hash": row["content_hash"],
+        "status": row["status"],
+        "risk": row["risk"],
+        "risk_factors": explain(row["risk_factors"]),
+        "first_seen": row["first_seen"],
+        "last_seen": row["last_seen"],
+        "resolved_at": row["resolved_at"],
+        "exception_id": exc_id,
+        "asset_kind": row["asset_kind"],
+        "asset_key": row["asset_key"],
+        "asset_name": row["asset_name"],
+        "asset_attributes": row["asset_attributes"],
+        "exception": exception_details(session, [exc_id]).get(exc_id) if exc_id is not None else None,
+        "sources": sources,
+    }
 
 
-def finding_history(session: Session, finding_id: int) -> list[dict[str, Any]]:
+def finding_history(session: Session, finding_id: int) -> list[FindingEventRow]:
     """Every state change of one finding, oldest first."""
-    stmt = (
-        select(finding_event_table)
-        .where(finding_event_table.c.finding_id == finding_id)
-        .order_by(finding_event_table.c.at, finding_event_table.c.id)
-    )
-    return [dict(r) for r in session.execute(stmt).mappings()]
+    E = finding_event_table.c
+    stmt = select(finding_event_table).where(E.finding_id == finding_id).order_by(E.at, E.id)
+    return [
+        {
+            "id": r.id,
+            "finding_id": r.finding_id,
+            "run_id": r.run_id,
+            "at": r.at,
+            "event": r.event,
+            "severity": r.severity,
+            "risk": r.risk,
+            "detail": r.detail,
+        }
+        for r in session.execute(stmt)
+    ]
 
 
 @dataclass(frozen=True)

@@ -227,11 +227,16 @@ def test_a_mount_the_engine_gives_no_type_is_judged_as_a_bind() -> None:
     assert [d for d, _, _ in _found(container({"Mounts": [mount]}, host), host, "DKR-SENSITIVE-MOUNT")] == ["/etc"]
 
 
+def _mount(source: str, destination: str, *, rw: bool) -> dict[str, Any]:
+    """A bind mount as the normalizer writes it (every key of posture.attributes.docker.Mount)."""
+    return {"type": "bind", "source": source, "destination": destination, "mode": "", "rw": rw, "propagation": ""}
+
+
 def test_a_runtime_socket_mounted_without_a_source_is_found_by_its_destination() -> None:
     host = engine(LSM_ENGINE)
     record = with_attributes(
         container({}, host),
-        mounts=[{"type": "bind", "source": "", "destination": "/var/run/docker.sock", "rw": True}],
+        mounts=[_mount("", "/var/run/docker.sock", rw=True)],
     )
     assert _found(record, host, "DKR-RUNTIME-SOCKET") == [
         ("", {"source": "", "destination": "/var/run/docker.sock", "rw": True, **RUNNING}, Severity.CRITICAL)
@@ -242,7 +247,7 @@ def test_a_runtime_socket_mounted_without_a_destination_is_found_by_its_source()
     host = engine(LSM_ENGINE)
     record = with_attributes(
         container({}, host),
-        mounts=[{"type": "bind", "source": "/run/podman/podman.sock", "destination": "", "rw": False}],
+        mounts=[_mount("/run/podman/podman.sock", "", rw=False)],
     )
     evidence = {"source": "/run/podman/podman.sock", "destination": "", "rw": False, **RUNNING}
     assert _found(record, host, "DKR-RUNTIME-SOCKET") == [("/run/podman/podman.sock", evidence, Severity.CRITICAL)]

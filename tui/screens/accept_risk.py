@@ -8,9 +8,7 @@ the form shows the open findings the chosen scope would accept now, as the store
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -20,6 +18,7 @@ from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
 
 from posture.acceptance import Scope
+from posture.store.detail_models import FindingDetail
 from posture.textsafe import clean
 from tui.data import AcceptRequest, Preview, Store
 from tui.screens.form import FormScreen
@@ -27,7 +26,7 @@ from tui.screens.form import FormScreen
 _RELATIVE = re.compile(r"^\+?(\d{1,4})\s*([dw])$")
 
 
-def scope_choices(detail: Mapping[str, Any]) -> list[tuple[Text, Scope]]:
+def scope_choices(detail: FindingDetail) -> list[tuple[Text, Scope]]:
     """The scopes one finding can be accepted on, narrowest first. Each label says where, then what,
     so a label cropped on a narrow terminal loses detail of what, never how wide it is."""
     rule, asset = detail["rule_id"], detail["asset_key"]
@@ -36,7 +35,7 @@ def scope_choices(detail: Mapping[str, Any]) -> list[tuple[Text, Scope]]:
     if vuln is not None:
         vuln_id, aliases = vuln
         shown = clean(vuln_id, limit=40)
-        package = (detail.get("evidence") or {}).get("package")
+        package = (detail["evidence"] or {}).get("package")
         if isinstance(package, str) and package:
             choices.append((Text(f"this asset, {shown} in {clean(package, limit=60)}"),
                             Scope(vuln_id=vuln_id, aliases=aliases, package=package, asset=asset)))
@@ -45,7 +44,7 @@ def scope_choices(detail: Mapping[str, Any]) -> list[tuple[Text, Scope]]:
         choices.append((Text(f"every asset, {shown}"), Scope(vuln_id=vuln_id, aliases=aliases)))
     shown_rule = clean(rule, limit=30)
     choices.append((Text(f"this asset, every {shown_rule} finding"), Scope(rule_id=rule, asset=asset)))
-    namespace = (detail.get("asset_attributes") or {}).get("namespace")
+    namespace = (detail["asset_attributes"] or {}).get("namespace")
     if isinstance(namespace, str) and namespace:
         choices.append((Text(f"namespace {clean(namespace, limit=40)} in any cluster, every {shown_rule} finding"),
                         Scope(rule_id=rule, namespace=namespace)))
@@ -53,9 +52,9 @@ def scope_choices(detail: Mapping[str, Any]) -> list[tuple[Text, Scope]]:
     return choices
 
 
-def vulnerability(detail: Mapping[str, Any]) -> tuple[str, tuple[str, ...]] | None:
+def vulnerability(detail: FindingDetail) -> tuple[str, tuple[str, ...]] | None:
     """The finding's vulnerability id and its other ids (aliases), when it is a vulnerability."""
-    evidence = detail.get("evidence") or {}
+    evidence = detail["evidence"] or {}
     vuln = evidence.get("vulnerability")
     if not isinstance(vuln, str) or not vuln:
         return None
@@ -94,7 +93,7 @@ class AcceptRiskScreen(FormScreen[AcceptRequest]):
             self.preview = preview
             super().__init__()
 
-    def __init__(self, store: Store, detail: Mapping[str, Any], now: datetime) -> None:
+    def __init__(self, store: Store, detail: FindingDetail, now: datetime) -> None:
         super().__init__()
         self.store = store
         self.detail = detail

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 
+from posture.store.detail_models import AssetDetail, ExposureStep, SourceSeeing
 from posture.textsafe import clean
 from tui.render import flatten, key_values, risk, safe, severity, stamp
 from tui.screens.base import Context, PostureScreen
@@ -23,7 +24,7 @@ class AssetDetailScreen(PostureScreen):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "reload", "Reload")]
 
     class Loaded(Message):
-        def __init__(self, detail: dict[str, Any] | None) -> None:
+        def __init__(self, detail: AssetDetail | None) -> None:
             self.detail = detail
             super().__init__()
 
@@ -98,7 +99,7 @@ class AssetDetailScreen(PostureScreen):
         related: list[Row] = [
             (
                 (Text(f"→ {r['relation']}"), safe(r["kind"]), safe(r.get("name") or r["key"], limit=90)),
-                f"a{r['id']}" if r.get("id") else None,
+                f"a{r['id']}" if "id" in r else None,
             )
             for r in d["outgoing"]
         ]
@@ -126,14 +127,14 @@ class AssetDetailScreen(PostureScreen):
             self.app.push_screen(AssetDetailScreen(self.ctx, int(key[1:])))
 
 
-def _sources(sources: list[dict[str, Any]]) -> str:
+def _sources(sources: list[SourceSeeing]) -> str:
     """Each source by the name people know it, with its identity where that differs (a context and its cluster UID)."""
     return ", ".join(
         f"{s['kind']}:{s['label']}" + (f" ({s['identity']})" if s["identity"] != s["label"] else "") for s in sources
     )
 
 
-def _exposure(paths: list[list[dict[str, Any]]]) -> Text:
+def _exposure(paths: list[list[ExposureStep]]) -> Text:
     text = Text()
     text.append("Exposure path\n", style="bold underline")
     if not paths:
@@ -143,9 +144,9 @@ def _exposure(paths: list[list[dict[str, Any]]]) -> Text:
         if n:
             text.append("\n")
         for step in path:
-            style = "bold red" if step.get("exposed") else ""
+            style = "bold red" if step["exposed"] else ""
             text.append_text(safe(step["name"], style=style, limit=60))
-            kind = step["kind"] + (f" {step['type']}" if step.get("type") else "")
+            kind = step["kind"] + (f" {step['type']}" if step["type"] else "")
             text.append(f" ({clean(kind)}) {step['relation']} → ", style="dim")
         text.append("this asset", style="bold")
     return text

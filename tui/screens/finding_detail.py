@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.widgets import Footer, Header, Static
 
 from posture.textsafe import clean
-from tui.data import AcceptRequest
+from tui.data import AcceptRequest, FindingView
 from tui.render import flatten, key_values, risk, safe, severity, stamp
 from tui.screens.accept_risk import AcceptRiskScreen
 from tui.screens.base import Context, PostureScreen
@@ -27,7 +27,7 @@ class FindingDetailScreen(PostureScreen):
     ]
 
     class Loaded(Message):
-        def __init__(self, detail: dict[str, Any] | None) -> None:
+        def __init__(self, detail: FindingView | None) -> None:
             self.detail = detail
             super().__init__()
 
@@ -39,7 +39,7 @@ class FindingDetailScreen(PostureScreen):
     def __init__(self, ctx: Context, finding_id: int) -> None:
         super().__init__(ctx)
         self.finding_id = finding_id
-        self.detail: dict[str, Any] | None = None
+        self.detail: FindingView | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -102,7 +102,7 @@ class FindingDetailScreen(PostureScreen):
             self.app.push_screen(AssetDetailScreen(self.ctx, self.detail["asset_id"]))
 
 
-def render_finding(d: dict[str, Any]) -> Text:
+def render_finding(d: FindingView) -> Text:
     text = Text()
     text.append_text(severity(d["severity"]))
     text.append("  risk ")
@@ -154,7 +154,7 @@ def render_finding(d: dict[str, Any]) -> Text:
     )
     refs = [(clean(r.get("framework", "")), clean(r.get("id", ""))) for r in d["references"] if isinstance(r, dict)]
     _section(text, "References", key_values(refs) if refs else Text("none", style="dim"))
-    remediation = d.get("remediation")
+    remediation = d["remediation"]
     _section(
         text,
         "Remediation",
@@ -162,7 +162,7 @@ def render_finding(d: dict[str, Any]) -> Text:
         if remediation
         else Text("the rule is not in this installation's rule set", style="dim"),
     )
-    exc = d.get("exception")
+    exc = d["exception"]
     if exc:
         _section(
             text,
@@ -177,7 +177,7 @@ def render_finding(d: dict[str, Any]) -> Text:
             ),
         )
     history = Text()
-    for n, event in enumerate(d.get("history", [])):
+    for n, event in enumerate(d["history"]):
         if n:
             history.append("\n")
         history.append(f"{stamp(event['at'])}  ")

@@ -15,9 +15,11 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 
+from posture.attributes.docker import stored_container
 from posture.facts.users import is_root_user
 from posture.records import AssetKind
 from posture.scoring.traits import container_traits, kubernetes_traits
+from posture.store.detail_models import FindingBrief, ImageChoice
 from posture.store.estate_queries import Trace
 from posture.textsafe import clean
 from tui.render import SEVERITY_STYLE, number, risk, risk_style, safe, severity
@@ -88,9 +90,10 @@ def run_facts(kind: str, attributes: dict[str, Any], image_user: str) -> list[st
         container_traits(attributes, image_user) if kind == AssetKind.CONTAINER else kubernetes_traits(attributes)
     )
     facts = [word for name, word in PRIVILEGE_WORDS.items() if name in traits.privileges]
-    if attributes.get("cap_add"):
-        facts.append("adds " + ", ".join(str(c) for c in attributes["cap_add"]))
-    published = [p for p in attributes.get("ports") or [] if isinstance(p, dict) and p.get("host_port")]
+    docker = stored_container(attributes)  # read under the keys the Docker rules judge
+    if docker.get("cap_add"):
+        facts.append("adds " + ", ".join(str(c) for c in docker["cap_add"]))
+    published = [p for p in docker.get("ports") or [] if isinstance(p, dict) and p.get("host_port")]
     if published:
         facts.append("publishes " + ", ".join(f"{p.get('host_ip') or '0.0.0.0'}:{p['host_port']}" for p in published))
     vias = sorted({str(e.get("via")) for e in attributes.get("exposure") or [] if isinstance(e, dict)})
@@ -103,7 +106,7 @@ class TraceScreen(FilteredScreen):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "reload", "Reload")]
 
     class ImagesLoaded(Message):
-        def __init__(self, text: str | None, images: list[dict[str, Any]]) -> None:
+        def __init__(self, text: str | None, images: list[ImageChoice]) -> None:
             self.text = text
             self.images = images
             super().__init__()
@@ -203,7 +206,7 @@ def render_trace(trace: Trace) -> Text:
     if config:
         text.append("\n")
         text.append_text(_pairs(config))
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[FindingBrief]] = {}
     for finding in trace.build:
         section = next(
             (
@@ -267,7 +270,7 @@ def _pairs(pairs: list[tuple[str, str]]) -> Text:
     return text
 
 
-def _finding_lines(text: Text, findings: list[dict[str, Any]], limit: int) -> None:
+def _finding_lines(text: Text, findings: list[FindingBrief], limit: int) -> None:
     for finding in findings[:limit]:
         text.append("\n    ")
         text.append_text(risk(finding["risk"]))
