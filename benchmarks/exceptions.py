@@ -49,8 +49,10 @@ from posture.taxonomy import Phase, Severity
 BUDGET_S = 1.0
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 IMAGES, WORKLOADS, NAMESPACES, CVES = 2_000, 4_000, 40, 8_333
-VULN = Rule("VULN", "Vulnerable package", Severity.HIGH, Phase.BUILD, "3.1.1", "Upgrade the package.")
-CONFIG = [Rule(f"K8S-PSS-{n}", f"Check {n}", Severity.MEDIUM, Phase.RUN, "3.4.3", "Fix it.") for n in range(25)]
+VULN = Rule(id="VULN", title="Vulnerable package", severity=Severity.HIGH, phase=Phase.BUILD,
+            nist="3.1.1", remediation="Upgrade the package.")
+CONFIG = [Rule(id=f"K8S-PSS-{n}", title=f"Check {n}", severity=Severity.MEDIUM, phase=Phase.RUN,
+               nist="3.4.3", remediation="Fix it.") for n in range(25)]
 PACKAGES = ["openssl", "glibc", "zlib", "curl", "busybox", "libxml2", "expat", "sqlite", "ncurses", "pcre2"]
 
 

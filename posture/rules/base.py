@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from posture.records import AssetKind, AssetRecord, AssetRef, RelationRecord
-from posture.taxonomy import NIST, NIST_SECTIONS, Category, Phase, Severity
+from posture.taxonomy import CIS_DOCKER, CIS_K8S, KUBESCAPE, NIST, NIST_SECTIONS, PSS, TRIVY, Category, Phase, Severity
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,19 +32,30 @@ class Reference:
         return {"framework": self.framework, "id": self.id}
 
 
+# One citation builder per framework a rule may cite, so a declaration reads ``cis_docker("5.4")``.
+cis_docker = partial(Reference, CIS_DOCKER)
+cis_k8s = partial(Reference, CIS_K8S)
+pss = partial(Reference, PSS)
+trivy = partial(Reference, TRIVY)
+kubescape = partial(Reference, KUBESCAPE)
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     """One failed check on one asset.
 
     ``discriminator`` separates several hits of a rule on one asset (a container name, a port); it
     is part of the fingerprint, so it must be an identity, never a message or a number that moves.
-    ``severity`` overrides the rule's default where the danger depends on the evidence.
+    ``severity`` overrides the rule's default where the danger depends on the evidence. ``dormant``
+    says the asset is not running (a created or exited container): the finding is then one severity
+    lower than it would be, and still reported, since a dormant asset is one start away from running.
     """
 
     discriminator: str = ""
     evidence: Mapping[str, Any] = field(default_factory=dict)
     title: str | None = None
     severity: Severity | None = None
+    dormant: bool = False
 
 
 class Snapshot:
@@ -87,10 +99,15 @@ class Snapshot:
 Evaluate = Callable[[AssetRecord, Snapshot], Iterable[Hit]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Rule:
     """A check with its standard references. ``evaluate`` is None for observation rules,
-    whose findings a source states itself (a scanner's CVE) and whose metadata still applies."""
+    whose findings a source states itself (a scanner's CVE) and whose metadata still applies.
+
+    Every rule module declares its rules the same way, by keyword; what differs per family is the
+    evaluate adapter that turns the family's checks into this contract (``on_container``,
+    ``on_engine``, ``on_pod``, ...), and the citations come from :func:`cis_docker` and its peers.
+    """
 
     id: str
     title: str
@@ -169,6 +186,15 @@ class RuleRegistry:
         return frozenset(k for r in self._rules.values() if r.needs_previous for k in r.kinds)
 
 
+_ONE_LOWER = {
+    Severity.CRITICAL: Severity.HIGH,
+    Severity.HIGH: Severity.MEDIUM,
+    Severity.MEDIUM: Severity.LOW,
+    Severity.LOW: Severity.INFO,
+    Severity.INFO: Severity.INFO,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """A hit bound to its rule and asset: what the store turns into a finding."""
@@ -180,7 +206,8 @@ class Verdict:
 
     @property
     def severity(self) -> Severity:
-        return self.hit.severity or self.rule.severity
+        severity = self.hit.severity or self.rule.severity
+        return _ONE_LOWER[severity] if self.hit.dormant else severity
 
     @property
     def title(self) -> str:

@@ -13,39 +13,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from posture.records import AssetKind, AssetRecord
-from posture.rules.base import Hit, Reference, Rule, Snapshot
-from posture.rules.k8s_common import (
-    POD_KINDS,
-    containers,
-    context,
-    field_path,
-    is_windows,
-    pod_of,
-    run_rule,
-    sub,
-    unlisted,
-)
-from posture.taxonomy import CIS_K8S, KUBESCAPE, TRIVY, Severity
+from posture.rules.base import Evaluate, Hit, Rule, Snapshot, cis_k8s, kubescape, trivy
+from posture.rules.k8s_common import POD_KINDS, containers, context, field_path, is_windows, pod_of, sub, unlisted
+from posture.taxonomy import Phase, Severity
 
-Evaluate = Callable[[AssetRecord, Snapshot], Iterable[Hit]]
 _READ = frozenset({"get", "list", "watch"})
 _ADMIN_VERBS = frozenset({"get", "list", "watch", "create", "update", "patch", "delete"})
-
-
-def _rule(
-    rule_id: str,
-    cis: str | None,
-    title: str,
-    severity: Severity,
-    kinds: Iterable[AssetKind],
-    evaluate: Evaluate,
-    remediation: str,
-    *,
-    nist: str,
-    refs: Iterable[Reference] = (),
-) -> Rule:
-    cis_ref = (Reference(CIS_K8S, cis),) if cis else ()
-    return run_rule(rule_id, title, severity, kinds, evaluate, remediation, nist=nist, refs=(*cis_ref, *refs))
 
 
 # -- RBAC (5.1.x) ---------------------------------------------------------------------------------
@@ -198,172 +171,171 @@ def no_network_policy(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:
         yield Hit("", {"network_policies": 0})
 
 
-_ROLES = (AssetKind.ROLE,)
+_ROLES = frozenset({AssetKind.ROLE})
 _IMPERSONATED = ("users", "groups", "serviceaccounts", "uids", "userextras/*")
 
 RULES: list[Rule] = [
-    _rule(
-        "K8S-RBAC-CLUSTER-ADMIN",
-        "5.1.1",
-        "cluster-admin (or an equivalent role) bound to a user subject",
-        Severity.HIGH,
-        (AssetKind.BINDING,),
-        cluster_admin_binding,
-        "Bind the subject to a role with only the permissions it needs; keep cluster-admin for break-glass use.",
+    Rule(
+        id="K8S-RBAC-CLUSTER-ADMIN",
+        title="cluster-admin (or an equivalent role) bound to a user subject",
+        severity=Severity.HIGH,
+        phase=Phase.RUN,
         nist="3.3.1",
-        refs=(Reference(TRIVY, "KSV111"), Reference(KUBESCAPE, "C-0185"), Reference(KUBESCAPE, "C-0035")),
+        remediation="Bind the subject to a role with only the permissions it needs; keep cluster-admin for "
+        "break-glass use.",
+        references=(cis_k8s("5.1.1"), trivy("KSV111"), kubescape("C-0185"), kubescape("C-0035")),
+        kinds=frozenset({AssetKind.BINDING}),
+        evaluate=cluster_admin_binding,
     ),
-    _rule(
-        "K8S-RBAC-SECRETS",
-        "5.1.2",
-        "Role can read Secrets",
-        Severity.MEDIUM,
-        _ROLES,
-        _role_check(lambda r: _grants(r, _READ, ("secrets",))),
-        "Remove get, list and watch on secrets, or narrow them with resourceNames.",
+    Rule(
+        id="K8S-RBAC-SECRETS",
+        title="Role can read Secrets",
+        severity=Severity.MEDIUM,
+        phase=Phase.RUN,
         nist="3.3.2",
-        refs=(Reference(TRIVY, "KSV041"), Reference(KUBESCAPE, "C-0186"), Reference(KUBESCAPE, "C-0015")),
+        remediation="Remove get, list and watch on secrets, or narrow them with resourceNames.",
+        references=(cis_k8s("5.1.2"), trivy("KSV041"), kubescape("C-0186"), kubescape("C-0015")),
+        kinds=_ROLES,
+        evaluate=_role_check(lambda r: _grants(r, _READ, ("secrets",))),
     ),
-    _rule(
-        "K8S-RBAC-WILDCARD",
-        "5.1.3",
-        "Role uses wildcards",
-        Severity.MEDIUM,
-        _ROLES,
-        _role_check(lambda r: any("*" in r.get(f, ()) for f in ("apiGroups", "resources", "verbs", "nonResourceURLs"))),
-        'Replace "*" in apiGroups, resources and verbs with the specific objects and actions needed.',
+    Rule(
+        id="K8S-RBAC-WILDCARD",
+        title="Role uses wildcards",
+        severity=Severity.MEDIUM,
+        phase=Phase.RUN,
         nist="3.3.1",
-        refs=(Reference(TRIVY, "KSV044"), Reference(TRIVY, "KSV045"), Reference(KUBESCAPE, "C-0187")),
+        remediation='Replace "*" in apiGroups, resources and verbs with the specific objects and actions needed.',
+        references=(cis_k8s("5.1.3"), trivy("KSV044"), trivy("KSV045"), kubescape("C-0187")),
+        kinds=_ROLES,
+        evaluate=_role_check(
+            lambda r: any("*" in r.get(f, ()) for f in ("apiGroups", "resources", "verbs", "nonResourceURLs"))
+        ),
     ),
-    _rule(
-        "K8S-RBAC-CREATE-PODS",
-        "5.1.4",
-        "Role can create pods",
-        Severity.MEDIUM,
-        _ROLES,
-        _role_check(lambda r: _grants(r, ("create",), ("pods",))),
-        "Remove create on pods; let controllers create pods from reviewed workload definitions.",
+    Rule(
+        id="K8S-RBAC-CREATE-PODS",
+        title="Role can create pods",
+        severity=Severity.MEDIUM,
+        phase=Phase.RUN,
         nist="3.3.1",
-        refs=(Reference(TRIVY, "KSV048"), Reference(KUBESCAPE, "C-0188")),
+        remediation="Remove create on pods; let controllers create pods from reviewed workload definitions.",
+        references=(cis_k8s("5.1.4"), trivy("KSV048"), kubescape("C-0188")),
+        kinds=_ROLES,
+        evaluate=_role_check(lambda r: _grants(r, ("create",), ("pods",))),
     ),
-    _rule(
-        "K8S-RBAC-ESCALATION",
-        "5.1.8",
-        "Role grants bind, escalate or impersonate",
-        Severity.HIGH,
-        _ROLES,
-        _role_check(
+    Rule(
+        id="K8S-RBAC-ESCALATION",
+        title="Role grants bind, escalate or impersonate",
+        severity=Severity.HIGH,
+        phase=Phase.RUN,
+        nist="3.3.1",
+        remediation="Remove the bind, escalate and impersonate verbs unless the subject administers RBAC.",
+        references=(cis_k8s("5.1.8"), trivy("KSV043"), trivy("KSV050"), kubescape("C-0191"), kubescape("C-0065")),
+        kinds=_ROLES,
+        evaluate=_role_check(
             lambda r: (
                 _grants(r, ("bind", "escalate"), ("roles", "clusterroles"), ("rbac.authorization.k8s.io",))
                 or _grants(r, ("impersonate",), _IMPERSONATED, ("", "authentication.k8s.io"))
             )
         ),
-        "Remove the bind, escalate and impersonate verbs unless the subject administers RBAC.",
-        nist="3.3.1",
-        refs=(
-            Reference(TRIVY, "KSV043"),
-            Reference(TRIVY, "KSV050"),
-            Reference(KUBESCAPE, "C-0191"),
-            Reference(KUBESCAPE, "C-0065"),
-        ),
     ),
-    _rule(
-        "K8S-RBAC-EXEC",
-        None,
-        "Role can exec or attach into pods",
-        Severity.MEDIUM,
-        _ROLES,
-        _role_check(lambda r: _grants(r, ("create", "get"), ("pods/exec", "pods/attach"))),
-        "Remove create/get on pods/exec and pods/attach; use logs and debugging workflows instead.",
+    Rule(
+        id="K8S-RBAC-EXEC",
+        title="Role can exec or attach into pods",
+        severity=Severity.MEDIUM,
+        phase=Phase.RUN,
         nist="3.3.2",
-        refs=(Reference(TRIVY, "KSV053"), Reference(KUBESCAPE, "C-0002")),
+        remediation="Remove create/get on pods/exec and pods/attach; use logs and debugging workflows instead.",
+        references=(trivy("KSV053"), kubescape("C-0002")),
+        kinds=_ROLES,
+        evaluate=_role_check(lambda r: _grants(r, ("create", "get"), ("pods/exec", "pods/attach"))),
     ),
-    _rule(
-        "K8S-SA-DEFAULT-AUTOMOUNT",
-        "5.1.5",
-        "Default service account mounts its token",
-        Severity.LOW,
-        (AssetKind.SERVICE_ACCOUNT,),
-        default_sa_automount,
-        "Set automountServiceAccountToken: false on each namespace's default service account.",
+    Rule(
+        id="K8S-SA-DEFAULT-AUTOMOUNT",
+        title="Default service account mounts its token",
+        severity=Severity.LOW,
+        phase=Phase.RUN,
         nist="3.3.2",
-        refs=(Reference(KUBESCAPE, "C-0189"),),
+        remediation="Set automountServiceAccountToken: false on each namespace's default service account.",
+        references=(cis_k8s("5.1.5"), kubescape("C-0189")),
+        kinds=frozenset({AssetKind.SERVICE_ACCOUNT}),
+        evaluate=default_sa_automount,
     ),
-    _rule(
-        "K8S-SA-DEFAULT-USED",
-        "5.1.5",
-        "Workload runs as the default service account",
-        Severity.LOW,
-        POD_KINDS,
-        default_sa_used,
-        "Create a service account per workload that needs API access and set serviceAccountName.",
+    Rule(
+        id="K8S-SA-DEFAULT-USED",
+        title="Workload runs as the default service account",
+        severity=Severity.LOW,
+        phase=Phase.RUN,
         nist="3.3.2",
-        refs=(Reference(KUBESCAPE, "C-0189"),),
+        remediation="Create a service account per workload that needs API access and set serviceAccountName.",
+        references=(cis_k8s("5.1.5"), kubescape("C-0189")),
+        kinds=POD_KINDS,
+        evaluate=default_sa_used,
     ),
-    _rule(
-        "K8S-SA-TOKEN-AUTOMOUNT",
-        "5.1.6",
-        "Service account token mounted",
-        Severity.LOW,
-        POD_KINDS,
-        token_automount,
-        "Set automountServiceAccountToken: false on the pod (or its service account) unless it calls the API.",
+    Rule(
+        id="K8S-SA-TOKEN-AUTOMOUNT",
+        title="Service account token mounted",
+        severity=Severity.LOW,
+        phase=Phase.RUN,
         nist="3.3.2",
-        refs=(Reference(TRIVY, "KSV036"), Reference(KUBESCAPE, "C-0190"), Reference(KUBESCAPE, "C-0034")),
+        remediation="Set automountServiceAccountToken: false on the pod (or its service account) unless it calls the "
+        "API.",
+        references=(cis_k8s("5.1.6"), trivy("KSV036"), kubescape("C-0190"), kubescape("C-0034")),
+        kinds=POD_KINDS,
+        evaluate=token_automount,
     ),
-    _rule(
-        "K8S-NET-RAW",
-        "5.2.8",
-        "Container keeps the NET_RAW capability",
-        Severity.LOW,
-        POD_KINDS,
-        net_raw,
-        "Drop ALL (or at least NET_RAW) in securityContext.capabilities.drop.",
+    Rule(
+        id="K8S-NET-RAW",
+        title="Container keeps the NET_RAW capability",
+        severity=Severity.LOW,
+        phase=Phase.RUN,
         nist="3.4.3",
-        refs=(Reference(KUBESCAPE, "C-0199"),),
+        remediation="Drop ALL (or at least NET_RAW) in securityContext.capabilities.drop.",
+        references=(cis_k8s("5.2.8"), kubescape("C-0199")),
+        kinds=POD_KINDS,
+        evaluate=net_raw,
     ),
-    _rule(
-        "K8S-NS-NETWORK-POLICY",
-        "5.3.2",
-        "Namespace has no NetworkPolicy",
-        Severity.MEDIUM,
-        (AssetKind.NAMESPACE,),
-        no_network_policy,
-        "Add a default-deny NetworkPolicy to the namespace and allow only the traffic needed.",
+    Rule(
+        id="K8S-NS-NETWORK-POLICY",
+        title="Namespace has no NetworkPolicy",
+        severity=Severity.MEDIUM,
+        phase=Phase.RUN,
         nist="3.3.3",
-        refs=(Reference(KUBESCAPE, "C-0206"),),
+        remediation="Add a default-deny NetworkPolicy to the namespace and allow only the traffic needed.",
+        references=(cis_k8s("5.3.2"), kubescape("C-0206")),
+        kinds=frozenset({AssetKind.NAMESPACE}),
+        evaluate=no_network_policy,
     ),
-    _rule(
-        "K8S-SECRET-ENV",
-        "5.4.1",
-        "Secret passed as environment variable",
-        Severity.LOW,
-        POD_KINDS,
-        secret_env,
-        "Mount the Secret as a file instead of exposing it through env or envFrom.",
+    Rule(
+        id="K8S-SECRET-ENV",
+        title="Secret passed as environment variable",
+        severity=Severity.LOW,
+        phase=Phase.RUN,
         nist="3.1.4",
-        refs=(Reference(KUBESCAPE, "C-0207"),),
+        remediation="Mount the Secret as a file instead of exposing it through env or envFrom.",
+        references=(cis_k8s("5.4.1"), kubescape("C-0207")),
+        kinds=POD_KINDS,
+        evaluate=secret_env,
     ),
-    _rule(
-        "K8S-ENV-SECRET-LITERAL",
-        "5.4.1",
-        "Hard-coded secret in an environment variable",
-        Severity.HIGH,
-        POD_KINDS,
-        secret_literal,
-        "Rotate the secret, move it into a Secret mounted as a file, and remove the literal value.",
+    Rule(
+        id="K8S-ENV-SECRET-LITERAL",
+        title="Hard-coded secret in an environment variable",
+        severity=Severity.HIGH,
+        phase=Phase.RUN,
         nist="3.1.4",
-        refs=(Reference(KUBESCAPE, "C-0012"),),
+        remediation="Rotate the secret, move it into a Secret mounted as a file, and remove the literal value.",
+        references=(cis_k8s("5.4.1"), kubescape("C-0012")),
+        kinds=POD_KINDS,
+        evaluate=secret_literal,
     ),
-    _rule(
-        "K8S-DEFAULT-NAMESPACE",
-        "5.7.4",
-        "Workload in the default namespace",
-        Severity.LOW,
-        POD_KINDS,
-        default_namespace,
-        "Create a namespace per application or team and deploy there.",
+    Rule(
+        id="K8S-DEFAULT-NAMESPACE",
+        title="Workload in the default namespace",
+        severity=Severity.LOW,
+        phase=Phase.RUN,
         nist="3.3.4",
-        refs=(Reference(TRIVY, "KSV110"), Reference(KUBESCAPE, "C-0212"), Reference(KUBESCAPE, "C-0061")),
+        remediation="Create a namespace per application or team and deploy there.",
+        references=(cis_k8s("5.7.4"), trivy("KSV110"), kubescape("C-0212"), kubescape("C-0061")),
+        kinds=POD_KINDS,
+        evaluate=default_namespace,
     ),
 ]

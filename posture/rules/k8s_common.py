@@ -11,8 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from posture.records import AssetKind, AssetRecord
-from posture.rules.base import Hit, Reference, Rule, Snapshot
-from posture.taxonomy import Phase, Severity
+from posture.rules.base import Evaluate, Hit, Snapshot
 
 #: Asset kinds whose pod spec rules evaluate.
 POD_KINDS: frozenset[AssetKind] = frozenset({AssetKind.WORKLOAD, AssetKind.POD})
@@ -56,26 +55,11 @@ def field_path(container: Mapping[str, Any], suffix: str) -> str:
     return f"spec.{lists.get(str(container.get('kind')), 'containers')}[{container.get('name', '')}].{suffix}"
 
 
-def run_rule(
-    rule_id: str,
-    title: str,
-    severity: Severity,
-    kinds: Iterable[AssetKind],
-    evaluate: Callable[[AssetRecord, Snapshot], Iterable[Hit]],
-    remediation: str,
-    *,
-    nist: str,
-    refs: Iterable[Reference] = (),
-) -> Rule:
-    """A run-phase Kubernetes rule: the one shape every k8s rule module declares its checks with."""
-    return Rule(
-        id=rule_id,
-        title=title,
-        severity=severity,
-        phase=Phase.RUN,
-        nist=nist,
-        remediation=remediation,
-        references=tuple(refs),
-        kinds=frozenset(kinds),
-        evaluate=evaluate,
-    )
+def on_pod(check: Callable[[Mapping[str, Any]], Iterable[Hit]]) -> Evaluate:
+    """A check of one pod summary: it runs only where the asset carries one (see the module's docstring)."""
+
+    def evaluate(asset: AssetRecord, snapshot: Snapshot) -> Iterable[Hit]:
+        pod = pod_of(asset)
+        return check(pod) if pod is not None else ()
+
+    return evaluate

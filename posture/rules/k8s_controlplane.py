@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from posture.records import AssetKind, AssetRecord
-from posture.rules.base import Hit, Reference, Rule, Snapshot
-from posture.taxonomy import CIS_K8S, KUBESCAPE, Phase, Severity
+from posture.rules.base import Evaluate, Hit, Rule, Snapshot, cis_k8s, kubescape
+from posture.taxonomy import Phase, Severity
 
 Flags = Mapping[str, str]
 
@@ -153,12 +153,14 @@ CHECKS: tuple[FlagCheck, ...] = (
 )
 
 
-def _evaluate(check: FlagCheck) -> Callable[[AssetRecord, Snapshot], Iterator[Hit]]:
+def on_apiserver(fails: Callable[[Flags], bool]) -> Evaluate:
+    """A check of the kube-apiserver's flags (other control-plane components are not judged here)."""
+
     def evaluate(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:
         if asset.attributes.get("component") != "kube-apiserver":
             return
         flags = asset.attributes.get("flags") or {}
-        if check.fails(flags):
+        if fails(flags):
             yield Hit("", {"flags": {k: v for k, v in flags.items() if k in _RELEVANT}})
 
     return evaluate
@@ -187,9 +189,9 @@ RULES: list[Rule] = [
         phase=Phase.RUN,
         nist=c.nist,
         remediation=c.remediation,
-        references=(Reference(CIS_K8S, c.cis), Reference(KUBESCAPE, c.kubescape)),
+        references=(cis_k8s(c.cis), kubescape(c.kubescape)),
         kinds=frozenset({AssetKind.CONTROL_PLANE}),
-        evaluate=_evaluate(c),
+        evaluate=on_apiserver(c.fails),
     )
     for c in CHECKS
 ]

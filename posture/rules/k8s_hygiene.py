@@ -11,17 +11,15 @@ from typing import Any
 
 from posture.facts.sockets import reachable_sockets
 from posture.records import AssetKind, AssetRecord
-from posture.rules.base import Hit, Reference, Rule, Snapshot
-from posture.rules.k8s_common import POD_KINDS, containers, context, pod_of, run_rule
-from posture.taxonomy import CIS_K8S, KUBESCAPE, TRIVY, Severity
+from posture.rules.base import Evaluate, Hit, Rule, Snapshot, cis_k8s, kubescape, trivy
+from posture.rules.k8s_common import POD_KINDS, containers, context, pod_of
+from posture.taxonomy import Phase, Severity
 
-Evaluate = Callable[[AssetRecord, Snapshot], Iterable[Hit]]
 _SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 
-_rule = run_rule
-
-
-def _per_container(check: Callable[[Mapping[str, Any]], Mapping[str, Any] | None], kinds: Iterable[str]) -> Evaluate:
+def on_containers(check: Callable[[Mapping[str, Any]], Mapping[str, Any] | None], kinds: Iterable[str]) -> Evaluate:
+    """A check of each container of the ``kinds`` (init, container, ephemeral) in the asset's pod summary:
+    the evidence it returns, if any, becomes a hit named after the container."""
     wanted = frozenset(kinds)
 
     def evaluate(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:
@@ -210,102 +208,113 @@ def escape_cves(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:
 
 
 RULES: list[Rule] = [
-    _rule(
-        "K8S-IMAGE-LATEST",
-        "Image uses the latest tag or no tag",
-        Severity.MEDIUM,
-        POD_KINDS,
-        _per_container(latest_tag, _ALL),
-        "Reference images by a fixed version tag, better by digest.",
+    Rule(
+        id="K8S-IMAGE-LATEST",
+        title="Image uses the latest tag or no tag",
+        severity=Severity.MEDIUM,
+        phase=Phase.RUN,
         nist="3.1.5",
-        refs=(Reference(TRIVY, "KSV013"),),
+        remediation="Reference images by a fixed version tag, better by digest.",
+        references=(trivy("KSV013"),),
+        kinds=POD_KINDS,
+        evaluate=on_containers(latest_tag, _ALL),
     ),
-    _rule(
-        "K8S-IMAGE-DIGEST",
-        "Image not pinned by digest",
-        Severity.INFO,
-        POD_KINDS,
-        _per_container(not_pinned, _ALL),
-        "Reference images as repository@sha256:… so what runs cannot change under the same name.",
+    Rule(
+        id="K8S-IMAGE-DIGEST",
+        title="Image not pinned by digest",
+        severity=Severity.INFO,
+        phase=Phase.RUN,
         nist="3.1.5",
+        remediation="Reference images as repository@sha256:… so what runs cannot change under the same name.",
+        kinds=POD_KINDS,
+        evaluate=on_containers(not_pinned, _ALL),
     ),
-    _rule(
-        "K8S-LIMITS-CPU",
-        "Container has no CPU limit",
-        Severity.LOW,
-        POD_KINDS,
-        _per_container(lambda c: _missing(c, "limits", "cpu"), _RUNNING),
-        "Set resources.limits.cpu.",
+    Rule(
+        id="K8S-LIMITS-CPU",
+        title="Container has no CPU limit",
+        severity=Severity.LOW,
+        phase=Phase.RUN,
         nist="3.4.3",
-        refs=(Reference(TRIVY, "KSV011"), Reference(KUBESCAPE, "C-0009")),
+        remediation="Set resources.limits.cpu.",
+        references=(trivy("KSV011"), kubescape("C-0009")),
+        kinds=POD_KINDS,
+        evaluate=on_containers(lambda c: _missing(c, "limits", "cpu"), _RUNNING),
     ),
-    _rule(
-        "K8S-LIMITS-MEMORY",
-        "Container has no memory limit",
-        Severity.LOW,
-        POD_KINDS,
-        _per_container(lambda c: _missing(c, "limits", "memory"), _RUNNING),
-        "Set resources.limits.memory.",
+    Rule(
+        id="K8S-LIMITS-MEMORY",
+        title="Container has no memory limit",
+        severity=Severity.LOW,
+        phase=Phase.RUN,
         nist="3.4.3",
-        refs=(Reference(TRIVY, "KSV018"), Reference(KUBESCAPE, "C-0009")),
+        remediation="Set resources.limits.memory.",
+        references=(trivy("KSV018"), kubescape("C-0009")),
+        kinds=POD_KINDS,
+        evaluate=on_containers(lambda c: _missing(c, "limits", "memory"), _RUNNING),
     ),
-    _rule(
-        "K8S-REQUESTS",
-        "Container has no CPU or memory request",
-        Severity.INFO,
-        POD_KINDS,
-        _per_container(missing_requests, _RUNNING),
-        "Set resources.requests.cpu and resources.requests.memory.",
+    Rule(
+        id="K8S-REQUESTS",
+        title="Container has no CPU or memory request",
+        severity=Severity.INFO,
+        phase=Phase.RUN,
         nist="3.4.3",
-        refs=(Reference(TRIVY, "KSV015"), Reference(TRIVY, "KSV016")),
+        remediation="Set resources.requests.cpu and resources.requests.memory.",
+        references=(trivy("KSV015"), trivy("KSV016")),
+        kinds=POD_KINDS,
+        evaluate=on_containers(missing_requests, _RUNNING),
     ),
-    _rule(
-        "K8S-READONLY-ROOTFS",
-        "Container root filesystem is writable",
-        Severity.LOW,
-        POD_KINDS,
-        _per_container(writable_rootfs, _ALL),
-        "Set securityContext.readOnlyRootFilesystem: true; mount emptyDir for scratch.",
+    Rule(
+        id="K8S-READONLY-ROOTFS",
+        title="Container root filesystem is writable",
+        severity=Severity.LOW,
+        phase=Phase.RUN,
         nist="3.4.3",
-        refs=(Reference(TRIVY, "KSV014"), Reference(KUBESCAPE, "C-0017")),
+        remediation="Set securityContext.readOnlyRootFilesystem: true; mount emptyDir for scratch.",
+        references=(trivy("KSV014"), kubescape("C-0017")),
+        kinds=POD_KINDS,
+        evaluate=on_containers(writable_rootfs, _ALL),
     ),
-    _rule(
-        "K8S-RUNTIME-SOCKET",
-        "Container runtime socket mounted",
-        Severity.CRITICAL,
-        POD_KINDS,
-        runtime_socket,
-        "Do not mount docker.sock, containerd.sock or crio.sock into workloads: it is root on the node.",
+    Rule(
+        id="K8S-RUNTIME-SOCKET",
+        title="Container runtime socket mounted",
+        severity=Severity.CRITICAL,
+        phase=Phase.RUN,
         nist="3.4.3",
-        refs=(Reference(TRIVY, "KSV006"), Reference(KUBESCAPE, "C-0074")),
+        remediation="Do not mount docker.sock, containerd.sock or crio.sock into workloads: it is root on the node.",
+        references=(trivy("KSV006"), kubescape("C-0074")),
+        kinds=POD_KINDS,
+        evaluate=runtime_socket,
     ),
-    _rule(
-        "K8S-EXPOSED",
-        "Workload reachable from outside the cluster",
-        Severity.INFO,
-        POD_KINDS,
-        exposed,
-        "Confirm the exposure is intended; restrict it with loadBalancerSourceRanges, ingress auth or a NetworkPolicy.",
+    Rule(
+        id="K8S-EXPOSED",
+        title="Workload reachable from outside the cluster",
+        severity=Severity.INFO,
+        phase=Phase.RUN,
         nist="3.4.2",
+        remediation="Confirm the exposure is intended; restrict it with loadBalancerSourceRanges, ingress auth or a "
+        "NetworkPolicy.",
+        kinds=POD_KINDS,
+        evaluate=exposed,
     ),
-    _rule(
-        "K8S-NS-POD-SECURITY",
-        "Namespace does not enforce a Pod Security level",
-        Severity.MEDIUM,
-        (AssetKind.NAMESPACE,),
-        pod_security_labels,
-        "Label the namespace pod-security.kubernetes.io/enforce=restricted (or baseline).",
+    Rule(
+        id="K8S-NS-POD-SECURITY",
+        title="Namespace does not enforce a Pod Security level",
+        severity=Severity.MEDIUM,
+        phase=Phase.RUN,
         nist="3.3.4",
-        refs=(Reference(CIS_K8S, "5.2.1"), Reference(KUBESCAPE, "C-0192")),
+        remediation="Label the namespace pod-security.kubernetes.io/enforce=restricted (or baseline).",
+        references=(cis_k8s("5.2.1"), kubescape("C-0192")),
+        kinds=frozenset({AssetKind.NAMESPACE}),
+        evaluate=pod_security_labels,
     ),
-    _rule(
-        "K8S-NODE-ESCAPE-CVE",
-        "Node runs a component with a known container-escape vulnerability",
-        Severity.HIGH,
-        (AssetKind.NODE,),
-        escape_cves,
-        "Upgrade the kubelet and container runtime to a fixed release.",
+    Rule(
+        id="K8S-NODE-ESCAPE-CVE",
+        title="Node runs a component with a known container-escape vulnerability",
+        severity=Severity.HIGH,
+        phase=Phase.RUN,
         nist="3.4.1",
-        refs=tuple(Reference(KUBESCAPE, e.kubescape) for e in ESCAPE_CVES if e.kubescape),
+        remediation="Upgrade the kubelet and container runtime to a fixed release.",
+        references=tuple(kubescape(e.kubescape) for e in ESCAPE_CVES if e.kubescape),
+        kinds=frozenset({AssetKind.NODE}),
+        evaluate=escape_cves,
     ),
 ]

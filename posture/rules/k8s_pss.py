@@ -11,14 +11,13 @@ container (its discriminator) or, for a pod-level field, the field.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from posture.facts.capabilities import dangerous as dangerous_capabilities
-from posture.records import AssetRecord
-from posture.rules.base import Hit, Reference, Rule, Snapshot
-from posture.rules.k8s_common import POD_KINDS, containers, context, field_path, is_windows, pod_of, sub
-from posture.taxonomy import CIS_K8S, KUBESCAPE, PSS, TRIVY, Phase, Severity
+from posture.rules.base import Hit, Rule, cis_k8s, kubescape, pss, trivy
+from posture.rules.k8s_common import POD_KINDS, containers, context, field_path, is_windows, on_pod, sub
+from posture.taxonomy import Phase, Severity
 
 # Allowed values, as listed on the official page.
 BASELINE_CAPABILITIES = frozenset(
@@ -74,36 +73,6 @@ RESTRICTED_VOLUME_TYPES = frozenset(
 _APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
 #: Allowed values of the AppArmor annotation besides ``localhost/*``: empty means "not set".
 _APPARMOR_ANNOTATION_VALUES = frozenset({"", "runtime/default"})
-PodCheck = Callable[[Mapping[str, Any]], Iterator[Hit]]
-
-
-def _rule(
-    control: str,
-    rule_id: str,
-    title: str,
-    severity: Severity,
-    check: PodCheck,
-    remediation: str,
-    *,
-    nist: str = "3.4.3",
-    refs: Iterable[Reference] = (),
-) -> Rule:
-    def evaluate(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:
-        pod = pod_of(asset)
-        return check(pod) if pod is not None else iter(())
-
-    return Rule(
-        id=rule_id,
-        title=title,
-        severity=severity,
-        phase=Phase.RUN,
-        nist=nist,
-        remediation=remediation,
-        references=(Reference(PSS, control), *refs),
-        kinds=POD_KINDS,
-        evaluate=evaluate,
-        description=f"Pod Security Standards control {control}.",
-    )
 
 
 def _container_hit(container: Mapping[str, Any], suffix: str, value: Any, **extra: Any) -> Hit:
@@ -286,187 +255,243 @@ def capabilities_restricted(pod: Mapping[str, Any]) -> Iterator[Hit]:
             )
 
 
-def _cis(number: str) -> Reference:
-    return Reference(CIS_K8S, number)
-
-
 RULES: list[Rule] = [
-    _rule(
-        "baseline/hostprocess",
-        "K8S-PSS-HOSTPROCESS",
-        "Windows HostProcess container",
-        Severity.HIGH,
-        host_process,
-        "Leave windowsOptions.hostProcess unset or false on the pod and every container.",
-        refs=(_cis("5.2.11"), Reference(TRIVY, "KSV103"), Reference(KUBESCAPE, "C-0202")),
+    Rule(
+        id="K8S-PSS-HOSTPROCESS",
+        title="Windows HostProcess container",
+        severity=Severity.HIGH,
+        phase=Phase.RUN,
+        nist="3.4.3",
+        remediation="Leave windowsOptions.hostProcess unset or false on the pod and every container.",
+        references=(pss("baseline/hostprocess"), cis_k8s("5.2.11"), trivy("KSV103"), kubescape("C-0202")),
+        kinds=POD_KINDS,
+        evaluate=on_pod(host_process),
+        description="Pod Security Standards control baseline/hostprocess.",
     ),
-    _rule(
-        "baseline/host-namespaces",
-        "K8S-PSS-HOST-NAMESPACES",
-        "Pod shares a host namespace",
-        Severity.HIGH,
-        host_namespaces,
-        "Remove hostNetwork, hostPID and hostIPC (or set them to false).",
-        refs=(
-            _cis("5.2.3"),
-            _cis("5.2.4"),
-            _cis("5.2.5"),
-            Reference(TRIVY, "KSV008"),
-            Reference(TRIVY, "KSV009"),
-            Reference(TRIVY, "KSV010"),
-            Reference(KUBESCAPE, "C-0038"),
-            Reference(KUBESCAPE, "C-0041"),
+    Rule(
+        id="K8S-PSS-HOST-NAMESPACES",
+        title="Pod shares a host namespace",
+        severity=Severity.HIGH,
+        phase=Phase.RUN,
+        nist="3.4.3",
+        remediation="Remove hostNetwork, hostPID and hostIPC (or set them to false).",
+        references=(
+            pss("baseline/host-namespaces"),
+            cis_k8s("5.2.3"),
+            cis_k8s("5.2.4"),
+            cis_k8s("5.2.5"),
+            trivy("KSV008"),
+            trivy("KSV009"),
+            trivy("KSV010"),
+            kubescape("C-0038"),
+            kubescape("C-0041"),
         ),
+        kinds=POD_KINDS,
+        evaluate=on_pod(host_namespaces),
+        description="Pod Security Standards control baseline/host-namespaces.",
     ),
-    _rule(
-        "baseline/privileged-containers",
-        "K8S-PSS-PRIVILEGED",
-        "Privileged container",
-        Severity.HIGH,
-        privileged,
-        "Remove securityContext.privileged (or set it to false) on every container, including init and ephemeral ones.",
-        refs=(_cis("5.2.2"), Reference(TRIVY, "KSV017"), Reference(KUBESCAPE, "C-0057")),
+    Rule(
+        id="K8S-PSS-PRIVILEGED",
+        title="Privileged container",
+        severity=Severity.HIGH,
+        phase=Phase.RUN,
+        nist="3.4.3",
+        remediation="Remove securityContext.privileged (or set it to false) on every container, including init and "
+        "ephemeral ones.",
+        references=(pss("baseline/privileged-containers"), cis_k8s("5.2.2"), trivy("KSV017"), kubescape("C-0057")),
+        kinds=POD_KINDS,
+        evaluate=on_pod(privileged),
+        description="Pod Security Standards control baseline/privileged-containers.",
     ),
-    _rule(
-        "baseline/capabilities",
-        "K8S-PSS-CAPABILITIES",
-        "Container adds capabilities beyond the baseline set",
-        Severity.MEDIUM,
-        capabilities_baseline,
-        "Add only capabilities from the baseline list (AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD, "
-        "NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT).",
-        refs=(_cis("5.2.9"), Reference(TRIVY, "KSV022"), Reference(KUBESCAPE, "C-0046")),
+    Rule(
+        id="K8S-PSS-CAPABILITIES",
+        title="Container adds capabilities beyond the baseline set",
+        severity=Severity.MEDIUM,
+        phase=Phase.RUN,
+        nist="3.4.3",
+        remediation="Add only capabilities from the baseline list (AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, "
+        "KILL, MKNOD, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT).",
+        references=(pss("baseline/capabilities"), cis_k8s("5.2.9"), trivy("KSV022"), kubescape("C-0046")),
+        kinds=POD_KINDS,
+        evaluate=on_pod(capabilities_baseline),
+        description="Pod Security Standards control baseline/capabilities.",
     ),
-    _rule(
-        "baseline/hostpath-volumes",
-        "K8S-PSS-HOSTPATH",
-        "hostPath volume",
-        Severity.MEDIUM,
-        hostpath_volumes,
-        "Replace hostPath volumes with configMap, secret, emptyDir or persistent volumes.",
+    Rule(
+        id="K8S-PSS-HOSTPATH",
+        title="hostPath volume",
+        severity=Severity.MEDIUM,
+        phase=Phase.RUN,
         nist="3.5.5",
-        refs=(_cis("5.2.12"), Reference(TRIVY, "KSV023"), Reference(KUBESCAPE, "C-0048")),
+        remediation="Replace hostPath volumes with configMap, secret, emptyDir or persistent volumes.",
+        references=(pss("baseline/hostpath-volumes"), cis_k8s("5.2.12"), trivy("KSV023"), kubescape("C-0048")),
+        kinds=POD_KINDS,
+        evaluate=on_pod(hostpath_volumes),
+        description="Pod Security Standards control baseline/hostpath-volumes.",
     ),
-    _rule(
-        "baseline/host-ports",
-        "K8S-PSS-HOST-PORTS",
-        "Container binds a host port",
-        Severity.MEDIUM,
-        host_ports,
-        "Remove hostPort (or set it to 0); expose the workload through a Service instead.",
+    Rule(
+        id="K8S-PSS-HOST-PORTS",
+        title="Container binds a host port",
+        severity=Severity.MEDIUM,
+        phase=Phase.RUN,
         nist="3.4.2",
-        refs=(_cis("5.2.13"), Reference(TRIVY, "KSV024"), Reference(KUBESCAPE, "C-0044")),
+        remediation="Remove hostPort (or set it to 0); expose the workload through a Service instead.",
+        references=(pss("baseline/host-ports"), cis_k8s("5.2.13"), trivy("KSV024"), kubescape("C-0044")),
+        kinds=POD_KINDS,
+        evaluate=on_pod(host_ports),
+        description="Pod Security Standards control baseline/host-ports.",
     ),
-    _rule(
-        "baseline/host-probes",
-        "K8S-PSS-HOST-PROBES",
-        "Probe or lifecycle hook targets another host",
-        Severity.MEDIUM,
-        host_probes,
-        "Remove the host field of httpGet/tcpSocket probes and lifecycle hooks (it defaults to the pod IP).",
+    Rule(
+        id="K8S-PSS-HOST-PROBES",
+        title="Probe or lifecycle hook targets another host",
+        severity=Severity.MEDIUM,
+        phase=Phase.RUN,
         nist="3.4.2",
+        remediation="Remove the host field of httpGet/tcpSocket probes and lifecycle hooks (it defaults to the pod "
+        "IP).",
+        references=(pss("baseline/host-probes"),),
+        kinds=POD_KINDS,
+        evaluate=on_pod(host_probes),
+        description="Pod Security Standards control baseline/host-probes.",
     ),
-    _rule(
-        "baseline/apparmor",
-        "K8S-PSS-APPARMOR",
-        "AppArmor profile overridden or disabled",
-        Severity.MEDIUM,
-        apparmor,
-        "Leave the AppArmor profile unset or use RuntimeDefault / Localhost "
+    Rule(
+        id="K8S-PSS-APPARMOR",
+        title="AppArmor profile overridden or disabled",
+        severity=Severity.MEDIUM,
+        phase=Phase.RUN,
+        nist="3.4.3",
+        remediation="Leave the AppArmor profile unset or use RuntimeDefault / Localhost "
         "(annotation: runtime/default or localhost/*).",
-        refs=(Reference(TRIVY, "KSV002"),),
+        references=(pss("baseline/apparmor"), trivy("KSV002")),
+        kinds=POD_KINDS,
+        evaluate=on_pod(apparmor),
+        description="Pod Security Standards control baseline/apparmor.",
     ),
-    _rule(
-        "baseline/selinux",
-        "K8S-PSS-SELINUX",
-        "Custom SELinux options",
-        Severity.MEDIUM,
-        selinux,
-        "Leave seLinuxOptions.user and .role unset and use only container_t, container_init_t, container_kvm_t or "
-        "container_engine_t as the type.",
-        refs=(Reference(TRIVY, "KSV025"),),
+    Rule(
+        id="K8S-PSS-SELINUX",
+        title="Custom SELinux options",
+        severity=Severity.MEDIUM,
+        phase=Phase.RUN,
+        nist="3.4.3",
+        remediation="Leave seLinuxOptions.user and .role unset and use only container_t, container_init_t, "
+        "container_kvm_t or container_engine_t as the type.",
+        references=(pss("baseline/selinux"), trivy("KSV025")),
+        kinds=POD_KINDS,
+        evaluate=on_pod(selinux),
+        description="Pod Security Standards control baseline/selinux.",
     ),
-    _rule(
-        "baseline/proc-mount-type",
-        "K8S-PSS-PROC-MOUNT",
-        "Unmasked /proc mount",
-        Severity.MEDIUM,
-        proc_mount,
-        "Leave securityContext.procMount unset or Default.",
-        refs=(Reference(TRIVY, "KSV027"),),
+    Rule(
+        id="K8S-PSS-PROC-MOUNT",
+        title="Unmasked /proc mount",
+        severity=Severity.MEDIUM,
+        phase=Phase.RUN,
+        nist="3.4.3",
+        remediation="Leave securityContext.procMount unset or Default.",
+        references=(pss("baseline/proc-mount-type"), trivy("KSV027")),
+        kinds=POD_KINDS,
+        evaluate=on_pod(proc_mount),
+        description="Pod Security Standards control baseline/proc-mount-type.",
     ),
-    _rule(
-        "baseline/seccomp",
-        "K8S-PSS-SECCOMP",
-        "Seccomp disabled (Unconfined)",
-        Severity.MEDIUM,
-        seccomp_baseline,
-        "Do not set seccompProfile.type to Unconfined; use RuntimeDefault or Localhost.",
-        refs=(Reference(TRIVY, "KSV104"),),
+    Rule(
+        id="K8S-PSS-SECCOMP",
+        title="Seccomp disabled (Unconfined)",
+        severity=Severity.MEDIUM,
+        phase=Phase.RUN,
+        nist="3.4.3",
+        remediation="Do not set seccompProfile.type to Unconfined; use RuntimeDefault or Localhost.",
+        references=(pss("baseline/seccomp"), trivy("KSV104")),
+        kinds=POD_KINDS,
+        evaluate=on_pod(seccomp_baseline),
+        description="Pod Security Standards control baseline/seccomp.",
     ),
-    _rule(
-        "baseline/sysctls",
-        "K8S-PSS-SYSCTLS",
-        "Unsafe sysctl",
-        Severity.MEDIUM,
-        sysctls,
-        "Set only the safe, namespaced sysctls the baseline profile allows.",
+    Rule(
+        id="K8S-PSS-SYSCTLS",
+        title="Unsafe sysctl",
+        severity=Severity.MEDIUM,
+        phase=Phase.RUN,
         nist="3.5.2",
-        refs=(Reference(TRIVY, "KSV026"),),
+        remediation="Set only the safe, namespaced sysctls the baseline profile allows.",
+        references=(pss("baseline/sysctls"), trivy("KSV026")),
+        kinds=POD_KINDS,
+        evaluate=on_pod(sysctls),
+        description="Pod Security Standards control baseline/sysctls.",
     ),
-    _rule(
-        "restricted/volume-types",
-        "K8S-PSS-VOLUME-TYPES",
-        "Volume type outside the restricted set",
-        Severity.LOW,
-        volume_types,
-        "Use only configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected and "
-        "secret volumes.",
-        refs=(Reference(TRIVY, "KSV028"),),
+    Rule(
+        id="K8S-PSS-VOLUME-TYPES",
+        title="Volume type outside the restricted set",
+        severity=Severity.LOW,
+        phase=Phase.RUN,
+        nist="3.4.3",
+        remediation="Use only configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, "
+        "projected and secret volumes.",
+        references=(pss("restricted/volume-types"), trivy("KSV028")),
+        kinds=POD_KINDS,
+        evaluate=on_pod(volume_types),
+        description="Pod Security Standards control restricted/volume-types.",
     ),
-    _rule(
-        "restricted/privilege-escalation",
-        "K8S-PSS-PRIVILEGE-ESCALATION",
-        "Privilege escalation allowed",
-        Severity.MEDIUM,
-        privilege_escalation,
-        "Set securityContext.allowPrivilegeEscalation: false on every container.",
-        refs=(_cis("5.2.6"), Reference(TRIVY, "KSV001"), Reference(KUBESCAPE, "C-0016")),
+    Rule(
+        id="K8S-PSS-PRIVILEGE-ESCALATION",
+        title="Privilege escalation allowed",
+        severity=Severity.MEDIUM,
+        phase=Phase.RUN,
+        nist="3.4.3",
+        remediation="Set securityContext.allowPrivilegeEscalation: false on every container.",
+        references=(pss("restricted/privilege-escalation"), cis_k8s("5.2.6"), trivy("KSV001"), kubescape("C-0016")),
+        kinds=POD_KINDS,
+        evaluate=on_pod(privilege_escalation),
+        description="Pod Security Standards control restricted/privilege-escalation.",
     ),
-    _rule(
-        "restricted/running-as-non-root",
-        "K8S-PSS-RUN-AS-NON-ROOT",
-        "Container may run as root",
-        Severity.MEDIUM,
-        run_as_non_root,
-        "Set runAsNonRoot: true in the pod securityContext (or on every container).",
-        refs=(_cis("5.2.7"), Reference(TRIVY, "KSV012"), Reference(KUBESCAPE, "C-0013")),
+    Rule(
+        id="K8S-PSS-RUN-AS-NON-ROOT",
+        title="Container may run as root",
+        severity=Severity.MEDIUM,
+        phase=Phase.RUN,
+        nist="3.4.3",
+        remediation="Set runAsNonRoot: true in the pod securityContext (or on every container).",
+        references=(pss("restricted/running-as-non-root"), cis_k8s("5.2.7"), trivy("KSV012"), kubescape("C-0013")),
+        kinds=POD_KINDS,
+        evaluate=on_pod(run_as_non_root),
+        description="Pod Security Standards control restricted/running-as-non-root.",
     ),
-    _rule(
-        "restricted/running-as-non-root-user",
-        "K8S-PSS-RUN-AS-USER",
-        "Container runs as UID 0",
-        Severity.MEDIUM,
-        run_as_user,
-        "Set runAsUser to a non-zero UID or leave it unset.",
-        refs=(_cis("5.2.7"), Reference(TRIVY, "KSV105")),
+    Rule(
+        id="K8S-PSS-RUN-AS-USER",
+        title="Container runs as UID 0",
+        severity=Severity.MEDIUM,
+        phase=Phase.RUN,
+        nist="3.4.3",
+        remediation="Set runAsUser to a non-zero UID or leave it unset.",
+        references=(pss("restricted/running-as-non-root-user"), cis_k8s("5.2.7"), trivy("KSV105")),
+        kinds=POD_KINDS,
+        evaluate=on_pod(run_as_user),
+        description="Pod Security Standards control restricted/running-as-non-root-user.",
     ),
-    _rule(
-        "restricted/seccomp",
-        "K8S-PSS-SECCOMP-RESTRICTED",
-        "No RuntimeDefault or Localhost seccomp profile",
-        Severity.LOW,
-        seccomp_restricted,
-        "Set securityContext.seccompProfile.type: RuntimeDefault at pod level (or on every container).",
-        refs=(_cis("5.7.2"), Reference(TRIVY, "KSV030"), Reference(KUBESCAPE, "C-0210")),
+    Rule(
+        id="K8S-PSS-SECCOMP-RESTRICTED",
+        title="No RuntimeDefault or Localhost seccomp profile",
+        severity=Severity.LOW,
+        phase=Phase.RUN,
+        nist="3.4.3",
+        remediation="Set securityContext.seccompProfile.type: RuntimeDefault at pod level (or on every container).",
+        references=(pss("restricted/seccomp"), cis_k8s("5.7.2"), trivy("KSV030"), kubescape("C-0210")),
+        kinds=POD_KINDS,
+        evaluate=on_pod(seccomp_restricted),
+        description="Pod Security Standards control restricted/seccomp.",
     ),
-    _rule(
-        "restricted/capabilities",
-        "K8S-PSS-CAPABILITIES-RESTRICTED",
-        "Capabilities not dropped to the restricted set",
-        Severity.LOW,
-        capabilities_restricted,
-        "Drop ALL capabilities on every container and add back at most NET_BIND_SERVICE.",
-        refs=(_cis("5.2.10"), Reference(TRIVY, "KSV106"), Reference(TRIVY, "KSV003"), Reference(KUBESCAPE, "C-0201")),
+    Rule(
+        id="K8S-PSS-CAPABILITIES-RESTRICTED",
+        title="Capabilities not dropped to the restricted set",
+        severity=Severity.LOW,
+        phase=Phase.RUN,
+        nist="3.4.3",
+        remediation="Drop ALL capabilities on every container and add back at most NET_BIND_SERVICE.",
+        references=(
+            pss("restricted/capabilities"),
+            cis_k8s("5.2.10"),
+            trivy("KSV106"),
+            trivy("KSV003"),
+            kubescape("C-0201"),
+        ),
+        kinds=POD_KINDS,
+        evaluate=on_pod(capabilities_restricted),
+        description="Pod Security Standards control restricted/capabilities.",
     ),
 ]

@@ -30,8 +30,8 @@ from typing import Any
 from posture import clock
 from posture.facts.references import reference_registry, registry_host
 from posture.records import AssetKind, AssetRecord
-from posture.rules.base import Hit, Reference, Rule, Snapshot
-from posture.taxonomy import CIS_DOCKER, Phase, Severity
+from posture.rules.base import Hit, Rule, Snapshot, cis_docker
+from posture.taxonomy import Phase, Severity
 
 DEFAULT_POLICY: dict[str, Any] = {"stale_days": 180, "require_signatures": False, "allowed_base_registries": []}
 POINTS_TO = "points-to"
@@ -185,7 +185,7 @@ RULES: list[Rule] = [
         severity=Severity.HIGH,
         phase=Phase.DISTRIBUTE,
         nist="3.2.1",
-        references=(Reference(CIS_DOCKER, "2.5"),),
+        references=(cis_docker("2.5"),),
         kinds=_REGISTRY,
         evaluate=_plain_http,
         remediation="Serve the registry over TLS and remove it from every engine's insecure-registries list.",
@@ -197,7 +197,7 @@ RULES: list[Rule] = [
         severity=Severity.HIGH,
         phase=Phase.DISTRIBUTE,
         nist="3.2.1",
-        references=(Reference(CIS_DOCKER, "2.5"),),
+        references=(cis_docker("2.5"),),
         kinds=_REGISTRY,
         evaluate=_tls_unverified,
         remediation="Give the registry a certificate its clients trust (or distribute its CA) and stop marking it "
@@ -264,7 +264,7 @@ RULES: list[Rule] = [
         severity=Severity.MEDIUM,
         phase=Phase.DISTRIBUTE,
         nist="3.1.5",
-        references=(Reference(CIS_DOCKER, "4.5"),),
+        references=(cis_docker("4.5"),),
         kinds=_TAG,
         evaluate=_unsigned,
         remediation="Sign the image (cosign sign, or a Notary v2 signature) in the build pipeline.",
@@ -277,7 +277,7 @@ RULES: list[Rule] = [
         severity=Severity.MEDIUM,
         phase=Phase.BUILD,
         nist="3.1.5",
-        references=(Reference(CIS_DOCKER, "4.2"),),
+        references=(cis_docker("4.2"),),
         kinds=frozenset({AssetKind.IMAGE}),
         evaluate=_base_outside_allow_list,
         remediation="Rebuild FROM a base image mirrored into an allowed registry.",

@@ -31,9 +31,11 @@ def _privileged(asset: AssetRecord, _snap: Snapshot) -> Iterator[Hit]:
 
 RULES = RuleRegistry(
     [
-        Rule("TEST-PRIV", "Privileged container", Severity.CRITICAL, Phase.RUN, "3.4.3", "Do not run privileged.",
+        Rule(id="TEST-PRIV", title="Privileged container", severity=Severity.CRITICAL, phase=Phase.RUN,
+             nist="3.4.3", remediation="Do not run privileged.",
              kinds=frozenset({AssetKind.CONTAINER}), evaluate=_privileged),
-        Rule("VULN", "Vulnerable package", Severity.HIGH, Phase.BUILD, "3.1.1", "Upgrade the package."),
+        Rule(id="VULN", title="Vulnerable package", severity=Severity.HIGH, phase=Phase.BUILD,
+             nist="3.1.1", remediation="Upgrade the package."),
     ]
 )
 

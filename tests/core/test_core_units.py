@@ -88,7 +88,7 @@ def test_every_registered_rule_cites_nist_first_with_exact_framework_names() -> 
 
 def test_a_rule_with_an_unknown_nist_section_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown NIST"):
-        Rule("X", "x", Severity.LOW, Phase.RUN, "3.9.9", "fix")
+        Rule(id="X", title="x", severity=Severity.LOW, phase=Phase.RUN, nist="3.9.9", remediation="fix")
 
 
 def test_timestamps_as_sources_write_them() -> None:

@@ -143,6 +143,13 @@ def test_verdict_takes_the_hits_severity_and_title_over_the_rules() -> None:
         own.hit = Hit()  # type: ignore[misc]
 
 
+def test_a_dormant_hit_is_one_severity_below_the_hits_or_the_rules() -> None:
+    r, ref = rule(), AssetRef(AssetKind.CONTAINER, "k")
+    assert Verdict(r, ref, "n", Hit("d", dormant=True)).severity == Severity.LOW
+    assert Verdict(r, ref, "n", Hit("d", severity=Severity.CRITICAL, dormant=True)).severity == Severity.HIGH
+    assert Verdict(r, ref, "n", Hit("d", severity=Severity.INFO, dormant=True)).severity == Severity.INFO
+
+
 def test_evaluate_all_runs_each_rule_of_the_assets_kind() -> None:
     reg = RuleRegistry([rule("T-1"), rule("T-2", kinds=(AssetKind.NODE,))])
     assets = [asset("good"), asset("bad", bad=True), asset("node", AssetKind.NODE, bad=True)]

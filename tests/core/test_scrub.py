@@ -207,7 +207,9 @@ def test_asset_verdict_and_observation_are_scrubbed_and_identities_kept(scrub: S
     assert is_marker(scrubbed.attributes["labels"]["db-password"])
     assert asset.attributes["labels"]["db-password"] == "hunter2x"  # the raw record is left to the rules
 
-    rule = Rule("T-1", "test", Severity.LOW, Phase.RUN, NIST, "none", evaluate=None)
+    rule = Rule(
+        id="T-1", title="test", severity=Severity.LOW, phase=Phase.RUN, nist=NIST, remediation="none", evaluate=None
+    )
     verdict = Verdict(rule, asset.ref, "web", Hit("label db-password", {"value": f"token {GHP}"}, f"found {AWS}"))
     clean = scrub.verdict(verdict)
     assert GHP not in str(clean.hit.evidence) and AWS not in (clean.hit.title or "")

@@ -14,8 +14,8 @@ import pytest
 from collectors.k8s.normalize import SUPPORTED_KINDS, records_from_objects
 from posture.records import AssetKind, AssetRecord, RelationRecord
 from posture.rules import k8s_cis
-from posture.rules.base import Reference, RuleRegistry, Snapshot, evaluate_all
-from posture.rules.k8s_common import POD_KINDS, run_rule
+from posture.rules.base import RuleRegistry, Snapshot, evaluate_all
+from posture.rules.k8s_common import POD_KINDS
 from posture.taxonomy import CIS_K8S, KUBESCAPE, TRIVY, Phase, Severity
 from tests.k8s.k8s_objects import RBAC_API, binding, rbac, service_account
 from tests.k8s.pss_support import SCANNER, container, pod, verdicts
@@ -137,21 +137,6 @@ def test_rule_table_is_pinned_to_cis_trivy_and_kubescape() -> None:
     assert pods == POD_KINDS
     for rule in k8s_cis.RULES:
         assert rule.phase == Phase.RUN and rule.title and rule.remediation and rule.evaluate is not None
-
-
-def test_run_rule_builds_a_run_phase_rule_from_its_arguments() -> None:
-    refs = [Reference(CIS_K8S, "9.9")]
-    rule = run_rule("K8S-X", "t", Severity.LOW, [AssetKind.POD], lambda a, s: (), "fix", nist="3.1.1", refs=refs)
-    assert (rule.id, rule.title, rule.severity, rule.phase, rule.nist, rule.remediation) == (
-        "K8S-X",
-        "t",
-        Severity.LOW,
-        Phase.RUN,
-        "3.1.1",
-        "fix",
-    )
-    assert (rule.references, rule.kinds) == ((Reference(CIS_K8S, "9.9"),), frozenset({AssetKind.POD}))
-    assert run_rule("K8S-Y", "t", Severity.LOW, [AssetKind.POD], lambda a, s: (), "fix", nist="3.1.1").references == ()
 
 
 # -- 5.1.2 secrets, 5.1.3 wildcards, 5.1.4 create pods, 5.1.8 escalation, exec ---------------------

@@ -34,11 +34,14 @@ def _no_limits(asset: AssetRecord, _snap: Snapshot) -> Iterator[Hit]:
 
 
 RULES = RuleRegistry([
-    Rule("K8S-TEST-PRIV", "Privileged container", Severity.CRITICAL, Phase.RUN, "3.4.3", "Drop privileged.",
+    Rule(id="K8S-TEST-PRIV", title="Privileged container", severity=Severity.CRITICAL, phase=Phase.RUN,
+         nist="3.4.3", remediation="Drop privileged.",
          kinds=frozenset({AssetKind.WORKLOAD}), evaluate=_privileged),
-    Rule("K8S-TEST-LIMITS", "No resource limits", Severity.LOW, Phase.RUN, "3.4.3", "Set limits.",
+    Rule(id="K8S-TEST-LIMITS", title="No resource limits", severity=Severity.LOW, phase=Phase.RUN,
+         nist="3.4.3", remediation="Set limits.",
          kinds=frozenset({AssetKind.WORKLOAD}), evaluate=_no_limits),
-    Rule("VULN", "Vulnerable package", Severity.HIGH, Phase.BUILD, "3.1.1", "Upgrade the package."),
+    Rule(id="VULN", title="Vulnerable package", severity=Severity.HIGH, phase=Phase.BUILD,
+         nist="3.1.1", remediation="Upgrade the package."),
 ])
 
 

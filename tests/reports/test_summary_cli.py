@@ -47,17 +47,24 @@ def _privileged(asset: AssetRecord, _snap: Snapshot) -> Iterator[Hit]:
 
 RULES = [
     Rule(
-        "DKR-C01",
-        "Container runs privileged",
-        Severity.CRITICAL,
-        Phase.RUN,
-        "3.4.3",
-        "Drop --privileged.",
+        id="DKR-C01",
+        title="Container runs privileged",
+        severity=Severity.CRITICAL,
+        phase=Phase.RUN,
+        nist="3.4.3",
+        remediation="Drop --privileged.",
         references=(Reference(CIS_DOCKER, "5.5"),),
         kinds=frozenset({AssetKind.CONTAINER}),
         evaluate=_privileged,
     ),
-    Rule("VULN", "Vulnerable package", Severity.HIGH, Phase.BUILD, "3.1.1", "Upgrade the package."),
+    Rule(
+        id="VULN",
+        title="Vulnerable package",
+        severity=Severity.HIGH,
+        phase=Phase.BUILD,
+        nist="3.1.1",
+        remediation="Upgrade the package.",
+    ),
 ]
 
 
