@@ -48,7 +48,7 @@ from posture.notify.policy import (
     meets_bar,
     queue_line,
     route_matches,
-    source_label,
+    scope_label,
 )
 from posture.records import ScopeRef, source_name
 from posture.rules import default_registry
@@ -131,10 +131,11 @@ class OutboxWriter:
         rows += self.sweep_rows(session, now, ids, only_run=run_id)
         enqueue(session, rows)
         if self.queued is not None:
-            self.queued += self._queue_lines(ids, rows, shown, first_run, changes, outcome, exceptions)
+            source = scope_label(scope.kind.value, scope.label or scope.name) or shown
+            self.queued += self._queue_lines(ids, rows, source, first_run, changes, outcome, exceptions)
         return len(rows)
 
-    def _queue_lines(self, ids: Mapping[str, str], rows: Sequence[Mapping[str, Any]], scope: str, first_run: bool,
+    def _queue_lines(self, ids: Mapping[str, str], rows: Sequence[Mapping[str, Any]], source: str, first_run: bool,
                      changes: Sequence[FindingChange], outcome: ScoringOutcome | None,
                      exceptions: Mapping[int, Mapping[str, Any]]) -> list[str]:
         """One line per channel: the message queued for this run, or why there is none."""
@@ -144,7 +145,7 @@ class OutboxWriter:
             findings = sum(int(r["payload"].get("matched", 1)) for r in rows
                            if r["channel"] == channel_id and r["event"] in (*FINDING_EVENTS, "baseline"))
             why = "" if counts else self._why_nothing(name, first_run, changes, outcome, exceptions)
-            lines.append(queue_line(name, source_label(scope), counts, findings, why))
+            lines.append(queue_line(name, source, counts, findings, why))
         return lines
 
     def _why_nothing(self, channel: str, first_run: bool, changes: Sequence[FindingChange],
