@@ -240,12 +240,14 @@ def main() -> int:
             again = score_estate(session, run_id=quiet_run, now=NOW, settings=ScoringSettings())
         steady.report(f"a quiet run: {again.rescored:,} findings re-scored, {len(again.regressions)} regressions")
         with Timer("diff, quiet") as quiet, read_session(engine) as session:
-            changed = diff_entries(session, run_window(session, None, quiet_run))
-            label(session, top(changed, 20))
+            window = run_window(session, None, quiet_run)
+            changed = diff_entries(session, window)
+            label(session, top(changed, 20), window)
         quiet.report(f"{len(changed):,} changes in the quiet run")
         with Timer("diff") as diffing, read_session(engine) as session:
-            entries = diff_entries(session, run_window(session, None, run_id))
-            shown = label(session, top(entries, 20))
+            window = run_window(session, None, run_id)
+            entries = diff_entries(session, window)
+            shown = label(session, top(entries, 20), window)
         diffing.report(f"{len(entries):,} changes classified, the riskiest {len(shown)} labelled (posture diff)")
         with Timer("diff, all") as everything, read_session(engine) as session:
             rows = load_diff(session, run_window(session, None, run_id))

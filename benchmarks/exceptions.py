@@ -90,12 +90,16 @@ def build_run(rnd: random.Random, total: int) -> tuple[list[Produced], list[dict
                                     "fix_available": cve % 3 == 0}
         if cve % 3 == 1:
             evidence["aliases"] = [_ghsa(cve)]
-        produced.append(Produced(VULN, ref, asset_id, name, {}, f"{_cve(cve)}|{evidence['package']}|1.0",
-                                 f"{_cve(cve)} in {evidence['package']}", Severity.HIGH, evidence))
+        produced.append(Produced(rule=VULN, asset=ref, asset_id=asset_id, asset_name=name, asset_attributes={},
+                                 discriminator=f"{_cve(cve)}|{evidence['package']}|1.0",
+                                 title=f"{_cve(cve)} in {evidence['package']}", severity=Severity.HIGH,
+                                 evidence=evidence))
     for n in range(total - vulns):
         ref, asset_id, name, attributes = workloads[n % WORKLOADS]
         rule = CONFIG[n // WORKLOADS % len(CONFIG)]
-        produced.append(Produced(rule, ref, asset_id, name, attributes, "", rule.title, rule.severity, {}))
+        produced.append(Produced(rule=rule, asset=ref, asset_id=asset_id, asset_name=name,
+                                 asset_attributes=attributes, discriminator="", title=rule.title,
+                                 severity=rule.severity, evidence={}))
     return produced, assets, aliases
 
 

@@ -1,8 +1,9 @@
-"""One collection of one source scope: collector → rules → store, in that order and no other.
+"""One collection of one source scope: collector → rules → store → the stages after reconcile
+(:mod:`posture.run_stages`: held vulnerabilities, scoring, outbox), in that order and no other.
 
 Nothing is written while the collector runs: records are gathered first, so a collector that
 fails half-way leaves the store exactly as it was (the run is recorded as failed and nothing else).
-The reconcile, the history events and the end of the run are one write transaction. Rules judge
+The reconcile, the history events, the end of the run and the stages after it are one write transaction. Rules judge
 the records as the source stated them; what is stored has passed :class:`posture.scrub.Scrubber`.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -38,6 +39,7 @@ from posture.records import (
     StatesCoverage,
 )
 from posture.rules.base import RuleRegistry, Snapshot, Verdict, evaluate_all
+from posture.run_stages import Reconciled, RunStages
 from posture.scrub import Scrubber
 from posture.secretkey import installation_key
 from posture.secrets import SecretScanner
@@ -57,10 +59,6 @@ from posture.taxonomy import RunStatus
 
 log = logging.getLogger(__name__)
 
-#: Called inside the write transaction after the findings are reconciled (the notification
-#: outbox is written here, so an announced change and its message commit together).
-AfterReconcile = Callable[[Session, "RunResult"], None]
-
 
 @runtime_checkable
 class StatesRunFacts(Protocol):
@@ -71,10 +69,11 @@ class StatesRunFacts(Protocol):
 
 @dataclass
 class RunResult:
-    scope: str
+    #: The source scope the run covered (its kind decides which stages after reconcile apply).
+    source_scope: ScopeRef
     run_id: int
     status: RunStatus
-    #: When the run ended, as recorded: hooks date its events and snapshot with it (inside its diff window).
+    #: When the run ended, as recorded: its events and score snapshot are dated with it (inside its diff window).
     finished_at: datetime
     error: str | None = None
     problems: list[str] = field(default_factory=list)
@@ -86,6 +85,11 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     #: What the run judged (:meth:`posture.coverage.Coverage.as_dict`), shown beside what it resolved.
     coverage: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scope(self) -> str:
+        """The scope as people see it (its label where it has one): for output, never for a decision."""
+        return str(self.source_scope)
 
 
 @dataclass
@@ -137,16 +141,18 @@ def collect(
     registry: RuleRegistry,
     *,
     now: datetime | None = None,
-    after_reconcile: Sequence[AfterReconcile] = (),
+    stages: RunStages | None = None,
     confirmed: bool = False,
 ) -> RunResult:
     """Collect one scope and reconcile it; never raises for a source failure (the run says failed).
 
-    ``confirmed``: the operator says findings that vanished from unchanged assets were really fixed,
-    so the guard (:data:`posture.store.findings.GUARD_MIN`) does not hold them.
+    ``stages``: what follows the reconcile in its transaction (``posture collect`` and ``watch`` always
+    give them; without, the run stops at the store). ``confirmed``: the operator says findings that
+    vanished from unchanged assets were really fixed, so the guard
+    (:data:`posture.store.findings.GUARD_MIN`) does not hold them.
     """
     with gc_paused():
-        return _collect(engine, collector, registry, now=now, after_reconcile=after_reconcile, confirmed=confirmed)
+        return _collect(engine, collector, registry, now=now, stages=stages, confirmed=confirmed)
 
 
 def _collect(
@@ -155,7 +161,7 @@ def _collect(
     registry: RuleRegistry,
     *,
     now: datetime | None = None,
-    after_reconcile: Sequence[AfterReconcile] = (),
+    stages: RunStages | None = None,
     confirmed: bool = False,
 ) -> RunResult:
     started = now or utcnow()
@@ -171,13 +177,13 @@ def _collect(
         gathered = _gather(collector)
         _check_observations(gathered, registry)
     except CollectorError as exc:
-        return _fail(engine, str(scope), run_id, scrub.text(str(exc)), first_run)
+        return _fail(engine, scope, run_id, scrub.text(str(exc)), first_run)
     except Exception as exc:  # a collector bug must still end its run, not leave it "running"
         # The exception's text comes from the source (a value, a name): it is stored and shown only
         # through the gates, never in a raw traceback; the frames, which are Posture's own, go to debug.
         log.debug("collector %s crashed:\n%s", scope, "".join(traceback.format_tb(exc.__traceback__)))
         message = f"{scope}: unexpected error: {type(exc).__name__}: {exc}"
-        return _fail(engine, str(scope), run_id, scrub.text(message), first_run)
+        return _fail(engine, scope, run_id, scrub.text(message), first_run)
 
     status = RunStatus.PARTIAL if gathered.problems else RunStatus.COMPLETE
     coverage = _coverage(collector, scope, state)
@@ -196,7 +202,7 @@ def _collect(
     problems = [scrub.text(p) for p in gathered.problems]
 
     finished = now or utcnow()
-    result = RunResult(str(scope), run_id, status, finished, problems=problems, first_run=first_run)
+    result = RunResult(scope, run_id, status, finished, problems=problems, first_run=first_run)
     with write_session(engine) as session:
         expired = expire_exceptions(session, finished)
         index, asset_counts = upsert_assets(session, assets, finished, claim_scopes(session, scope, scope_id))
@@ -245,8 +251,10 @@ def _collect(
         error = "; ".join(problems[:5]) if problems else None
         result.error = error
         finish_run(session, run_id, status, finished, error, result.stats, result.coverage)
-        for hook in after_reconcile:
-            hook(session, result)
+        if stages is not None:
+            run = Reconciled(scope=scope, run_id=run_id, status=status, first_run=first_run, finished_at=finished,
+                             coverage=result.coverage, changes=tuple(result.changes))
+            result.changes = [*run.changes, *stages.after_reconcile(session, run)]
     return result
 
 
@@ -298,7 +306,7 @@ def _is_first_run(session: Session, scope_id: int, run_id: int) -> bool:
     return earlier is None
 
 
-def _fail(engine: Engine, scope: str, run_id: int, message: str, first_run: bool) -> RunResult:
+def _fail(engine: Engine, scope: ScopeRef, run_id: int, message: str, first_run: bool) -> RunResult:
     finished = utcnow()
     with write_session(engine) as session:
         finish_run(session, run_id, RunStatus.FAILED, finished, message)
@@ -318,15 +326,15 @@ def _produced(
 ) -> list[Produced]:
     return [
         Produced(
-            v.rule,
-            index.resolve(v.asset),
-            index.ids[v.asset],
-            v.asset_name,
-            attrs.get(v.asset, {}),
-            v.hit.discriminator,
-            v.title,
-            v.severity,
-            _located(v.hit.evidence, attrs.get(v.asset, {})),
+            rule=v.rule,
+            asset=index.resolve(v.asset),
+            asset_id=index.ids[v.asset],
+            asset_name=v.asset_name,
+            asset_attributes=attrs.get(v.asset, {}),
+            discriminator=v.hit.discriminator,
+            title=v.title,
+            severity=v.severity,
+            evidence=_located(v.hit.evidence, attrs.get(v.asset, {})),
         )
         for v in verdicts
     ]
@@ -369,16 +377,16 @@ def _observed(
                 obs, evidence, digest = gated, _stated_evidence(gated), ""
         out.append(
             Produced(
-                registry.get(obs.rule_id),
-                index.resolve(obs.asset),
-                asset_id,
-                names.get(obs.asset, obs.asset.key),
-                attrs.get(obs.asset, {}),
-                obs.discriminator,
-                obs.title,
-                obs.severity,
-                evidence,
-                digest,
+                rule=registry.get(obs.rule_id),
+                asset=index.resolve(obs.asset),
+                asset_id=asset_id,
+                asset_name=names.get(obs.asset, obs.asset.key),
+                asset_attributes=attrs.get(obs.asset, {}),
+                discriminator=obs.discriminator,
+                title=obs.title,
+                severity=obs.severity,
+                evidence=evidence,
+                stated=digest,
             )
         )
     return out

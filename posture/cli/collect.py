@@ -10,14 +10,15 @@ import click
 from sqlalchemy.engine import Engine
 
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
+from posture.cli.delivery import after_collect, echo_queued, notify_settings
 from posture.cli.exceptions import apply_exceptions, parsed_exceptions
 from posture.cli.gate import EXIT_GATE, enforce, fail_on_option
-from posture.cli.hooks import after_collect, after_reconcile_hooks, echo_queued
 from posture.cli.output import echo
 from posture.cli.sources import SourceContext, docker, kubernetes, manifests, registry, reports
 from posture.db import read_session, write_session
-from posture.pipeline import AfterReconcile, RunResult, collect
+from posture.pipeline import RunResult, collect
 from posture.records import Collector
+from posture.run_stages import RunStages
 from posture.secretkey import installation_key
 from posture.secrets import SecretScanner
 from posture.store.queries import FindingFilter, gate_counts
@@ -65,10 +66,10 @@ def build_collectors(params: Mapping[str, Any], context: SourceContext) -> list[
 
 
 def run_all(
-    app: AppContext, collectors: Sequence[Collector], after: Sequence[AfterReconcile] = (), confirmed: bool = False
+    app: AppContext, collectors: Sequence[Collector], stages: RunStages, confirmed: bool = False
 ) -> list[RunResult]:
     engine = app.engine_for_write()
-    return [collect(engine, c, app.registry, after_reconcile=after, confirmed=confirmed) for c in collectors]
+    return [collect(engine, c, app.registry, stages=stages, confirmed=confirmed) for c in collectors]
 
 
 def report(results: Sequence[RunResult]) -> int:
@@ -141,7 +142,7 @@ def collect_command(
     if exceptions is not None:
         apply_exceptions(app, exceptions)
     queued: list[str] = []
-    results = run_all(app, collectors, after_reconcile_hooks(app, queued=queued), confirmed)
+    results = run_all(app, collectors, RunStages(notify_settings(app), queued), confirmed)
     code = report(results)
     echo_queued(queued)
     after_collect(app)
@@ -154,7 +155,7 @@ def collect_command(
 def gate(app: AppContext, results: Sequence[RunResult], threshold: Severity) -> bool:
     """``--fail-on``: whether the findings this collection's runs hold open reach ``threshold`` (a failed
     run holds none: its own line and exit code say so; when every run failed the gate fails). Judged
-    after the hooks, so exceptions applied by this very command count as accepted."""
+    after the stages that follow each run, so exceptions applied by this very command count as accepted."""
     runs = tuple(r.run_id for r in results if r.status is not RunStatus.FAILED)
     if not runs:  # nothing was judged: never a pass
         echo(f"posture: fail-on {threshold.value}: not judged, no run of this collection completed", err=True)

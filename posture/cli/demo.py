@@ -18,11 +18,12 @@ from collectors.k8s.manifests import ManifestCollector
 from collectors.reports.collector import ReportCollector
 from posture.cli.collect import report, run_all, source_context
 from posture.cli.context import AppContext, db_option, pass_app
+from posture.cli.delivery import notify_settings
 from posture.cli.demo_registry import demo_registry_collectors
-from posture.cli.hooks import after_reconcile_hooks
 from posture.cli.output import echo
 from posture.db import redact_url
 from posture.records import Collector
+from posture.run_stages import RunStages
 
 DATA = Path(__file__).resolve().parent.parent / "demo" / "data"
 DEMO_CLUSTER = "demo-prod"
@@ -45,7 +46,7 @@ def demo_collectors(app: AppContext) -> list[Collector]:
 @pass_app
 def demo_command(app: AppContext) -> None:
     """Load a bundled demo estate (Docker host, registries, cluster, scanner reports) into the database."""
-    code = report(run_all(app, demo_collectors(app), after_reconcile_hooks(app)))
+    code = report(run_all(app, demo_collectors(app), RunStages(notify_settings(app))))
     echo(f"demo estate loaded into {redact_url(app.url)}; try: posture findings, posture summary, posture tui")
     if code:
         raise SystemExit(code)

@@ -6,7 +6,7 @@ import click
 
 from collectors.enrichment import EpssRow, KevRow, parse_epss, parse_kev
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
-from posture.cli.hooks import after_collect, notify_settings
+from posture.cli.delivery import after_collect, notify_settings
 from posture.cli.output import echo
 from posture.clock import utcnow
 from posture.db import write_session

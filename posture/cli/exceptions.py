@@ -20,8 +20,8 @@ from sqlmodel import Session
 
 from posture.acceptance import Acceptance, Scope
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
+from posture.cli.delivery import notify_settings
 from posture.cli.durations import Duration, parse_duration
-from posture.cli.hooks import notify_settings
 from posture.cli.output import cell, console, echo, emit, table, write_json
 from posture.clock import utcnow
 from posture.config import NotifySettings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
-from posture.cli.hooks import deliver, deliver_events, echo_report, echo_stream_report, notify_settings
+from posture.cli.delivery import deliver, deliver_events, echo_report, echo_stream_report, notify_settings
 from posture.cli.output import cell, console, echo, table, write_json
 from posture.notify.deliver import DeliveryPolicy, outbox_status, send_test
 from posture.notify.display import display_url

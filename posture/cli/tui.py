@@ -10,7 +10,7 @@ import click
 from sqlalchemy.engine import make_url
 
 from posture.cli.context import AppContext, db_option, pass_app
-from posture.cli.hooks import notify_settings
+from posture.cli.delivery import notify_settings
 
 
 def database_exists(url: str) -> bool:

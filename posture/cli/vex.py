@@ -14,7 +14,7 @@ import click
 from collectors.vex import VexDocument, read_vex
 from posture.acceptance import VEX as SOURCE
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
-from posture.cli.hooks import after_collect, notify_settings
+from posture.cli.delivery import after_collect, notify_settings
 from posture.cli.output import echo, emit
 from posture.clock import utcnow
 from posture.db import read_session, write_session

@@ -21,10 +21,7 @@ import click
 
 from posture.cli.collect import build_collectors, report, run_all, source_context, with_source_options
 from posture.cli.context import AppContext, PostureError, db_option, pass_app
-from posture.cli.durations import Duration
-from posture.cli.exceptions import apply_exceptions, parsed_exceptions
-from posture.cli.hooks import (
-    after_reconcile_hooks,
+from posture.cli.delivery import (
     deliver,
     deliver_events,
     echo_queued,
@@ -32,12 +29,15 @@ from posture.cli.hooks import (
     echo_stream_report,
     notify_settings,
 )
+from posture.cli.durations import Duration
+from posture.cli.exceptions import apply_exceptions, parsed_exceptions
 from posture.cli.notify import notify_option
 from posture.cli.output import echo
 from posture.db import read_session
 from posture.locks import try_lock
 from posture.notify.deliver import DeliveryPolicy
 from posture.pipeline import RunResult
+from posture.run_stages import RunStages
 from posture.store.snapshots import latest_snapshots
 from posture.textsafe import clean
 
@@ -71,7 +71,7 @@ def watch_command(app: AppContext, /, interval: timedelta, once: bool, urls: tup
     """Collect the given sources every --interval, score, and send one digest per channel and run."""
     settings = notify_settings(app, urls)
     queued: list[str] = []
-    hooks = after_reconcile_hooks(app, settings, queued)
+    stages = RunStages(settings, queued)
     engine = app.engine_for_write()
     exceptions_file = app.settings.exceptions_file
     with _stop_on_signals() as stop:
@@ -94,7 +94,7 @@ def watch_command(app: AppContext, /, interval: timedelta, once: bool, urls: tup
                         echo(f"posture watch: {clean(str(scope))}: another collection is running; "
                                    "skipped this cycle", err=True)
                         continue
-                    results.extend(run_all(app, [collector], hooks))
+                    results.extend(run_all(app, [collector], stages))
             code = report(results)
             echo_queued(queued)
             with read_session(engine) as session:

@@ -1,7 +1,7 @@
 """The transactional outbox: what each channel must hear, written with the changes it announces.
 
-Rows are written inside the collection's write transaction (the pipeline's ``after_reconcile``), so
-a change is committed if and only if its announcement is; delivery happens after commit
+Rows are written inside the collection's write transaction (its last stage after reconcile,
+:mod:`posture.run_stages`), so a change is committed if and only if its announcement is; delivery happens after commit
 (:mod:`posture.notify.deliver`). The table's unique (channel, event, subject) makes every write
 idempotent: the subject is the finding's fingerprint (or a scope key), so each (fingerprint, event)
 reaches a channel once, whichever process, run or retry enqueues it.
@@ -48,9 +48,9 @@ from posture.notify.policy import (
     meets_bar,
     queue_line,
     route_matches,
-    source_label,
+    scope_label,
 )
-from posture.records import source_name
+from posture.records import ScopeRef, source_name
 from posture.rules import default_registry
 from posture.scoring.estate import DIMENSIONS
 from posture.scoring.rollup import band_of
@@ -110,29 +110,32 @@ class OutboxWriter:
                 "payload": dict(payload), "status": PENDING, "attempts": 0, "created_at": now}
 
     # -- one run -----------------------------------------------------------------------------
-    def write_run(self, session: Session, *, run_id: int, scope: str, first_run: bool, status: str,
+    def write_run(self, session: Session, *, run_id: int, scope: ScopeRef, first_run: bool, status: str,
                   changes: Sequence[FindingChange], outcome: ScoringOutcome | None, now: datetime,
                   coverage: Mapping[str, Any] | None = None) -> int:
-        """``coverage``: what the run judged; each resolution it announces says so."""
+        """``coverage``: what the run judged; each resolution it announces says so. Messages name the
+        ``scope`` as people see it (``str(scope)``, its label where it has one)."""
         if not self.settings.channels:
             return 0
+        shown = str(scope)
         ids = self._ids(session)
         facts = _finding_facts(session, changes)
         exceptions = _exceptions_of(session, changes)
         if first_run:
-            rows = self._baseline(session, run_id, scope, changes, outcome, ids, now, exceptions, facts)
+            rows = self._baseline(session, run_id, shown, changes, outcome, ids, now, exceptions, facts)
         else:
-            rows = self._changes(run_id, scope, status, changes, outcome, ids, now, exceptions, facts,
+            rows = self._changes(run_id, shown, status, changes, outcome, ids, now, exceptions, facts,
                                  coverage or {})
             if outcome is not None:
                 rows += self._scope_risk(session, run_id, outcome, ids, now)
         rows += self.sweep_rows(session, now, ids, only_run=run_id)
         enqueue(session, rows)
         if self.queued is not None:
-            self.queued += self._queue_lines(ids, rows, scope, first_run, changes, outcome, exceptions)
+            source = scope_label(scope.kind.value, scope.label or scope.name) or shown
+            self.queued += self._queue_lines(ids, rows, source, first_run, changes, outcome, exceptions)
         return len(rows)
 
-    def _queue_lines(self, ids: Mapping[str, str], rows: Sequence[Mapping[str, Any]], scope: str, first_run: bool,
+    def _queue_lines(self, ids: Mapping[str, str], rows: Sequence[Mapping[str, Any]], source: str, first_run: bool,
                      changes: Sequence[FindingChange], outcome: ScoringOutcome | None,
                      exceptions: Mapping[int, Mapping[str, Any]]) -> list[str]:
         """One line per channel: the message queued for this run, or why there is none."""
@@ -142,7 +145,7 @@ class OutboxWriter:
             findings = sum(int(r["payload"].get("matched", 1)) for r in rows
                            if r["channel"] == channel_id and r["event"] in (*FINDING_EVENTS, "baseline"))
             why = "" if counts else self._why_nothing(name, first_run, changes, outcome, exceptions)
-            lines.append(queue_line(name, source_label(scope), counts, findings, why))
+            lines.append(queue_line(name, source, counts, findings, why))
         return lines
 
     def _why_nothing(self, channel: str, first_run: bool, changes: Sequence[FindingChange],

@@ -240,14 +240,21 @@ def first_step(remediation: str | None) -> str | None:
 
 
 def source_label(scope: str) -> str:
-    """A source as its people name it: a manifest set given a cluster name (``--manifests-cluster``) is
-    that cluster, a live cluster its context, not the local path the manifests were read from."""
+    """:func:`scope_label` of a scope as a payload stores it, shown (``kind:label``,
+    :func:`posture.records.source_name`): the only form a queued message has of its run."""
     kind, _, label = scope.partition(":")
+    return scope_label(kind, label) or scope
+
+
+def scope_label(kind: str, label: str) -> str | None:
+    """A source as its people name it: a manifest set given a cluster name (``--manifests-cluster``) is
+    that cluster, a live cluster its context, not the local path the manifests were read from; None when
+    the scope as shown says it already."""
     if kind == "manifests" and " @ " in label:
         return f"cluster {label.rpartition(' @ ')[2]} (manifests)"
     if kind == "kubernetes":
         return f"cluster {label}"
-    return scope
+    return None
 
 
 def _short_group(key: str) -> str:

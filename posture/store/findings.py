@@ -55,7 +55,7 @@ def sighted_statements(session: Session, scope_id: int) -> dict[Statement, str]:
     return {(rule, asset, disc): digest for rule, asset, disc, digest in session.execute(query)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Produced:
     """A finding as this run states it, before it meets the store."""
 

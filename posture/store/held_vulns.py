@@ -2,7 +2,7 @@
 
 A tag comes from a registry run and a CVE from a scanner report run, so no rule sees both (rules see
 one run's assets). The check is derived from the store instead, inside the write transaction of
-every registry or report run, after that run's findings are reconciled: one
+every registry, scanner report or cluster run, after that run's findings are reconciled: one
 ``REG-HELD-FIXABLE-CRITICAL`` finding per live tag that ``points-to`` an image with an open,
 critical ``VULN`` finding whose scanner names a fixed version.
 
@@ -34,9 +34,9 @@ from posture.taxonomy import FindingStatus, Severity
 
 #: The derived scope; its name cannot be a registry's ``host[:port]``.
 HELD_SCOPE = ScopeRef(ScopeKind.REGISTRY, "derived:held-fixable-critical")
-#: Runs after which the check is re-evaluated: the sources of its two inputs (a cluster's run carries
-#: trivy-operator's vulnerability reports where the operator is installed).
-TRIGGERS = (f"{ScopeKind.REGISTRY.value}:", f"{ScopeKind.REPORT.value}:", f"{ScopeKind.KUBERNETES.value}:")
+#: The kinds of source scope whose runs re-evaluate the check: the sources of its two inputs (a cluster's
+#: run carries trivy-operator's vulnerability reports where the operator is installed).
+TRIGGERS = frozenset({ScopeKind.REGISTRY, ScopeKind.REPORT, ScopeKind.KUBERNETES})
 #: Vulnerability ids kept in a finding's evidence (the image's VULN findings hold the rest).
 IDS_MAX = 20
 
@@ -67,15 +67,15 @@ def held_findings(session: Session) -> list[Produced]:
         count = len(ids)
         out.append(
             Produced(
-                HELD_FIXABLE_CRITICAL,
-                AssetRef(AssetKind.TAG, key),
-                tag_id,
-                name,
-                attributes,
-                "",
-                f"{name} holds an image with {count} fixable critical vulnerabilit{'y' if count == 1 else 'ies'}",
-                HELD_FIXABLE_CRITICAL.severity,
-                {"digest": attributes.get("digest", ""), "vulnerabilities": ids[:IDS_MAX], "count": count},
+                rule=HELD_FIXABLE_CRITICAL,
+                asset=AssetRef(AssetKind.TAG, key),
+                asset_id=tag_id,
+                asset_name=name,
+                asset_attributes=attributes,
+                discriminator="",
+                title=f"{name} holds an image with {count} fixable critical vulnerabilit{'y' if count == 1 else 'ies'}",
+                severity=HELD_FIXABLE_CRITICAL.severity,
+                evidence={"digest": attributes.get("digest", ""), "vulnerabilities": ids[:IDS_MAX], "count": count},
             )
         )
     return out

@@ -136,7 +136,7 @@ def score_estate(
     regressions (a new finding is new, not regressed), and their in-memory risk is brought up to date
     for the notification outbox that reads them next.
     """
-    with gc_paused():  # bulk work: see posture.gcpause (the pipeline's post-run hook is already inside one)
+    with gc_paused():  # bulk work: see posture.gcpause (a run's stages after reconcile are already inside one)
         return _score_estate(session, run_id=run_id, now=now, settings=settings, changes=list(changes))
 
 

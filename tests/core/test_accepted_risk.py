@@ -24,8 +24,8 @@ from posture.db import read_session, write_session
 from posture.model import asset_table, finding_event_table, finding_table, outbox_table
 from posture.notify.policy import Item, Route, render_digest
 from posture.pipeline import collect
-from posture.postrun import post_run_hooks
 from posture.records import AssetKind, AssetRecord, AssetRef, ObservationRecord, Record, ScopeKind, ScopeRef
+from posture.run_stages import RunStages
 from posture.settle import settle
 from posture.store.exceptions import create_exception, revoke_exception
 from posture.taxonomy import Phase, Severity
@@ -73,7 +73,7 @@ class ImageReport:
 
 
 def _run(engine: Engine, image: str, *vulns: Vuln, at: datetime | None = None) -> None:
-    collect(engine, ImageReport(image, list(vulns)), RULES, now=at, after_reconcile=post_run_hooks(SETTINGS))
+    collect(engine, ImageReport(image, list(vulns)), RULES, now=at, stages=RunStages(SETTINGS))
 
 
 def _status(engine: Engine) -> dict[tuple[str, str], tuple[str, int | None]]:

@@ -6,7 +6,7 @@ sees it, every finding re-opened as new after an upgrade, a same-severity restat
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -129,8 +129,9 @@ def store(migrated: Path, tmp_path: Path) -> Iterator[Store]:
 
 
 def vuln(store: Store, cve: str = "CVE-1", severity: Severity = Severity.HIGH, **evidence: Any) -> Produced:
-    return Produced(RULES.get("VULN"), IMAGE, store.asset_id, "app:1.0", {}, cve, f"{cve} in openssl", severity,
-                    {"vulnerability": cve, "package": "openssl", **evidence})
+    return Produced(rule=RULES.get("VULN"), asset=IMAGE, asset_id=store.asset_id, asset_name="app:1.0",
+                    asset_attributes={}, discriminator=cve, title=f"{cve} in openssl", severity=severity,
+                    evidence={"vulnerability": cve, "package": "openssl", **evidence})
 
 
 def events(result: Reconciled) -> list[tuple[str, str]]:
@@ -358,8 +359,9 @@ MANIFEST = "sha256:" + "m" * 64
 def test_an_exception_sees_each_part_of_the_finding(store: Store, scope: Scope, accepted: bool) -> None:
     with write_session(store.engine) as s:
         upsert_assets(s, [AssetRecord(IMAGE.kind, IMAGE.key, "app:1.0", Phase.BUILD, aliases=(MANIFEST,))], T0)
-    item = Produced(RULES.get("VULN"), IMAGE, store.asset_id, "app:1.0", {"namespace": "shop"}, "CVE-1",
-                    "CVE-1 in openssl", Severity.HIGH, {"vulnerability": "CVE-1", "package": "openssl"})
+    item = Produced(rule=RULES.get("VULN"), asset=IMAGE, asset_id=store.asset_id, asset_name="app:1.0",
+                    asset_attributes={"namespace": "shop"}, discriminator="CVE-1", title="CVE-1 in openssl",
+                    severity=Severity.HIGH, evidence={"vulnerability": "CVE-1", "package": "openssl"})
     exc = store.exception("x")
     store.run("a", [item], exceptions=[Active(exc, scope, False)])
     row = store.finding(item.fingerprint)
@@ -405,8 +407,7 @@ def test_a_new_finding_row_holds_every_column(store: Store) -> None:
 
 def test_a_precomputed_stated_hash_is_the_one_kept(store: Store) -> None:
     item = vuln(store)
-    given = Produced(*(getattr(item, f) for f in ("rule", "asset", "asset_id", "asset_name", "asset_attributes",
-                                                   "discriminator", "title", "severity", "evidence")), stated="given")
+    given = replace(item, stated="given")
     store.run("a", [given])
     assert store.finding(item.fingerprint).content_hash == "given"
     assert sighted_statements_of(store, "a") == {("VULN", store.asset_id, "CVE-1"): "given"}
@@ -467,8 +468,9 @@ def test_a_run_limited_to_namespaces_resolves_only_findings_in_them(store: Store
     with write_session(store.engine) as s:
         index, _ = upsert_assets(s, [AssetRecord(ref.kind, ref.key, ref.key, Phase.RUN, attributes=attrs)
                                      for ref, attrs in workloads.items()], T0)
-    items = {ref.key: Produced(RULES.get("VULN"), ref, index.ids[ref], ref.key, attrs, "CVE-1", "t", Severity.HIGH,
-                               {"vulnerability": "CVE-1"}) for ref, attrs in workloads.items()}
+    items = {ref.key: Produced(rule=RULES.get("VULN"), asset=ref, asset_id=index.ids[ref], asset_name=ref.key,
+                               asset_attributes=attrs, discriminator="CVE-1", title="t", severity=Severity.HIGH,
+                               evidence={"vulnerability": "CVE-1"}) for ref, attrs in workloads.items()}
     store.run("a", list(items.values()))
     # "" and "x" listed too: a blank or missing namespace is none, never one of those
     result = store.run("a", [], judged=Judged(Coverage(namespaces=frozenset({"shop", "", "x"}))))

@@ -11,7 +11,7 @@ from posture.config import Channel, NotifySettings
 from posture.notify.deliver import Deliverer, DeliveryPolicy
 from posture.notify.policy import Message
 from posture.pipeline import collect
-from posture.postrun import post_run_hooks
+from posture.run_stages import RunStages
 from tests.chat_receiver import Receiver
 from tests.notify.notify_fakes import RULES, Cluster, Workload
 
@@ -30,7 +30,7 @@ def test_a_hostile_workload_name_reaches_the_channel_made_visible(db: tuple[str,
     _url, engine = db
     settings = NotifySettings((Channel("ops", receiver.url),))
     cluster = Cluster([Workload("web" + PAYLOAD, privileged=True, exposed=True, team="pay" + PAYLOAD)])
-    collect(engine, cluster, RULES, after_reconcile=post_run_hooks(settings))
+    collect(engine, cluster, RULES, stages=RunStages(settings))
     Deliverer(engine, settings, DeliveryPolicy(inline_attempts=1, inline_delay=0.0, retry_delay=0.0)).flush()
     assert receiver.accepted, "the digest was delivered"
     sent = [str(b.get("title", "")) + str(b.get("message", "")) for b in receiver.accepted]

@@ -20,7 +20,7 @@ from posture.model import outbox_table
 from posture.notify.deliver import DELIVERY_LOCK, Deliverer, DeliveryPolicy, Observation, classify, parse_retry_after
 from posture.notify.outbox import DEAD, RETRY
 from posture.pipeline import collect
-from posture.postrun import post_run_hooks
+from posture.run_stages import RunStages
 from tests.chat_receiver import Receiver
 from tests.notify.notify_fakes import RULES, Cluster, Workload
 
@@ -42,12 +42,12 @@ def _rows(engine: Engine) -> list[Any]:
 
 def _one_new_risk(engine: Engine, settings: NotifySettings) -> None:
     """A baseline (delivered) then one new privileged workload waiting in the outbox."""
-    hooks = post_run_hooks(settings)
+    stages = RunStages(settings)
     cluster = Cluster([Workload("web")])
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     Deliverer(engine, settings, FAST).flush()
     cluster.workloads.append(Workload("api", privileged=True, exposed=True))
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
 
 
 def test_429_waits_for_retry_after(db: tuple[str, Engine], receiver: Receiver) -> None:
@@ -122,11 +122,11 @@ def test_mailto_to_a_local_smtp_server(db: tuple[str, Engine], smtp_server: tupl
     port, mailbox = smtp_server
     channel = Channel("mail", f"mailto://127.0.0.1:{port}?from=posture@example.com&to=ops@example.com&mode=insecure")
     settings = NotifySettings((channel,))
-    hooks = post_run_hooks(settings)
+    stages = RunStages(settings)
     cluster = Cluster([Workload("web")])
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     cluster.workloads.append(Workload("api", privileged=True, exposed=True, team="<b>ops</b> @here"))
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     report = Deliverer(engine, settings, FAST).flush()
     assert report.sent == 2 and len(mailbox.messages) == 2
     mail = email.message_from_bytes(mailbox.messages[-1], policy=default)
@@ -145,7 +145,7 @@ def test_a_mail_server_refusal_is_dead_lettered_only_when_permanent(
     channel = Channel("mail", f"mailto://127.0.0.1:{port}?from=posture@example.com&to=ops@example.com&mode=insecure")
     settings = NotifySettings((channel,))
     collect(engine, Cluster([Workload("api", privileged=True, exposed=True)]), RULES,
-            after_reconcile=post_run_hooks(settings))
+            stages=RunStages(settings))
     report = Deliverer(engine, settings, FAST).flush()
     rows = _rows(engine)
     assert report.sent == 0 and mailbox.messages == [] and rows and all(r.status == state for r in rows)

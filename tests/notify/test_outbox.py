@@ -20,8 +20,8 @@ from posture.notify.deliver import Deliverer, DeliveryPolicy, Outcome
 from posture.notify.outbox import OutboxWriter
 from posture.notify.policy import Message, Route, Thresholds
 from posture.pipeline import collect
-from posture.postrun import post_run_hooks
 from posture.records import CollectorError
+from posture.run_stages import RunStages
 from posture.scoring.formula import explain
 from posture.store.exceptions import create_exception
 from posture.taxonomy import Severity
@@ -60,12 +60,12 @@ def test_routes_send_each_team_its_own_risks_once(db: tuple[str, Engine]) -> Non
         routes=(Route("payments", scope={"team": ("pay*",)}), Route("search", scope={"namespace": ("search",)}),
                 Route("all", min_severity=Severity.CRITICAL)),
     )
-    hooks = post_run_hooks(settings)
+    stages = RunStages(settings)
     cluster = Cluster([Workload("web")])
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     cluster.workloads += [Workload("api", privileged=True, exposed=True, team="payments"),
                           Workload("indexer", namespace="search", privileged=True, exposed=True, team="search")]
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     inbox = Inbox()
     Deliverer(engine, settings, FAST, sender=inbox).flush()
     pay, search, everything = (inbox.bodies(u) for u in ("json://a.example/p", "json://b.example/s",
@@ -88,7 +88,7 @@ def test_baseline_is_one_summary_per_channel_whatever_it_finds(db: tuple[str, En
     _url, engine = db
     settings = NotifySettings((Channel("ops", "json://a.example/p"),))
     cluster = Cluster([Workload(f"w{n}", privileged=True, exposed=True) for n in range(25)])
-    collect(engine, cluster, RULES, after_reconcile=post_run_hooks(settings))
+    collect(engine, cluster, RULES, stages=RunStages(settings))
     rows = _rows(engine)
     assert [r.event for r in rows] == ["baseline"]
     inbox = Inbox()
@@ -102,15 +102,15 @@ def test_partial_runs_never_send_resolutions(db: tuple[str, Engine]) -> None:
     _url, engine = db
     settings = NotifySettings((Channel("ops", "json://a.example/p"),),
                               (Route("ops", events=frozenset({"resolved", "new"}), min_risk=0),))
-    hooks = post_run_hooks(settings)
+    stages = RunStages(settings)
     cluster = Cluster([Workload("web", privileged=True), Workload("api", privileged=True)])
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     cluster.workloads.pop()
     cluster.problems = ("kubernetes prod-eu: 403 listing deployments",)
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     assert _rows(engine, "resolved") == []
     cluster.problems = ()
-    collect(engine, cluster, RULES, after_reconcile=hooks)  # complete: now it is really gone
+    collect(engine, cluster, RULES, stages=stages)  # complete: now it is really gone
     resolved = _rows(engine, "resolved")
     assert resolved and all(r.payload["asset"] == "shop/Deployment/api" for r in resolved)
     assert {r.payload["coverage"] for r in resolved} == {"full"}  # what the resolving run judged
@@ -120,12 +120,12 @@ def test_a_scope_that_is_always_partial_still_announces_what_is_new(db: tuple[st
     """One resource type forbidden for good: every run is partial, yet only the first is a baseline."""
     _url, engine = db
     settings = NotifySettings((Channel("ops", "json://a.example/p"),))
-    hooks = post_run_hooks(settings)
+    stages = RunStages(settings)
     cluster = Cluster([Workload("web")], problems=("kubernetes prod-eu: 403 listing cronjobs",))
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     assert [r.event for r in _rows(engine)] == ["baseline"]
     cluster.workloads.append(Workload("api", privileged=True, exposed=True))
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     new = _rows(engine, "new")
     assert len(new) == 1 and new[0].payload["asset"] == "shop/Deployment/api"
     assert [r.event for r in _rows(engine, "baseline")] == ["baseline"]
@@ -134,18 +134,18 @@ def test_a_scope_that_is_always_partial_still_announces_what_is_new(db: tuple[st
 def test_collector_failing_twice_in_a_row_is_announced_once(db: tuple[str, Engine]) -> None:
     _url, engine = db
     settings = NotifySettings((Channel("ops", "json://a.example/p"),))
-    hooks = post_run_hooks(settings)
+    stages = RunStages(settings)
     cluster = Cluster([Workload("web")])
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     cluster.problems = ("kubernetes prod-eu: 403 listing pods",)
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     assert _rows(engine, "collector") == []  # once is noise
-    collect(engine, cluster, RULES, after_reconcile=hooks)
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
+    collect(engine, cluster, RULES, stages=stages)
     first = _rows(engine, "collector")
     assert len(first) == 1 and first[0].payload["statuses"] == ["partial", "partial"]
     cluster.problems = ()
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
 
     class Broken(Cluster):
         def collect(self) -> Any:
@@ -153,7 +153,7 @@ def test_collector_failing_twice_in_a_row_is_announced_once(db: tuple[str, Engin
 
     broken = Broken(name=cluster.name)
     for _ in range(2):  # failed runs have no transaction to hook: the sweep before delivery finds them
-        collect(engine, broken, RULES, after_reconcile=hooks)
+        collect(engine, broken, RULES, stages=stages)
     Deliverer(engine, settings, FAST, sender=Inbox()).flush()
     with write_session(engine) as session:
         OutboxWriter(settings).sweep(session, datetime.now(UTC))
@@ -164,9 +164,9 @@ def test_collector_failing_twice_in_a_row_is_announced_once(db: tuple[str, Engin
 def test_exception_expiring_and_expired(db: tuple[str, Engine]) -> None:
     _url, engine = db
     settings = NotifySettings((Channel("ops", "json://a.example/p"),), (Route("ops", min_risk=0),))
-    hooks = post_run_hooks(settings)
+    stages = RunStages(settings)
     cluster = Cluster([Workload("web", privileged=True)])
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     now = datetime.now(UTC)
     with write_session(engine) as session:
         create_exception(session, Acceptance(Scope(rule_id="K8S-TEST-PRIV"), "migration <https://evil.example>", "ops",
@@ -178,7 +178,7 @@ def test_exception_expiring_and_expired(db: tuple[str, Engine]) -> None:
     Deliverer(engine, settings, FAST, sender=inbox).flush()
     expiring = [b for b in inbox.bodies("json://a.example/p") if "expiring soon" in b]
     assert len(expiring) == 1 and "evil[.]example" in expiring[0] and "https://" not in expiring[0]
-    collect(engine, cluster, RULES, now=now + timedelta(days=3), after_reconcile=hooks)
+    collect(engine, cluster, RULES, now=now + timedelta(days=3), stages=stages)
     expired = _rows(engine, "exception-expired")
     assert len(expired) == 1 and expired[0].payload["asset"] == "shop/Deployment/web"
 
@@ -187,15 +187,15 @@ def test_scope_risk_rising_past_the_threshold(db: tuple[str, Engine]) -> None:
     _url, engine = db
     route = Route("ops", events=frozenset({"scope-risk"}))
     settings = NotifySettings((Channel("ops", "json://a.example/p"),), (route,), Thresholds(scope_risk=15))
-    hooks = post_run_hooks(settings)
+    stages = RunStages(settings)
     cluster = Cluster([Workload("web"), Workload("db", namespace="data")])
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     cluster.workloads += [Workload(f"bad{n}", namespace="data", privileged=True, exposed=True) for n in range(3)]
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     rows = _rows(engine, "scope-risk")
     assert {(r.payload["dimension"], r.payload["group"]) for r in rows} >= {("namespace", "prod-eu/data")}
     assert all(r.payload["previous_risk"] < 15 <= r.payload["risk"] for r in rows)
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     assert len(_rows(engine, "scope-risk")) == len(rows)  # still high: not announced again
 
 
@@ -204,7 +204,7 @@ def test_the_outbox_commits_with_the_findings_or_not_at_all(db: tuple[str, Engin
     _url, engine = db
     settings = NotifySettings((Channel("ops", "json://a.example/p"),))
     cluster = Cluster([Workload("web", privileged=True)])
-    collect(engine, cluster, RULES, after_reconcile=post_run_hooks(settings))
+    collect(engine, cluster, RULES, stages=RunStages(settings))
 
     def broken(*_args: Any) -> None:
         raise RuntimeError("disk full")
@@ -212,7 +212,7 @@ def test_the_outbox_commits_with_the_findings_or_not_at_all(db: tuple[str, Engin
     monkeypatch.setattr(outbox_module, "enqueue", broken)
     cluster.workloads.append(Workload("api", privileged=True))
     with pytest.raises(RuntimeError):
-        collect(engine, cluster, RULES, after_reconcile=post_run_hooks(settings))
+        collect(engine, cluster, RULES, stages=RunStages(settings))
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(finding_table)).scalar() == 2  # web's two only
     assert [r.event for r in _rows(engine)] == ["baseline"]
@@ -221,12 +221,12 @@ def test_the_outbox_commits_with_the_findings_or_not_at_all(db: tuple[str, Engin
 def test_no_secret_value_reaches_a_message(db: tuple[str, Engine]) -> None:
     _url, engine = db
     settings = NotifySettings((Channel("ops", "json://a.example/p"),))
-    hooks = post_run_hooks(settings)
+    stages = RunStages(settings)
     cluster = Cluster([Workload("web")])
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     token = "ghp_" + "a1B2c3D4e5" * 3 + "f6G7h8"
     cluster.workloads.append(Workload("api", privileged=True, exposed=True, team=f"owner {token}"))
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     inbox = Inbox()
     Deliverer(engine, settings, FAST, sender=inbox).flush()
     body = inbox.bodies("json://a.example/p")[-1]
@@ -240,12 +240,12 @@ def test_postgresql_scoring_outbox_and_delivery(fresh_postgres_db: str) -> None:
     upgrade(engine, url)
     try:
         settings = NotifySettings((Channel("ops", "json://a.example/p"),))
-        hooks = post_run_hooks(settings)
+        stages = RunStages(settings)
         cluster = Cluster([Workload("web")])
-        collect(engine, cluster, RULES, after_reconcile=hooks)
+        collect(engine, cluster, RULES, stages=stages)
         cluster.workloads.append(Workload("api", privileged=True, exposed=True))
-        collect(engine, cluster, RULES, after_reconcile=hooks)
-        collect(engine, cluster, RULES, after_reconcile=hooks)
+        collect(engine, cluster, RULES, stages=stages)
+        collect(engine, cluster, RULES, stages=stages)
         with engine.connect() as conn:
             factors = conn.execute(select(finding_table.c.risk_factors).where(
                 finding_table.c.rule_id == "K8S-TEST-PRIV")).scalar_one()

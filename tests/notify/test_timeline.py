@@ -1,7 +1,7 @@
 """The notification timeline, end to end: pipeline → scoring → outbox → apprise → a loopback receiver.
 
 Each step is one collection of a small cluster through ``posture.pipeline.collect`` with the
-product's hooks, then one flush of the outbox with apprise posting to a real HTTP server.
+product's stages after reconcile, then one flush of the outbox with apprise posting to a real HTTP server.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from posture.config import Channel, NotifySettings
 from posture.model import outbox_table
 from posture.notify.deliver import Deliverer, DeliveryPolicy
 from posture.pipeline import collect
-from posture.postrun import post_run_hooks
+from posture.run_stages import RunStages
 from tests.chat_receiver import Receiver
 from tests.notify.notify_fakes import RULES, Cluster, Workload
 
@@ -38,19 +38,19 @@ def _outbox(engine: Engine) -> list[dict[str, object]]:
 def test_timeline(db: tuple[str, Engine], receiver: Receiver, tmp_path: Path) -> None:
     url, engine = db
     settings = NotifySettings((Channel("ops", receiver.url),))
-    hooks = post_run_hooks(settings)
+    stages = RunStages(settings)
     deliverer = Deliverer(engine, settings, FAST)
     cluster = Cluster([Workload("web"), Workload("batch", privileged=True, exposed=True)])
 
     # 1. Baseline: the first collection of a scope sends at most one summary, however much it finds.
-    assert collect(engine, cluster, RULES, after_reconcile=hooks).first_run
+    assert collect(engine, cluster, RULES, stages=stages).first_run
     deliverer.flush()
     assert len(receiver.accepted) == 1
     assert "baseline" in receiver.messages()[0] and "shop/Deployment/batch" in receiver.messages()[0]
 
     # 2. A new privileged workload: one message naming it and its rule.
     cluster.workloads.append(Workload("payments-api", privileged=True, exposed=True))
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     deliverer.flush()
     assert len(receiver.accepted) == 2
     message = receiver.messages()[1]
@@ -59,14 +59,14 @@ def test_timeline(db: tuple[str, Engine], receiver: Receiver, tmp_path: Path) ->
     assert "shop/Deployment/web" not in message  # nothing else changed
 
     # 3. A quiet re-run: nothing.
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     assert deliverer.flush().sent == 0
     assert len(receiver.accepted) == 2
 
     # 4. The receiver fails with 500 while another risk appears: nothing received, nothing lost.
     receiver.answer(500, times=2)
     cluster.workloads.append(Workload("ledger", privileged=True, exposed=True))
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     report = deliverer.flush()
     assert len(receiver.accepted) == 2 and len(receiver.bodies) == 4  # two refused attempts
     assert report.retrying and "HTTP 500" in report.retrying[0][1]
@@ -82,7 +82,7 @@ def test_timeline(db: tuple[str, Engine], receiver: Receiver, tmp_path: Path) ->
 
     # 6. A hostile label arrives inert: no mention, no link, no markup.
     cluster.workloads.append(Workload("evil", privileged=True, exposed=True, team=HOSTILE))
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     deliverer.flush()
     inert = receiver.messages()[3]
     assert "shop/Deployment/evil" in inert
@@ -92,7 +92,7 @@ def test_timeline(db: tuple[str, Engine], receiver: Receiver, tmp_path: Path) ->
 
     # 7. kill -9 during delivery: the next run delivers it again, once (at least once, at most twice).
     cluster.workloads.append(Workload("vault", privileged=True, exposed=True))
-    collect(engine, cluster, RULES, after_reconcile=hooks)
+    collect(engine, cluster, RULES, stages=stages)
     receiver.hang = threading.Event()
     receiver.hang.set()
     receiver.arrived.clear()

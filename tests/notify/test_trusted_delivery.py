@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from posture.cli.hooks import echo_report
+from posture.cli.delivery import echo_report
 from posture.cli.main import cli
 from posture.clock import utcnow
 from posture.config import Channel, NotifySettings
@@ -21,7 +21,7 @@ from posture.notify.deliver import UNCONFIRMED, Deliverer, DeliveryPolicy, Obser
 from posture.notify.display import display_url
 from posture.notify.policy import Message
 from posture.pipeline import collect
-from posture.postrun import post_run_hooks
+from posture.run_stages import RunStages
 from tests.chat_receiver import Receiver
 from tests.notify.apprise_schemas import ServiceURL, service_urls
 from tests.notify.notify_fakes import RULES, Cluster, Workload
@@ -92,7 +92,7 @@ def test_opsgenie_without_network_is_not_sent_and_json_that_arrives_is(
     settings = NotifySettings((opsgenie, Channel("ops", receiver.url)))
     for _ in range(3):  # the red team's three runs
         collect(engine, Cluster([Workload("api", privileged=True, exposed=True)]), RULES,
-                after_reconcile=post_run_hooks(settings))
+                stages=RunStages(settings))
         report = Deliverer(engine, settings, ONCE).flush()
         assert report.retrying == [("opsgenie://", "network error: ConnectionError")]
     assert len(receiver.accepted) == 1  # the json:// channel's one digest reached the receiver: sent
@@ -131,7 +131,7 @@ def test_no_channel_secret_is_printed_logged_or_stored(
     urls = list(dict.fromkeys(s.url for s in services))
     settings = NotifySettings(tuple(Channel(f"s{n}", u) for n, u in enumerate(urls)))
     collect(engine, Cluster([Workload("api", privileged=True, exposed=True)]), RULES,
-            after_reconcile=post_run_hooks(settings))
+            stages=RunStages(settings))
     report = Deliverer(engine, settings, ONCE).flush()
     echo_report(report)
     assert report.sent == 0 and len(report.retrying) + len(report.dead) == len(urls)

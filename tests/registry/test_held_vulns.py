@@ -26,7 +26,6 @@ from posture.db import make_engine, read_session, resolve_url, write_session
 from posture.migrations import upgrade
 from posture.model import asset_table, finding_table
 from posture.pipeline import collect
-from posture.postrun import post_run_hooks
 from posture.records import (
     AssetKind,
     AssetRecord,
@@ -39,6 +38,7 @@ from posture.records import (
     ScopeRef,
 )
 from posture.rules import default_registry
+from posture.run_stages import RunStages
 from posture.store.exceptions import create_exception
 from posture.taxonomy import Phase, RunStatus, Severity
 from tests.registry.registry_helpers import config_blob, tiny_layer
@@ -201,20 +201,20 @@ def store(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Engine]:
 
 def test_a_partial_run_never_resolves_and_a_gone_tag_does(store: Engine) -> None:
     engine = store
-    hooks = post_run_hooks(NotifySettings())
+    stages = RunStages(NotifySettings())
     rules = default_registry()
-    assert collect(engine, registry_run(), rules, after_reconcile=hooks).status is RunStatus.COMPLETE
+    assert collect(engine, registry_run(), rules, stages=stages).status is RunStatus.COMPLETE
     assert statuses(engine) == []  # no scanner data yet
     with read_session(engine) as session:  # what a second registry run is handed for this index tag
         assert known_tags(session) == {TAG.key: TAG_ATTRIBUTES}
-    reported = collect(engine, report_run(), rules, after_reconcile=hooks)
+    reported = collect(engine, report_run(), rules, stages=stages)
     assert statuses(engine) == ["open"]
     assert [(c.event, c.rule_id) for c in reported.changes if c.rule_id == RULE] == [("new", RULE)]
 
-    partial = collect(engine, registry_run(tag=False, problem=True), rules, after_reconcile=hooks)
+    partial = collect(engine, registry_run(tag=False, problem=True), rules, stages=stages)
     assert partial.status is RunStatus.PARTIAL and statuses(engine) == ["open"]
 
-    gone = collect(engine, registry_run(tag=False), rules, after_reconcile=hooks)
+    gone = collect(engine, registry_run(tag=False), rules, stages=stages)
     assert gone.status is RunStatus.COMPLETE and gone.stats["assets_gone"] >= 1
     assert statuses(engine) == ["resolved"]
     assert [c.event for c in gone.changes if c.rule_id == RULE] == ["resolved"]
@@ -223,21 +223,21 @@ def test_a_partial_run_never_resolves_and_a_gone_tag_does(store: Engine) -> None
 
 
 def test_an_accepted_vulnerability_resolves_it_only_on_a_complete_run(engine: Engine) -> None:
-    hooks = post_run_hooks(NotifySettings())
+    stages = RunStages(NotifySettings())
     rules = default_registry()
-    collect(engine, registry_run(), rules, after_reconcile=hooks)
-    collect(engine, report_run(), rules, after_reconcile=hooks)
+    collect(engine, registry_run(), rules, stages=stages)
+    collect(engine, report_run(), rules, stages=stages)
     with write_session(engine) as session:  # what `posture accept` does: the CVE is no longer open
         create_exception(session, Acceptance(Scope(rule_id="VULN"), "mitigated", "sec", "cli"), utcnow())
-    partial = collect(engine, registry_run(problem=True), rules, after_reconcile=hooks)
+    partial = collect(engine, registry_run(problem=True), rules, stages=stages)
     assert partial.status is RunStatus.PARTIAL and statuses(engine) == ["open"]
-    complete = collect(engine, registry_run(), rules, after_reconcile=hooks)
+    complete = collect(engine, registry_run(), rules, stages=stages)
     assert complete.status is RunStatus.COMPLETE and statuses(engine) == ["resolved"]
 
 
 def test_a_critical_without_a_fix_is_not_held(engine: Engine) -> None:
-    hooks = post_run_hooks(NotifySettings())
+    stages = RunStages(NotifySettings())
     rules = default_registry()
-    collect(engine, registry_run(), rules, after_reconcile=hooks)
-    collect(engine, report_run(fixable=False), rules, after_reconcile=hooks)
+    collect(engine, registry_run(), rules, stages=stages)
+    collect(engine, report_run(fixable=False), rules, stages=stages)
     assert statuses(engine) == []

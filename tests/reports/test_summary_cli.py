@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 
 from collectors.k8s.keys import cluster_ref, namespace_ref, object_ref
 from posture.cli.main import main
+from posture.config import NotifySettings
 from posture.pipeline import collect
-from posture.postrun import ScoringHook
 from posture.records import (
     AssetKind,
     AssetRecord,
@@ -30,7 +30,7 @@ from posture.records import (
 )
 from posture.reports.csv_export import cell
 from posture.rules.base import Hit, Reference, Rule, RuleRegistry, Snapshot
-from posture.store.scoring import ScoringSettings
+from posture.run_stages import RunStages
 from posture.taxonomy import CIS_DOCKER, Phase, Severity
 
 T0 = datetime(2025, 5, 1, 9, 0, tzinfo=UTC)
@@ -117,9 +117,9 @@ class _Cluster:
 
 def _collect(engine: Engine, team_key: str, cluster: _Cluster | None = None) -> None:
     """Both sources, scored after each run as ``posture collect`` does, with ``team_key`` as the team label."""
-    scoring = ScoringHook(ScoringSettings(team_key=team_key))
-    collect(engine, _Source(), RuleRegistry(RULES), now=T0, after_reconcile=[scoring])
-    collect(engine, cluster or _Cluster(), RuleRegistry(RULES), now=T1, after_reconcile=[scoring])
+    stages = RunStages(NotifySettings(team_key=team_key))
+    collect(engine, _Source(), RuleRegistry(RULES), now=T0, stages=stages)
+    collect(engine, cluster or _Cluster(), RuleRegistry(RULES), now=T1, stages=stages)
 
 
 @pytest.fixture

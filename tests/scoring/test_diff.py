@@ -19,7 +19,7 @@ from posture.db import make_engine, read_session, resolve_url, write_session
 from posture.diff import Before, Event, classify
 from posture.migrations import upgrade
 from posture.pipeline import collect
-from posture.postrun import post_run_hooks
+from posture.run_stages import RunStages
 from posture.store.diff import Window, load_diff, run_window
 from posture.store.exceptions import create_exception
 from posture.taxonomy import Severity
@@ -63,12 +63,12 @@ def _changes(engine: Engine, window: Window) -> dict[str, set[str]]:
 
 def test_sequence_of_runs(engine: tuple[str, Engine]) -> None:
     url, eng = engine
-    hooks = post_run_hooks(NotifySettings())
+    stages = RunStages(NotifySettings())
     docker = DockerEngine([Container("web", privileged=True), Container("job")])
     report = ScanReport({"CVE-1": (HIGH, None, True), "CVE-2": (HIGH, None, True), "CVE-3": (HIGH, None, False)})
 
     def run(source: DockerEngine | ScanReport) -> int:
-        return collect(eng, source, RULES, after_reconcile=hooks).run_id
+        return collect(eng, source, RULES, stages=stages).run_id
 
     r1, r2 = run(docker), run(report)
     with read_session(eng) as session:
@@ -101,7 +101,7 @@ def test_sequence_of_runs(engine: tuple[str, Engine]) -> None:
         assert _changes(eng, run_window(session, r4, r5)) == {"reopened": {"CVE-1 in openssl"}}
         changes = _changes(eng, run_window(session, r4, r6))
     assert changes == {"accepted": {"CVE-1 in openssl", "CVE-2 in openssl", "CVE-3 in openssl"}}
-    later = collect(eng, report, RULES, now=now + timedelta(seconds=5), after_reconcile=hooks).run_id
+    later = collect(eng, report, RULES, now=now + timedelta(seconds=5), stages=stages).run_id
     with read_session(eng) as session:
         assert _changes(eng, run_window(session, r6, later)) == {
             "exception-expired": {"CVE-1 in openssl", "CVE-2 in openssl", "CVE-3 in openssl"}}

@@ -18,7 +18,7 @@ from posture.db import make_engine, resolve_url, write_session
 from posture.migrations import upgrade
 from posture.model import finding_event_table, finding_table, score_table
 from posture.pipeline import collect
-from posture.postrun import post_run_hooks
+from posture.run_stages import RunStages
 from posture.scoring.formula import explain
 from posture.store.enrichment import replace_epss, replace_kev
 from posture.store.scoring import ScoringSettings, score_estate
@@ -44,16 +44,16 @@ def _events(engine: Engine, fid: int) -> list[Any]:
 
 
 def test_risk_joins_scopes_and_regresses_when_the_image_starts_running_exposed(engine: Engine) -> None:
-    hooks = post_run_hooks(NotifySettings())
+    stages = RunStages(NotifySettings())
     report = ScanReport({"CVE-2024-0001": (Severity.CRITICAL, 9.8, True)})
-    collect(engine, report, RULES, after_reconcile=hooks)
+    collect(engine, report, RULES, stages=stages)
     cve = _findings(engine)["VULN:CVE-2024-0001|openssl|3.0.2"]
     assert cve.risk == 41  # 58.8 × 1.15 (fix) × 0.6 (stored) = 40.6
     assert explain(cve.risk_factors)["use"]["value"] == "stored"
     assert _events(engine, cve.id)[0].risk == 41  # the event carries the scored risk, not the base
 
     engine_scope = DockerEngine([Container("web", privileged=True, published=True), Container("job")])
-    collect(engine, engine_scope, RULES, after_reconcile=hooks)
+    collect(engine, engine_scope, RULES, stages=stages)
     cve = _findings(engine)["VULN:CVE-2024-0001|openssl|3.0.2"]
     factors = explain(cve.risk_factors)
     assert factors["use"]["value"] == "running" and factors["exposure"]["value"] == "internet-exposed"
@@ -65,14 +65,14 @@ def test_risk_joins_scopes_and_regresses_when_the_image_starts_running_exposed(e
 
     # A quiet re-run changes nothing and records nothing.
     before = len(_events(engine, cve.id))
-    collect(engine, engine_scope, RULES, after_reconcile=hooks)
+    collect(engine, engine_scope, RULES, stages=stages)
     assert len(_events(engine, cve.id)) == before
 
 
 def test_kev_and_epss_enter_the_score(engine: Engine) -> None:
-    hooks = post_run_hooks(NotifySettings())
+    stages = RunStages(NotifySettings())
     collect(engine, ScanReport({"CVE-2024-0001": (Severity.HIGH, None, False),
-                                "CVE-2024-0002": (Severity.HIGH, None, False)}), RULES, after_reconcile=hooks)
+                                "CVE-2024-0002": (Severity.HIGH, None, False)}), RULES, stages=stages)
 
     class Row:
         def __init__(self, **kw: Any) -> None:
@@ -92,9 +92,9 @@ def test_kev_and_epss_enter_the_score(engine: Engine) -> None:
 
 
 def test_snapshot_per_run_with_roll_ups(engine: Engine) -> None:
-    hooks = post_run_hooks(NotifySettings())
-    collect(engine, DockerEngine([Container("web", privileged=True, team="payments")]), RULES, after_reconcile=hooks)
-    collect(engine, ScanReport({"CVE-2024-0001": (Severity.CRITICAL, 9.8, True)}), RULES, after_reconcile=hooks)
+    stages = RunStages(NotifySettings())
+    collect(engine, DockerEngine([Container("web", privileged=True, team="payments")]), RULES, stages=stages)
+    collect(engine, ScanReport({"CVE-2024-0001": (Severity.CRITICAL, 9.8, True)}), RULES, stages=stages)
     with engine.connect() as conn:
         snaps = list(conn.execute(select(score_table).order_by(score_table.c.id)))
     assert [s.run_id for s in snaps] == [1, 2]
@@ -111,7 +111,7 @@ def test_enrich_command_loads_files_and_rescores(tmp_path: Path) -> None:
     eng = make_engine(resolve_url(url))
     upgrade(eng, resolve_url(url))
     collect(eng, ScanReport({"CVE-2024-0001": (Severity.HIGH, None, False)}), RULES,
-            after_reconcile=post_run_hooks(NotifySettings()))
+            stages=RunStages(NotifySettings()))
     kev = tmp_path / "kev.json"
     kev.write_text(json.dumps({"vulnerabilities": [{"cveID": "CVE-2024-0001", "dateAdded": "2024-05-01"}]}))
     epss = tmp_path / "epss.csv"

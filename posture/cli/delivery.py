@@ -1,5 +1,6 @@
-"""What runs inside each collection's write transaction after its findings are reconciled, and
-what runs after the collection commits: scoring and the notification outbox, then delivery."""
+"""What runs after a command's collections commit: the notification outbox's sweep, then delivery to
+chat channels and event sinks, and the lines that tell the operator how it went. (What runs inside each
+collection's transaction, scoring and the outbox, is :mod:`posture.run_stages`.)"""
 
 from __future__ import annotations
 
@@ -13,20 +14,11 @@ from posture.db import write_session
 from posture.notify.deliver import Deliverer, DeliveryPolicy, FlushReport
 from posture.notify.outbox import OutboxWriter
 from posture.notify.stream import StreamDeliverer, StreamReport
-from posture.pipeline import AfterReconcile
-from posture.postrun import post_run_hooks
 
 
 def notify_settings(app: AppContext, urls: Sequence[str] = ()) -> NotifySettings:
     """The configuration file and ``POSTURE_NOTIFY`` (:attr:`AppContext.settings`), plus ``--notify`` URLs."""
     return app.settings.with_urls(urls, "cli")
-
-
-def after_reconcile_hooks(app: AppContext, settings: NotifySettings | None = None,
-                          queued: list[str] | None = None) -> list[AfterReconcile]:
-    """Scoring and the notification outbox plug in here (so they commit with the findings); ``queued``
-    collects the outbox's line per channel and run (:func:`echo_queued` prints them)."""
-    return post_run_hooks(settings or notify_settings(app), queued)
 
 
 def echo_queued(queued: list[str]) -> None:
