@@ -70,7 +70,7 @@ def reachable_sockets(host_path: str) -> list[str]:
     return [s for s in RUNTIME_SOCKETS if s == path or s.startswith(path + "/")] + _rootless(path)
 
 
-def mounted_sockets(source: str, destination: str = "") -> list[str]:
+def mounted_sockets(source: str, destination: str) -> list[str]:
     """The sockets a bind mount of ``source`` at ``destination`` exposes. A mount *at* a socket's name
     (``-v /srv/api:/var/run/docker.sock``) is one too, whatever the host calls it, and even when the
     engine reported no source: a socket mounted where a socket is expected is assumed, not excused."""

@@ -69,9 +69,10 @@ def test_reference_registry(reference: str, host: str) -> None:
 )
 def test_parse_image(reference: str, parsed: ImageRef) -> None:
     assert parse_image(reference) == parsed
+    assert {parsed: 1}[parse_image(reference)] == 1  # a value: hashable, usable as a key
 
 
-@pytest.mark.parametrize("reference", ["", "  ", "ngi nx", "Nginx", "reg.example/App:1", ":1", "@" + DIGEST])
+@pytest.mark.parametrize("reference", ["", "  ", "ngi nx", "nginx:1 0", "Nginx", "reg.example/App:1", ":1", "@" + DIGEST])
 def test_unparsable_references(reference: str) -> None:
     assert parse_image(reference) is None
 
@@ -101,6 +102,7 @@ def test_mutable_tag(reference: str, tag: str | None) -> None:
 
 def test_image_ids() -> None:
     assert is_image_id(DIGEST) and is_image_id("a" * 12) and is_image_id("0" * 64)
+    assert is_image_id("0123456789abcdef" * 4)  # every hex digit at once
     assert not is_image_id("a" * 13) and not is_image_id("A" * 12) and not is_image_id("nginx")
 
 

@@ -71,6 +71,8 @@ def test_a_run_directory_reaches_its_defaults_then_every_user_s_rootless_sockets
         ("/run/user/1000/bus", []),
         ("/run/user/app", []),  # not a UID: not a runtime directory
         ("/run/users", []),
+        ("/run/us", []),  # a prefix of a name is not the directory above it
+        ("/run/user/1000/pod", []),
     ],
 )
 def test_rootless_runtime_directories(path: str, expected: list[str]) -> None:
@@ -128,6 +130,7 @@ def test_a_mount_at_a_socket_s_name_is_a_socket_whatever_the_host_calls_it() -> 
     assert mounted_sockets("/srv/api/", "/run/podman/podman.sock") == ["/srv/api"]
     assert mounted_sockets("/srv/api", "/data") == []
     assert mounted_sockets("", "/var/run/docker.sock") == ["/var/run/docker.sock"]  # no source reported
+    assert mounted_sockets("", "/run/crio/crio.sock/") == ["/run/crio/crio.sock"]
     assert mounted_sockets("", "/data") == []
     assert mounted_sockets("/run", "/host-run") == reachable_sockets("/run")
     assert mounted_sockets("/var/run/docker.sock", "/api") == ["/var/run/docker.sock"]

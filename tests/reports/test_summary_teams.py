@@ -57,4 +57,6 @@ def test_team_from_labels_then_annotations_then_namespace(
 
 def test_default_team_key_reads_annotations_too() -> None:
     assert _team({"annotations": {"team": "payments"}}, key="team") == "payments"
-    assert _team({"team": "web", "annotations": {"team": "payments"}}, key="team") == "web"
+    assert _team({"labels": {"team": "web"}, "annotations": {"team": "payments"}}, key="team") == "web"
+    # The collector's own "team" attribute is its answer from these labels, not a second source.
+    assert _team({"team": "web", "annotations": {"team": "payments"}}, key="team") == "payments"
