@@ -19,12 +19,14 @@ import yaml
 from yaml.events import AliasEvent, CollectionStartEvent, NodeEvent
 from yaml.nodes import CollectionNode, MappingNode, Node
 
+from posture.errors import SourceFailure
+
 #: Most nodes that aliases may add to one document. Real manifests share a few small blocks (labels,
 #: resources, env lists) a few hundred times at most; a YAML bomb adds millions after a few lines.
 MAX_ALIAS_NODES = 100_000
 
 
-class AliasBudgetExceeded(yaml.YAMLError):
+class AliasBudgetExceeded(SourceFailure, yaml.YAMLError):
     """A document's aliases expand past the budget, or one refers to a node that contains it."""
 
 

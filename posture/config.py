@@ -53,12 +53,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from posture.errors import ConfigFailure
 from posture.notify.policy import EVENTS, SCOPE_KEYS, Route, Thresholds
 from posture.notify.sinkconfig import SinkConfig, SinkConfigError, parse_sinks
 from posture.taxonomy import Severity
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfigFailure, ValueError):
     """One line naming the file and the problem."""
 
 

@@ -9,7 +9,7 @@ import click
 from sqlmodel import Session
 
 from posture.acceptance import Scope
-from posture.cli.context import AppContext, PostureError, db_option, pass_app
+from posture.cli.context import AppContext, CommandError, db_option, pass_app
 from posture.cli.gate import EXIT_GATE, enforce, fail_on_option
 from posture.cli.output import SEVERITY_STYLE, cell, console, emit, table, write_json
 from posture.coverage import describe
@@ -204,7 +204,7 @@ def rules_command(app: AppContext, fmt: str) -> None:
         write_json([r.as_dict() for r in rules])
         return
     if not rules:
-        raise PostureError("no rules are registered")
+        raise CommandError("no rules are registered")
 
     def refs(rule: Any) -> str:
         return ", ".join(f"{r.framework} {r.id}" for r in rule.all_references)

@@ -26,7 +26,7 @@ from collectors.reports import FORMATS, ReportCollector, ScanCollector
 from collectors.reports.collector import ReportHistory
 from collectors.reports.model import DEFAULT_CLUSTER, IdentityError, cluster_key
 from collectors.reports.vulnids import StoredVuln, StoredVulnLookup
-from posture.cli.context import PostureError
+from posture.cli.context import CommandError
 from posture.cli.sources import SourceContext
 from posture.coverage import FULL, Coverage, severities_at_least
 from posture.db import read_session
@@ -170,7 +170,7 @@ def report_cluster(name: str, live: Mapping[str, tuple[str, ...]]) -> str:
     try:
         return cluster_key(name, live, "--report-cluster")
     except IdentityError as exc:
-        raise PostureError(str(exc), 2) from None
+        raise CommandError(str(exc), 2) from None
 
 
 #: Reports read for their identity stay decoded for their run up to this many bytes in all; past it
@@ -196,11 +196,11 @@ def check_identities(collectors: Sequence[ReportCollector]) -> None:
         try:
             identity = collector.identify(keep)
         except IdentityError as exc:
-            raise PostureError(str(exc), 2) from None
+            raise CommandError(str(exc), 2) from None
         if identity is None:
             continue
         if identity in named:
-            raise PostureError(
+            raise CommandError(
                 f"{collector.name}: {named[identity]} is given the same name and is the same kind of report; "
                 "collect each with its own --report-name/--report-host",
                 2,
