@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from posture.config import NotifySettings
+from posture.config import Settings
 from posture.notify.outbox import OutboxWriter
 from posture.pipeline import AfterReconcile, RunResult
 from posture.store.held_vulns import TRIGGERS, reconcile_held
@@ -60,7 +60,7 @@ class OutboxHook:
         )
 
 
-def post_run_hooks(settings: NotifySettings, queued: list[str] | None = None) -> list[AfterReconcile]:
+def post_run_hooks(settings: Settings, queued: list[str] | None = None) -> list[AfterReconcile]:
     """``queued``: receives one line per channel and run saying what the outbox queued, or why nothing."""
-    scoring = ScoringHook(ScoringSettings(settings.team_key, settings.thresholds.regression_delta))
+    scoring = ScoringHook(ScoringSettings(settings.team_label, settings.thresholds.regression_delta))
     return [held_vulns_hook, scoring, OutboxHook(OutboxWriter(settings, queued), scoring)]

@@ -21,11 +21,11 @@ from posture.taxonomy import Phase, Severity
 #: digest the store already holds, an image a scanner report only names): the store keeps the
 #: attributes it has, and rules see those.
 UNCHANGED = "_unchanged"
-def names_team(key: str, team_key: str) -> bool:
-    """Whether an annotation ``key`` names the owning team under the configured ``team_key``: the key
-    itself, or for an unprefixed one any ``<prefix>/<team_key>`` (``example.com/team``), as teams
+def names_team(key: str, team_label: str) -> bool:
+    """Whether an annotation ``key`` names the owning team under the configured ``team_label``: the key
+    itself, or for an unprefixed one any ``<prefix>/<team_label>`` (``example.com/team``), as teams
     that keep ownership out of selectors annotate. Collectors keep these; scoring reads them."""
-    return key == team_key or ("/" not in team_key and key.endswith("/" + team_key))
+    return key == team_label or ("/" not in team_label and key.endswith("/" + team_label))
 
 
 #: ``source`` of an image a container engine listed (Docker, Podman): only there does "no tag" mean

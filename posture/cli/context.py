@@ -11,7 +11,7 @@ import click
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from posture.config import ConfigError, NotifySettings, load_settings
+from posture.config import ConfigError, Settings, load_settings
 from posture.db import DatabaseError, explain, make_engine, redact_url, resolve_url
 from posture.errors import CommandFailure
 from posture.migrations import require_current, upgrade
@@ -47,7 +47,7 @@ class AppContext:
             raise CommandError(str(exc), 2) from None
 
     @cached_property
-    def settings(self) -> NotifySettings:
+    def settings(self) -> Settings:
         """The configuration file (and ``POSTURE_NOTIFY``); a broken one is a usage error."""
         try:
             return load_settings()

@@ -71,10 +71,10 @@ def _mapping(attrs: Mapping[str, Any], name: str) -> Mapping[str, Any]:
 class Estate:
     """Asset graph with per-asset scoring context and roll-up groups, each computed once."""
 
-    def __init__(self, nodes: Iterable[AssetNode], edges: Iterable[Edge], team_key: str = "team") -> None:
+    def __init__(self, nodes: Iterable[AssetNode], edges: Iterable[Edge], team_label: str = "team") -> None:
         self.nodes: dict[int, AssetNode] = {n.id: n for n in nodes}
         self._by_ref = {(n.kind, n.key): n for n in self.nodes.values()}
-        self._team_key = team_key
+        self._team_label = team_label
         self._incoming: dict[tuple[int, str], list[int]] = defaultdict(list)
         self._outgoing: dict[tuple[int, str], list[int]] = defaultdict(list)
         for edge in edges:
@@ -199,7 +199,7 @@ class Estate:
         """The team key in the asset's labels, its pod template's labels, then the same annotations
         (teams that keep ownership out of selectors annotate instead), then its namespace's."""
         attrs = node.attrs
-        if self._team_key == "team" and isinstance(attrs.get("team"), str):
+        if self._team_label == "team" and isinstance(attrs.get("team"), str):
             return str(attrs["team"])
         pod = attrs.get("pod")
         found = self._tagged(attrs, pod if isinstance(pod, Mapping) else {})
@@ -213,12 +213,12 @@ class Estate:
         """The team key's value in the labels of ``sources``, else in their annotations (the key or a
         prefixed one, :func:`posture.records.names_team`); first one set wins."""
         for source in sources:
-            value = _mapping(source, "labels").get(self._team_key)
+            value = _mapping(source, "labels").get(self._team_label)
             if value:
                 return str(value)
         for source in sources:
             for key, value in _mapping(source, "annotations").items():
-                if value and names_team(str(key), self._team_key):
+                if value and names_team(str(key), self._team_label):
                     return str(value)
         return None
 

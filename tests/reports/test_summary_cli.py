@@ -108,9 +108,9 @@ class _Cluster:
         yield RelationRecord(workload, "runs", IMAGE)
 
 
-def _collect(engine: Engine, team_key: str, cluster: _Cluster | None = None) -> None:
-    """Both sources, scored after each run as ``posture collect`` does, with ``team_key`` as the team label."""
-    scoring = ScoringHook(ScoringSettings(team_key=team_key))
+def _collect(engine: Engine, team_label: str, cluster: _Cluster | None = None) -> None:
+    """Both sources, scored after each run as ``posture collect`` does, with ``team_label`` as the team label."""
+    scoring = ScoringHook(ScoringSettings(team_label=team_label))
     collect(engine, _Source(), RuleRegistry(RULES), now=T0, after_reconcile=[scoring])
     collect(engine, cluster or _Cluster(), RuleRegistry(RULES), now=T1, after_reconcile=[scoring])
 

@@ -94,7 +94,7 @@ def _collector(target: ClusterTarget, context: SourceContext, timeout: float) ->
         secrets=context.secrets,
         timeout=timeout,
         stored_vulns=context.stored_vulns,
-        team_key=context.team_key,
+        team_label=context.team_label,
         known_identity=known[0] if len(known) == 1 else None,
     )
 

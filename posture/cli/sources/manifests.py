@@ -66,6 +66,6 @@ def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
             name=params.get("manifests_name") or None,
             adopt_legacy=adopt,
             secrets=context.secrets,
-            team_key=context.team_key,
+            team_label=context.team_label,
         )
     ]
