@@ -7,7 +7,7 @@ storing as JSON) walks the expanded tree. Manifests may use anchors (``kubectl``
 Kubernetes itself did not (CVE-2019-11253 was fixed with an alias budget). Here every alias costs the
 size of the node it stands for, and a document whose aliases add more than :data:`MAX_ALIAS_NODES`
 nodes is refused, as is an alias inside its own anchor (a cycle that no walk would ever finish).
-Manifests (:mod:`collectors.k8s.fastyaml`) and scanner reports (:mod:`collectors.reports.reader`)
+Manifests (:mod:`collectors.k8s.fastyaml`) and scanner reports (:mod:`collectors.scanners.reader`)
 both load through :class:`BudgetLoader`.
 """
 

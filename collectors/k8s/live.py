@@ -27,7 +27,7 @@ from collectors.k8s.kubeconfig import ClusterTarget
 from collectors.k8s.normalize import records_from_objects
 from collectors.k8s.operator_reports import report_records
 from collectors.k8s.resources import OPERATOR_RESOURCES, RESOURCES, Resource
-from collectors.reports.vulnids import StoredVulnLookup
+from collectors.scanners.vulnids import StoredVulnLookup
 from posture.gcpause import gc_paused
 from posture.records import AssetRecord, AssetRef, CollectorError, Problem, Record, ScopeKind, ScopeRef
 from posture.secrets import SecretScanner

@@ -13,7 +13,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from collectors.reports import ReportCollector
+from collectors.scanners import ReportCollector
 from posture.db import read_session
 from posture.model import finding_table
 from posture.pipeline import collect

@@ -13,10 +13,10 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collectors.reports.collector import parse_report
-from collectors.reports.detect import FORMATS, PARSERS, detect
-from collectors.reports.model import ParseContext, ParsedReport
-from collectors.reports.reader import load_documents
+from collectors.scanners.collector import parse_report
+from collectors.scanners.detect import FORMATS, PARSERS, detect
+from collectors.scanners.model import ParseContext, ParsedReport
+from collectors.scanners.reader import load_documents
 from posture.acceptance import Acceptance
 from posture.records import AssetRecord, CollectorError, ObservationRecord, Problem, RelationRecord
 from posture.secrets import SecretScanner

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from collectors.k8s.keys import is_live_cluster
-from collectors.reports.collector import ReportHistory
-from collectors.reports.vulnids import StoredVulnLookup
+from collectors.scanners.collector import ReportHistory
+from collectors.scanners.vulnids import StoredVulnLookup
 from posture.records import Collector
 from posture.secrets import SecretScanner
 
