@@ -20,7 +20,7 @@ import orjson
 
 from collectors.scanners import ReportCollector
 from collectors.scanners.collector import parse_report
-from collectors.scanners.model import ParseContext
+from collectors.scanners.parsed import ParseContext
 from posture.cli.sources.reports import stored_vulns
 from posture.db import make_engine, resolve_url, settle
 from posture.migrations import upgrade

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from collectors.scanners.model import ParseContext
 from collectors.scanners.operator import parse_objects
+from collectors.scanners.parsed import ParseContext
 from collectors.scanners.vulnids import StoredVulnLookup
 from posture.records import AssetRef, CollectorError, Problem, Record
 from posture.secrets import SecretScanner

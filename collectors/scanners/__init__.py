@@ -1,7 +1,7 @@
 """Scanner reports (Trivy, Grype, SARIF, CycloneDX, trivy-operator, docker-bench, kube-bench) as collectors.
 
 ``reader`` makes untrusted files safe to parse, ``detect`` tells the format from the content, one
-module per format turns it into records through ``model.ReportBuilder`` (which names and
+module per format turns it into records through ``parsed.ReportBuilder`` (which names and
 deduplicates findings), and ``collector``/``scan`` expose a file or a live scan as a collector.
 
 Named ``scanners``, not ``reports``: these are the scanner reports Posture reads (input); the summary

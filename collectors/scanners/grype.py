@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from collectors.scanners.fields import DESCRIPTION_MAX, as_dict, as_float, as_str, dicts, severity_of, strs
-from collectors.scanners.model import (
+from collectors.scanners.parsed import (
     Artifact,
     ParseContext,
     ParsedReport,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from collectors.scanners.collector import parse_report
 from collectors.scanners.fields import clean
-from collectors.scanners.model import ParseContext, ParsedReport
+from collectors.scanners.parsed import ParseContext, ParsedReport
 from collectors.scanners.reader import DEFAULT_LIMITS, Limits
 from collectors.scanners.vulnids import StoredVulnLookup
 from posture.coverage import FULL, Coverage

@@ -22,7 +22,7 @@ from collectors.scanners.fields import (
     severity_of,
     strs,
 )
-from collectors.scanners.model import (
+from collectors.scanners.parsed import (
     Artifact,
     ParseContext,
     ParsedReport,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from collectors.scanners.fields import as_dict, as_str, dicts, strs
-from collectors.scanners.model import (
+from collectors.scanners.parsed import (
     DEFAULT_CLUSTER,
     Artifact,
     ParseContext,

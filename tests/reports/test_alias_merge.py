@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from collectors.scanners import ReportCollector, parse_report
-from collectors.scanners.model import ParseContext
+from collectors.scanners.parsed import ParseContext
 from collectors.scanners.vulnids import StoredIds, StoredVuln, StoredVulnLookup
 from posture.cli.main import cli
 from posture.cli.sources.reports import stored_vulns

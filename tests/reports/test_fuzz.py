@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from collectors.scanners.collector import parse_report
 from collectors.scanners.detect import FORMATS, PARSERS, detect
-from collectors.scanners.model import ParseContext, ParsedReport
+from collectors.scanners.parsed import ParseContext, ParsedReport
 from collectors.scanners.reader import load_documents
 from posture.acceptance import Acceptance
 from posture.records import AssetRecord, CollectorError, ObservationRecord, Problem, RelationRecord

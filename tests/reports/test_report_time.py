@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from collectors.scanners import ReportCollector
 from collectors.scanners.collector import ReportHistory, parse_report
-from collectors.scanners.model import ParseContext
+from collectors.scanners.parsed import ParseContext
 from posture.cli.main import cli
 from posture.cli.sources.reports import report_history
 from posture.db import make_engine, read_session, resolve_url

@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from collectors.scanners import FORMATS, ReportCollector, ScanCollector
 from collectors.scanners.collector import ReportHistory
-from collectors.scanners.model import DEFAULT_CLUSTER, IdentityError, cluster_key
+from collectors.scanners.parsed import DEFAULT_CLUSTER, IdentityError, cluster_key
 from collectors.scanners.vulnids import StoredVuln, StoredVulnLookup
 from posture.cli.context import CommandError
 from posture.cli.sources import SourceContext
@@ -166,7 +166,7 @@ def live_clusters(context: SourceContext) -> dict[str, tuple[str, ...]]:
 
 def report_cluster(name: str, live: Mapping[str, tuple[str, ...]]) -> str:
     """``--report-cluster``: the identity of the one live cluster known by ``name``, else ``name``
-    (:func:`~collectors.scanners.model.cluster_key`); a name two live clusters share is refused."""
+    (:func:`~collectors.scanners.parsed.cluster_key`); a name two live clusters share is refused."""
     try:
         return cluster_key(name, live, "--report-cluster")
     except IdentityError as exc:

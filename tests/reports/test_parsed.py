@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collectors.scanners.model import canonical_package, image_artifact, normalize_check_id, prefer_sources
+from collectors.scanners.parsed import canonical_package, image_artifact, normalize_check_id, prefer_sources
 from collectors.scanners.vulnids import canonical_id
 from posture.records import AssetKind
 from posture.vulnids import normalize_vuln_id
