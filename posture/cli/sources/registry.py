@@ -16,7 +16,7 @@ import click
 from sqlmodel import Session
 
 from collectors.registry import Policy, RegistryCollector, RegistryTarget, TargetError, parse_registry_url
-from collectors.registry.manifests import INDEX_TYPES
+from collectors.registry.oci_manifests import INDEX_TYPES
 from posture.cli.context import CommandError
 from posture.cli.sources import SourceContext
 from posture.records import Collector
