@@ -18,9 +18,9 @@ from typing import Any
 
 import orjson
 
-from collectors.reports import ReportCollector
-from collectors.reports.collector import parse_report
-from collectors.reports.model import ParseContext
+from collectors.scanners import ReportCollector
+from collectors.scanners.collector import parse_report
+from collectors.scanners.parsed import ParseContext
 from posture.cli.sources.reports import stored_vulns
 from posture.db import make_engine, resolve_url, settle
 from posture.migrations import upgrade

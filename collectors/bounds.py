@@ -37,13 +37,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import urllib3.connection
 
+from posture.errors import SourceFailure
+
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 _READ = 64 * 1024  # bytes asked for per read: one read returns what has arrived, up to this
 
 
-class LimitExceeded(Exception):
+class LimitExceeded(SourceFailure):
     """A response over its size cap, or a request past its deadline; the text is one line."""
 
 

@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from collectors.reports.fields import as_str, dicts
-from collectors.reports.reader import DEFAULT_LIMITS, Limits, display_name, parse_json, read_bytes
+from collectors.scanners.fields import as_str, dicts
+from collectors.scanners.reader import DEFAULT_LIMITS, Limits, display_name, parse_json, read_bytes
 from posture.records import CollectorError
 
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,}$")

@@ -22,10 +22,10 @@ from urllib.parse import unquote
 
 import orjson
 
-from collectors.reports.fields import as_dict, as_str, clean, dicts, digest_of, strs
-from collectors.reports.model import canonical_package
-from collectors.reports.reader import DEFAULT_LIMITS, Limits, check_depth, display_name, read_bytes
-from collectors.reports.trivy import metadata_image
+from collectors.scanners.fields import as_dict, as_str, clean, dicts, digest_of, strs
+from collectors.scanners.parsed import canonical_package
+from collectors.scanners.reader import DEFAULT_LIMITS, Limits, check_depth, display_name, read_bytes
+from collectors.scanners.trivy import metadata_image
 from collectors.vexclaim import ACCEPTED, SOURCE, Claim, Product, accept, short, too_long
 from posture.acceptance import Acceptance
 from posture.records import CollectorError

@@ -8,7 +8,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from collectors.reports.fields import clean
+from collectors.scanners.fields import clean
 from posture.acceptance import VEX, Acceptance, Scope
 
 SOURCE = VEX

@@ -7,7 +7,7 @@ storing as JSON) walks the expanded tree. Manifests may use anchors (``kubectl``
 Kubernetes itself did not (CVE-2019-11253 was fixed with an alias budget). Here every alias costs the
 size of the node it stands for, and a document whose aliases add more than :data:`MAX_ALIAS_NODES`
 nodes is refused, as is an alias inside its own anchor (a cycle that no walk would ever finish).
-Manifests (:mod:`collectors.k8s.fastyaml`) and scanner reports (:mod:`collectors.reports.reader`)
+Manifests (:mod:`collectors.k8s.fastyaml`) and scanner reports (:mod:`collectors.scanners.reader`)
 both load through :class:`BudgetLoader`.
 """
 
@@ -19,12 +19,14 @@ import yaml
 from yaml.events import AliasEvent, CollectionStartEvent, NodeEvent
 from yaml.nodes import CollectionNode, MappingNode, Node
 
+from posture.errors import SourceFailure
+
 #: Most nodes that aliases may add to one document. Real manifests share a few small blocks (labels,
 #: resources, env lists) a few hundred times at most; a YAML bomb adds millions after a few lines.
 MAX_ALIAS_NODES = 100_000
 
 
-class AliasBudgetExceeded(yaml.YAMLError):
+class AliasBudgetExceeded(SourceFailure, yaml.YAMLError):
     """A document's aliases expand past the budget, or one refers to a node that contains it."""
 
 

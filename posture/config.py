@@ -53,12 +53,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from posture.errors import ConfigFailure
 from posture.notify.policy import EVENTS, SCOPE_KEYS, Route, Thresholds
 from posture.notify.sinkconfig import SinkConfig, SinkConfigError, parse_sinks
 from posture.taxonomy import Severity
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfigFailure, ValueError):
     """One line naming the file and the problem."""
 
 
@@ -73,11 +74,14 @@ class Channel:
 
 
 @dataclass(frozen=True)
-class NotifySettings:
+class Settings:
+    """The whole configuration file, parsed: what collectors, rules, scoring, notification and the event
+    stream are told (not only notification settings, hence the plain name)."""
+
     channels: tuple[Channel, ...] = ()
     routes: tuple[Route, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
-    team_key: str = "team"
+    team_label: str = "team"
     source: str = "defaults"
     #: Days after which an image counts as stale; None = the rule's default.
     max_image_age_days: int | None = None
@@ -90,14 +94,14 @@ class NotifySettings:
 
     def source_settings(self) -> dict[str, Any]:
         """What collectors are told of the configuration (``SourceContext.settings``)."""
-        return {"team_label": self.team_key, "kubernetes": {"allow_exec_plugins": list(self.allow_exec_plugins)}}
+        return {"team_label": self.team_label, "kubernetes": {"allow_exec_plugins": list(self.allow_exec_plugins)}}
 
     def effective_routes(self) -> tuple[Route, ...]:
         """Configured routes, plus the default route for every channel that has none."""
         routed = {r.channel for r in self.routes}
         return self.routes + tuple(Route(c.name) for c in self.channels if c.name not in routed)
 
-    def with_urls(self, urls: Iterable[str], prefix: str) -> NotifySettings:
+    def with_urls(self, urls: Iterable[str], prefix: str) -> Settings:
         """Add channels given on the command line or in the environment (default route)."""
         known = {c.url for c in self.channels}
         added = [u.strip() for u in urls if u.strip() and u.strip() not in known]
@@ -121,11 +125,11 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
     return config_dir(env) / "config.toml"
 
 
-def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> NotifySettings:
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """The configuration file (if any) plus the channels of ``POSTURE_NOTIFY``."""
     env = os.environ if environ is None else environ
     path = path or config_path(env)
-    settings = NotifySettings()
+    settings = Settings()
     if path.exists():
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -210,7 +214,7 @@ def _route(entry: Any, n: int, channels: Sequence[Channel], where: str) -> Route
     return replace(route, events=events) if events is not None else route
 
 
-def parse(data: Mapping[str, Any], where: str = "config") -> NotifySettings:
+def parse(data: Mapping[str, Any], where: str = "config") -> Settings:
     unknown = set(data) - {"team_label", "thresholds", "channels", "routes", "max_image_age_days", "kubernetes",
                            "exceptions_file", "sinks"}
     if unknown:
@@ -232,7 +236,7 @@ def parse(data: Mapping[str, Any], where: str = "config") -> NotifySettings:
         sinks = parse_sinks(data.get("sinks", []), where)
     except SinkConfigError as exc:
         raise ConfigError(str(exc)) from None
-    return NotifySettings(channels, routes, thresholds, team, where, max_age, _exec_plugins(data, where),
+    return Settings(channels, routes, thresholds, team, where, max_age, _exec_plugins(data, where),
                           _exceptions_file(data, where), sinks)
 
 

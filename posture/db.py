@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
+from posture.errors import StoreFailure
 from posture.filekinds import special_file
 from posture.walcheckpoint import Checkpointer
 
@@ -41,7 +42,7 @@ _SHOWN_PARAMETERS = frozenset(
 _HIDDEN = "***"
 
 
-class DatabaseError(Exception):
+class DatabaseError(StoreFailure):
     """A database problem, reported as one line.
 
     ``unusable``: the database given is not one Posture can use (a bad URL, a file that is not a

@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from posture.acceptance import Acceptance
 from posture.coverage import Coverage
+from posture.errors import SourceFailure
 from posture.taxonomy import Phase, Severity
 
 #: Attribute key a collector sets on an asset it states without re-reading (a registry manifest whose
@@ -161,7 +162,7 @@ class Problem:
 Record = AssetRecord | RelationRecord | ObservationRecord | Acceptance | Problem
 
 
-class CollectorError(Exception):
+class CollectorError(SourceFailure):
     """A source could not be collected at all; the message is one line naming source and problem."""
 
 

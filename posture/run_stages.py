@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from posture.config import NotifySettings
+from posture.config import Settings
 from posture.notify.outbox import OutboxWriter
 from posture.records import ScopeRef
 from posture.store.held_vulns import TRIGGERS, reconcile_held
@@ -44,9 +44,9 @@ class Reconciled:
 class RunStages:
     """The stages for every run of one command, configured once (the outbox keeps its caches between runs)."""
 
-    def __init__(self, settings: NotifySettings, queued: list[str] | None = None) -> None:
+    def __init__(self, settings: Settings, queued: list[str] | None = None) -> None:
         """``queued``: receives one line per channel and run saying what the outbox queued, or why nothing."""
-        self.scoring = ScoringSettings(settings.team_key, settings.thresholds.regression_delta)
+        self.scoring = ScoringSettings(settings.team_label, settings.thresholds.regression_delta)
         self.outbox = OutboxWriter(settings, queued)
 
     def after_reconcile(self, session: Session, run: Reconciled) -> list[FindingChange]:

@@ -9,16 +9,16 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from posture.config import NotifySettings
+from posture.config import Settings
 from posture.notify.outbox import OutboxWriter
 from posture.store.history import FindingChange
 from posture.store.scoring import ScoringOutcome, ScoringSettings, score_estate
 
 
-def settle(session: Session, settings: NotifySettings, now: datetime,
+def settle(session: Session, settings: Settings, now: datetime,
            changes: Sequence[FindingChange] = ()) -> ScoringOutcome:
     """Re-score, write a score snapshot and queue the announcements, in the caller's transaction."""
     outcome = score_estate(session, run_id=None, now=now, changes=changes,
-                           settings=ScoringSettings(settings.team_key, settings.thresholds.regression_delta))
+                           settings=ScoringSettings(settings.team_label, settings.thresholds.regression_delta))
     OutboxWriter(settings).write_changes(session, [*changes, *outcome.regressions], outcome, now)
     return outcome

@@ -1,6 +1,6 @@
 """The secret gate seen from outside: collect through the CLI, then look where a secret could be kept.
 
-Shared by tests/k8s, tests/reports and tests/docker: a store is clean of a planted secret when none
+Shared by tests/k8s, tests/scanners and tests/docker: a store is clean of a planted secret when none
 of its bytes, ``assets --format json`` and ``findings --format json`` (every status) holds it.
 """
 

@@ -15,7 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from posture.clock import utcnow
-from posture.config import NotifySettings
+from posture.config import Settings
 from posture.rules.base import RuleRegistry
 from posture.store.queries import FindingFilter
 from tui.commands import OPEN, VIEWS, commands
@@ -124,7 +124,7 @@ def make_app(
     clock: Clock = utcnow,
     start: str = "overview",
     filter_text: str | None = None,
-    notify: NotifySettings | None = None,
+    notify: Settings | None = None,
 ) -> PostureApp:
     """The app over ``engine``; ``registry`` gives remediation text (default: the installed rules).
 

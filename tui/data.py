@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from posture.acceptance import Acceptance, Scope
-from posture.config import NotifySettings
+from posture.config import Settings
 from posture.db import read_session, write_session
 from posture.model import finding_table
 from posture.reports.overview import Counts, Headline, load_counts, load_headline
@@ -80,11 +80,11 @@ class Store:
     """``notify``: the settings an accepted or revoked risk settles with (team key, channels to announce to)."""
 
     def __init__(self, engine: Engine, registry: RuleRegistry, clock: Clock,
-                 notify: NotifySettings | None = None) -> None:
+                 notify: Settings | None = None) -> None:
         self.engine = engine
         self.registry = registry
         self.clock = clock
-        self.notify = notify or NotifySettings()
+        self.notify = notify or Settings()
 
     # -- overview and findings ------------------------------------------------------------------
     def headline(self) -> Headline:
@@ -180,7 +180,7 @@ class Store:
                                 expires_at=request.expires_at, until_fix=request.until_fix)
         now = self.clock()
         with write_session(self.engine) as session:
-            exc_id = create_exception(session, acceptance, now, self.notify.team_key)
+            exc_id = create_exception(session, acceptance, now, self.notify.team_label)
             settle(session, self.notify, now)  # the overview's score and summary move now
             return _held(session, exc_id)
 
@@ -188,7 +188,7 @@ class Store:
         """End an exception now; returns how many findings reopened (others stay accepted by another one)."""
         now = self.clock()
         with write_session(self.engine) as session:
-            reopened = revoke_exception(session, exception_id, "tui", now, self.notify.team_key)
+            reopened = revoke_exception(session, exception_id, "tui", now, self.notify.team_label)
             settle(session, self.notify, now, reopened)
             return len(reopened)
 

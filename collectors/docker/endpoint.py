@@ -21,11 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from posture.errors import SourceFailure
+
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 _CONTEXT_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]*$")
 
 
-class EndpointError(ValueError):
+class EndpointError(SourceFailure, ValueError):
     """A URL, environment or context that does not describe a reachable engine; one line."""
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from posture.coverage import Coverage
+from posture.errors import SourceFailure
 from posture.secrets import TOKEN_PATTERNS, SecretHit, SecretScanner
 
 #: ``location`` of a secret file found in an image layer, and of one a later layer deleted.
@@ -63,7 +64,7 @@ def layers_not_judged(why: str) -> Coverage:
     )
 
 
-class BudgetExhausted(OSError):
+class BudgetExhausted(SourceFailure, OSError):
     """The image's export stream outgrew the scan budget (its own error: an engine failure is an OSError too)."""
 
 

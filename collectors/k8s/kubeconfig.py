@@ -23,13 +23,14 @@ from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.incluster_config import SERVICE_CERT_FILENAME, SERVICE_TOKEN_FILENAME, InClusterConfigLoader
 from kubernetes.config.kube_config import KubeConfigLoader, KubeConfigMerger
 
+from posture.errors import SourceFailure
 from posture.records import CollectorError
 
 DEFAULT_KUBECONFIG = "~/.kube/config"
 IN_CLUSTER = "in-cluster"
 
 
-class KubeconfigError(Exception):
+class KubeconfigError(SourceFailure):
     """The kubeconfig itself cannot be read (missing, not YAML, unknown context): one line."""
 
 

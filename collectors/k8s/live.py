@@ -27,7 +27,7 @@ from collectors.k8s.kubeconfig import ClusterTarget
 from collectors.k8s.normalize import records_from_objects
 from collectors.k8s.operator_reports import report_records
 from collectors.k8s.resources import OPERATOR_RESOURCES, RESOURCES, Resource
-from collectors.reports.vulnids import StoredVulnLookup
+from collectors.scanners.vulnids import StoredVulnLookup
 from posture.gcpause import gc_paused
 from posture.records import AssetRecord, AssetRef, CollectorError, Problem, Record, ScopeKind, ScopeRef
 from posture.secrets import SecretScanner
@@ -73,7 +73,7 @@ class LiveCollector:
     #: The store's VULN findings by artifact, so an operator's CVE joins another scanner's finding.
     stored_vulns: StoredVulnLookup | None = None
     #: The configured label/annotation naming the owning team (``team_label``).
-    team_key: str = "team"
+    team_label: str = "team"
     #: The identity of the one cluster the store knows by this context name, so a run that cannot
     #: reach the cluster is recorded failed in that cluster's history.
     known_identity: str | None = None
@@ -114,7 +114,7 @@ class LiveCollector:
                 secrets=self.secrets,
                 complete_kinds=complete,
                 cluster_attributes=listing.cluster,
-                team_key=self.team_key,
+                team_label=self.team_label,
                 cluster_name=self.target.name,
             ):
                 if isinstance(record, AssetRecord):

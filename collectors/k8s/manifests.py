@@ -114,7 +114,7 @@ class ManifestCollector:
         name: str | None = None,
         adopt_legacy: bool = True,
         secrets: SecretScanner | None = None,
-        team_key: str = "team",
+        team_label: str = "team",
     ) -> None:
         if not paths:
             raise ValueError("a manifest set needs at least one path")
@@ -125,7 +125,7 @@ class ManifestCollector:
         #: collected under this cluster name (the CLI knows), else the other cluster's history moves here.
         self._legacy = (set_paths(self._paths),) if adopt_legacy else ()
         self._secrets = secrets
-        self._team_key = team_key
+        self._team_label = team_label
         self.skipped: Counter[str] = Counter()
 
     @property
@@ -156,7 +156,8 @@ class ManifestCollector:
                         self.skipped[str(kind) if isinstance(kind, str) and kind else "(no kind)"] += 1
         yield from problems
         yield from records_from_objects(
-            objects, self._cluster, secrets=self._secrets, origin=lambda o: origins.get(id(o)), team_key=self._team_key
+            objects, self._cluster, secrets=self._secrets, origin=lambda o: origins.get(id(o)),
+            team_label=self._team_label,
         )
         scope = self.scope
         yield AssetRecord(

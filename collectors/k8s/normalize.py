@@ -132,7 +132,7 @@ def records_from_objects(
     complete_kinds: Collection[str] | None = None,
     origin: Origin | None = None,
     cluster_attributes: Mapping[str, Any] | None = None,
-    team_key: str = "team",
+    team_label: str = "team",
     cluster_name: str | None = None,
 ) -> Iterator[Record]:
     """Yield AssetRecords/RelationRecords for raw object dicts (``kind`` and ``apiVersion`` set).
@@ -150,7 +150,7 @@ def records_from_objects(
     (same kind, namespace and name) keeps its last version.
     """
     name = cluster_name or cluster
-    graph = _Graph(cluster, name, secrets, origin, team_key)
+    graph = _Graph(cluster, name, secrets, origin, team_label)
     for raw in objects:
         problem = graph.add(raw)
         if problem is not None:
@@ -164,13 +164,13 @@ class _Graph:
     """The object set of one collection, indexed for the cross-object passes."""
 
     def __init__(
-        self, cluster: str, name: str, secrets: SecretScanner | None, origin: Origin | None, team_key: str
+        self, cluster: str, name: str, secrets: SecretScanner | None, origin: Origin | None, team_label: str
     ) -> None:
         self.cluster = cluster
         self.name = name
         self.secrets = secrets
         #: The configured label/annotation naming the owning team (``team_label``).
-        self.team_key = team_key
+        self.team_label = team_label
         self.origin = origin
         self.objects: list[_Object] = []
         self.by_name: dict[tuple[str, str | None, str], _Object] = {}
@@ -194,12 +194,12 @@ class _Graph:
         if spec is not None and not isinstance(spec, Mapping):
             return self._problem(raw, f"{display_name(kind, name, namespace)}: spec is not a mapping")
         template = _pod_template(kind, metadata, as_map(spec))
-        slim = raw if template is None else _slim(kind, raw, self.team_key)
+        slim = raw if template is None else _slim(kind, raw, self.team_label)
         obj = _Object(kind, name, namespace, slim, object_key(self.cluster, kind, name, namespace))
         obj.place = self.origin(raw) if self.origin else None
         if template is not None:
             obj.pod, obj.secrets = summarize_pod(
-                as_map(template.get("metadata")), as_map(template.get("spec")), self.secrets, self.team_key
+                as_map(template.get("metadata")), as_map(template.get("spec")), self.secrets, self.team_label
             )
         if kind == "Pod":
             obj.digests = _status_digests(as_map(raw.get("status")))
@@ -294,12 +294,12 @@ class _Graph:
                 netpol_count[obj.namespace] += 1
             elif obj.kind == "Namespace":
                 metadata = as_map(obj.raw.get("metadata"))
-                labels, annotations = as_map(metadata.get("labels")), _team_annotations(metadata, self.team_key)
-                namespace_teams[obj.name] = team_of(self.team_key, [labels], [annotations])
+                labels, annotations = as_map(metadata.get("labels")), _team_annotations(metadata, self.team_label)
+                namespace_teams[obj.name] = team_of(self.team_label, [labels], [annotations])
         for obj in self.objects:
             builder = _BUILDERS.get(obj.kind, _workload if obj.kind in WORKLOAD_KINDS else None)
             assert builder is not None
-            attributes = _base_attributes(obj, self.team_key)
+            attributes = _base_attributes(obj, self.team_label)
             relations: list[RelationRecord] = []
             builder(self, obj, attributes, relations)
             if unlisted:
@@ -309,7 +309,7 @@ class _Graph:
                 attributes["network_policies"] = netpol_count.get(obj.name, 0) if known else None
             pod = obj.pod or {}
             labels, annotations = attributes["labels"], attributes.get("annotations", {})
-            team = team_of(self.team_key, [labels, pod.get("labels", {})], [annotations, pod.get("annotations", {})])
+            team = team_of(self.team_label, [labels, pod.get("labels", {})], [annotations, pod.get("annotations", {})])
             if not team and obj.namespace:
                 team = namespace_teams.get(obj.namespace)
             if team:
@@ -343,7 +343,7 @@ class _Graph:
         return object_ref(self.cluster, kind, name, namespace)
 
 
-def _slim(kind: str, raw: Mapping[str, Any], team_key: str) -> Mapping[str, Any]:
+def _slim(kind: str, raw: Mapping[str, Any], team_label: str) -> Mapping[str, Any]:
     """What the later passes read of a pod or workload, so its raw body (often 20 KB) can be freed.
 
     Control-plane static pods keep their whole body: their flags are read when records are built.
@@ -356,7 +356,7 @@ def _slim(kind: str, raw: Mapping[str, Any], team_key: str) -> Mapping[str, Any]
         "kind": kind,
         "metadata": {
             **{k: metadata[k] for k in ("name", "namespace", "uid", "labels", "ownerReferences") if k in metadata},
-            "annotations": _team_annotations(metadata, team_key),
+            "annotations": _team_annotations(metadata, team_label),
         },
         "spec": {k: spec[k] for k in ("replicas", "nodeName") if k in spec},
         "status": {"phase": as_map(raw.get("status")).get("phase")} if kind == "Pod" else {},
@@ -421,20 +421,20 @@ def _mark_unknowns(attributes: dict[str, Any], unlisted: frozenset[str]) -> None
         attributes["exposed"] = None
 
 
-def _team_annotations(metadata: Mapping[str, Any], team_key: str) -> dict[str, str]:
+def _team_annotations(metadata: Mapping[str, Any], team_label: str) -> dict[str, str]:
     """An object's annotations naming its team (:func:`posture.facts.ownership.names_team`): scoring's fallback
     when no label says."""
-    return {str(k): str(v) for k, v in as_map(metadata.get("annotations")).items() if names_team(str(k), team_key)}
+    return {str(k): str(v) for k, v in as_map(metadata.get("annotations")).items() if names_team(str(k), team_label)}
 
 
-def _base_attributes(obj: _Object, team_key: str) -> dict[str, Any]:
+def _base_attributes(obj: _Object, team_label: str) -> dict[str, Any]:
     metadata = as_map(obj.raw.get("metadata"))
     attributes: dict[str, Any] = {
         "kind": obj.kind,
         "name": obj.name,
         "labels": {str(k): str(v) for k, v in as_map(metadata.get("labels")).items()},
     }
-    annotations = _team_annotations(metadata, team_key)
+    annotations = _team_annotations(metadata, team_label)
     if annotations:
         attributes["annotations"] = annotations
     if obj.namespace is not None:

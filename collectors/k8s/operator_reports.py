@@ -4,7 +4,7 @@ When trivy-operator runs in a cluster, its VulnerabilityReports, ConfigAuditRepo
 ExposedSecretReports (and the cluster-scoped variants) are custom resources beside the workloads
 they describe. The live collector lists them with everything else (a 404 means the operator is not
 installed: nothing to read; a 403 is a Problem like on any other type) and hands them here. They
-are parsed by :func:`collectors.reports.operator.parse_objects` keyed to this cluster, so a
+are parsed by :func:`collectors.scanners.operator.parse_objects` keyed to this cluster, so a
 report's findings land on the workloads and images the collector reads itself, in the same run.
 """
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from collectors.reports.model import ParseContext
-from collectors.reports.operator import parse_objects
-from collectors.reports.vulnids import StoredVulnLookup
+from collectors.scanners.operator import parse_objects
+from collectors.scanners.parsed import ParseContext
+from collectors.scanners.vulnids import StoredVulnLookup
 from posture.records import AssetRef, CollectorError, Problem, Record
 from posture.secrets import SecretScanner
 

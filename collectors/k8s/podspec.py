@@ -70,12 +70,12 @@ def _str_map(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in as_map(value).items()}
 
 
-def kept_annotations(annotations: Mapping[str, Any], team_key: str) -> dict[str, str]:
+def kept_annotations(annotations: Mapping[str, Any], team_label: str) -> dict[str, str]:
     """Only the AppArmor, seccomp and team annotations; others can be large and nothing reads them."""
     return {
         str(k): str(v)
         for k, v in annotations.items()
-        if str(k).startswith(_SECURITY_ANNOTATION_PREFIXES) or names_team(str(k), team_key)
+        if str(k).startswith(_SECURITY_ANNOTATION_PREFIXES) or names_team(str(k), team_label)
     }
 
 
@@ -180,13 +180,13 @@ def _volume(raw: Any) -> dict[str, Any]:
 
 
 def summarize_pod(
-    metadata: Mapping[str, Any], spec: Mapping[str, Any], secrets: SecretScanner | None, team_key: str
+    metadata: Mapping[str, Any], spec: Mapping[str, Any], secrets: SecretScanner | None, team_label: str
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``(pod summary, secret hits)`` for a pod's (or pod template's) metadata and spec."""
     found: list[dict[str, Any]] = []
     pod: dict[str, Any] = {
         "labels": _str_map(metadata.get("labels")),
-        "annotations": kept_annotations(as_map(metadata.get("annotations")), team_key),
+        "annotations": kept_annotations(as_map(metadata.get("annotations")), team_label),
         "securityContext": _security_context(spec.get("securityContext"), _POD_SC_FIELDS),
         "containers": [
             _container(c, kind, secrets, found) for field, kind in CONTAINER_LISTS for c in as_list(spec.get(field))

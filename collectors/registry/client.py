@@ -36,6 +36,7 @@ from collectors.registry.auth import (
 )
 from collectors.registry.credentials import CredentialError, Credentials
 from collectors.registry.target import RegistryTarget
+from posture.errors import SourceFailure
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ _MAX_REDIRECTS = 5
 _TOKEN_CAP = 1 * MiB
 
 
-class RegistryError(Exception):
+class RegistryError(SourceFailure):
     """A failed registry request. ``fatal`` errors make the whole registry unusable for this run."""
 
     fatal: ClassVar[bool] = False

@@ -18,7 +18,7 @@ import httpx
 
 from collectors.registry.client import ClientSettings, RegistryClient, RegistryError, Stats, TLSFailure
 from collectors.registry.credentials import Credentials, DockerCredentials
-from collectors.registry.manifests import ImageManifest
+from collectors.registry.oci_manifests import ImageManifest
 from collectors.registry.records import describe_image, records
 from collectors.registry.target import RegistryTarget
 from collectors.registry.walker import KnownTags, Walker, WalkResult

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from collectors.registry.target import DOCKER_HUB_CONFIG_KEY
+from posture.errors import SourceFailure
 
 _HELPER_TIMEOUT_S = 15.0
 
 
-class CredentialError(Exception):
+class CredentialError(SourceFailure):
     """The Docker configuration or a credential helper could not be read (message names no secret)."""
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from collectors.docker.imageconfig import image_config, unique_evidence
-from collectors.registry.manifests import ImageManifest
+from collectors.registry.oci_manifests import ImageManifest
 from collectors.registry.target import RegistryTarget
 from collectors.registry.walker import ImageSeen, TagSeen, WalkResult
 from posture.records import UNCHANGED, AssetKind, AssetRecord, AssetRef, Problem, Record, RelationRecord

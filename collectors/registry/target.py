@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from posture.errors import SourceFailure
 from posture.facts.references import DOCKER_HUB, registry_host
 
 #: Docker Hub is addressed as docker.io but served (and authenticated) elsewhere.
@@ -20,7 +21,7 @@ DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
-class TargetError(ValueError):
+class TargetError(SourceFailure, ValueError):
     """A ``--registry`` URL that cannot be collected as given; one line naming the registry."""
 
 

@@ -35,7 +35,7 @@ from collectors.registry.client import (
     RegistryError,
     Reply,
 )
-from collectors.registry.manifests import (
+from collectors.registry.oci_manifests import (
     ACCEPT,
     DIGEST,
     INDEX_TYPES,

@@ -14,9 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypedDict, cast
 
+from posture.errors import SourceFailure
 
-class MissingAttributes(ValueError):
-    """An asset's attributes lack keys its kind's record declares (a normalizer and its readers disagree)."""
+
+class MissingAttributes(SourceFailure, ValueError):
+    """An asset's attributes lack keys its kind's record declares (a normalizer and its readers disagree):
+    the source's run fails in one line rather than being judged on a default."""
 
 
 class Transport(TypedDict):

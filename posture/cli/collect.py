@@ -9,7 +9,7 @@ from typing import Any
 import click
 from sqlalchemy.engine import Engine
 
-from posture.cli.context import AppContext, PostureError, db_option, pass_app
+from posture.cli.context import AppContext, CommandError, db_option, pass_app
 from posture.cli.delivery import after_collect, echo_queued, notify_settings
 from posture.cli.exceptions import apply_exceptions, parsed_exceptions
 from posture.cli.gate import EXIT_GATE, enforce, fail_on_option
@@ -134,7 +134,7 @@ def collect_command(
     context = source_context(engine, app.settings.source_settings())
     collectors = build_collectors(params, context) or docker.from_docker_host(params, context)
     if not collectors:
-        raise PostureError(
+        raise CommandError(
             "nothing to collect: give a source (--docker, --kube-context, --manifests, --registry, --report …) "
             "or set DOCKER_HOST; see posture collect --help",
             2,

@@ -11,8 +11,9 @@ import click
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from posture.config import ConfigError, NotifySettings, load_settings
+from posture.config import ConfigError, Settings, load_settings
 from posture.db import DatabaseError, explain, make_engine, redact_url, resolve_url
+from posture.errors import CommandFailure
 from posture.migrations import require_current, upgrade
 from posture.rules import default_registry
 from posture.rules.base import RuleRegistry
@@ -20,8 +21,13 @@ from posture.rules.base import RuleRegistry
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class PostureError(click.ClickException):
-    """A one-line error for the user; ``exit_code`` 2 for usage and input errors, 1 otherwise."""
+class CommandError(CommandFailure, click.ClickException):
+    """A one-line error for the user; ``exit_code`` 2 for usage and input errors, 1 otherwise.
+
+    The commands translate every layer's failure (posture.errors) into this one click exception, which
+    ``posture.cli.main`` prints cleaned and exits with. Named for the command, not the project, so it is
+    not read as the root of all Posture errors (that is ``posture.errors.PostureFailure``).
+    """
 
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
@@ -38,15 +44,15 @@ class AppContext:
         try:
             return resolve_url(self.db_url)
         except DatabaseError as exc:
-            raise PostureError(str(exc), 2) from None
+            raise CommandError(str(exc), 2) from None
 
     @cached_property
-    def settings(self) -> NotifySettings:
+    def settings(self) -> Settings:
         """The configuration file (and ``POSTURE_NOTIFY``); a broken one is a usage error."""
         try:
             return load_settings()
         except ConfigError as exc:
-            raise PostureError(str(exc), 2) from None
+            raise CommandError(str(exc), 2) from None
 
     @cached_property
     def registry(self) -> RuleRegistry:
@@ -78,14 +84,14 @@ class AppContext:
         except (DatabaseError, SQLAlchemyError) as exc:
             raise self.database_error(exc) from None
 
-    def database_error(self, exc: DatabaseError | SQLAlchemyError) -> PostureError:
+    def database_error(self, exc: DatabaseError | SQLAlchemyError) -> CommandError:
         """The one line for a database failure, wherever in a command it happened: the URL as
         :func:`~posture.db.redact_url` shows it, the problem as :func:`~posture.db.explain` words it;
         exit 2 for a database Posture cannot use, 1 for one that failed."""
         url = redact_url(self.url)
         if isinstance(exc, SQLAlchemyError):
             exc = explain(exc, self.url)
-        return PostureError(f"database {url}: {exc}", 2 if exc.unusable else 1)
+        return CommandError(f"database {url}: {exc}", 2 if exc.unusable else 1)
 
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)

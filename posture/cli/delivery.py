@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from posture.cli.context import AppContext
 from posture.cli.output import echo
 from posture.clock import utcnow
-from posture.config import NotifySettings
+from posture.config import Settings
 from posture.db import write_session
 from posture.notify.deliver import Deliverer, DeliveryPolicy, FlushReport
 from posture.notify.outbox import OutboxWriter
 from posture.notify.stream import StreamDeliverer, StreamReport
 
 
-def notify_settings(app: AppContext, urls: Sequence[str] = ()) -> NotifySettings:
+def notify_settings(app: AppContext, urls: Sequence[str] = ()) -> Settings:
     """The configuration file and ``POSTURE_NOTIFY`` (:attr:`AppContext.settings`), plus ``--notify`` URLs."""
     return app.settings.with_urls(urls, "cli")
 
@@ -32,7 +32,7 @@ def echo_queued(queued: list[str]) -> None:
 QUICK = DeliveryPolicy(inline_attempts=1)
 
 
-def deliver(app: AppContext, settings: NotifySettings | None = None, policy: DeliveryPolicy = QUICK) -> FlushReport:
+def deliver(app: AppContext, settings: Settings | None = None, policy: DeliveryPolicy = QUICK) -> FlushReport:
     """Enqueue what the store's state calls for (failed collectors, expiring exceptions), then deliver."""
     settings = settings or notify_settings(app)
     report = FlushReport()
@@ -44,7 +44,7 @@ def deliver(app: AppContext, settings: NotifySettings | None = None, policy: Del
     return Deliverer(engine, settings, policy).flush()
 
 
-def deliver_events(app: AppContext, settings: NotifySettings | None = None,
+def deliver_events(app: AppContext, settings: Settings | None = None,
                    policy: DeliveryPolicy = QUICK) -> StreamReport:
     """Bring every event sink up to the newest change in the history (docs/events.md)."""
     settings = settings or notify_settings(app)

@@ -15,7 +15,7 @@ import click
 
 from collectors.docker.snapshot import DockerSnapshotCollector
 from collectors.k8s.manifests import ManifestCollector
-from collectors.reports.collector import ReportCollector
+from collectors.scanners.collector import ReportCollector
 from posture.cli.collect import report, run_all, source_context
 from posture.cli.context import AppContext, db_option, pass_app
 from posture.cli.delivery import notify_settings

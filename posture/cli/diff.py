@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from posture.cli.context import AppContext, PostureError, db_option, pass_app
+from posture.cli.context import AppContext, CommandError, db_option, pass_app
 from posture.cli.durations import Duration
 from posture.cli.output import SEVERITY_STYLE, cell, console, table, write_json
 from posture.clock import utcnow
@@ -62,7 +62,7 @@ def diff_command(app: AppContext, from_run: int | None, to_run: int | None, sinc
             _print_runs(list(recent_runs(session)), fmt)
             return
         if since is not None and (from_run is not None or to_run is not None):
-            raise PostureError("give either --since or --from/--to, not both", 2)
+            raise CommandError("give either --since or --from/--to, not both", 2)
         try:
             if since is not None:
                 now = utcnow()
@@ -70,7 +70,7 @@ def diff_command(app: AppContext, from_run: int | None, to_run: int | None, sinc
             else:
                 window = run_window(session, from_run, to_run)
         except WindowError as exc:
-            raise PostureError(str(exc), 2) from None
+            raise CommandError(str(exc), 2) from None
         entries = diff_entries(session, window)
         # JSON lists every change; the table only the riskiest of each category, so only those are labelled.
         rows = label(session, entries if fmt == "json" else top(entries, limit), window)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from collectors.enrichment import EpssRow, KevRow, parse_epss, parse_kev
-from posture.cli.context import AppContext, PostureError, db_option, pass_app
+from posture.cli.context import AppContext, CommandError, db_option, pass_app
 from posture.cli.delivery import after_collect, notify_settings
 from posture.cli.output import echo
 from posture.clock import utcnow
@@ -26,12 +26,12 @@ def enrich_command(app: AppContext, kev_path: str | None, epss_path: str | None)
     """Load exploitability data; a file replaces what was loaded before. Risks are re-scored at once,
     and findings whose risk rises by the regression threshold are announced like any regression."""
     if not kev_path and not epss_path:
-        raise PostureError("nothing to load: give --kev FILE and/or --epss FILE", 2)
+        raise CommandError("nothing to load: give --kev FILE and/or --epss FILE", 2)
     try:  # every row is parsed before anything is written: a broken file changes nothing
         kev: list[KevRow] | None = list(parse_kev(kev_path)) if kev_path else None
         epss: list[EpssRow] | None = list(parse_epss(epss_path)) if epss_path else None
     except CollectorError as exc:
-        raise PostureError(str(exc), 2) from None
+        raise CommandError(str(exc), 2) from None
     settings = notify_settings(app)
     engine = app.engine_for_write()
     now = utcnow()

@@ -19,12 +19,12 @@ import click
 from sqlmodel import Session
 
 from posture.acceptance import Acceptance, Scope
-from posture.cli.context import AppContext, PostureError, db_option, pass_app
+from posture.cli.context import AppContext, CommandError, db_option, pass_app
 from posture.cli.delivery import notify_settings
 from posture.cli.durations import Duration, parse_duration
 from posture.cli.output import cell, console, echo, emit, table, write_json
 from posture.clock import utcnow
-from posture.config import NotifySettings
+from posture.config import Settings
 from posture.db import read_session, write_session
 from posture.exceptions_file import SCOPE_FIELDS, Entry, ExceptionsFile, dump, expiry_of, read
 from posture.settle import settle
@@ -49,18 +49,18 @@ def parsed_or_fail(path: str) -> ExceptionsFile:
     parsed = read(path)
     if parsed.errors:
         more = f" (and {len(parsed.errors) - 1} more; see posture exceptions check)" if len(parsed.errors) > 1 else ""
-        raise PostureError(parsed.errors[0] + more, 2)
+        raise CommandError(parsed.errors[0] + more, 2)
     return parsed
 
 
-def apply_file(session: Session, parsed: ExceptionsFile, settings: NotifySettings, now: datetime) -> str:
+def apply_file(session: Session, parsed: ExceptionsFile, settings: Settings, now: datetime) -> str:
     """Make the store's exceptions from this file what it states, expire what is due, and settle; one
     line saying what changed."""
     try:
-        applied = apply_acceptances(session, "file", parsed.document, parsed.acceptances, now, settings.team_key)
+        applied = apply_acceptances(session, "file", parsed.document, parsed.acceptances, now, settings.team_label)
     except ValueError as exc:
-        raise PostureError(f"{parsed.path}: {exc}", 2) from None
-    expired = expire_exceptions(session, now, settings.team_key)
+        raise CommandError(f"{parsed.path}: {exc}", 2) from None
+    expired = expire_exceptions(session, now, settings.team_label)
     changes = [*applied.changes, *expired]
     if applied.created or applied.updated or applied.revoked or changes:
         settle(session, settings, now, changes)
@@ -75,7 +75,7 @@ def parsed_exceptions(app: AppContext, path: str | None) -> ExceptionsFile | Non
     return parsed_or_fail(path) if path else None
 
 
-def apply_exceptions(app: AppContext, parsed: ExceptionsFile, settings: NotifySettings | None = None) -> None:
+def apply_exceptions(app: AppContext, parsed: ExceptionsFile, settings: Settings | None = None) -> None:
     """Apply ``parsed`` in its own transaction, so the runs that follow match findings against it."""
     with write_session(app.engine_for_write()) as session:
         echo(apply_file(session, parsed, settings or notify_settings(app), utcnow()), err=True)
@@ -96,7 +96,7 @@ def check_command(app: AppContext, path: str, strict: bool) -> None:
     if app.db_url or os.environ.get("POSTURE_DB"):
         try:
             warnings += _matching_nothing(app, parsed.entries)
-        except PostureError as exc:  # the lint still stands; what matches is left unsaid
+        except CommandError as exc:  # the lint still stands; what matches is left unsaid
             echo(f"posture: {path}: not checked against the database: {exc.message}", err=True)
     for line in [*parsed.errors, *sorted(warnings, key=_line_of)]:
         echo(line)
@@ -116,7 +116,7 @@ def _matching_nothing(app: AppContext, entries: Sequence[Entry]) -> list[str]:
     statuses = (FindingStatus.OPEN, FindingStatus.ACCEPTED)
     with read_session(app.engine_for_read()) as session:
         return [f"{e.acceptance.origin}: warning: matches no finding (id {e.id!r})" for e in entries
-                if not would_cover(session, e.acceptance.scope, e.acceptance.until_fix, app.settings.team_key,
+                if not would_cover(session, e.acceptance.scope, e.acceptance.until_fix, app.settings.team_label,
                                    statuses)]
 
 
@@ -152,7 +152,7 @@ def _expiry(text: str, now: datetime) -> datetime:
         try:
             day = (now + parse_duration(text)).date()
         except ValueError:
-            raise PostureError(f"--expires {text!r}: expected a duration such as 30d or a date YYYY-MM-DD", 2) from None
+            raise CommandError(f"--expires {text!r}: expected a duration such as 30d or a date YYYY-MM-DD", 2) from None
     return expiry_of(day)
 
 
@@ -168,7 +168,7 @@ def add_command(app: AppContext, /, owner: str, reason: str, expires: str | None
                 aliases: tuple[str, ...], **scope: str | None) -> None:
     """Accept a risk on a scope (every option given must hold); its open findings are accepted now."""
     if bool(expires) == until_fix:
-        raise PostureError("give either --expires (30d or YYYY-MM-DD) or --until-fix", 2)
+        raise CommandError("give either --expires (30d or YYYY-MM-DD) or --until-fix", 2)
     now = utcnow()
     try:
         fields = {SCOPE_FIELDS[k]: v for k, v in scope.items() if v}
@@ -176,12 +176,12 @@ def add_command(app: AppContext, /, owner: str, reason: str, expires: str | None
                                 expires_at=_expiry(expires, now) if expires else None, until_fix=until_fix)
         settings = notify_settings(app)
         with write_session(app.engine_for_write()) as session:
-            exc_id = create_exception(session, acceptance, now, settings.team_key)
+            exc_id = create_exception(session, acceptance, now, settings.team_label)
             covers = _covered(session, exc_id, now)
-            fixable = len(would_cover(session, acceptance.scope, False, settings.team_key)) if until_fix else 0
+            fixable = len(would_cover(session, acceptance.scope, False, settings.team_label)) if until_fix else 0
             settle(session, settings, now)
     except ValueError as exc:
-        raise PostureError(str(exc), 2) from None
+        raise CommandError(str(exc), 2) from None
     echo(f"exception {exc_id} accepts {covers} open findings: {acceptance.scope.describe()}")
     if fixable:  # not covered: they stay open, and the operator should know why
         echo(f"  {fixable} more in this scope already have a fixed version: until a fix exists does not cover them")
@@ -248,8 +248,8 @@ def revoke_command(app: AppContext, exc_id: int, by: str) -> None:
     with write_session(app.engine_for_write()) as session:
         stated = find_exception(session, exc_id, now)
         if stated is None:
-            raise PostureError(f"no exception {exc_id} (see posture exceptions list --all)", 2)
-        changes = revoke_exception(session, exc_id, by, now, settings.team_key)
+            raise CommandError(f"no exception {exc_id} (see posture exceptions list --all)", 2)
+        changes = revoke_exception(session, exc_id, by, now, settings.team_label)
         settle(session, settings, now, changes)
     echo(f"exception {exc_id} revoked: {len(changes)} findings reopened")
     if stated.acceptance.source == "file":

@@ -9,7 +9,7 @@ import click
 from sqlmodel import Session
 
 from posture.acceptance import Scope
-from posture.cli.context import AppContext, PostureError, db_option, pass_app
+from posture.cli.context import AppContext, CommandError, db_option, pass_app
 from posture.cli.gate import EXIT_GATE, enforce, fail_on_option
 from posture.cli.output import SEVERITY_STYLE, cell, console, emit, table, write_json
 from posture.coverage import describe
@@ -88,7 +88,7 @@ def findings_command(
     engine = app.engine_for_read()
     chosen = () if all_statuses else (statuses or (FindingStatus.OPEN.value,))
     with read_session(engine) as session:
-        scoped = _scoped(session, asset, namespace, team, app.settings.team_key)
+        scoped = _scoped(session, asset, namespace, team, app.settings.team_label)
         flt = FindingFilter(_severity(min_severity), chosen, phases, categories, rule_ids, text, finding_ids=scoped)
         rows = list(iter_findings(session, flt, sort, limit))
         exceptions = exception_details(session, {r["exception_id"] for r in rows if r["exception_id"] is not None})
@@ -125,14 +125,14 @@ def findings_command(
 
 
 def _scoped(
-    session: Session, asset: str | None, namespace: str | None, team: str | None, team_key: str
+    session: Session, asset: str | None, namespace: str | None, team: str | None, team_label: str
 ) -> frozenset[int] | None:
     """The findings of an asset, namespace or team, as an exception of that scope would cover them
     (one meaning of "namespace" and "team" for listings, gates and accepted risk); None: not asked."""
     if not (asset or namespace or team):
         return None
     scope = Scope(asset=asset, namespace=namespace, team=team)
-    return frozenset(would_cover(session, scope, team_key=team_key, statuses=tuple(FindingStatus)))
+    return frozenset(would_cover(session, scope, team_label=team_label, statuses=tuple(FindingStatus)))
 
 
 @click.command("assets")
@@ -204,7 +204,7 @@ def rules_command(app: AppContext, fmt: str) -> None:
         write_json([r.as_dict() for r in rules])
         return
     if not rules:
-        raise PostureError("no rules are registered")
+        raise CommandError("no rules are registered")
 
     def refs(rule: Any) -> str:
         return ", ".join(f"{r.framework} {r.id}" for r in rule.all_references)

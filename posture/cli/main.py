@@ -8,7 +8,7 @@ import sys
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from posture.cli.context import AppContext, PostureError, db_option
+from posture.cli.context import AppContext, CommandError, db_option
 from posture.cli.output import echo
 from posture.config import ConfigError
 from posture.db import DatabaseError
@@ -62,7 +62,7 @@ class LazyGroup(click.Group):
         except (DatabaseError, SQLAlchemyError) as exc:
             raise ctx.ensure_object(AppContext).database_error(exc) from None
         except ConfigError as exc:  # e.g. a secret key refused (posture.secretkey): a usage error
-            raise PostureError(str(exc), 2) from None
+            raise CommandError(str(exc), 2) from None
 
 
 @click.group(cls=LazyGroup, invoke_without_command=True)
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI: usage and input errors exit 2 with one line, never a traceback."""
     try:
         cli.main(args=argv, prog_name="posture", standalone_mode=False)
-    except PostureError as exc:
+    except CommandError as exc:
         # Messages quote untrusted text (a report's cluster name, a path): the terminal sees it cleaned.
         echo(f"posture: error: {clean(exc.message)}", err=True)
         sys.exit(exc.exit_code)

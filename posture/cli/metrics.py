@@ -21,7 +21,7 @@ import click
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from posture.cli.context import AppContext, PostureError, db_option, pass_app
+from posture.cli.context import AppContext, CommandError, db_option, pass_app
 from posture.cli.output import echo, emit, replace_file
 from posture.clock import utcnow
 from posture.db import DatabaseError, bounded_read_session
@@ -77,7 +77,7 @@ def store_reader(app: AppContext, engine: Engine, timeout: float) -> Readings:
 def metrics_command(app: AppContext, serve: tuple[str, int] | None, textfile: Path | None, timeout: float) -> None:
     """Prometheus metrics: open findings, posture score, source health and notification backlog."""
     if serve is not None and textfile is not None:
-        raise PostureError("--serve and --textfile are two ways out: give one", 2)
+        raise CommandError("--serve and --textfile are two ways out: give one", 2)
     engine = app.engine_for_read()
     if serve is not None:
         _serve(app, engine, serve, timeout)
@@ -85,7 +85,7 @@ def metrics_command(app: AppContext, serve: tuple[str, int] | None, textfile: Pa
     failures: list[str] = []
     text = exposition(registry_of(PostureCollector(lambda: store_reader(app, engine, timeout), failures.append)))
     if failures:
-        raise PostureError(failures[0])
+        raise CommandError(failures[0])
     if textfile is None:
         emit(text)
     else:
@@ -104,7 +104,7 @@ def _serve(app: AppContext, engine: Engine, address: tuple[str, int], timeout: f
     try:
         server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
-        raise PostureError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+        raise CommandError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
     bound_host, bound_port = server.socket.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     echo(f"posture metrics: serving http://{shown}:{bound_port}/metrics")

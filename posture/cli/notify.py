@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from posture.cli.context import AppContext, PostureError, db_option, pass_app
+from posture.cli.context import AppContext, CommandError, db_option, pass_app
 from posture.cli.delivery import deliver, deliver_events, echo_report, echo_stream_report, notify_settings
 from posture.cli.output import cell, console, echo, table, write_json
 from posture.notify.deliver import DeliveryPolicy, outbox_status, send_test
@@ -32,7 +32,7 @@ def notify_command(app: AppContext, urls: tuple[str, ...], test: bool, status: b
     """
     settings = notify_settings(app, urls)
     if not settings.channels and not settings.sinks:
-        raise PostureError("no notification channel: add [[channels]] or [[sinks]] to the config file, set "
+        raise CommandError("no notification channel: add [[channels]] or [[sinks]] to the config file, set "
                            "POSTURE_NOTIFY or give --notify URL", 2)
     if test:
         failed = False

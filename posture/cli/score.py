@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from posture.cli.context import AppContext, PostureError, db_option, pass_app
+from posture.cli.context import AppContext, CommandError, db_option, pass_app
 from posture.cli.output import cell, console, table, write_json
 from posture.db import read_session
 from posture.scoring.estate import DIMENSIONS
@@ -30,7 +30,7 @@ def score_command(app: AppContext, by: str, trend: int, fmt: str) -> None:
         snapshots = latest_snapshots(session, trend)
         assets = asset_rollup(session) if by == "asset" else []
     if not snapshots:
-        raise PostureError("no score yet: run posture collect first")
+        raise CommandError("no score yet: run posture collect first")
     latest = snapshots[0]
     if by == "estate":
         data: Any = {"score": latest["score"], "grade": latest["grade"], "estate": latest["counts"].get("estate", {}),

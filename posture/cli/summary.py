@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from posture.cli.context import AppContext, PostureError, db_option, pass_app
+from posture.cli.context import AppContext, CommandError, db_option, pass_app
 from posture.cli.output import emit
 from posture.clock import utcnow
 from posture.db import read_session
@@ -34,4 +34,4 @@ def summary_command(app: AppContext, fmt: str, output: Path | None, top: int) ->
     try:
         emit(report, output)
     except OSError as exc:
-        raise PostureError(f"summary: cannot write {output or 'standard output'}: {exc.strerror}") from None
+        raise CommandError(f"summary: cannot write {output or 'standard output'}: {exc.strerror}") from None

@@ -13,7 +13,7 @@ import click
 
 from collectors.vex import VexDocument, read_vex
 from posture.acceptance import VEX as SOURCE
-from posture.cli.context import AppContext, PostureError, db_option, pass_app
+from posture.cli.context import AppContext, CommandError, db_option, pass_app
 from posture.cli.delivery import after_collect, notify_settings
 from posture.cli.output import echo, emit
 from posture.clock import utcnow
@@ -42,7 +42,7 @@ def import_command(app: AppContext, files: tuple[str, ...]) -> None:
     try:
         documents = [read_vex(path) for path in files]
     except CollectorError as exc:
-        raise PostureError(str(exc), 2) from None
+        raise CommandError(str(exc), 2) from None
     settings = notify_settings(app)
     engine = app.engine_for_write()
     now = utcnow()
@@ -53,7 +53,7 @@ def import_command(app: AppContext, files: tuple[str, ...]) -> None:
             try:
                 applied = apply_acceptances(session, SOURCE, doc.document, doc.acceptances, now)
             except ValueError as exc:  # a statement the store refuses: the whole import changes nothing
-                raise PostureError(f"{doc.path}: {exc}", 2) from None
+                raise CommandError(f"{doc.path}: {exc}", 2) from None
             changes += applied.changes
             covered = covered_by(session, document_exceptions(session, SOURCE, doc.document))
             lines.append(_summary(doc, len(applied.created), len(applied.updated), len(applied.revoked), covered))
@@ -88,5 +88,5 @@ def export_command(app: AppContext, output: Path | None, author: str) -> None:
     with read_session(engine) as session:
         accepted = accepted_vulnerabilities(session, now)
     if not accepted:
-        raise PostureError("no accepted vulnerability in force: nothing to export (OpenVEX needs a statement)", 1)
+        raise CommandError("no accepted vulnerability in force: nothing to export (OpenVEX needs a statement)", 1)
     emit(json_text(openvex_document(accepted, author, now)), output)

@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from posture.cli.collect import build_collectors, report, run_all, source_context, with_source_options
-from posture.cli.context import AppContext, PostureError, db_option, pass_app
+from posture.cli.context import AppContext, CommandError, db_option, pass_app
 from posture.cli.delivery import (
     deliver,
     deliver_events,
@@ -82,7 +82,7 @@ def watch_command(app: AppContext, /, interval: timedelta, once: bool, urls: tup
                 apply_exceptions(app, exceptions, settings)
             collectors = build_collectors(params, source_context(engine, app.settings.source_settings()))
             if not collectors:
-                raise PostureError("nothing to watch: give a source (--docker, --kube-context, --manifests, "
+                raise CommandError("nothing to watch: give a source (--docker, --kube-context, --manifests, "
                                    "--registry, --report …); see posture watch --help", 2)
             results: list[RunResult] = []
             for collector in collectors:

@@ -11,30 +11,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 
-def names_team(key: str, team_key: str) -> bool:
-    """Whether a label or annotation ``key`` names the owning team under ``team_key``: the key itself,
-    or for an unprefixed one any ``<prefix>/<team_key>`` (``example.com/team``)."""
-    return key == team_key or ("/" not in team_key and key.endswith("/" + team_key))
+def names_team(key: str, team_label: str) -> bool:
+    """Whether a label or annotation ``key`` names the owning team under ``team_label``: the key itself,
+    or for an unprefixed one any ``<prefix>/<team_label>`` (``example.com/team``)."""
+    return key == team_label or ("/" not in team_label and key.endswith("/" + team_label))
 
 
-def _named(source: Mapping[str, object], team_key: str) -> str | None:
+def _named(source: Mapping[str, object], team_label: str) -> str | None:
     """The key itself first, then prefixed keys in sorted order (a mapping's order is not meaningful)."""
-    exact = source.get(team_key)
+    exact = source.get(team_label)
     if exact:
         return str(exact)
     for key in sorted(str(k) for k in source):
         value = source.get(key)
-        if value and names_team(key, team_key):
+        if value and names_team(key, team_label):
             return str(value)
     return None
 
 
-def team_of(team_key: str, labels: Iterable[Mapping[str, object]],
+def team_of(team_label: str, labels: Iterable[Mapping[str, object]],
             annotations: Iterable[Mapping[str, object]] = ()) -> str | None:
     """The first team named: every labels mapping in order (the object's before its pod template's),
     then the annotations the same way (teams that keep ownership out of selectors annotate instead)."""
     for source in (*labels, *annotations):
-        found = _named(source, team_key)
+        found = _named(source, team_label)
         if found is not None:
             return found
     return None

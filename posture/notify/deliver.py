@@ -46,7 +46,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import Engine
 
 from posture.clock import utcnow
-from posture.config import Channel, NotifySettings
+from posture.config import Channel, Settings
 from posture.db import read_session, write_session
 from posture.locks import try_lock
 from posture.model import outbox_table
@@ -255,7 +255,7 @@ class Deliverer:
     def __init__(
         self,
         engine: Engine,
-        settings: NotifySettings,
+        settings: Settings,
         policy: DeliveryPolicy | None = None,
         sender: Sender = send_apprise,
         clock: Callable[[], datetime] = utcnow,
@@ -370,14 +370,14 @@ class Deliverer:
         report.retrying.append((display_url(channel.url), outcome.detail))
 
 
-def send_test(settings: NotifySettings, sender: Sender = send_apprise) -> list[tuple[Channel, Outcome]]:
+def send_test(settings: Settings, sender: Sender = send_apprise) -> list[tuple[Channel, Outcome]]:
     """One test message per channel, outside the outbox (nothing is recorded)."""
     message = Message("Posture: test message", "This channel is configured for Posture notifications.\n"
                       "Nothing is wrong: this is the test requested with posture notify --test.")
     return [(channel, sender(channel.url, message, utcnow())) for channel in settings.channels]
 
 
-def outbox_status(engine: Engine, settings: NotifySettings) -> dict[str, Any]:
+def outbox_status(engine: Engine, settings: Settings) -> dict[str, Any]:
     """Counts per status and the dead letters, for ``posture notify --status``."""
     with write_session(engine) as session:
         channels = settings.channel_ids(installation_key(session))

@@ -81,10 +81,10 @@ def _iso(value: datetime | None) -> str | None:
 class EventReader:
     """Reads and encodes events in id order; the estate (for groups) is loaded once per reader."""
 
-    def __init__(self, session: Session, key: bytes, team_key: str = "team") -> None:
+    def __init__(self, session: Session, key: bytes, team_label: str = "team") -> None:
         self.session = session
         self.namespace = stream_namespace(key)
-        self.team_key = team_key
+        self.team_label = team_label
         self._estate: Estate | None = None
 
     def last_seq(self) -> int:
@@ -117,7 +117,7 @@ class EventReader:
 
     def _groups(self, asset_id: int) -> dict[str, list[str]]:
         if self._estate is None:
-            self._estate = load_estate(self.session, self.team_key)
+            self._estate = load_estate(self.session, self.team_label)
         groups = self._estate.groups(asset_id)
         return {k: sorted(groups[k]) for k in _GROUP_KEYS if groups.get(k)}
 

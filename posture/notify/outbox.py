@@ -26,7 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from posture.acceptance import Scope, silences_new
-from posture.config import NotifySettings
+from posture.config import Settings
 from posture.coverage import describe
 from posture.model import (
     asset_table,
@@ -87,7 +87,7 @@ def _short(text: str) -> str:
 class OutboxWriter:
     """Turns a run's changes, its score snapshot and the store's state into outbox rows per channel."""
 
-    def __init__(self, settings: NotifySettings, queued: list[str] | None = None) -> None:
+    def __init__(self, settings: Settings, queued: list[str] | None = None) -> None:
         """``queued``: where each run's one line per channel goes (what was queued, or why nothing was)."""
         self.settings = settings
         self.routes: tuple[Route, ...] = settings.effective_routes()

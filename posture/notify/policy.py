@@ -197,7 +197,7 @@ def neutralise(text: object, limit: int | None = 200, redact: Callable[[str], st
 
 
 # -- what a finding line says ---------------------------------------------------------------
-#: Evidence keys a scanner's vulnerability finding carries (collectors/reports/model.py).
+#: Evidence keys a scanner's vulnerability finding carries (collectors/scanners/parsed.py).
 _VULN_KEYS = ("vulnerability", "package", "installed", "fixed")
 
 

@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from posture.errors import ConfigFailure
+
 KINDS = ("jsonl", "webhook", "syslog")
 SYSLOG_TRANSPORTS = ("udp", "tcp", "tls")
 #: RFC 5424 facility codes a sink may name.
@@ -41,7 +43,7 @@ _KEYS = {
 }
 
 
-class SinkConfigError(ValueError):
+class SinkConfigError(ConfigFailure, ValueError):
     """One line naming the file, the sink and the problem (posture.config re-raises it as a ConfigError)."""
 
 

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from posture.errors import NotifyFailure
 from posture.notify.events import Event, event_id, stream_namespace
 from posture.notify.sinkconfig import SinkConfig
 
@@ -46,7 +47,7 @@ _SYSLOG_SEVERITY = {"critical": 2, "high": 3, "medium": 4, "low": 5, "info": 6}
 _GOOD_NEWS = ("resolved", "accepted")
 
 
-class SinkError(Exception):
+class SinkError(NotifyFailure):
     """A delivery that did not complete; ``retry_after``: seconds the receiver asked for, if any."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:

@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from posture.clock import utcnow
-from posture.config import NotifySettings
+from posture.config import Settings
 from posture.db import read_session, write_session
 from posture.locks import try_lock
 from posture.model import sink_cursor_table
@@ -55,7 +55,7 @@ class StreamReport:
 class StreamDeliverer:
     """Brings every configured sink up to the newest event, or schedules its retry."""
 
-    def __init__(self, engine: Engine, settings: NotifySettings, policy: DeliveryPolicy | None = None,
+    def __init__(self, engine: Engine, settings: Settings, policy: DeliveryPolicy | None = None,
                  open_: Callable[[SinkConfig, bytes], Sink] = open_sink,
                  clock: Callable[[], datetime] = utcnow, sleep: Callable[[float], None] = time.sleep) -> None:
         self.engine = engine
@@ -110,7 +110,7 @@ class StreamDeliverer:
             self._commit(sink_id, resumed)
             cursor = resumed
         with read_session(self.engine) as session:
-            reader = EventReader(session, key, self.settings.team_key)
+            reader = EventReader(session, key, self.settings.team_label)
             while events := reader.read(cursor, BATCH):
                 error = self._send(sink_id, sink, events)
                 if error is not None:

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from posture.errors import ReportFailure
 from posture.scoring.rollup import GRADES
 from posture.store.metric_readings import (
     BACKLOG_STATES,
@@ -37,7 +38,7 @@ from posture.textsafe import clean
 Reader = Callable[[], Readings]
 
 
-class ReadFailed(Exception):
+class ReadFailed(ReportFailure):
     """The store could not be read for a scrape (the message is one line for the exporter's log)."""
 
 

@@ -72,10 +72,10 @@ def _mapping(attrs: Mapping[str, Any], name: str) -> Mapping[str, Any]:
 class Estate:
     """Asset graph with per-asset scoring context and roll-up groups, each computed once."""
 
-    def __init__(self, nodes: Iterable[AssetNode], edges: Iterable[Edge], team_key: str = "team") -> None:
+    def __init__(self, nodes: Iterable[AssetNode], edges: Iterable[Edge], team_label: str = "team") -> None:
         self.nodes: dict[int, AssetNode] = {n.id: n for n in nodes}
         self._by_ref = {(n.kind, n.key): n for n in self.nodes.values()}
-        self._team_key = team_key
+        self._team_label = team_label
         self._incoming: dict[tuple[int, str], list[int]] = defaultdict(list)
         self._outgoing: dict[tuple[int, str], list[int]] = defaultdict(list)
         for edge in edges:
@@ -211,7 +211,7 @@ class Estate:
 
     def _tagged(self, *sources: Mapping[str, Any]) -> str | None:
         labels = [_mapping(source, "labels") for source in sources]
-        return team_of(self._team_key, labels, [_mapping(source, "annotations") for source in sources])
+        return team_of(self._team_label, labels, [_mapping(source, "annotations") for source in sources])
 
     def _cluster(self, node: AssetNode) -> str | None:
         """The cluster group of a Kubernetes asset: the cluster's name (its kubeconfig context), which

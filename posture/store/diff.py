@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from posture.coverage import describe
 from posture.diff import STATE_AFTER, Before, Entry, classify
+from posture.errors import StoreFailure
 from posture.gcpause import gc_paused
 from posture.model import asset_table, finding_event_table, finding_table, run_table, scope_table
 from posture.records import source_name
@@ -28,7 +29,7 @@ F = finding_table.c
 R = run_table.c
 
 
-class WindowError(ValueError):
+class WindowError(StoreFailure, ValueError):
     """A run id that does not exist or is not finished, or an empty history."""
 
 

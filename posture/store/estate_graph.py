@@ -32,7 +32,7 @@ _FULL_ATTRIBUTES = (
 _EDGES = (RUNS, OWNED_BY, POINTS_TO)
 
 
-def load_estate(session: Session, team_key: str = "team") -> Estate:
+def load_estate(session: Session, team_label: str = "team") -> Estate:
     """Live assets and their ``runs``/``owned-by``/``points-to`` edges, targets resolved through aliases."""
     A = asset_table.c
     head = (A.id, A.kind, A.key, A.name, A.parent_kind, A.parent_key)
@@ -74,7 +74,7 @@ def load_estate(session: Session, team_key: str = "team") -> Estate:
             for source, relation, kind, key in pending
             if (kind, key) in aliases
         )
-    return Estate(nodes, edges, team_key)
+    return Estate(nodes, edges, team_label)
 
 
 def _aliases(session: Session, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], int]:

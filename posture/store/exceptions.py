@@ -95,7 +95,7 @@ class ExceptionMatcher:
     cannot (10,000 exceptions against a run of 100,000 findings: benchmarks/exceptions.py).
     """
 
-    def __init__(self, active: Sequence[Active], session: Session | None = None, team_key: str = "team") -> None:
+    def __init__(self, active: Sequence[Active], session: Session | None = None, team_label: str = "team") -> None:
         self._by_fingerprint: dict[str, list[_Entry]] = defaultdict(list)
         self._by_vuln: dict[str, list[_Entry]] = defaultdict(list)
         self._by_vuln_asset: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
@@ -117,7 +117,7 @@ class ExceptionMatcher:
         self.names_assets = any(exc.scope.asset for exc in active)
         self._needs_groups = any(getattr(exc.scope, dim) for exc in active for dim in GROUP_FIELDS)
         self._session = session
-        self._team_key = team_key
+        self._team_label = team_label
         self._groups: Any = None
         self._of_asset: dict[int, tuple[frozenset[str], list[list[_Entry]]]] = {}
         self.empty = not active
@@ -154,12 +154,12 @@ class ExceptionMatcher:
             self._by_prefix[start[: self._prefix_length]].append(entry)
 
     @classmethod
-    def load(cls, session: Session, now: datetime, team_key: str = "team") -> ExceptionMatcher:
+    def load(cls, session: Session, now: datetime, team_label: str = "team") -> ExceptionMatcher:
         X = exception_table.c
         columns = (X.id, X.until_fix, X.fingerprint, X.vuln_id, X.aliases, X.package, X.package_version, X.rule_id,
                    X.asset_key, X.namespace, X.cluster, X.host, X.team, X.pattern)  # what matching reads, nothing else
         rows = session.execute(select(*columns).where(in_force(now)))
-        return cls([Active(r.id, scope_of(r), r.until_fix) for r in rows], session, team_key)
+        return cls([Active(r.id, scope_of(r), r.until_fix) for r in rows], session, team_label)
 
     def _buckets(self, finding: Candidate) -> list[list[_Entry]]:
         """The non-empty buckets that may hold an exception covering ``finding``."""
@@ -212,7 +212,7 @@ class ExceptionMatcher:
         if self._session is None or finding.asset_id is None:
             return {}
         if self._groups is None:
-            self._groups = load_estate(self._session, self._team_key)
+            self._groups = load_estate(self._session, self._team_label)
         groups: Mapping[str, Iterable[str]] = self._groups.groups(finding.asset_id)
         return groups
 
@@ -317,11 +317,11 @@ def _narrowing(scope: Scope, statuses: Collection[FindingStatus]) -> Any:
     return where
 
 
-def would_cover(session: Session, scope: Scope, until_fix: bool = False, team_key: str = "team",
+def would_cover(session: Session, scope: Scope, until_fix: bool = False, team_label: str = "team",
                 statuses: Collection[FindingStatus] = (FindingStatus.OPEN,)) -> list[int]:
     """The open findings an exception of ``scope`` would accept now (the TUI shows them before saving);
     with ``statuses`` also accepted ones (whether a file's entry matches anything still there)."""
-    matcher = ExceptionMatcher([Active(0, scope, until_fix)], session, team_key)
+    matcher = ExceptionMatcher([Active(0, scope, until_fix)], session, team_label)
     candidates = _stored_candidates(session, _narrowing(scope, statuses))
     return [fid for fid, candidate in candidates if matcher.match(candidate) == 0]
 
@@ -376,18 +376,18 @@ def _validate(acceptance: Acceptance, now: datetime) -> None:
         raise ValueError("an exception's expiry must be in the future")
 
 
-def create_exception(session: Session, acceptance: Acceptance, now: datetime, team_key: str = "team") -> int:
+def create_exception(session: Session, acceptance: Acceptance, now: datetime, team_label: str = "team") -> int:
     """Store an exception and accept the open findings it covers now; returns its id."""
-    return _create(session, _Gate(session)(acceptance), now, team_key)
+    return _create(session, _Gate(session)(acceptance), now, team_label)
 
 
-def _create(session: Session, acceptance: Acceptance, now: datetime, team_key: str) -> int:
+def _create(session: Session, acceptance: Acceptance, now: datetime, team_label: str) -> int:
     _validate(acceptance, now)
     exc = RiskException(created_at=acceptance.created_at or now, **_row_values(acceptance))
     session.add(exc)
     session.flush()
     assert exc.id is not None
-    covered = would_cover(session, acceptance.scope, acceptance.until_fix, team_key)
+    covered = would_cover(session, acceptance.scope, acceptance.until_fix, team_label)
     _accept(session, covered, exc.id, now, acceptance.reason)
     return exc.id
 
@@ -421,7 +421,7 @@ def apply_acceptances(
     document: str,
     acceptances: Sequence[Acceptance],
     now: datetime,
-    team_key: str = "team",
+    team_label: str = "team",
     *,
     revoke_absent: bool = True,
 ) -> Applied:
@@ -455,7 +455,7 @@ def apply_acceptances(
         if row is None and _expired(stated, now):
             continue  # an entry that expired before it was ever applied accepts nothing
         if row is None:
-            created.append(_create(session, stated, now, team_key))
+            created.append(_create(session, stated, now, team_label))
             continue
         values = _row_values(stated)
         if row.expired_at is not None and not _expired(stated, now):
@@ -467,14 +467,14 @@ def apply_acceptances(
         updated.append(row.id)
         if changed & _REMATCH and not _expired(stated, now):
             _validate(stated, now)
-            changes += _rematch(session, row.id, now, "unaccepted", team_key)
-            _accept(session, would_cover(session, stated.scope, stated.until_fix, team_key), row.id, now,
+            changes += _rematch(session, row.id, now, "unaccepted", team_label)
+            _accept(session, would_cover(session, stated.scope, stated.until_fix, team_label), row.id, now,
                     stated.reason)
         # Otherwise only its words changed (reason, owner, expiry, the line it is on): no finding moves;
         # a stated expiry already past is left to expire_exceptions, which reopens and announces once.
     revoked = [row.id for row in stored.values()] if revoke_absent else []
     for exc_id in revoked:
-        changes += revoke_exception(session, exc_id, f"{source}:{document}", now, team_key)
+        changes += revoke_exception(session, exc_id, f"{source}:{document}", now, team_label)
     return Applied(created, updated, revoked, changes)
 
 
@@ -488,7 +488,7 @@ def _expired(acceptance: Acceptance, now: datetime) -> bool:
 
 
 def revoke_exception(
-    session: Session, exc_id: int, by: str, now: datetime, team_key: str = "team"
+    session: Session, exc_id: int, by: str, now: datetime, team_label: str = "team"
 ) -> list[FindingChange]:
     """End an exception now; its findings reopen (``exception-revoked``) unless another covers them."""
     X = exception_table.c
@@ -498,10 +498,10 @@ def revoke_exception(
     if found.revoked_at is not None:
         return []
     session.execute(update(exception_table).where(X.id == exc_id).values(revoked_at=now, revoked_by=by))
-    return _rematch(session, exc_id, now, "exception-revoked", team_key)
+    return _rematch(session, exc_id, now, "exception-revoked", team_label)
 
 
-def expire_exceptions(session: Session, now: datetime, team_key: str = "team") -> list[FindingChange]:
+def expire_exceptions(session: Session, now: datetime, team_label: str = "team") -> list[FindingChange]:
     """Mark exceptions past their expiry and reopen their findings (``exception-expired``, once)."""
     X = exception_table.c
     due = session.execute(
@@ -511,18 +511,18 @@ def expire_exceptions(session: Session, now: datetime, team_key: str = "team") -
     expired: list[FindingChange] = []
     for exc_id in due:
         session.execute(update(exception_table).where(X.id == exc_id).values(expired_at=now))
-        expired += _rematch(session, exc_id, now, "exception-expired", team_key)
+        expired += _rematch(session, exc_id, now, "exception-expired", team_label)
     return expired
 
 
-def _rematch(session: Session, exc_id: int, now: datetime, event: str, team_key: str) -> list[FindingChange]:
+def _rematch(session: Session, exc_id: int, now: datetime, event: str, team_label: str) -> list[FindingChange]:
     """The findings ``exc_id`` accepted, matched again against the exceptions in force: a finding
     another one covers moves to it (no event: it stays accepted); the rest reopen with ``event``."""
     F = finding_table.c
     held = _stored_candidates(session, (F.exception_id == exc_id) & (F.status == FindingStatus.ACCEPTED.value))
     if not held:
         return []
-    matcher = ExceptionMatcher.load(session, now, team_key)
+    matcher = ExceptionMatcher.load(session, now, team_label)
     moved: dict[int, list[int]] = defaultdict(list)
     reopened: list[int] = []
     for fid, candidate in held:

@@ -61,7 +61,7 @@ _RISK_INDEXES = tuple(i for i in finding_table.indexes if any(c.name == "risk" f
 
 @dataclass(frozen=True)
 class ScoringSettings:
-    team_key: str = "team"
+    team_label: str = "team"
     #: A finding whose risk rises by at least this much (without a severity change) is "regressed".
     regression_delta: int = 10
 
@@ -143,7 +143,7 @@ def score_estate(
 def _score_estate(
     session: Session, *, run_id: int | None, now: datetime, settings: ScoringSettings, changes: list[FindingChange]
 ) -> ScoringOutcome:
-    estate = load_estate(session, settings.team_key)
+    estate = load_estate(session, settings.team_label)
     exploit_version = exploitability_version(session)
     contexts: dict[int, tuple[Context, int, str]] = {}
     numbers: dict[Context, int] = {}

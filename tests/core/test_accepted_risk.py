@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from posture.acceptance import Acceptance, Scope
 from posture.clock import utcnow
-from posture.config import Channel, NotifySettings
+from posture.config import Channel, Settings
 from posture.coverage import FULL, Coverage
 from posture.db import read_session, write_session
 from posture.model import asset_table, finding_event_table, finding_table, outbox_table
@@ -37,7 +37,7 @@ LOG4J, XZ, SSH = "CVE-2021-44228", "CVE-2024-3094", "CVE-2024-6387"
 #: Looney Tunables as a scanner that knows it only by its GHSA files it: the CVE is an alias.
 GHSA, GHSA_CVE = "GHSA-m77w-6vjw-wh2f", "CVE-2023-4911"
 WEB, API = "sha256:" + "1" * 64, "sha256:" + "2" * 64
-SETTINGS = NotifySettings((Channel("ops", "json://ops.example/p"),), (Route("ops", min_risk=0),))
+SETTINGS = Settings((Channel("ops", "json://ops.example/p"),), (Route("ops", min_risk=0),))
 
 
 @dataclass(frozen=True)

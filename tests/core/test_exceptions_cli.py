@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from posture.acceptance import Scope
 from posture.cli.exceptions import apply_file
 from posture.cli.main import cli
-from posture.config import Channel, NotifySettings
+from posture.config import Channel, Settings
 from posture.db import make_engine, resolve_url, write_session
 from posture.exceptions_file import parse
 from posture.model import exception_table, finding_event_table, finding_table, outbox_table, run_table
@@ -154,7 +154,7 @@ def test_an_expired_entry_reopens_and_is_announced_once(db_url: str, tmp_path: P
     path = _file(tmp_path, _entry(expires=tomorrow))
     assert _run(db_url, "collect", "--report", REPORT, "--exceptions", path).exit_code == 0
     assert len(_accepted(_findings(db_url))) == 2
-    settings = NotifySettings((Channel("ops", "json://a.example/p"),), (Route("ops", min_risk=0),))
+    settings = Settings((Channel("ops", "json://a.example/p"),), (Route("ops", min_risk=0),))
     later = datetime.now(UTC) + timedelta(days=3)
     engine = make_engine(resolve_url(db_url))
     for _ in range(2):  # the file is applied on every run: the expiry is announced by the first only

@@ -22,7 +22,7 @@ from collectors.docker.endpoint import (
     from_env,
     from_url,
 )
-from posture.cli.context import PostureError
+from posture.cli.context import CommandError
 from posture.cli.sources import SourceContext
 from posture.cli.sources import docker as docker_source
 from posture.records import CollectorError
@@ -118,7 +118,7 @@ def test_cli_source_builds_one_collector_per_engine(tmp_path: Path) -> None:
     }
     collectors = docker_source.build(params, context)
     assert [c.endpoint.url for c in collectors] == ["unix:///a.sock", "tcp://b:2375"]  # type: ignore[attr-defined]
-    with pytest.raises(PostureError, match="unsupported scheme") as info:
+    with pytest.raises(CommandError, match="unsupported scheme") as info:
         docker_source.build({"docker_urls": ("ftp://x",)}, context)
     assert info.value.exit_code == 2
 

@@ -56,8 +56,8 @@ def _docker_corpus() -> list[AssetRecord]:
     return [container_record(json.loads(f.read_text()), HOST, None)[0] for f in files]
 
 
-def _manifest_assets(team_key: str = "team") -> tuple[list[AssetRecord], list[RelationRecord]]:
-    records = list(ManifestCollector([DATA / "k8s-manifests"], secrets=SCANNER, team_key=team_key).collect())
+def _manifest_assets(team_label: str = "team") -> tuple[list[AssetRecord], list[RelationRecord]]:
+    records = list(ManifestCollector([DATA / "k8s-manifests"], secrets=SCANNER, team_label=team_label).collect())
     return [r for r in records if isinstance(r, AssetRecord)], [r for r in records if isinstance(r, RelationRecord)]
 
 
@@ -209,17 +209,17 @@ def test_docker_and_kubernetes_agree_on_a_mutable_reference_and_its_registry(ref
 
 
 # -- team ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("team_key", ["app", "team", "app.kubernetes.io/name"])
-def test_the_collector_and_the_estate_name_the_same_team(team_key: str) -> None:
-    assets, _ = _manifest_assets(team_key)
+@pytest.mark.parametrize("team_label", ["app", "team", "app.kubernetes.io/name"])
+def test_the_collector_and_the_estate_name_the_same_team(team_label: str) -> None:
+    assets, _ = _manifest_assets(team_label)
     nodes = [
         AssetNode(n, a.kind.value, a.key, a.name, a.parent.kind.value if a.parent else None,
                   a.parent.key if a.parent else None, a.attributes)
         for n, a in enumerate(assets)
     ]
-    estate = Estate(nodes, [], team_key)
+    estate = Estate(nodes, [], team_label)
     collected = {n.id: n.attributes.get("team") for n in nodes if n.kind in ("k8s-workload", "k8s-pod")}
     grouped = {i: next(iter(estate.groups(i).get("team", frozenset())), None) for i in collected}
     assert grouped == collected
-    if team_key == "app":
+    if team_label == "app":
         assert sum(1 for t in collected.values() if t) >= 10  # the corpora label many workloads with app=

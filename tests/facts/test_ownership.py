@@ -9,7 +9,7 @@ from posture.facts.ownership import names_team, team_of
 
 
 @pytest.mark.parametrize(
-    ("key", "team_key", "names"),
+    ("key", "team_label", "names"),
     [
         ("team", "team", True),
         ("example.com/team", "team", True),
@@ -22,8 +22,8 @@ from posture.facts.ownership import names_team, team_of
         ("owner", "example.com/owner", False),
     ],
 )
-def test_names_team(key: str, team_key: str, names: bool) -> None:
-    assert names_team(key, team_key) is names
+def test_names_team(key: str, team_label: str, names: bool) -> None:
+    assert names_team(key, team_label) is names
 
 
 def test_labels_before_annotations_the_object_before_its_template() -> None:

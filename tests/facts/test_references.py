@@ -72,7 +72,9 @@ def test_parse_image(reference: str, parsed: ImageRef) -> None:
     assert {parsed: 1}[parse_image(reference)] == 1  # a value: hashable, usable as a key
 
 
-@pytest.mark.parametrize("reference", ["", "  ", "ngi nx", "nginx:1 0", "Nginx", "reg.example/App:1", ":1", "@" + DIGEST])
+@pytest.mark.parametrize(
+    "reference", ["", "  ", "ngi nx", "nginx:1 0", "Nginx", "reg.example/App:1", ":1", "@" + DIGEST]
+)
 def test_unparsable_references(reference: str) -> None:
     assert parse_image(reference) is None
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from collectors.k8s.kubeconfig import InCluster, KubeconfigContext
 from collectors.k8s.live import KUBE_SYSTEM, LiveCollector
 from collectors.k8s.resources import OPERATOR_RESOURCES, RESOURCES
-from posture.cli.context import PostureError
+from posture.cli.context import CommandError
 from posture.cli.k8s import k8s_group
 from posture.cli.sources import SourceContext
 from posture.cli.sources import kubernetes as source
@@ -259,9 +259,9 @@ def test_build_one_collector_per_context(tmp_path: Path) -> None:
     assert scopes(source.build(_params(kubeconfig=str(path), all_contexts=True), _context())) == ["prod", "dev"]
     both = source.build(_params(kubeconfig=str(path), kube_contexts=("prod", "prod"), in_cluster=True), _context())
     assert scopes(both) == ["prod", "in-cluster"]
-    with pytest.raises(PostureError, match=f"kubeconfig {path}: no context named staging"):
+    with pytest.raises(CommandError, match=f"kubeconfig {path}: no context named staging"):
         source.build(_params(kubeconfig=str(path), kube_contexts=("staging",)), _context())
-    with pytest.raises(PostureError, match="no such file"):
+    with pytest.raises(CommandError, match="no such file"):
         source.build(_params(kubeconfig=str(tmp_path / "missing"), all_contexts=True), _context())
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from collectors.k8s.kubeconfig import KubeconfigContext
 from collectors.k8s.live import LiveCollector
 from collectors.k8s.resources import OPERATOR_RESOURCES
-from collectors.reports.vulnids import StoredVuln
+from collectors.scanners.vulnids import StoredVuln
 from posture.pipeline import collect
 from posture.records import AssetKind, AssetRecord, AssetRef, ObservationRecord, Problem, Record
 from posture.rules import default_registry

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from collectors.k8s.manifests import ManifestCollector
-from posture.cli.context import PostureError
+from posture.cli.context import CommandError
 from posture.cli.sources import SourceContext
 from posture.cli.sources import manifests as manifests_source
 from posture.records import AssetKind, AssetRecord, CollectorError, Problem, Record, ScopeKind, ScopeRef
@@ -164,7 +164,7 @@ def test_cli_source_builds_one_collector_for_all_paths(tmp_path: Path) -> None:
     assert manifests_source.build({}, context) == []
     (collector,) = manifests_source.build({"manifest_paths": (str(tmp_path),), "manifests_cluster": "ci"}, context)
     assert "ci/shop/Deployment/web" in {r.key for r in collector.collect() if isinstance(r, AssetRecord)}
-    with pytest.raises(PostureError, match="absent: no such file"):
+    with pytest.raises(CommandError, match="absent: no such file"):
         manifests_source.build({"manifest_paths": (str(tmp_path / "absent"),)}, context)
 
 

@@ -309,7 +309,7 @@ def test_the_configured_team_key_is_kept_and_read() -> None:
     annotated["metadata"]["annotations"] = {"example.com/owner": "payments", "team": "not-this"}
     plain = deployment("web")
     plain["metadata"]["labels"] = {"owner": "search"}
-    assets = by_name(normalize(annotated, plain, team_key="owner"))
+    assets = by_name(normalize(annotated, plain, team_label="owner"))
     api, web = assets["shop/Deployment/api"], assets["shop/Deployment/web"]
     assert api.attributes["annotations"] == {"example.com/owner": "payments"} and api.attributes["team"] == "payments"
     assert web.attributes["team"] == "search"

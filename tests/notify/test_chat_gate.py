@@ -7,7 +7,7 @@ import re
 
 from sqlalchemy.engine import Engine
 
-from posture.config import Channel, NotifySettings
+from posture.config import Channel, Settings
 from posture.notify.deliver import Deliverer, DeliveryPolicy
 from posture.notify.policy import Message
 from posture.pipeline import collect
@@ -28,7 +28,7 @@ def test_a_message_is_clean_whoever_builds_it() -> None:
 
 def test_a_hostile_workload_name_reaches_the_channel_made_visible(db: tuple[str, Engine], receiver: Receiver) -> None:
     _url, engine = db
-    settings = NotifySettings((Channel("ops", receiver.url),))
+    settings = Settings((Channel("ops", receiver.url),))
     cluster = Cluster([Workload("web" + PAYLOAD, privileged=True, exposed=True, team="pay" + PAYLOAD)])
     collect(engine, cluster, RULES, stages=RunStages(settings))
     Deliverer(engine, settings, DeliveryPolicy(inline_attempts=1, inline_delay=0.0, retry_delay=0.0)).flush()

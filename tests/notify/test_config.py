@@ -33,7 +33,7 @@ def test_a_full_configuration(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text(GOOD)
     settings = load_settings(path, {"POSTURE_NOTIFY": "json://127.0.0.1:9/a  json://127.0.0.1:9/b"})
-    assert settings.team_key == "owner" and settings.thresholds.new_risk == 70
+    assert settings.team_label == "owner" and settings.thresholds.new_risk == 70
     assert settings.thresholds.scope_risk == 55.5
     assert [c.name for c in settings.channels] == ["payments", "mail", "env-1", "env-2"]
     (route,) = settings.routes
@@ -78,7 +78,7 @@ def test_mistakes_are_one_line(tmp_path: Path, text: str, message: str) -> None:
 
 def test_missing_file_is_an_empty_configuration(tmp_path: Path) -> None:
     settings = load_settings(tmp_path / "absent.toml", {})
-    assert settings.channels == () and settings.team_key == "team"
+    assert settings.channels == () and settings.team_label == "team"
     assert parse({}).thresholds.top == 10
 
 

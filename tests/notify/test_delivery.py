@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from posture.cli.main import cli
-from posture.config import Channel, NotifySettings
+from posture.config import Channel, Settings
 from posture.locks import try_lock
 from posture.model import outbox_table
 from posture.notify.deliver import DELIVERY_LOCK, Deliverer, DeliveryPolicy, Observation, classify, parse_retry_after
@@ -40,7 +40,7 @@ def _rows(engine: Engine) -> list[Any]:
         return list(conn.execute(select(outbox_table).order_by(outbox_table.c.id)))
 
 
-def _one_new_risk(engine: Engine, settings: NotifySettings) -> None:
+def _one_new_risk(engine: Engine, settings: Settings) -> None:
     """A baseline (delivered) then one new privileged workload waiting in the outbox."""
     stages = RunStages(settings)
     cluster = Cluster([Workload("web")])
@@ -52,7 +52,7 @@ def _one_new_risk(engine: Engine, settings: NotifySettings) -> None:
 
 def test_429_waits_for_retry_after(db: tuple[str, Engine], receiver: Receiver) -> None:
     _url, engine = db
-    settings = NotifySettings((Channel("ops", receiver.url),))
+    settings = Settings((Channel("ops", receiver.url),))
     _one_new_risk(engine, settings)
     clock = Clock()
     slept: list[float] = []
@@ -71,7 +71,7 @@ def test_429_waits_for_retry_after(db: tuple[str, Engine], receiver: Receiver) -
 
 def test_short_retry_after_is_waited_within_the_flush(db: tuple[str, Engine], receiver: Receiver) -> None:
     _url, engine = db
-    settings = NotifySettings((Channel("ops", receiver.url),))
+    settings = Settings((Channel("ops", receiver.url),))
     _one_new_risk(engine, settings)
     slept: list[float] = []
     receiver.answer(429, Retry_After="2")
@@ -81,7 +81,7 @@ def test_short_retry_after_is_waited_within_the_flush(db: tuple[str, Engine], re
 
 def test_4xx_is_dead_lettered_after_one_try_and_reported(db: tuple[str, Engine], receiver: Receiver) -> None:
     url, engine = db
-    settings = NotifySettings((Channel("ops", receiver.url),))
+    settings = Settings((Channel("ops", receiver.url),))
     _one_new_risk(engine, settings)
     assert [r.status for r in _rows(engine)] == ["sent", "pending"]  # the baseline is out of the way
     before = len(receiver.bodies)
@@ -98,7 +98,7 @@ def test_4xx_is_dead_lettered_after_one_try_and_reported(db: tuple[str, Engine],
 
 def test_network_error_is_retried_and_nothing_is_lost(db: tuple[str, Engine], receiver: Receiver) -> None:
     _url, engine = db
-    down = NotifySettings((Channel("ops", "json://127.0.0.1:9/hook"),))  # discard port: refused
+    down = Settings((Channel("ops", "json://127.0.0.1:9/hook"),))  # discard port: refused
     _one_new_risk(engine, down)
     report = Deliverer(engine, down, FAST).flush()
     assert report.retrying and "network error" in report.retrying[0][1]
@@ -121,7 +121,7 @@ def test_mailto_to_a_local_smtp_server(db: tuple[str, Engine], smtp_server: tupl
     _url, engine = db
     port, mailbox = smtp_server
     channel = Channel("mail", f"mailto://127.0.0.1:{port}?from=posture@example.com&to=ops@example.com&mode=insecure")
-    settings = NotifySettings((channel,))
+    settings = Settings((channel,))
     stages = RunStages(settings)
     cluster = Cluster([Workload("web")])
     collect(engine, cluster, RULES, stages=stages)
@@ -143,7 +143,7 @@ def test_a_mail_server_refusal_is_dead_lettered_only_when_permanent(
     port, mailbox = smtp_server
     mailbox.refuse_recipients = reply
     channel = Channel("mail", f"mailto://127.0.0.1:{port}?from=posture@example.com&to=ops@example.com&mode=insecure")
-    settings = NotifySettings((channel,))
+    settings = Settings((channel,))
     collect(engine, Cluster([Workload("api", privileged=True, exposed=True)]), RULES,
             stages=RunStages(settings))
     report = Deliverer(engine, settings, FAST).flush()
@@ -170,7 +170,7 @@ def test_notify_test_and_missing_channels(receiver: Receiver, tmp_path: Path) ->
 
 def test_a_second_deliverer_backs_off_while_one_is_busy(db: tuple[str, Engine]) -> None:
     _url, engine = db
-    settings = NotifySettings((Channel("ops", "json://127.0.0.1:9/hook"),))
+    settings = Settings((Channel("ops", "json://127.0.0.1:9/hook"),))
     with try_lock(engine, DELIVERY_LOCK) as held:
         assert held
         assert Deliverer(engine, settings, FAST).flush().busy

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from posture.acceptance import Acceptance, Scope
-from posture.config import Channel, NotifySettings
+from posture.config import Channel, Settings
 from posture.db import make_engine, resolve_url, write_session
 from posture.migrations import upgrade
 from posture.model import finding_table, outbox_table
@@ -54,7 +54,7 @@ def _rows(engine: Engine, event: str | None = None) -> list[Any]:
 
 def test_routes_send_each_team_its_own_risks_once(db: tuple[str, Engine]) -> None:
     _url, engine = db
-    settings = NotifySettings(
+    settings = Settings(
         channels=(Channel("payments", "json://a.example/p"), Channel("search", "json://b.example/s"),
                   Channel("all", "json://c.example/x")),
         routes=(Route("payments", scope={"team": ("pay*",)}), Route("search", scope={"namespace": ("search",)}),
@@ -86,7 +86,7 @@ def test_routes_send_each_team_its_own_risks_once(db: tuple[str, Engine]) -> Non
 
 def test_baseline_is_one_summary_per_channel_whatever_it_finds(db: tuple[str, Engine]) -> None:
     _url, engine = db
-    settings = NotifySettings((Channel("ops", "json://a.example/p"),))
+    settings = Settings((Channel("ops", "json://a.example/p"),))
     cluster = Cluster([Workload(f"w{n}", privileged=True, exposed=True) for n in range(25)])
     collect(engine, cluster, RULES, stages=RunStages(settings))
     rows = _rows(engine)
@@ -100,7 +100,7 @@ def test_baseline_is_one_summary_per_channel_whatever_it_finds(db: tuple[str, En
 
 def test_partial_runs_never_send_resolutions(db: tuple[str, Engine]) -> None:
     _url, engine = db
-    settings = NotifySettings((Channel("ops", "json://a.example/p"),),
+    settings = Settings((Channel("ops", "json://a.example/p"),),
                               (Route("ops", events=frozenset({"resolved", "new"}), min_risk=0),))
     stages = RunStages(settings)
     cluster = Cluster([Workload("web", privileged=True), Workload("api", privileged=True)])
@@ -119,7 +119,7 @@ def test_partial_runs_never_send_resolutions(db: tuple[str, Engine]) -> None:
 def test_a_scope_that_is_always_partial_still_announces_what_is_new(db: tuple[str, Engine]) -> None:
     """One resource type forbidden for good: every run is partial, yet only the first is a baseline."""
     _url, engine = db
-    settings = NotifySettings((Channel("ops", "json://a.example/p"),))
+    settings = Settings((Channel("ops", "json://a.example/p"),))
     stages = RunStages(settings)
     cluster = Cluster([Workload("web")], problems=("kubernetes prod-eu: 403 listing cronjobs",))
     collect(engine, cluster, RULES, stages=stages)
@@ -133,7 +133,7 @@ def test_a_scope_that_is_always_partial_still_announces_what_is_new(db: tuple[st
 
 def test_collector_failing_twice_in_a_row_is_announced_once(db: tuple[str, Engine]) -> None:
     _url, engine = db
-    settings = NotifySettings((Channel("ops", "json://a.example/p"),))
+    settings = Settings((Channel("ops", "json://a.example/p"),))
     stages = RunStages(settings)
     cluster = Cluster([Workload("web")])
     collect(engine, cluster, RULES, stages=stages)
@@ -163,7 +163,7 @@ def test_collector_failing_twice_in_a_row_is_announced_once(db: tuple[str, Engin
 
 def test_exception_expiring_and_expired(db: tuple[str, Engine]) -> None:
     _url, engine = db
-    settings = NotifySettings((Channel("ops", "json://a.example/p"),), (Route("ops", min_risk=0),))
+    settings = Settings((Channel("ops", "json://a.example/p"),), (Route("ops", min_risk=0),))
     stages = RunStages(settings)
     cluster = Cluster([Workload("web", privileged=True)])
     collect(engine, cluster, RULES, stages=stages)
@@ -186,7 +186,7 @@ def test_exception_expiring_and_expired(db: tuple[str, Engine]) -> None:
 def test_scope_risk_rising_past_the_threshold(db: tuple[str, Engine]) -> None:
     _url, engine = db
     route = Route("ops", events=frozenset({"scope-risk"}))
-    settings = NotifySettings((Channel("ops", "json://a.example/p"),), (route,), Thresholds(scope_risk=15))
+    settings = Settings((Channel("ops", "json://a.example/p"),), (route,), Thresholds(scope_risk=15))
     stages = RunStages(settings)
     cluster = Cluster([Workload("web"), Workload("db", namespace="data")])
     collect(engine, cluster, RULES, stages=stages)
@@ -202,7 +202,7 @@ def test_scope_risk_rising_past_the_threshold(db: tuple[str, Engine]) -> None:
 def test_the_outbox_commits_with_the_findings_or_not_at_all(db: tuple[str, Engine],
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     _url, engine = db
-    settings = NotifySettings((Channel("ops", "json://a.example/p"),))
+    settings = Settings((Channel("ops", "json://a.example/p"),))
     cluster = Cluster([Workload("web", privileged=True)])
     collect(engine, cluster, RULES, stages=RunStages(settings))
 
@@ -220,7 +220,7 @@ def test_the_outbox_commits_with_the_findings_or_not_at_all(db: tuple[str, Engin
 
 def test_no_secret_value_reaches_a_message(db: tuple[str, Engine]) -> None:
     _url, engine = db
-    settings = NotifySettings((Channel("ops", "json://a.example/p"),))
+    settings = Settings((Channel("ops", "json://a.example/p"),))
     stages = RunStages(settings)
     cluster = Cluster([Workload("web")])
     collect(engine, cluster, RULES, stages=stages)
@@ -239,7 +239,7 @@ def test_postgresql_scoring_outbox_and_delivery(fresh_postgres_db: str) -> None:
     engine = make_engine(url)
     upgrade(engine, url)
     try:
-        settings = NotifySettings((Channel("ops", "json://a.example/p"),))
+        settings = Settings((Channel("ops", "json://a.example/p"),))
         stages = RunStages(settings)
         cluster = Cluster([Workload("web")])
         collect(engine, cluster, RULES, stages=stages)

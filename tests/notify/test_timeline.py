@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from posture.config import Channel, NotifySettings
+from posture.config import Channel, Settings
 from posture.model import outbox_table
 from posture.notify.deliver import Deliverer, DeliveryPolicy
 from posture.pipeline import collect
@@ -37,7 +37,7 @@ def _outbox(engine: Engine) -> list[dict[str, object]]:
 
 def test_timeline(db: tuple[str, Engine], receiver: Receiver, tmp_path: Path) -> None:
     url, engine = db
-    settings = NotifySettings((Channel("ops", receiver.url),))
+    settings = Settings((Channel("ops", receiver.url),))
     stages = RunStages(settings)
     deliverer = Deliverer(engine, settings, FAST)
     cluster = Cluster([Workload("web"), Workload("batch", privileged=True, exposed=True)])

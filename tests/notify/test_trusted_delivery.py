@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from posture.cli.delivery import echo_report
 from posture.cli.main import cli
 from posture.clock import utcnow
-from posture.config import Channel, NotifySettings
+from posture.config import Channel, Settings
 from posture.model import outbox_table
 from posture.notify.deliver import UNCONFIRMED, Deliverer, DeliveryPolicy, Observation, classify, send_apprise
 from posture.notify.display import display_url
@@ -89,7 +89,7 @@ def test_opsgenie_without_network_is_not_sent_and_json_that_arrives_is(
 ) -> None:
     url, engine = db
     opsgenie = Channel("pager", "opsgenie://rtcanaryopsgenieapikey")
-    settings = NotifySettings((opsgenie, Channel("ops", receiver.url)))
+    settings = Settings((opsgenie, Channel("ops", receiver.url)))
     for _ in range(3):  # the red team's three runs
         collect(engine, Cluster([Workload("api", privileged=True, exposed=True)]), RULES,
                 stages=RunStages(settings))
@@ -129,7 +129,7 @@ def test_no_channel_secret_is_printed_logged_or_stored(
     test every channel; then look for the canaries in the output, Posture's logs and the database files."""
     url, engine = db
     urls = list(dict.fromkeys(s.url for s in services))
-    settings = NotifySettings(tuple(Channel(f"s{n}", u) for n, u in enumerate(urls)))
+    settings = Settings(tuple(Channel(f"s{n}", u) for n, u in enumerate(urls)))
     collect(engine, Cluster([Workload("api", privileged=True, exposed=True)]), RULES,
             stages=RunStages(settings))
     report = Deliverer(engine, settings, ONCE).flush()

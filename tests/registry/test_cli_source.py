@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from collectors.registry import RegistryCollector
-from posture.cli.context import PostureError
+from posture.cli.context import CommandError
 from posture.cli.main import cli
 from posture.cli.sources import SourceContext
 from posture.cli.sources import registry as source
@@ -58,7 +58,7 @@ def test_options_become_targets(tmp_path: Path) -> None:
 
 
 def test_plain_http_without_insecure_is_a_usage_error() -> None:
-    with pytest.raises(PostureError, match=r"plain HTTP needs --insecure-registry 127\.0\.0\.1:5000") as caught:
+    with pytest.raises(CommandError, match=r"plain HTTP needs --insecure-registry 127\.0\.0\.1:5000") as caught:
         source.build(params(registry_urls=("http://127.0.0.1:5000",)), CONTEXT)
     assert caught.value.exit_code == 2
 

@@ -21,7 +21,7 @@ from posture.acceptance import Acceptance, Scope
 from posture.cli.main import cli
 from posture.cli.sources.registry import known_tags
 from posture.clock import utcnow
-from posture.config import NotifySettings
+from posture.config import Settings
 from posture.db import make_engine, read_session, resolve_url, write_session
 from posture.migrations import upgrade
 from posture.model import asset_table, finding_table
@@ -201,7 +201,7 @@ def store(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Engine]:
 
 def test_a_partial_run_never_resolves_and_a_gone_tag_does(store: Engine) -> None:
     engine = store
-    stages = RunStages(NotifySettings())
+    stages = RunStages(Settings())
     rules = default_registry()
     assert collect(engine, registry_run(), rules, stages=stages).status is RunStatus.COMPLETE
     assert statuses(engine) == []  # no scanner data yet
@@ -223,7 +223,7 @@ def test_a_partial_run_never_resolves_and_a_gone_tag_does(store: Engine) -> None
 
 
 def test_an_accepted_vulnerability_resolves_it_only_on_a_complete_run(engine: Engine) -> None:
-    stages = RunStages(NotifySettings())
+    stages = RunStages(Settings())
     rules = default_registry()
     collect(engine, registry_run(), rules, stages=stages)
     collect(engine, report_run(), rules, stages=stages)
@@ -236,7 +236,7 @@ def test_an_accepted_vulnerability_resolves_it_only_on_a_complete_run(engine: En
 
 
 def test_a_critical_without_a_fix_is_not_held(engine: Engine) -> None:
-    stages = RunStages(NotifySettings())
+    stages = RunStages(Settings())
     rules = default_registry()
     collect(engine, registry_run(), rules, stages=stages)
     collect(engine, report_run(fixable=False), rules, stages=stages)

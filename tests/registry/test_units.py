@@ -13,7 +13,7 @@ import pytest
 from collectors.registry.auth import parse_challenge, realm_may_receive_credentials
 from collectors.registry.client import BadResponse, repository_scope, retry_after_seconds
 from collectors.registry.credentials import CredentialError, DockerCredentials
-from collectors.registry.manifests import ImageManifest, Index, parse_manifest, verify_digest
+from collectors.registry.oci_manifests import ImageManifest, Index, parse_manifest, verify_digest
 from collectors.registry.tags import newest, split_tags
 from collectors.registry.target import RegistryTarget, TargetError, parse_registry_url
 from tests.registry.registry_helpers import canonical, config_blob, digest, image_manifest, index_manifest, tiny_layer

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from collectors.k8s.keys import cluster_ref, namespace_ref, object_ref
 from posture.cli.main import main
-from posture.config import NotifySettings
+from posture.config import Settings
 from posture.pipeline import collect
 from posture.records import (
     AssetKind,
@@ -115,9 +115,9 @@ class _Cluster:
         yield RelationRecord(workload, "runs", IMAGE)
 
 
-def _collect(engine: Engine, team_key: str, cluster: _Cluster | None = None) -> None:
-    """Both sources, scored after each run as ``posture collect`` does, with ``team_key`` as the team label."""
-    stages = RunStages(NotifySettings(team_key=team_key))
+def _collect(engine: Engine, team_label: str, cluster: _Cluster | None = None) -> None:
+    """Both sources, scored after each run as ``posture collect`` does, with ``team_label`` as the team label."""
+    stages = RunStages(Settings(team_label=team_label))
     collect(engine, _Source(), RuleRegistry(RULES), now=T0, stages=stages)
     collect(engine, cluster or _Cluster(), RuleRegistry(RULES), now=T1, stages=stages)
 

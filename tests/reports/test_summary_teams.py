@@ -20,7 +20,7 @@ def _team(attrs: Mapping[str, Any], namespace: Mapping[str, Any] | None = None, 
         ),
         AssetNode(2, "k8s-namespace", NAMESPACE, "shop", "k8s-cluster", "eu", namespace or {}),
     ]
-    teams = Estate(nodes, [], team_key=key).groups(1).get("team")
+    teams = Estate(nodes, [], team_label=key).groups(1).get("team")
     return next(iter(teams)) if teams else None
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from posture.acceptance import Acceptance, Scope
 from posture.cli.main import cli
 from posture.clock import utcnow
-from posture.config import NotifySettings
+from posture.config import Settings
 from posture.db import make_engine, read_session, resolve_url, write_session
 from posture.diff import Before, Event, classify
 from posture.migrations import upgrade
@@ -63,7 +63,7 @@ def _changes(engine: Engine, window: Window) -> dict[str, set[str]]:
 
 def test_sequence_of_runs(engine: tuple[str, Engine]) -> None:
     url, eng = engine
-    stages = RunStages(NotifySettings())
+    stages = RunStages(Settings())
     docker = DockerEngine([Container("web", privileged=True), Container("job")])
     report = ScanReport({"CVE-1": (HIGH, None, True), "CVE-2": (HIGH, None, True), "CVE-3": (HIGH, None, False)})
 

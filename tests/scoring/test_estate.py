@@ -71,7 +71,7 @@ def _estate() -> Estate:
     ]
     edges = [Edge(2, "runs", 1), Edge(3, "runs", 1), Edge(4, "runs", 1), Edge(3, "owned-by", 2),
              Edge(4, "owned-by", 2), Edge(6, "runs", 1), Edge(9, "points-to", 1)]
-    return Estate(nodes, edges, team_key="owner")
+    return Estate(nodes, edges, team_label="owner")
 
 
 def test_image_context_joins_everything_that_runs_it() -> None:
@@ -94,7 +94,7 @@ def test_groups_follow_structure_and_image_runners() -> None:
     groups = estate.groups(1)
     assert groups["namespace"] == {"eu/shop"} and groups["cluster"] == {"eu"}
     assert groups["host"] == {"build-host"} and groups["registry"] == {"reg.example:5000"}
-    assert groups["team"] == {"platform"}  # team_key "owner": the container's label, not the k8s "team"
+    assert groups["team"] == {"platform"}  # team_label "owner": the container's label, not the k8s "team"
     assert estate.groups(9) == {"registry": frozenset({"reg.example:5000"})}
     assert estate.members()[("namespace", "eu/shop")] == 4  # workload, two pods, and the image they run
 

@@ -230,7 +230,7 @@ def test_an_image_is_grouped_wherever_it_runs_and_is_held() -> None:
 
 
 # -- teams -------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("attrs", "team_key", "team"), [
+@pytest.mark.parametrize(("attrs", "team_label", "team"), [
     ({"team": "pay"}, "team", None),  # the collector's attribute is its answer, not a second source
     ({"labels": {"example.com/team": "pay"}}, "team", "pay"),  # a prefixed label, as the collector reads it
     ({"labels": {"example.com/team": "pay"}}, "owner", None),
@@ -247,8 +247,8 @@ def test_an_image_is_grouped_wherever_it_runs_and_is_held() -> None:
     ({"pod": {"annotations": {"team": "tpl-ann"}}}, "team", "tpl-ann"),
     ({"pod": "x"}, "team", None),
 ])
-def test_the_team_of_an_asset(attrs: dict[str, Any], team_key: str, team: str | None) -> None:
-    estate = Estate([_node(1, "container", **attrs)], [], team_key=team_key)
+def test_the_team_of_an_asset(attrs: dict[str, Any], team_label: str, team: str | None) -> None:
+    estate = Estate([_node(1, "container", **attrs)], [], team_label=team_label)
     assert estate.groups(1).get("team") == ({team} if team else None)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from posture.cli.main import cli
 from posture.clock import utcnow
-from posture.config import NotifySettings
+from posture.config import Settings
 from posture.db import make_engine, resolve_url, write_session
 from posture.migrations import upgrade
 from posture.model import finding_event_table, finding_table, score_table
@@ -44,7 +44,7 @@ def _events(engine: Engine, fid: int) -> list[Any]:
 
 
 def test_risk_joins_scopes_and_regresses_when_the_image_starts_running_exposed(engine: Engine) -> None:
-    stages = RunStages(NotifySettings())
+    stages = RunStages(Settings())
     report = ScanReport({"CVE-2024-0001": (Severity.CRITICAL, 9.8, True)})
     collect(engine, report, RULES, stages=stages)
     cve = _findings(engine)["VULN:CVE-2024-0001|openssl|3.0.2"]
@@ -70,7 +70,7 @@ def test_risk_joins_scopes_and_regresses_when_the_image_starts_running_exposed(e
 
 
 def test_kev_and_epss_enter_the_score(engine: Engine) -> None:
-    stages = RunStages(NotifySettings())
+    stages = RunStages(Settings())
     collect(engine, ScanReport({"CVE-2024-0001": (Severity.HIGH, None, False),
                                 "CVE-2024-0002": (Severity.HIGH, None, False)}), RULES, stages=stages)
 
@@ -92,7 +92,7 @@ def test_kev_and_epss_enter_the_score(engine: Engine) -> None:
 
 
 def test_snapshot_per_run_with_roll_ups(engine: Engine) -> None:
-    stages = RunStages(NotifySettings())
+    stages = RunStages(Settings())
     collect(engine, DockerEngine([Container("web", privileged=True, team="payments")]), RULES, stages=stages)
     collect(engine, ScanReport({"CVE-2024-0001": (Severity.CRITICAL, 9.8, True)}), RULES, stages=stages)
     with engine.connect() as conn:
@@ -111,7 +111,7 @@ def test_enrich_command_loads_files_and_rescores(tmp_path: Path) -> None:
     eng = make_engine(resolve_url(url))
     upgrade(eng, resolve_url(url))
     collect(eng, ScanReport({"CVE-2024-0001": (Severity.HIGH, None, False)}), RULES,
-            stages=RunStages(NotifySettings()))
+            stages=RunStages(Settings()))
     kev = tmp_path / "kev.json"
     kev.write_text(json.dumps({"vulnerabilities": [{"cveID": "CVE-2024-0001", "dateAdded": "2024-05-01"}]}))
     epss = tmp_path / "epss.csv"

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from collectors.k8s.keys import is_live_cluster
-from collectors.reports.collector import ReportHistory
-from collectors.reports.vulnids import StoredVulnLookup
+from collectors.scanners.collector import ReportHistory
+from collectors.scanners.vulnids import StoredVulnLookup
 from posture.records import Collector
 from posture.secrets import SecretScanner
 
@@ -42,7 +42,7 @@ class SourceContext:
     clusters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: Manifest-set key → the ``--manifests-cluster`` it was last collected under.
     manifest_sets: Mapping[str, str] = field(default_factory=dict)
-    #: The configuration collectors are told of (:meth:`posture.config.NotifySettings.source_settings`).
+    #: The configuration collectors are told of (:meth:`posture.config.Settings.source_settings`).
     settings: Mapping[str, Any] = field(default_factory=dict)
 
     def live_clusters_named(self, name: str) -> tuple[str, ...]:
@@ -50,7 +50,7 @@ class SourceContext:
         return tuple(key for key in self.clusters.get(name, ()) if is_live_cluster(key))
 
     @property
-    def team_key(self) -> str:
+    def team_label(self) -> str:
         """The label or annotation naming the owning team, which the Kubernetes collectors keep."""
         key = self.settings.get("team_label")
         return key if isinstance(key, str) and key else "team"

@@ -20,7 +20,7 @@ import click
 from collectors.docker.collector import DockerCollector
 from collectors.docker.endpoint import DockerEndpoint, EndpointError, from_context, from_env, from_url
 from collectors.docker.snapshot import DockerSnapshotCollector
-from posture.cli.context import PostureError
+from posture.cli.context import CommandError
 from posture.cli.sources import SourceContext
 from posture.records import Collector, CollectorError
 
@@ -77,7 +77,7 @@ def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
     try:
         endpoints = endpoints_from(params, os.environ)
     except EndpointError as exc:
-        raise PostureError(str(exc), 2) from None
+        raise CommandError(str(exc), 2) from None
     workers = int(params.get("docker_workers") or DEFAULT_WORKERS)
     layer_bytes = int(params.get("docker_layer_scan_mb") or 0) * 1024 * 1024
     live: list[Collector] = [
@@ -99,7 +99,7 @@ def snapshot(path: Path, context: SourceContext) -> Collector:
     try:
         collector.check()
     except CollectorError as exc:
-        raise PostureError(str(exc), 2) from None
+        raise CommandError(str(exc), 2) from None
     return collector
 
 

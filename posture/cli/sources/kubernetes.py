@@ -23,7 +23,7 @@ from collectors.k8s.kubeconfig import (
     list_contexts,
 )
 from collectors.k8s.live import DEFAULT_TIMEOUT, LiveCollector
-from posture.cli.context import PostureError
+from posture.cli.context import CommandError
 from posture.cli.sources import SourceContext
 from posture.records import Collector
 
@@ -94,7 +94,7 @@ def _collector(target: ClusterTarget, context: SourceContext, timeout: float) ->
         secrets=context.secrets,
         timeout=timeout,
         stored_vulns=context.stored_vulns,
-        team_key=context.team_key,
+        team_label=context.team_label,
         known_identity=known[0] if len(known) == 1 else None,
     )
 
@@ -103,18 +103,18 @@ def _selected_contexts(path: str, contexts: tuple[str, ...], all_contexts: bool)
     try:
         names, current = list_contexts(path)
     except KubeconfigError as exc:
-        raise PostureError(str(exc), 2) from None
+        raise CommandError(str(exc), 2) from None
     if all_contexts:
         if not names:
-            raise PostureError(f"kubeconfig {path}: no contexts", 2)
+            raise CommandError(f"kubeconfig {path}: no contexts", 2)
         return names
     if contexts:
         unknown = [c for c in contexts if c not in names]
         if unknown:
-            raise PostureError(f"kubeconfig {path}: no context named {', '.join(unknown)}", 2)
+            raise CommandError(f"kubeconfig {path}: no context named {', '.join(unknown)}", 2)
         return list(dict.fromkeys(contexts))
     if current is None or current not in names:
-        raise PostureError(f"kubeconfig {path}: no current context; name one with --kube-context", 2)
+        raise CommandError(f"kubeconfig {path}: no current context; name one with --kube-context", 2)
     return [current]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from collectors.k8s.manifests import DEFAULT_CLUSTER, ManifestCollector, set_paths
-from posture.cli.context import PostureError
+from posture.cli.context import CommandError
 from posture.cli.sources import SourceContext
 from posture.filekinds import special_file
 from posture.records import Collector
@@ -51,10 +51,10 @@ def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
         return []
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        raise PostureError(f"manifests: {missing[0]}: no such file or directory", exit_code=2)
+        raise CommandError(f"manifests: {missing[0]}: no such file or directory", exit_code=2)
     for path in paths:
         if problem := special_file(path, directory_ok=True):
-            raise PostureError(f"manifests: {path}: {problem}", exit_code=2)
+            raise CommandError(f"manifests: {path}: {problem}", exit_code=2)
     cluster = str(params.get("manifests_cluster") or DEFAULT_CLUSTER)
     # The previous release scoped a set by its paths alone, whatever the cluster name: its history is
     # adopted only by the cluster name it was last collected under.
@@ -66,6 +66,6 @@ def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
             name=params.get("manifests_name") or None,
             adopt_legacy=adopt,
             secrets=context.secrets,
-            team_key=context.team_key,
+            team_label=context.team_label,
         )
     ]

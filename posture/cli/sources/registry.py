@@ -16,8 +16,8 @@ import click
 from sqlmodel import Session
 
 from collectors.registry import Policy, RegistryCollector, RegistryTarget, TargetError, parse_registry_url
-from collectors.registry.manifests import INDEX_TYPES
-from posture.cli.context import PostureError
+from collectors.registry.oci_manifests import INDEX_TYPES
+from posture.cli.context import CommandError
 from posture.cli.sources import SourceContext
 from posture.records import Collector
 from posture.store import source_state
@@ -128,7 +128,7 @@ def build(params: Mapping[str, Any], context: SourceContext) -> list[Collector]:
     try:
         targets = targets_from(params)
     except TargetError as exc:
-        raise PostureError(str(exc), 2) from None
+        raise CommandError(str(exc), 2) from None
     return [
         RegistryCollector(t, context.secrets, known_digests=context.known_digests, known_tags=context.known_tags)
         for t in targets

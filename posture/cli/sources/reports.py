@@ -10,7 +10,7 @@ is neither in it nor on the command line refuses the whole command before anythi
 
 :func:`stored_vulns` is the store side of cross-scanner deduplication: the VULN findings already
 filed on a report's artifacts, so a scanner that knows a vulnerability only by its GHSA meets the
-finding another scanner filed under the CVE (see :mod:`collectors.reports.vulnids`).
+finding another scanner filed under the CVE (see :mod:`collectors.scanners.vulnids`).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import click
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from collectors.reports import FORMATS, ReportCollector, ScanCollector
-from collectors.reports.collector import ReportHistory
-from collectors.reports.model import DEFAULT_CLUSTER, IdentityError, cluster_key
-from collectors.reports.vulnids import StoredVuln, StoredVulnLookup
-from posture.cli.context import PostureError
+from collectors.scanners import FORMATS, ReportCollector, ScanCollector
+from collectors.scanners.collector import ReportHistory
+from collectors.scanners.parsed import DEFAULT_CLUSTER, IdentityError, cluster_key
+from collectors.scanners.vulnids import StoredVuln, StoredVulnLookup
+from posture.cli.context import CommandError
 from posture.cli.sources import SourceContext
 from posture.coverage import FULL, Coverage, severities_at_least
 from posture.db import read_session
@@ -166,11 +166,11 @@ def live_clusters(context: SourceContext) -> dict[str, tuple[str, ...]]:
 
 def report_cluster(name: str, live: Mapping[str, tuple[str, ...]]) -> str:
     """``--report-cluster``: the identity of the one live cluster known by ``name``, else ``name``
-    (:func:`~collectors.reports.model.cluster_key`); a name two live clusters share is refused."""
+    (:func:`~collectors.scanners.parsed.cluster_key`); a name two live clusters share is refused."""
     try:
         return cluster_key(name, live, "--report-cluster")
     except IdentityError as exc:
-        raise PostureError(str(exc), 2) from None
+        raise CommandError(str(exc), 2) from None
 
 
 #: Reports read for their identity stay decoded for their run up to this many bytes in all; past it
@@ -196,11 +196,11 @@ def check_identities(collectors: Sequence[ReportCollector]) -> None:
         try:
             identity = collector.identify(keep)
         except IdentityError as exc:
-            raise PostureError(str(exc), 2) from None
+            raise CommandError(str(exc), 2) from None
         if identity is None:
             continue
         if identity in named:
-            raise PostureError(
+            raise CommandError(
                 f"{collector.name}: {named[identity]} is given the same name and is the same kind of report; "
                 "collect each with its own --report-name/--report-host",
                 2,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from collectors.reports.fields import (
+from collectors.scanners.fields import (
     DESCRIPTION_MAX,
     as_dict,
     as_float,
@@ -25,7 +25,7 @@ from collectors.reports.fields import (
     severity_of,
     strs,
 )
-from collectors.reports.model import (
+from collectors.scanners.parsed import (
     Artifact,
     ParseContext,
     ParsedReport,
@@ -37,7 +37,7 @@ from collectors.reports.model import (
     normalize_check_id,
     short_hash,
 )
-from collectors.reports.trivy import secret_discriminator, trivy_cvss
+from collectors.scanners.trivy import secret_discriminator, trivy_cvss
 from posture.records import AssetRef, CollectorError
 from posture.rules.scanner import SCAN_MISCONFIG, SCAN_RBAC, SCAN_SECRET
 from posture.taxonomy import TRIVY, Severity

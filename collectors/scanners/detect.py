@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from collectors.reports import cyclonedx, dockerbench, grype, kubebench, operator, sarif, trivy, trivy_k8s
-from collectors.reports.fields import as_str
-from collectors.reports.model import Artifact, ParseContext, ParsedReport
+from collectors.scanners import cyclonedx, dockerbench, grype, kubebench, operator, sarif, trivy, trivy_k8s
+from collectors.scanners.fields import as_str
+from collectors.scanners.parsed import Artifact, ParseContext, ParsedReport
 from posture.records import CollectorError
 
 Parser = Callable[[list[Any], ParseContext], ParsedReport]
@@ -92,7 +92,7 @@ def _items(doc: dict[str, Any]) -> list[Any]:
 
 def identify(docs: list[Any], report_format: str, context: ParseContext) -> Artifact | None:
     """What the report will be keyed by when its format may need a name from the command line (raising
-    :class:`~collectors.reports.model.IdentityError` when that name is missing); None when the report
+    :class:`~collectors.scanners.parsed.IdentityError` when that name is missing); None when the report
     names itself, or is malformed (its parser says how, in its own failed run)."""
     identifier = IDENTIFIERS.get(report_format)
     if identifier is None or len(docs) != 1 or (report_format != "kube-bench" and not isinstance(docs[0], dict)):

@@ -11,9 +11,9 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from collectors.reports import ReportCollector
-from collectors.reports.collector import ReportHistory, parse_report
-from collectors.reports.model import ParseContext
+from collectors.scanners import ReportCollector
+from collectors.scanners.collector import ReportHistory, parse_report
+from collectors.scanners.parsed import ParseContext
 from posture.cli.main import cli
 from posture.cli.sources.reports import report_history
 from posture.db import make_engine, read_session, resolve_url

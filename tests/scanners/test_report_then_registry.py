@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from collectors.reports import ReportCollector
+from collectors.scanners import ReportCollector
 from posture.cli.main import cli
 from posture.db import make_engine, read_session, resolve_url
 from posture.model import asset_table, finding_table

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from collectors.reports.fields import as_dict, as_str, dicts, strs
-from collectors.reports.model import (
+from collectors.scanners.fields import as_dict, as_str, dicts, strs
+from collectors.scanners.parsed import (
     DEFAULT_CLUSTER,
     Artifact,
     ParseContext,
@@ -22,7 +22,7 @@ from collectors.reports.model import (
     cluster_key,
     k8s_object,
 )
-from collectors.reports.trivy import add_result, metadata_image
+from collectors.scanners.trivy import add_result, metadata_image
 from posture.coverage import Coverage
 from posture.records import AssetKind, CollectorError
 from posture.rules.scanner import SCAN_RBAC

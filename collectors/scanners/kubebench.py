@@ -5,15 +5,15 @@ each control has ``tests[].results[]`` with ``test_number``, ``test_desc``, ``st
 ``remediation``. ``FAIL`` is a failed automated check, ``WARN`` a manual one to review (kept at low
 severity). ``audit`` commands and ``actual_value`` are not kept: they echo process command lines,
 which can carry tokens. The output names no node (kube-bench reads ``NODE_NAME`` only for its AWS
-Security Hub output), so the node is the one ``--report-host`` names (:func:`~collectors.reports.model.bench_host`).
+Security Hub output), so the node is the one ``--report-host`` names (:func:`~collectors.scanners.parsed.bench_host`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from collectors.reports.fields import DESCRIPTION_MAX, as_dict, as_list, as_str, clean, compact, dicts
-from collectors.reports.model import Artifact, ParseContext, ParsedReport, ReportBuilder, bench_host
+from collectors.scanners.fields import DESCRIPTION_MAX, as_dict, as_list, as_str, clean, compact, dicts
+from collectors.scanners.parsed import Artifact, ParseContext, ParsedReport, ReportBuilder, bench_host
 from posture.records import CollectorError
 from posture.rules.scanner import SCAN_CIS_K8S
 from posture.taxonomy import CIS_K8S, Severity

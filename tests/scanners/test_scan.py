@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors.reports import ScanCollector
-from collectors.reports.scan import scanner_command
+from collectors.scanners import ScanCollector
+from collectors.scanners.scan import scanner_command
 from posture.records import CollectorError, ObservationRecord
 from posture.secrets import SecretScanner
 

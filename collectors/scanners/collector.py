@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from collectors.reports.detect import PARSERS, detect, identify
-from collectors.reports.model import DEFAULT_CLUSTER, ParseContext, ParsedReport
-from collectors.reports.reader import (
+from collectors.scanners.detect import PARSERS, detect, identify
+from collectors.scanners.parsed import DEFAULT_CLUSTER, ParseContext, ParsedReport
+from collectors.scanners.reader import (
     DEFAULT_LIMITS,
     STDIN,
     Limits,
@@ -36,7 +36,7 @@ from collectors.reports.reader import (
     load_documents,
     read_bytes,
 )
-from collectors.reports.vulnids import StoredVulnLookup
+from collectors.scanners.vulnids import StoredVulnLookup
 from posture.coverage import FULL, Coverage
 from posture.gcpause import gc_paused
 from posture.records import CollectorError, Problem, Record, ScopeKind, ScopeRef
@@ -111,7 +111,7 @@ class ReportCollector:
     ) -> None:
         """``history``: scope name → what earlier runs of it ingested. ``host``, ``artifact_name``
         and ``namespaces`` are what the command line says the report describes (see
-        :class:`~collectors.reports.model.ParseContext`); ``stated`` what it says the scanner
+        :class:`~collectors.scanners.parsed.ParseContext`); ``stated`` what it says the scanner
         left out (``--report-severity`` and the like), which the report itself does not show.
 
         ``stored_vulns`` is called once, when the report is parsed (at the start of its run, not
@@ -145,7 +145,7 @@ class ReportCollector:
     def identify(self, keep: Callable[[int], bool] = lambda _size: False) -> str | None:
         """Read the report now to check that what it describes is known, so that a missing
         ``--report-name``/``--report-host`` refuses the whole command before any run starts
-        (:class:`~collectors.reports.model.IdentityError`). Returns ``<format>:<key>`` when that
+        (:class:`~collectors.scanners.parsed.IdentityError`). Returns ``<format>:<key>`` when that
         identity is a command-line name (two reports of one command must not share one), else None.
         A file that cannot be read is left for its run to fail, with the same one line.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collectors.reports.fields import (
+from collectors.scanners.fields import (
     DESCRIPTION_MAX,
     as_dict,
     as_float,
@@ -22,7 +22,7 @@ from collectors.reports.fields import (
     severity_of,
     strs,
 )
-from collectors.reports.model import (
+from collectors.scanners.parsed import (
     Artifact,
     ParseContext,
     ParsedReport,

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
 
-from collectors.reports.fields import (
+from collectors.scanners.fields import (
     DESCRIPTION_MAX,
     as_dict,
     as_float,
@@ -24,7 +24,7 @@ from collectors.reports.fields import (
     dicts,
     severity_of,
 )
-from collectors.reports.model import (
+from collectors.scanners.parsed import (
     Artifact,
     ParseContext,
     ParsedReport,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from collectors.reports.fields import (
+from collectors.scanners.fields import (
     DESCRIPTION_MAX,
     as_dict,
     as_float,
@@ -24,7 +24,7 @@ from collectors.reports.fields import (
     severity_of,
     strs,
 )
-from collectors.reports.model import (
+from collectors.scanners.parsed import (
     Artifact,
     ParseContext,
     ParsedReport,

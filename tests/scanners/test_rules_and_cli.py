@@ -8,7 +8,7 @@ from typing import Any
 import click
 from click.testing import CliRunner
 
-from collectors.reports import ReportCollector, ScanCollector
+from collectors.scanners import ReportCollector, ScanCollector
 from posture.cli.sources import SourceContext
 from posture.cli.sources import reports as source
 from posture.rules import scanner

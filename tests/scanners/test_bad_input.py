@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from collectors.reports import ReportCollector
-from collectors.reports.reader import Limits
+from collectors.scanners import ReportCollector
+from collectors.scanners.reader import Limits
 from posture.db import read_session
 from posture.model import asset_table, finding_table
 from posture.pipeline import collect
@@ -173,7 +173,7 @@ def test_entries_without_identity_are_problems_not_errors(tmp_path: Path, data: 
 
 _MEASURE = """
 import resource, sys
-from collectors.reports.reader import read_bytes
+from collectors.scanners.reader import read_bytes
 from posture.records import CollectorError
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:

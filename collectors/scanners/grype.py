@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from collectors.reports.fields import DESCRIPTION_MAX, as_dict, as_float, as_str, dicts, severity_of, strs
-from collectors.reports.model import (
+from collectors.scanners.fields import DESCRIPTION_MAX, as_dict, as_float, as_str, dicts, severity_of, strs
+from collectors.scanners.parsed import (
     Artifact,
     ParseContext,
     ParsedReport,

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from collectors.reports import ReportCollector, parse_report
-from collectors.reports.model import ParseContext
-from collectors.reports.vulnids import StoredIds, StoredVuln, StoredVulnLookup
+from collectors.scanners import ReportCollector, parse_report
+from collectors.scanners.parsed import ParseContext
+from collectors.scanners.vulnids import StoredIds, StoredVuln, StoredVulnLookup
 from posture.cli.main import cli
 from posture.cli.sources.reports import stored_vulns
 from posture.db import make_engine, read_session, resolve_url

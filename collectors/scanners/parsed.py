@@ -4,7 +4,7 @@ Parsers translate their format into :class:`Artifact` (what was scanned), :class
 scanner's line about one vulnerability in one package) and plain findings; :class:`ReportBuilder`
 merges them. A vulnerability's identity is (canonical id, package, installed version) on the
 artifact: the canonical id is the id a stored finding of that package already uses when it shares
-any id with this one, else a CVE over a GHSA over a distribution id (:mod:`collectors.reports.vulnids`),
+any id with this one, else a CVE over a GHSA over a distribution id (:mod:`collectors.scanners.vulnids`),
 so Trivy's CVE line and Grype's GHSA line about the same package meet on one fingerprint whichever
 report comes first, and the other ids become aliases. Nothing that moves between scans (severity,
 score, description, time) is part of an identity.
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from collectors.k8s.keys import asset_kind, display_name, object_key
-from collectors.reports.fields import DESCRIPTION_MAX, LIST_MAX, clean, compact, digest_of, report_time
-from collectors.reports.vulnids import (
+from collectors.scanners.fields import DESCRIPTION_MAX, LIST_MAX, clean, compact, digest_of, report_time
+from collectors.scanners.vulnids import (
     StoredIds,
     StoredVulnLookup,
     canonical_id,
@@ -343,7 +343,7 @@ class ParsedReport:
     relations: list[RelationRecord]
     observations: list[ObservationRecord]
     problems: list[Problem]
-    #: When the scanner made the report (:func:`~collectors.reports.fields.report_time`); "" when it does not say.
+    #: When the scanner made the report (:func:`~collectors.scanners.fields.report_time`); "" when it does not say.
     report_time: str = ""
     #: Scope names the previous release gave this report's source, where they were its alone.
     legacy_scopes: tuple[str, ...] = ()

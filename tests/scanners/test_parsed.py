@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collectors.reports.model import canonical_package, image_artifact, normalize_check_id, prefer_sources
-from collectors.reports.vulnids import canonical_id
+from collectors.scanners.parsed import canonical_package, image_artifact, normalize_check_id, prefer_sources
+from collectors.scanners.vulnids import canonical_id
 from posture.records import AssetKind
 from posture.vulnids import normalize_vuln_id
 

@@ -13,7 +13,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from collectors.reports import ReportCollector
+from collectors.scanners import ReportCollector
 from posture.db import read_session
 from posture.model import finding_table
 from posture.pipeline import collect
@@ -21,7 +21,7 @@ from posture.records import ObservationRecord
 from posture.rules.base import RuleRegistry
 from posture.secrets import SecretScanner
 from posture.taxonomy import RunStatus
-from tests.reports.corpus import DATA
+from tests.scanners.corpus import DATA
 
 CORPUS = sorted(p for p in DATA.rglob("*") if p.is_file() and p.parent.name != "crafted" and p.suffix != ".md")
 RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}

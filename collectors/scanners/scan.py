@@ -13,11 +13,11 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from collectors.reports.collector import parse_report
-from collectors.reports.fields import clean
-from collectors.reports.model import ParseContext, ParsedReport
-from collectors.reports.reader import DEFAULT_LIMITS, Limits
-from collectors.reports.vulnids import StoredVulnLookup
+from collectors.scanners.collector import parse_report
+from collectors.scanners.fields import clean
+from collectors.scanners.parsed import ParseContext, ParsedReport
+from collectors.scanners.reader import DEFAULT_LIMITS, Limits
+from collectors.scanners.vulnids import StoredVulnLookup
 from posture.coverage import FULL, Coverage
 from posture.records import CollectorError, Record, ScopeKind, ScopeRef
 from posture.secrets import SecretScanner

@@ -13,15 +13,15 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collectors.reports.collector import parse_report
-from collectors.reports.detect import FORMATS, PARSERS, detect
-from collectors.reports.model import ParseContext, ParsedReport
-from collectors.reports.reader import load_documents
+from collectors.scanners.collector import parse_report
+from collectors.scanners.detect import FORMATS, PARSERS, detect
+from collectors.scanners.parsed import ParseContext, ParsedReport
+from collectors.scanners.reader import load_documents
 from posture.acceptance import Acceptance
 from posture.records import AssetRecord, CollectorError, ObservationRecord, Problem, RelationRecord
 from posture.secrets import SecretScanner
 from posture.taxonomy import Severity
-from tests.reports.corpus import DATA
+from tests.scanners.corpus import DATA
 
 CONTEXT = ParseContext("fuzz.json", "fuzz", SecretScanner(b"posture-fuzz-key-0123456789"), "fuzz-cluster")
 REAL = {
@@ -29,7 +29,7 @@ REAL = {
     for p in sorted(DATA.rglob("*"))
     if p.is_file() and p.suffix in (".json", ".sarif", ".yaml") and p.name != "kev.json"
 }
-# More examples locally: POSTURE_FUZZ_EXAMPLES=2000 pytest tests/reports/test_fuzz.py
+# More examples locally: POSTURE_FUZZ_EXAMPLES=2000 pytest tests/scanners/test_fuzz.py
 FUZZ = settings(
     max_examples=int(os.environ.get("POSTURE_FUZZ_EXAMPLES", "100")),
     deadline=None,

@@ -1,4 +1,5 @@
-"""Manifest documents: the four media types a registry serves for an image, parsed defensively.
+"""OCI manifests: the four media types a registry serves for an image, parsed defensively (named apart
+from collectors/k8s/manifests.py, which reads Kubernetes manifest files).
 
 Every digest and name read from a registry is untrusted: a digest is used in a URL path only
 after it matched :data:`DIGEST`, and a body is accepted only if its sha256 matches the digest the

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from collectors.reports.fields import DESCRIPTION_MAX, as_str, clean, compact, dicts, strs
-from collectors.reports.model import Artifact, ParseContext, ParsedReport, ReportBuilder, bench_host
+from collectors.scanners.fields import DESCRIPTION_MAX, as_str, clean, compact, dicts, strs
+from collectors.scanners.parsed import Artifact, ParseContext, ParsedReport, ReportBuilder, bench_host
 from posture.records import CollectorError
 from posture.rules.scanner import SCAN_CIS_DOCKER
 from posture.taxonomy import CIS_DOCKER, Severity

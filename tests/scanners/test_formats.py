@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
-from collectors.reports import FORMATS, ReportCollector
-from collectors.reports.detect import detect
-from collectors.reports.reader import load_documents, read_bytes
+from collectors.scanners import FORMATS, ReportCollector
+from collectors.scanners.detect import detect
+from collectors.scanners.reader import load_documents, read_bytes
 from posture.records import AssetKind, AssetRecord, ObservationRecord, Problem
 from posture.secrets import SecretScanner
 
