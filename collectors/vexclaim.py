@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from collectors.scanners.fields import clean
-from posture.acceptance import VEX, Acceptance, Scope
+from posture.acceptance import VEX, Acceptance, Reach
 
 SOURCE = VEX
 #: The statuses that accept a risk: OpenVEX and Trivy ``not_affected``, CycloneDX also ``false_positive``.
@@ -74,7 +74,7 @@ def accept(claim: Claim, owner: str, origin: str) -> Acceptance:
     if detail:
         reason += f" ({detail})"
     return Acceptance(
-        scope=Scope(vuln_id=claim.vuln_id, aliases=claim.aliases, asset=product.asset, package=product.package,
+        scope=Reach(vuln_id=claim.vuln_id, aliases=claim.aliases, asset=product.asset, package=product.package,
                     version=product.version if product.package else None),
         reason=clean(reason),
         owner=clean(owner)[:256],

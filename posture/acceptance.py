@@ -1,8 +1,12 @@
-"""What an accepted risk covers: one scope, decided here and nowhere else.
+"""What an accepted risk covers (its *reach*), decided here and nowhere else.
+
+The class is :class:`Reach`, not "scope": a *source scope* is what one collection run reads
+(``posture.records.ScopeRef``, the ``scope`` table), a different thing. An acceptance's field and the
+exceptions file still say ``scope`` for its reach, as the files users write always have.
 
 A person (in the TUI, on the command line or in an exceptions file) or a VEX document accepts a
-risk on a :class:`Scope`. Every field that is set must hold for a finding to be covered; a field
-left unset does not restrict. So "CVE-2021-44228 on this image" is ``Scope(vuln_id=..., asset=...)``
+risk on a :class:`Reach`. Every field that is set must hold for a finding to be covered; a field
+left unset does not restrict. So "CVE-2021-44228 on this image" is ``Reach(vuln_id=..., asset=...)``
 and covers that vulnerability (under any of its aliases: a GHSA or distribution id of the same flaw)
 on that image, and never another vulnerability of the same rule ``VULN`` on the same image: the
 exception names what was accepted, not the rule that happened to report it.
@@ -33,7 +37,7 @@ GROUP_FIELDS: tuple[str, ...] = ("cluster", "host", "team")
 
 
 @dataclass(frozen=True)  # no slots: its derived values are cached (a run checks a scope many times)
-class Scope:
+class Reach:
     """What one acceptance covers: the conjunction of the fields that are set (at least one)."""
 
     fingerprint: str | None = None  # exactly one finding
@@ -88,10 +92,10 @@ class Scope:
         return " · ".join(parts)
 
 
-#: How much each field narrows a scope (:attr:`Scope.specificity`); a group or pattern counts 2.
+#: How much each field narrows a scope (:attr:`Reach.specificity`); a group or pattern counts 2.
 _WEIGHTS = {"fingerprint": 64, "vuln_id": 16, "package": 8, "asset": 8, "rule_id": 4}
 #: The fields of a scope that restrict what it covers (``aliases`` only widens ``vuln_id``).
-_SCOPE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Scope) if f.name != "aliases")
+_SCOPE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Reach) if f.name != "aliases")
 
 
 @dataclass(frozen=True)  # no slots: ``vuln_ids`` is cached (every exception of the vulnerability reads it)
@@ -130,7 +134,7 @@ def _known_ids(stated: object, aliases: tuple[object, ...]) -> frozenset[str]:
 GroupsOf = Callable[[Candidate], Mapping[str, Iterable[str]]]
 
 
-def covers(scope: Scope, until_fix: bool, finding: Candidate, groups_of: GroupsOf | None = None) -> bool:
+def covers(scope: Reach, until_fix: bool, finding: Candidate, groups_of: GroupsOf | None = None) -> bool:
     """Whether an acceptance of ``scope`` covers ``finding`` (every field set holds)."""
     if until_fix and finding.fix_available:
         return False
@@ -158,7 +162,7 @@ def covers(scope: Scope, until_fix: bool, finding: Candidate, groups_of: GroupsO
     return True
 
 
-def silences_new(scope: Scope, severity: Severity) -> bool:
+def silences_new(scope: Reach, severity: Severity) -> bool:
     """Whether a finding that arrives already accepted under ``scope`` may go unannounced.
 
     An acceptance that names the finding or its vulnerability was made knowing this very risk: a new
@@ -187,7 +191,7 @@ class Acceptance:
     the document says otherwise).
     """
 
-    scope: Scope
+    scope: Reach
     reason: str
     owner: str
     source: str

@@ -24,11 +24,11 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from collectors.yamlaliases import BudgetLoader
-from posture.acceptance import Acceptance, Scope
+from posture.acceptance import Acceptance, Reach
 
 VERSION = 1
 
-#: A file field naming a scope dimension → the :class:`~posture.acceptance.Scope` field it sets.
+#: A file field naming a scope dimension → the :class:`~posture.acceptance.Reach` field it sets.
 SCOPE_FIELDS: dict[str, str] = {
     "finding": "fingerprint",
     "vulnerability": "vuln_id",
@@ -195,7 +195,7 @@ def _entry(loader: BudgetLoader, node: Node, path: str) -> Entry:
         raise _Problem(fields["until_fix"][0], "give either 'expires' or 'until_fix: true', not both")
     aliases = _aliases(loader, fields["aliases"][1]) if "aliases" in fields else ()
     try:
-        scope = Scope(aliases=aliases, **{SCOPE_FIELDS[k]: v for k, v in text.items() if k in SCOPE_FIELDS})
+        scope = Reach(aliases=aliases, **{SCOPE_FIELDS[k]: v for k, v in text.items() if k in SCOPE_FIELDS})
     except ValueError as exc:
         raise _Problem(node, str(exc)) from None
     acceptance = Acceptance(

@@ -190,7 +190,7 @@ class FindingEvent(SQLModel, table=True):
 
 
 class RiskException(SQLModel, table=True):
-    """An accepted risk: its scope (:class:`posture.acceptance.Scope`, every column set must hold), who
+    """An accepted risk: its reach (:class:`posture.acceptance.Reach`, every column set must hold), who
     accepted it, why and until when, and where it was decided (``source``: tui, cli, file or vex;
     ``source_key``: its identity there, so a file or VEX document applied again updates it)."""
 

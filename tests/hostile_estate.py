@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from sqlalchemy import text
 
-from posture.acceptance import Acceptance, Scope
+from posture.acceptance import Acceptance, Reach
 from posture.clock import utcnow
 from posture.db import make_engine, resolve_url, write_session
 from posture.store.exceptions import create_exception
@@ -115,7 +115,7 @@ def accept_one_rule(url: str) -> None:
         with write_session(engine) as session:
             rule_id = session.execute(text("SELECT rule_id FROM finding ORDER BY risk DESC LIMIT 1")).scalar_one()
             now = utcnow()
-            create_exception(session, Acceptance(Scope(rule_id=rule_id), hostile("accepted"), hostile("alice"), "cli",
+            create_exception(session, Acceptance(Reach(rule_id=rule_id), hostile("accepted"), hostile("alice"), "cli",
                                                   expires_at=now + timedelta(seconds=1)), now)
     finally:
         engine.dispose()

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from posture.acceptance import Acceptance, Scope
+from posture.acceptance import Acceptance, Reach
 from posture.config import Settings
 from posture.db import read_session, write_session
 from posture.model import finding_table
@@ -37,7 +37,7 @@ Clock = Callable[[], datetime]
 class AcceptRequest:
     """What the operator chose in the accept-risk form: the scope, why, who, and until when (a date or a fix)."""
 
-    scope: Scope
+    scope: Reach
     reason: str
     owner: str
     expires_at: datetime | None
@@ -65,7 +65,7 @@ class ExceptionRow:
     """One exception in force, as the exceptions screen lists it."""
 
     id: int
-    scope: Scope
+    scope: Reach
     reason: str
     owner: str
     source: str
@@ -157,7 +157,7 @@ class Store:
             return window, diff.load_diff(session, window), diff.window_notes(session, window)
 
     # -- accepted risks ------------------------------------------------------------------------
-    def preview(self, scope: Scope, until_fix: bool, limit: int = 5) -> Preview:
+    def preview(self, scope: Reach, until_fix: bool, limit: int = 5) -> Preview:
         """The open findings an exception of ``scope`` would accept now (the dialog shows them before saving)."""
         with read_session(self.engine) as session:
             ids = would_cover(session, scope, until_fix)

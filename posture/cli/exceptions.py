@@ -18,7 +18,7 @@ from typing import Any
 import click
 from sqlmodel import Session
 
-from posture.acceptance import Acceptance, Scope
+from posture.acceptance import Acceptance, Reach
 from posture.cli.context import AppContext, CommandError, db_option, pass_app
 from posture.cli.delivery import notify_settings
 from posture.cli.durations import Duration, parse_duration
@@ -172,7 +172,7 @@ def add_command(app: AppContext, /, owner: str, reason: str, expires: str | None
     now = utcnow()
     try:
         fields = {SCOPE_FIELDS[k]: v for k, v in scope.items() if v}
-        acceptance = Acceptance(Scope(aliases=aliases, **fields), reason, owner, "cli",
+        acceptance = Acceptance(Reach(aliases=aliases, **fields), reason, owner, "cli",
                                 expires_at=_expiry(expires, now) if expires else None, until_fix=until_fix)
         settings = notify_settings(app)
         with write_session(app.engine_for_write()) as session:

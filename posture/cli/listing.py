@@ -8,7 +8,7 @@ from typing import Any
 import click
 from sqlmodel import Session
 
-from posture.acceptance import Scope
+from posture.acceptance import Reach
 from posture.cli.context import AppContext, CommandError, db_option, pass_app
 from posture.cli.gate import EXIT_GATE, enforce, fail_on_option
 from posture.cli.output import SEVERITY_STYLE, cell, console, emit, table, write_json
@@ -131,7 +131,7 @@ def _scoped(
     (one meaning of "namespace" and "team" for listings, gates and accepted risk); None: not asked."""
     if not (asset or namespace or team):
         return None
-    scope = Scope(asset=asset, namespace=namespace, team=team)
+    scope = Reach(asset=asset, namespace=namespace, team=team)
     return frozenset(would_cover(session, scope, team_label=team_label, statuses=tuple(FindingStatus)))
 
 

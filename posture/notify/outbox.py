@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from posture.acceptance import Scope, silences_new
+from posture.acceptance import Reach, silences_new
 from posture.config import Settings
 from posture.coverage import describe
 from posture.model import (
@@ -359,7 +359,7 @@ def _silenced(change: FindingChange, exceptions: Mapping[int, Mapping[str, Any]]
     exc = exceptions.get(change.finding_id)
     if change.event not in _ARRIVALS or exc is None:
         return False
-    return silences_new(Scope(**exc["scope_fields"]), Severity(change.severity))
+    return silences_new(Reach(**exc["scope_fields"]), Severity(change.severity))
 
 
 #: The roll-up dimensions a message line names (the asset's place and its owner).

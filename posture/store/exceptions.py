@@ -6,7 +6,7 @@ matching cheap: exceptions are indexed by the fields that name one thing (findin
 rule, asset), so a run checks each finding against the few exceptions that could cover it, not all.
 
 When several exceptions cover a finding the narrowest is its exception
-(:attr:`posture.acceptance.Scope.specificity`). When one ends (revoked, expired), its findings are
+(:attr:`posture.acceptance.Reach.specificity`). When one ends (revoked, expired), its findings are
 matched again: a finding another exception still covers moves to it and stays accepted; the others
 reopen, each with one history event naming why.
 """
@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from posture.acceptance import GROUP_FIELDS, Acceptance, Candidate, Scope, covers
+from posture.acceptance import GROUP_FIELDS, Acceptance, Candidate, Reach, covers
 from posture.model import (
     RiskException,
     alias_table,
@@ -46,13 +46,13 @@ class Active:
     """An exception in force: its id, scope and whether it ends for a finding once a fix exists."""
 
     id: int
-    scope: Scope
+    scope: Reach
     until_fix: bool
 
 
-def scope_of(row: Any) -> Scope:
+def scope_of(row: Any) -> Reach:
     """The scope a stored exception row states (any object with its columns as attributes)."""
-    return Scope(
+    return Reach(
         fingerprint=row.fingerprint,
         vuln_id=row.vuln_id,
         aliases=tuple(row.aliases or ()),
@@ -303,7 +303,7 @@ def _stored_candidates(session: Session, where: Any) -> list[tuple[int, Candidat
     ]
 
 
-def _narrowing(scope: Scope, statuses: Collection[FindingStatus]) -> Any:
+def _narrowing(scope: Reach, statuses: Collection[FindingStatus]) -> Any:
     """A SQL pre-filter for the findings ``scope`` could cover (only on columns it names exactly)."""
     F, A, L = finding_table.c, asset_table.c, alias_table.c
     where: Any = F.status.in_([s.value for s in statuses])
@@ -317,7 +317,7 @@ def _narrowing(scope: Scope, statuses: Collection[FindingStatus]) -> Any:
     return where
 
 
-def would_cover(session: Session, scope: Scope, until_fix: bool = False, team_label: str = "team",
+def would_cover(session: Session, scope: Reach, until_fix: bool = False, team_label: str = "team",
                 statuses: Collection[FindingStatus] = (FindingStatus.OPEN,)) -> list[int]:
     """The open findings an exception of ``scope`` would accept now (the TUI shows them before saving);
     with ``statuses`` also accepted ones (whether a file's entry matches anything still there)."""

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from posture.acceptance import Acceptance, Scope
+from posture.acceptance import Acceptance, Reach
 from posture.clock import utcnow
 from posture.config import Channel, Settings
 from posture.coverage import FULL, Coverage
@@ -85,7 +85,7 @@ def _status(engine: Engine) -> dict[tuple[str, str], tuple[str, int | None]]:
         return {(key, evidence["vulnerability"]): (status, exc) for key, evidence, status, exc in rows}
 
 
-def _accept(engine: Engine, scope: Scope, now: datetime | None = None, **kwargs: Any) -> int:
+def _accept(engine: Engine, scope: Reach, now: datetime | None = None, **kwargs: Any) -> int:
     now = now or utcnow()
     with write_session(engine) as s:
         return create_exception(s, Acceptance(scope, "not reachable here", "alice", "cli", **kwargs), now)
@@ -100,8 +100,8 @@ def test_one_cve_accepted_covers_exactly_it_and_its_aliases_on_the_chosen_image(
     everything = (Vuln(LOG4J), Vuln(SSH), Vuln(GHSA, aliases=(GHSA_CVE,)))
     _run(engine, WEB, *everything)
     _run(engine, API, *everything)
-    log4j = _accept(engine, Scope(vuln_id=LOG4J, asset=WEB))
-    glibc = _accept(engine, Scope(vuln_id=GHSA_CVE, asset="web:1.0"))  # the image by name; the flaw by its CVE
+    log4j = _accept(engine, Reach(vuln_id=LOG4J, asset=WEB))
+    glibc = _accept(engine, Reach(vuln_id=GHSA_CVE, asset="web:1.0"))  # the image by name; the flaw by its CVE
     expected = {
         (WEB, LOG4J): ("accepted", log4j), (WEB, SSH): ("open", None), (WEB, GHSA): ("accepted", glibc),
         (API, LOG4J): ("open", None), (API, SSH): ("open", None), (API, GHSA): ("open", None),
@@ -115,7 +115,7 @@ def test_one_cve_accepted_covers_exactly_it_and_its_aliases_on_the_chosen_image(
 
 def test_a_new_cve_on_an_image_with_an_accepted_one_is_announced_as_new(engine: Engine) -> None:
     _run(engine, WEB, Vuln(LOG4J))
-    _accept(engine, Scope(vuln_id=LOG4J, asset=WEB))
+    _accept(engine, Reach(vuln_id=LOG4J, asset=WEB))
     _run(engine, WEB, Vuln(LOG4J), Vuln(XZ, Severity.CRITICAL))
     assert _status(engine)[(WEB, XZ)] == ("open", None)
     new = _outbox(engine, "new")
@@ -128,8 +128,8 @@ def test_a_new_cve_on_an_image_with_an_accepted_one_is_announced_as_new(engine: 
 def test_new_risk_under_a_broad_exception_is_announced_as_accepted_and_one_it_names_is_not(engine: Engine) -> None:
     _run(engine, WEB, Vuln(LOG4J))
     _run(engine, API, Vuln(SSH))
-    broad = _accept(engine, Scope(asset=WEB))  # "this image": made before the next CVEs existed
-    _accept(engine, Scope(vuln_id=SSH))  # this vulnerability everywhere: its next sightings were accepted too
+    broad = _accept(engine, Reach(asset=WEB))  # "this image": made before the next CVEs existed
+    _accept(engine, Reach(vuln_id=SSH))  # this vulnerability everywhere: its next sightings were accepted too
     _run(engine, WEB, Vuln(LOG4J), Vuln(XZ, Severity.CRITICAL), Vuln("CVE-2024-0001", Severity.MEDIUM),
          Vuln(SSH, Severity.CRITICAL))
     status = _status(engine)
@@ -144,7 +144,7 @@ def test_new_risk_under_a_broad_exception_is_announced_as_accepted_and_one_it_na
 
 def test_an_until_fix_exception_stops_covering_when_a_report_shows_a_fixed_version(engine: Engine) -> None:
     _run(engine, WEB, Vuln(LOG4J))
-    exc = _accept(engine, Scope(vuln_id=LOG4J, asset=WEB), until_fix=True)
+    exc = _accept(engine, Reach(vuln_id=LOG4J, asset=WEB), until_fix=True)
     _run(engine, WEB, Vuln(LOG4J))  # still no fix: still accepted
     assert _status(engine)[(WEB, LOG4J)] == ("accepted", exc)
     _run(engine, WEB, Vuln(LOG4J, fixed="2.17.1"))
@@ -157,7 +157,7 @@ def test_an_until_fix_exception_stops_covering_when_a_report_shows_a_fixed_versi
 def test_expiry_reopens_and_is_announced_once_per_exception(engine: Engine) -> None:
     start = utcnow()
     _run(engine, WEB, Vuln(LOG4J), at=start)
-    first = _accept(engine, Scope(vuln_id=LOG4J, asset=WEB), start, expires_at=start + timedelta(hours=1))
+    first = _accept(engine, Reach(vuln_id=LOG4J, asset=WEB), start, expires_at=start + timedelta(hours=1))
     _run(engine, WEB, Vuln(LOG4J), at=start + timedelta(hours=2))
     assert _status(engine)[(WEB, LOG4J)] == ("open", None)
     _run(engine, WEB, Vuln(LOG4J), at=start + timedelta(hours=3))
@@ -165,7 +165,7 @@ def test_expiry_reopens_and_is_announced_once_per_exception(engine: Engine) -> N
     assert expired.payload["exception"]["id"] == first
     # Accepted again under a second exception, which runs out too: that is news again, once.
     later = start + timedelta(hours=4)
-    second = _accept(engine, Scope(vuln_id=LOG4J, asset=WEB), later, expires_at=later + timedelta(hours=1))
+    second = _accept(engine, Reach(vuln_id=LOG4J, asset=WEB), later, expires_at=later + timedelta(hours=1))
     for hours in (6, 7):
         _run(engine, WEB, Vuln(LOG4J), at=start + timedelta(hours=hours))
     assert [r.payload["exception"]["id"] for r in _outbox(engine, "exception-expired")] == [first, second]
@@ -174,7 +174,7 @@ def test_expiry_reopens_and_is_announced_once_per_exception(engine: Engine) -> N
 
 def test_revocation_reopens_and_is_announced_once_naming_who_revoked(engine: Engine) -> None:
     _run(engine, WEB, Vuln(LOG4J))
-    exc = _accept(engine, Scope(vuln_id=LOG4J, asset=WEB))
+    exc = _accept(engine, Reach(vuln_id=LOG4J, asset=WEB))
     for _ in range(2):  # revoking twice: the second changes nothing and announces nothing
         now = utcnow()
         with write_session(engine) as s:
@@ -190,11 +190,11 @@ def test_revocation_reopens_and_is_announced_once_naming_who_revoked(engine: Eng
 def test_exports_and_diff_name_the_exception(engine: Engine, db_url: str, tmp_path: Path) -> None:
     start = utcnow() - timedelta(hours=3)
     _run(engine, WEB, Vuln(LOG4J), Vuln(SSH), at=start)
-    revoked = _accept(engine, Scope(vuln_id=SSH, asset=WEB), start, expires_at=start + timedelta(days=30))
+    revoked = _accept(engine, Reach(vuln_id=SSH, asset=WEB), start, expires_at=start + timedelta(days=30))
     with write_session(engine) as s:  # the diff's window (the last 2 hours) sees this revocation ...
         revoke_exception(s, revoked, "bob", start + timedelta(hours=1, minutes=30))
     # ... and this acceptance
-    with_fix = _accept(engine, Scope(vuln_id=LOG4J, asset=WEB), start + timedelta(hours=2), until_fix=True)
+    with_fix = _accept(engine, Reach(vuln_id=LOG4J, asset=WEB), start + timedelta(hours=2), until_fix=True)
 
     def posture(*args: str) -> str:
         done = run_posture(*args, POSTURE_DB=db_url, XDG_CONFIG_HOME=str(tmp_path))

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from posture.acceptance import Acceptance, Scope
+from posture.acceptance import Acceptance, Reach
 from posture.clock import utcnow
 from posture.db import read_session, write_session
 from posture.model import asset_table, exception_table, finding_event_table, finding_table
@@ -23,8 +23,8 @@ from posture.store.exceptions import (
 )
 from tests.core.fakes import RULES, FakeCollector
 
-PRIV = Scope(rule_id="TEST-PRIV")
-PRIV_C0 = Scope(rule_id="TEST-PRIV", asset="c0")
+PRIV = Reach(rule_id="TEST-PRIV")
+PRIV_C0 = Reach(rule_id="TEST-PRIV", asset="c0")
 
 
 def _state(engine: Engine) -> dict[str, tuple[str, int | None]]:
@@ -50,7 +50,7 @@ def _events(engine: Engine) -> list[tuple[str, str]]:
         return [(r.name, r.event) for r in rows]
 
 
-def _accept(engine: Engine, scope: Scope, **kw: object) -> int:
+def _accept(engine: Engine, scope: Reach, **kw: object) -> int:
     with write_session(engine) as s:
         return create_exception(s, Acceptance(scope, "lab hosts", "ops", "cli", **kw), utcnow())  # type: ignore[arg-type]
 
@@ -109,12 +109,12 @@ def test_an_asset_is_named_by_its_key_its_name_or_an_alias(engine: Engine) -> No
     image = FakeCollector()
     with read_session(engine) as s:
         for name in (image.image_key, "app:1.0", *image.image_aliases):
-            assert len(would_cover(s, Scope(rule_id="VULN", asset=name))) == 1, name
-        assert would_cover(s, Scope(rule_id="VULN", asset="sha256:" + "c" * 64)) == []
+            assert len(would_cover(s, Reach(rule_id="VULN", asset=name))) == 1, name
+        assert would_cover(s, Reach(rule_id="VULN", asset="sha256:" + "c" * 64)) == []
 
 
 def test_a_document_applied_again_updates_its_exceptions_in_place(two_privileged: Engine) -> None:
-    def apply(*entries: tuple[str, Scope]) -> tuple[list[int], list[int], list[int]]:
+    def apply(*entries: tuple[str, Reach]) -> tuple[list[int], list[int], list[int]]:
         with write_session(two_privileged) as s:
             applied = apply_acceptances(
                 s, "file", "exceptions.yaml", [Acceptance(scope, "lab", "ops", "", key) for key, scope in entries],
@@ -125,7 +125,7 @@ def test_a_document_applied_again_updates_its_exceptions_in_place(two_privileged
     (first,), _, _ = apply(("lab", PRIV_C0))
     assert _state(two_privileged) == {"c0": ("accepted", first), "c1": ("open", None)}
     assert apply(("lab", PRIV_C0)) == ([], [], [])  # unchanged: nothing written
-    assert apply(("lab", Scope(rule_id="TEST-PRIV", asset="c1"))) == ([], [first], [])
+    assert apply(("lab", Reach(rule_id="TEST-PRIV", asset="c1"))) == ([], [first], [])
     assert _state(two_privileged) == {"c0": ("open", None), "c1": ("accepted", first)}
     assert apply() == ([], [], [first])
     assert _state(two_privileged) == {"c0": ("open", None), "c1": ("open", None)}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from posture.acceptance import Candidate, Scope, covers
+from posture.acceptance import Candidate, Reach, covers
 from posture.store.exceptions import Active, ExceptionMatcher
 
 IMAGE = Candidate("fp-1", "VULN", "sha256:" + "a" * 64, "registry.example/web:1.0", ("sha256:" + "b" * 64,), {},
@@ -36,12 +36,12 @@ def test_the_index_finds_what_checking_every_exception_finds(finding: Candidate,
     """Each scope alone, then all of them (``chosen == len(SCOPES)``), in both id orders."""
     picked = SCOPES if chosen == len(SCOPES) else [SCOPES[chosen]]
     for order in (picked, picked[::-1]):
-        active = [Active(n + 1, Scope(**fields), False) for n, fields in enumerate(order)]
+        active = [Active(n + 1, Reach(**fields), False) for n, fields in enumerate(order)]
         assert ExceptionMatcher(active).match(finding) == _expected(active, finding)
 
 
 def test_a_glob_is_found_by_its_literal_start_only_when_the_name_starts_so() -> None:
-    active = [Active(1, Scope(pattern="shop/Deployment/web*"), False), Active(2, Scope(pattern="sh*"), False)]
+    active = [Active(1, Reach(pattern="shop/Deployment/web*"), False), Active(2, Reach(pattern="sh*"), False)]
     matcher = ExceptionMatcher(active)
     assert matcher.match(POD) == 1  # the longer glob is no narrower: the older one wins among equals
     other = Candidate("fp-3", "K8S-PRIV", "k", "search/Deployment/web", (), {}, {}, 3)
@@ -49,7 +49,7 @@ def test_a_glob_is_found_by_its_literal_start_only_when_the_name_starts_so() -> 
 
 
 def test_equal_exceptions_the_oldest_wins_and_a_narrower_one_beats_it() -> None:
-    broad = [Active(5, Scope(namespace="shop"), False), Active(3, Scope(namespace="shop"), False)]
+    broad = [Active(5, Reach(namespace="shop"), False), Active(3, Reach(namespace="shop"), False)]
     assert ExceptionMatcher(broad).match(POD) == 3
-    narrow = [*broad, Active(9, Scope(rule_id="K8S-PRIV", namespace="shop"), False)]
+    narrow = [*broad, Active(9, Reach(rule_id="K8S-PRIV", namespace="shop"), False)]
     assert ExceptionMatcher(narrow).match(POD) == 9

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
-from posture.acceptance import Scope
+from posture.acceptance import Reach
 from posture.cli.exceptions import apply_file
 from posture.cli.main import cli
 from posture.config import Channel, Settings
@@ -100,7 +100,7 @@ def test_a_file_entry_and_a_tui_exception_cover_the_same(db_url: str, tmp_path: 
     engine = make_engine(resolve_url(db_url))
     try:
         store = Store(engine, default_registry(), lambda: datetime.now(UTC))
-        accepted = store.accept_risk(AcceptRequest(Scope(vuln_id=MUSL, package="musl"), "resolver not reachable",
+        accepted = store.accept_risk(AcceptRequest(Reach(vuln_id=MUSL, package="musl"), "resolver not reachable",
                                                    "alice", datetime(2099, 1, 1, tzinfo=UTC)))
     finally:
         engine.dispose()

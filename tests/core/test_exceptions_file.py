@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from posture.acceptance import Scope
+from posture.acceptance import Reach
 from posture.exceptions_file import dump, parse
 
 VALID = """\
@@ -34,12 +34,12 @@ def test_a_valid_file_becomes_acceptances_with_their_origin() -> None:
     parsed = parse(VALID, "ex.yaml")
     assert parsed.errors == []
     first, second = parsed.acceptances
-    assert first.scope == Scope(vuln_id="CVE-2019-14697", aliases=("GHSA-xxxx-yyyy-zzzz",), package="musl")
+    assert first.scope == Reach(vuln_id="CVE-2019-14697", aliases=("GHSA-xxxx-yyyy-zzzz",), package="musl")
     assert (first.source, first.key, first.origin) == ("file", "musl-dns", "ex.yaml:3")
     assert first.expires_at == datetime(2027, 3, 1, tzinfo=UTC) and not first.until_fix
     assert first.created_at == datetime(2026, 1, 10, tzinfo=UTC)
     assert second.until_fix and second.expires_at is None and second.origin == "ex.yaml:11"
-    assert second.scope == Scope(rule_id="VULN", namespace="legacy")
+    assert second.scope == Reach(rule_id="VULN", namespace="legacy")
     assert parsed.entries[1].created == date(2026, 1, 11)
     assert parsed.document == "ex.yaml"
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from posture.acceptance import Acceptance, Scope
+from posture.acceptance import Acceptance, Reach
 from posture.clock import utcnow
 from posture.db import read_session, write_session
 from posture.model import asset_table, finding_event_table, finding_table, run_table
@@ -112,7 +112,7 @@ def test_exception_accepts_then_expiry_reopens(engine: Engine) -> None:
     collect(engine, FakeCollector(privileged=frozenset({0})), RULES)
     now = utcnow()
     with write_session(engine) as s:
-        create_exception(s, Acceptance(Scope(rule_id="TEST-PRIV"), "lab host", "ops", "cli",
+        create_exception(s, Acceptance(Reach(rule_id="TEST-PRIV"), "lab host", "ops", "cli",
                                         expires_at=now + timedelta(seconds=1)), now)
     assert _findings(engine)["TEST-PRIV:c0:"] == "accepted"
     rerun = collect(engine, FakeCollector(privileged=frozenset({0})), RULES, now=now + timedelta(seconds=5))
@@ -126,6 +126,6 @@ def test_exception_accepts_then_expiry_reopens(engine: Engine) -> None:
 def test_until_fix_exception_stops_covering_once_a_fix_exists(engine: Engine) -> None:
     collect(engine, FakeCollector(containers=0, cves=("CVE-3",)), RULES)
     with write_session(engine) as s:
-        create_exception(s, Acceptance(Scope(rule_id="VULN"), "no fix yet", "sec", "cli", until_fix=True), utcnow())
+        create_exception(s, Acceptance(Reach(rule_id="VULN"), "no fix yet", "sec", "cli", until_fix=True), utcnow())
     # FakeCollector reports fix_available=True, so the exception does not cover it.
     assert _findings(engine)["VULN:app:1.0:CVE-3|openssl|3.0.2"] == "open"

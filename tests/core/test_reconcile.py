@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import event, select, update
 from sqlalchemy.engine import Engine
 
-from posture.acceptance import Acceptance, Scope
+from posture.acceptance import Acceptance, Reach
 from posture.coverage import Coverage
 from posture.db import make_engine, read_session, resolve_url, write_session
 from posture.model import asset_table, finding_sighting_table, finding_table
@@ -105,7 +105,7 @@ class Store:
     def exception(self, name: str) -> int:
         """A stored exception row that covers nothing yet (the test says when it is in force)."""
         with write_session(self.engine) as s:
-            return create_exception(s, Acceptance(Scope(rule_id=f"NO-SUCH-RULE-{name}"), name, "sec", "cli"), T0)
+            return create_exception(s, Acceptance(Reach(rule_id=f"NO-SUCH-RULE-{name}"), name, "sec", "cli"), T0)
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +249,7 @@ def test_resolved_then_stated_again_is_reopened_open(store: Store) -> None:
 def test_a_new_finding_under_an_exception_is_new_and_accepted(store: Store) -> None:
     item = vuln(store)
     exc = store.exception("x")
-    result = store.run("a", [item], exceptions=[Active(exc, Scope(fingerprint=item.fingerprint), False)])
+    result = store.run("a", [item], exceptions=[Active(exc, Reach(fingerprint=item.fingerprint), False)])
     assert [(c.event, c.detail) for c in result.changes] == [("new", {}), ("accepted", {"exception": exc})]
     row = store.finding(item.fingerprint)
     assert (row.status, row.exception_id) == ("accepted", exc)
@@ -258,7 +258,7 @@ def test_a_new_finding_under_an_exception_is_new_and_accepted(store: Store) -> N
 def test_an_open_finding_is_accepted_moved_between_exceptions_and_unaccepted(store: Store) -> None:
     item = vuln(store)
     first, second = store.exception("first"), store.exception("second")
-    covers = Scope(fingerprint=item.fingerprint)
+    covers = Reach(fingerprint=item.fingerprint)
     store.run("a", [item])
     accepted = store.run("a", [item], exceptions=[Active(first, covers, False)])
     assert [(c.event, c.detail) for c in accepted.changes] == [("accepted", {"exception": first})]
@@ -277,7 +277,7 @@ def test_a_resolved_finding_stated_again_under_an_exception_reopens_accepted(sto
     exc = store.exception("x")
     store.run("a", [item])
     store.run("a", [])
-    result = store.run("a", [item], exceptions=[Active(exc, Scope(fingerprint=item.fingerprint), False)])
+    result = store.run("a", [item], exceptions=[Active(exc, Reach(fingerprint=item.fingerprint), False)])
     assert [(c.event, c.detail) for c in result.changes] == [("reopened", {})]
     row = store.finding(item.fingerprint)
     assert (row.status, row.exception_id, row.resolved_at) == ("accepted", exc, None)
@@ -286,14 +286,14 @@ def test_a_resolved_finding_stated_again_under_an_exception_reopens_accepted(sto
 def test_an_exception_for_another_finding_changes_nothing(store: Store) -> None:
     item, other = vuln(store, "CVE-1"), vuln(store, "CVE-2")
     exc = store.exception("x")
-    result = store.run("a", [item, other], exceptions=[Active(exc, Scope(fingerprint=other.fingerprint), False)])
+    result = store.run("a", [item, other], exceptions=[Active(exc, Reach(fingerprint=other.fingerprint), False)])
     assert events(result) == sorted([("new", item.fingerprint), ("new", other.fingerprint),
                                      ("accepted", other.fingerprint)])
     assert store.finding(item.fingerprint).status == "open"
     # accepting a stored finding updates its row and no other
     both = [vuln(store, "CVE-3"), vuln(store, "CVE-4")]
     store.run("a", both)
-    later = store.run("a", both, exceptions=[Active(exc, Scope(fingerprint=both[1].fingerprint), False)])
+    later = store.run("a", both, exceptions=[Active(exc, Reach(fingerprint=both[1].fingerprint), False)])
     assert events(later) == [("accepted", both[1].fingerprint)]
     assert [store.finding(i.fingerprint).status for i in both] == ["open", "accepted"]
 
@@ -344,19 +344,19 @@ MANIFEST = "sha256:" + "m" * 64
 
 
 @pytest.mark.parametrize(("scope", "accepted"), [
-    (Scope(rule_id="VULN"), True),
-    (Scope(rule_id="TEST-PRIV"), False),
-    (Scope(asset=IMAGE.key), True),  # the asset's key
-    (Scope(asset="app:1.0"), True),  # its name
-    (Scope(asset=MANIFEST), True),  # one of its aliases (read from the store only when an exception names an asset)
-    (Scope(asset="sha256:" + "f" * 64), False),
-    (Scope(package="openssl"), True),  # the evidence
-    (Scope(package="zlib"), False),
-    (Scope(namespace="shop"), True),  # the asset's attributes
-    (Scope(namespace="kube-system"), False),
-    (Scope(vuln_id="CVE-1"), True),
+    (Reach(rule_id="VULN"), True),
+    (Reach(rule_id="TEST-PRIV"), False),
+    (Reach(asset=IMAGE.key), True),  # the asset's key
+    (Reach(asset="app:1.0"), True),  # its name
+    (Reach(asset=MANIFEST), True),  # one of its aliases (read from the store only when an exception names an asset)
+    (Reach(asset="sha256:" + "f" * 64), False),
+    (Reach(package="openssl"), True),  # the evidence
+    (Reach(package="zlib"), False),
+    (Reach(namespace="shop"), True),  # the asset's attributes
+    (Reach(namespace="kube-system"), False),
+    (Reach(vuln_id="CVE-1"), True),
 ])
-def test_an_exception_sees_each_part_of_the_finding(store: Store, scope: Scope, accepted: bool) -> None:
+def test_an_exception_sees_each_part_of_the_finding(store: Store, scope: Reach, accepted: bool) -> None:
     with write_session(store.engine) as s:
         upsert_assets(s, [AssetRecord(IMAGE.kind, IMAGE.key, "app:1.0", Phase.BUILD, aliases=(MANIFEST,))], T0)
     item = Produced(rule=RULES.get("VULN"), asset=IMAGE, asset_id=store.asset_id, asset_name="app:1.0",
@@ -371,7 +371,7 @@ def test_an_exception_sees_each_part_of_the_finding(store: Store, scope: Scope, 
 def test_without_exceptions_given_the_ones_in_force_are_loaded(store: Store) -> None:
     item = vuln(store)
     with write_session(store.engine) as s:
-        exc = create_exception(s, Acceptance(Scope(fingerprint=item.fingerprint), "known", "sec", "cli"), T0)
+        exc = create_exception(s, Acceptance(Reach(fingerprint=item.fingerprint), "known", "sec", "cli"), T0)
         scope_id = ensure_scope(s, ScopeRef(ScopeKind.REPORT, "a"), T0).id
         run_id = start_run(s, scope_id, T0)
         result = reconcile_findings(s, scope_id=scope_id, run_id=run_id, produced=[item], complete=True, now=T0)

@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from posture.acceptance import Acceptance, Scope
+from posture.acceptance import Acceptance, Reach
 from posture.clock import utcnow
 from posture.config import ConfigError, load_settings
 from posture.db import make_engine, resolve_url, write_session
@@ -293,7 +293,7 @@ def test_event_ids_are_uuid5_of_the_history_row_in_the_installations_namespace()
 def _accept_then_revoke(engine: Engine) -> None:
     now = utcnow()
     with write_session(engine) as session:
-        exc = create_exception(session, Acceptance(Scope(rule_id="K8S-TEST-LIMITS"), "batch jobs", "alice", "cli",
+        exc = create_exception(session, Acceptance(Reach(rule_id="K8S-TEST-LIMITS"), "batch jobs", "alice", "cli",
                                                    expires_at=now + timedelta(days=3)), now)
     with write_session(engine) as session:
         revoke_exception(session, exc, "bob", utcnow())  # records its own history rows

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from posture.acceptance import Acceptance, Scope
+from posture.acceptance import Acceptance, Reach
 from posture.config import Channel, Settings
 from posture.db import make_engine, resolve_url, write_session
 from posture.migrations import upgrade
@@ -169,7 +169,7 @@ def test_exception_expiring_and_expired(db: tuple[str, Engine]) -> None:
     collect(engine, cluster, RULES, stages=stages)
     now = datetime.now(UTC)
     with write_session(engine) as session:
-        create_exception(session, Acceptance(Scope(rule_id="K8S-TEST-PRIV"), "migration <https://evil.example>", "ops",
+        create_exception(session, Acceptance(Reach(rule_id="K8S-TEST-PRIV"), "migration <https://evil.example>", "ops",
                                               "cli", expires_at=now + timedelta(days=2)), now)
     inbox = Inbox()
     with write_session(engine) as session:

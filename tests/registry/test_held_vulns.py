@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from posture.acceptance import Acceptance, Scope
+from posture.acceptance import Acceptance, Reach
 from posture.cli.main import cli
 from posture.cli.sources.registry import known_tags
 from posture.clock import utcnow
@@ -228,7 +228,7 @@ def test_an_accepted_vulnerability_resolves_it_only_on_a_complete_run(engine: En
     collect(engine, registry_run(), rules, stages=stages)
     collect(engine, report_run(), rules, stages=stages)
     with write_session(engine) as session:  # what `posture accept` does: the CVE is no longer open
-        create_exception(session, Acceptance(Scope(rule_id="VULN"), "mitigated", "sec", "cli"), utcnow())
+        create_exception(session, Acceptance(Reach(rule_id="VULN"), "mitigated", "sec", "cli"), utcnow())
     partial = collect(engine, registry_run(problem=True), rules, stages=stages)
     assert partial.status is RunStatus.PARTIAL and statuses(engine) == ["open"]
     complete = collect(engine, registry_run(), rules, stages=stages)

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from collectors.vex import read_vex
-from posture.acceptance import Acceptance, Scope
+from posture.acceptance import Acceptance, Reach
 from posture.cli.main import main
 from posture.model import exception_table, finding_event_table, finding_table
 from posture.records import CollectorError
@@ -159,8 +159,8 @@ def test_lib4vex_openvex_image_and_package_products(openvex: Path) -> None:
     assert doc.document == raw["@id"]  # lib4vex: https://openvex.dev/docs/public/vex-<uuid>
     # affected and under_investigation accept nothing; each not_affected covers its own product only
     assert [(a.scope, a.justification) for a in doc.acceptances] == [
-        (Scope(vuln_id="CVE-2023-27103", asset=NGINX), "component_not_present"),
-        (Scope(vuln_id="CVE-2024-2", package="zlib", version="1.0"), "vulnerable_code_not_in_execute_path"),
+        (Reach(vuln_id="CVE-2023-27103", asset=NGINX), "component_not_present"),
+        (Reach(vuln_id="CVE-2024-2", package="zlib", version="1.0"), "vulnerable_code_not_in_execute_path"),
     ]
     assert {(a.source, a.owner, a.origin) for a in doc.acceptances} == {("vex", AUTHOR, raw["@id"])}
 
@@ -178,7 +178,7 @@ def test_openvex_legacy_namespace_written_for_this_test(tmp_path: Path) -> None:
     assert "CVE-2023-12345" in parsed.skipped[0] and "names no product" in parsed.skipped[0]
     doc["statements"][0]["products"] = ["pkg:apk/wolfi/git@2.39.0-r1?arch=armv7"]
     [only] = read_vex(_write(tmp_path / "legacy.json", doc)).acceptances
-    assert only.scope == Scope(vuln_id="CVE-2023-12345", package="git", version="2.39.0-r1")
+    assert only.scope == Reach(vuln_id="CVE-2023-12345", package="git", version="2.39.0-r1")
 
 
 @pytest.mark.parametrize("with_component", [True, False])
@@ -192,9 +192,9 @@ def test_lib4vex_cyclonedx_bom_links_with_and_without_metadata_component(tmp_pat
     assert doc.format == "cyclonedx" and doc.statements == 5 and doc.document == raw["serialNumber"]
     # not_affected and false_positive accept; exploitable and in_triage do not
     assert [(a.scope, a.justification) for a in doc.acceptances] == [
-        (Scope(vuln_id="CVE-2020-25649", package="com.fasterxml.jackson.core:jackson-databind", version="2.10.0"),
+        (Reach(vuln_id="CVE-2020-25649", package="com.fasterxml.jackson.core:jackson-databind", version="2.10.0"),
          "code_not_reachable"),
-        (Scope(vuln_id="CVE-2022-42003", package="com.fasterxml.jackson.core:jackson-databind", version="2.10.0"),
+        (Reach(vuln_id="CVE-2022-42003", package="com.fasterxml.jackson.core:jackson-databind", version="2.10.0"),
          "false_positive"),
     ]
     # the BOM-link to a component without purl (libfoo-1.0, in another BOM) is skipped, never widened
@@ -243,7 +243,7 @@ def test_cyclonedx_bom_ref_to_metadata_component(tmp_path: Path, with_component:
     assert doc.statements == 4
     if with_component:  # the product the document is about, by name: only the not_affected one
         [only] = doc.acceptances
-        assert only.scope == Scope(vuln_id="CVE-2021-44228", aliases=("GHSA-JFH8-C2JP-5V3Q",), asset="ABC")
+        assert only.scope == Reach(vuln_id="CVE-2021-44228", aliases=("GHSA-JFH8-C2JP-5V3Q",), asset="ABC")
         assert (only.justification, only.owner) == ("code_not_present", "Test Author")
         assert len(doc.skipped) == 1 and "has no purl" in doc.skipped[0]
     else:  # the same refs now resolve to nothing: skipped, never widened
@@ -492,7 +492,7 @@ def _export(engine: Engine, tmp_path: Path, openvex: Path) -> tuple[str, Path]:
     _posture(engine, "vex", "import", str(openvex))
     now = datetime.now(UTC)
     with Session(engine) as session, session.begin():  # a risk tolerated, not a "not affected" claim
-        create_exception(session, Acceptance(Scope(vuln_id="CVE-2024-0001", asset=NGINX), "no fix yet", "ops",
+        create_exception(session, Acceptance(Reach(vuln_id="CVE-2024-0001", asset=NGINX), "no fix yet", "ops",
                                              "cli", expires_at=now + timedelta(days=30)), now)
     out = tmp_path / "out.vex.json"
     _posture(engine, "vex", "export", "-o", str(out), "--author", AUTHOR)

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import Engine
 
-from posture.acceptance import Acceptance, Scope
+from posture.acceptance import Acceptance, Reach
 from posture.cli.main import cli
 from posture.clock import utcnow
 from posture.config import Settings
@@ -94,7 +94,7 @@ def test_sequence_of_runs(engine: tuple[str, Engine]) -> None:
     r5 = run(report)
     now = utcnow()
     with write_session(eng) as session:
-        create_exception(session, Acceptance(Scope(rule_id="VULN", pattern="app@*"), "vendor fix pending", "ops", "cli",
+        create_exception(session, Acceptance(Reach(rule_id="VULN", pattern="app@*"), "vendor fix pending", "ops", "cli",
                                               expires_at=now + timedelta(seconds=2)), now)
     r6 = run(docker)
     with read_session(eng) as session:

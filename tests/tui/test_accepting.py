@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, DataTable, Input, RadioButton
 
-from posture.acceptance import Scope
+from posture.acceptance import Reach
 from posture.db import read_session
 from posture.model import asset_table, exception_table, finding_table
 from posture.pipeline import collect
@@ -217,7 +217,7 @@ async def test_read_only_lists_exceptions_but_cannot_revoke(
     app_factory: AppFactory, engine: Engine, log4j: dict[str, int]
 ) -> None:
     app = app_factory(read_only=True)
-    app.ctx.store.accept_risk(AcceptRequest(Scope(vuln_id=LOG4J), "JNDI off", "sre", None, until_fix=True))
+    app.ctx.store.accept_risk(AcceptRequest(Reach(vuln_id=LOG4J), "JNDI off", "sre", None, until_fix=True))
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("6")
         await settle(pilot)
@@ -234,7 +234,7 @@ def test_accepting_and_revoking_move_the_score_at_once(engine: Engine, log4j: di
     store = Store(engine, RULES, lambda: next(times))
     before = store.headline().score
     assert before is not None
-    store.accept_risk(AcceptRequest(Scope(vuln_id=LOG4J), "JNDI lookups disabled", "sec", None, True))
+    store.accept_risk(AcceptRequest(Reach(vuln_id=LOG4J), "JNDI lookups disabled", "sec", None, True))
     accepted = store.headline().score
     assert accepted is not None and accepted.taken_at > before.taken_at
     (exc,) = store.exceptions()

@@ -17,7 +17,7 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
 
-from posture.acceptance import Scope
+from posture.acceptance import Reach
 from posture.store.detail_models import FindingDetail
 from posture.textsafe import clean
 from tui.data import AcceptRequest, Preview, Store
@@ -26,11 +26,11 @@ from tui.screens.form import FormScreen
 _RELATIVE = re.compile(r"^\+?(\d{1,4})\s*([dw])$")
 
 
-def scope_choices(detail: FindingDetail) -> list[tuple[Text, Scope]]:
+def scope_choices(detail: FindingDetail) -> list[tuple[Text, Reach]]:
     """The scopes one finding can be accepted on, narrowest first. Each label says where, then what,
     so a label cropped on a narrow terminal loses detail of what, never how wide it is."""
     rule, asset = detail["rule_id"], detail["asset_key"]
-    choices = [(Text("this finding only"), Scope(fingerprint=detail["fingerprint"]))]
+    choices = [(Text("this finding only"), Reach(fingerprint=detail["fingerprint"]))]
     vuln = vulnerability(detail)
     if vuln is not None:
         vuln_id, aliases = vuln
@@ -38,17 +38,17 @@ def scope_choices(detail: FindingDetail) -> list[tuple[Text, Scope]]:
         package = (detail["evidence"] or {}).get("package")
         if isinstance(package, str) and package:
             choices.append((Text(f"this asset, {shown} in {clean(package, limit=60)}"),
-                            Scope(vuln_id=vuln_id, aliases=aliases, package=package, asset=asset)))
+                            Reach(vuln_id=vuln_id, aliases=aliases, package=package, asset=asset)))
         choices.append((Text(f"this asset, {shown} in any package"),
-                        Scope(vuln_id=vuln_id, aliases=aliases, asset=asset)))
-        choices.append((Text(f"every asset, {shown}"), Scope(vuln_id=vuln_id, aliases=aliases)))
+                        Reach(vuln_id=vuln_id, aliases=aliases, asset=asset)))
+        choices.append((Text(f"every asset, {shown}"), Reach(vuln_id=vuln_id, aliases=aliases)))
     shown_rule = clean(rule, limit=30)
-    choices.append((Text(f"this asset, every {shown_rule} finding"), Scope(rule_id=rule, asset=asset)))
+    choices.append((Text(f"this asset, every {shown_rule} finding"), Reach(rule_id=rule, asset=asset)))
     namespace = (detail["asset_attributes"] or {}).get("namespace")
     if isinstance(namespace, str) and namespace:
         choices.append((Text(f"namespace {clean(namespace, limit=40)} in any cluster, every {shown_rule} finding"),
-                        Scope(rule_id=rule, namespace=namespace)))
-    choices.append((Text(f"every asset, every {shown_rule} finding"), Scope(rule_id=rule)))
+                        Reach(rule_id=rule, namespace=namespace)))
+    choices.append((Text(f"every asset, every {shown_rule} finding"), Reach(rule_id=rule)))
     return choices
 
 
@@ -87,7 +87,7 @@ class AcceptRiskScreen(FormScreen[AcceptRequest]):
     expiry field, submits; ``ctrl+s`` submits from anywhere. The first scope, the narrowest, is chosen."""
 
     class Previewed(Message):
-        def __init__(self, scope: Scope, until_fix: bool, preview: Preview) -> None:
+        def __init__(self, scope: Reach, until_fix: bool, preview: Preview) -> None:
             self.scope = scope
             self.until_fix = until_fix
             self.preview = preview
@@ -143,7 +143,7 @@ class AcceptRiskScreen(FormScreen[AcceptRequest]):
         self._refresh_preview()
 
     @property
-    def scope(self) -> Scope:
+    def scope(self) -> Reach:
         """The scope chosen (the narrowest until another is)."""
         return self.choices[max(self.query_one("#scope", RadioSet).pressed_index, 0)][1]
 
@@ -159,7 +159,7 @@ class AcceptRiskScreen(FormScreen[AcceptRequest]):
         self._preview(self.scope, self.until_fix)
 
     @work(thread=True, exclusive=True, group="accept-preview", exit_on_error=False)
-    def _preview(self, scope: Scope, until_fix: bool) -> None:
+    def _preview(self, scope: Reach, until_fix: bool) -> None:
         self.post_message(self.Previewed(scope, until_fix, self.store.preview(scope, until_fix, limit=3)))
 
     @on(Previewed)
