@@ -55,7 +55,7 @@ from posture.rules import default_registry
 from posture.scoring.estate import DIMENSIONS
 from posture.scoring.rollup import band_of
 from posture.secretkey import installation_key
-from posture.store.exceptions import exception_details, scope_of
+from posture.store.exceptions import ExceptionDetail, exception_details, scope_of
 from posture.store.history import FindingChange
 from posture.store.scoring import ScoringOutcome
 from posture.taxonomy import FindingStatus, RunStatus, Severity
@@ -137,7 +137,7 @@ class OutboxWriter:
 
     def _queue_lines(self, ids: Mapping[str, str], rows: Sequence[Mapping[str, Any]], source: str, first_run: bool,
                      changes: Sequence[FindingChange], outcome: ScoringOutcome | None,
-                     exceptions: Mapping[int, Mapping[str, Any]]) -> list[str]:
+                     exceptions: Mapping[int, ExceptionDetail]) -> list[str]:
         """One line per channel: the message queued for this run, or why there is none."""
         lines = []
         for name, channel_id in ids.items():
@@ -149,7 +149,7 @@ class OutboxWriter:
         return lines
 
     def _why_nothing(self, channel: str, first_run: bool, changes: Sequence[FindingChange],
-                     outcome: ScoringOutcome | None, exceptions: Mapping[int, Mapping[str, Any]]) -> str:
+                     outcome: ScoringOutcome | None, exceptions: Mapping[int, ExceptionDetail]) -> str:
         """Why a channel hears nothing of a run: no change, none past its bar, or all outside its scope."""
         routes = [r for r in self.routes if r.channel == channel]
         events = {"new", "reopened"} if first_run else set(FINDING_EVENTS)
@@ -177,7 +177,7 @@ class OutboxWriter:
 
     def _changes(self, run_id: int | None, scope: str, status: str, changes: Sequence[FindingChange],
                  outcome: ScoringOutcome | None, ids: Mapping[str, str], now: datetime,
-                 exceptions: Mapping[int, Mapping[str, Any]], facts: Mapping[int, Mapping[str, str]],
+                 exceptions: Mapping[int, ExceptionDetail], facts: Mapping[int, Mapping[str, str]],
                  coverage: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """``exceptions``: finding id → the exception its event is about (:func:`_exceptions_of`)."""
         rows = []
@@ -204,7 +204,7 @@ class OutboxWriter:
 
     def _baseline(self, session: Session, run_id: int, scope: str, changes: Sequence[FindingChange],
                   outcome: ScoringOutcome | None, ids: Mapping[str, str], now: datetime,
-                  exceptions: Mapping[int, Mapping[str, Any]], facts: Mapping[int, Mapping[str, str]],
+                  exceptions: Mapping[int, ExceptionDetail], facts: Mapping[int, Mapping[str, str]],
                   ) -> list[dict[str, Any]]:
         """First collection of a scope: at most one summary per channel, listing what it would have announced."""
         scope_id = session.execute(select(run_table.c.scope_id).where(run_table.c.id == run_id)).scalar_one()
@@ -333,7 +333,7 @@ class OutboxWriter:
 _ARRIVALS = ("new", "reopened")
 
 
-def _exceptions_of(session: Session, changes: Sequence[FindingChange]) -> dict[int, dict[str, Any]]:
+def _exceptions_of(session: Session, changes: Sequence[FindingChange]) -> dict[int, ExceptionDetail]:
     """Finding id → the exception its event is about: for a new or reopened finding, the one that
     accepted it on arrival (if any); for an ending, the exception that ended (its history detail)."""
     named: dict[int, int] = {}
@@ -353,7 +353,7 @@ def _exceptions_of(session: Session, changes: Sequence[FindingChange]) -> dict[i
     return {fid: details[exc_id] for fid, exc_id in named.items() if exc_id in details}
 
 
-def _silenced(change: FindingChange, exceptions: Mapping[int, Mapping[str, Any]]) -> bool:
+def _silenced(change: FindingChange, exceptions: Mapping[int, ExceptionDetail]) -> bool:
     """A risk that arrives already accepted by an exception naming it goes unannounced
     (:func:`posture.acceptance.silences_new` decides)."""
     exc = exceptions.get(change.finding_id)
@@ -367,7 +367,7 @@ _NAMED_GROUPS = ("team", "namespace", "cluster", "host", "registry")
 
 
 def _finding_payload(change: FindingChange, groups: Mapping[str, Iterable[str]], scope: str,
-                     exception: Mapping[str, Any] | None = None, facts: Mapping[str, str] | None = None,
+                     exception: ExceptionDetail | None = None, facts: Mapping[str, str] | None = None,
                      remediation: str | None = None) -> dict[str, Any]:
     """``exception``: the one the event is about, named in the message (who, why, what it covers);
     ``facts``: :func:`_finding_facts`; ``remediation``: the rule's, whose first step the line gives."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
+from posture.store.exceptions import ExceptionDetail
+
 # -- one finding ----------------------------------------------------------------------------------
 
 
@@ -49,7 +51,7 @@ class FindingDetail(FindingBrief):
     asset_name: str
     asset_attributes: dict[str, Any]
     #: :func:`posture.store.exceptions.exception_details`'s entry, None when nothing accepts it.
-    exception: dict[str, Any] | None
+    exception: ExceptionDetail | None
     #: ``<kind>:<name>`` of every source that sees it now.
     sources: list[str]
 

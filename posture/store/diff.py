@@ -21,7 +21,7 @@ from posture.gcpause import gc_paused
 from posture.model import asset_table, finding_event_table, finding_table, run_table, scope_table
 from posture.records import source_name
 from posture.store.assets import chunks
-from posture.store.exceptions import exception_details, exception_json, until_text
+from posture.store.exceptions import ExceptionDetail, exception_details, exception_json, until_text
 from posture.store.raw import run_raw
 
 E = finding_event_table.c
@@ -65,7 +65,7 @@ class DiffRow(NamedTuple):
     asset_kind: str
     resolver: Resolver | None = None
     #: The exception a change of acceptance is about (accepted, expired, revoked): who, why, until when.
-    exception: dict[str, Any] | None = None
+    exception: ExceptionDetail | None = None
 
     def why(self) -> str:
         """One line saying what caused the change, when the diff knows: the resolving run, or the
@@ -193,7 +193,7 @@ def label(session: Session, entries: Sequence[Entry], window: Window) -> list[Di
 
 
 def _labelled(entries: Sequence[Entry], labels: dict[int, Any], resolvers: dict[int, Resolver],
-              exceptions: dict[int, dict[str, Any]]) -> list[DiffRow]:
+              exceptions: dict[int, ExceptionDetail]) -> list[DiffRow]:
     out: list[DiffRow] = []
     for e in entries:
         found = labels.get(e.finding_id)
@@ -208,7 +208,7 @@ def _labelled(entries: Sequence[Entry], labels: dict[int, Any], resolvers: dict[
 EXCEPTION_CHANGES = ("accepted", "exception-expired", "exception-revoked")
 
 
-def _exceptions(session: Session, entries: Sequence[Entry], window: Window) -> dict[int, dict[str, Any]]:
+def _exceptions(session: Session, entries: Sequence[Entry], window: Window) -> dict[int, ExceptionDetail]:
     """Finding id → the exception its change of acceptance is about: the one its window's last event
     of that change names (an ``accepted`` event recorded before events named theirs: the finding's
     exception now)."""

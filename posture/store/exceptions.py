@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import select, update
 from sqlmodel import Session
@@ -217,11 +217,30 @@ class ExceptionMatcher:
         return groups
 
 
-def exception_details(session: Session, exception_ids: Collection[int]) -> dict[int, dict[str, Any]]:
+class ExceptionDetail(TypedDict):
+    """One exception as every reader shows it (:func:`exception_details`)."""
+
+    id: int
+    owner: str
+    reason: str
+    created_at: datetime
+    expires_at: datetime | None
+    until_fix: bool
+    source: str
+    origin: str
+    justification: str | None
+    scope: str
+    scope_fields: dict[str, Any]
+    expired_at: datetime | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+
+
+def exception_details(session: Session, exception_ids: Collection[int]) -> dict[int, ExceptionDetail]:
     """Who accepted, why, until when and what: every reader of a finding's exception (exports, the
     diff, announcements, the TUI's finding detail) reads it here, so they all say the same thing."""
     X = exception_table.c
-    found: dict[int, dict[str, Any]] = {}
+    found: dict[int, ExceptionDetail] = {}
     ids = sorted(exception_ids)
     for start in range(0, len(ids), _CHUNK):
         for row in session.execute(select(exception_table).where(X.id.in_(ids[start : start + _CHUNK]))):
@@ -245,7 +264,7 @@ def exception_details(session: Session, exception_ids: Collection[int]) -> dict[
     return found
 
 
-def exception_json(detail: dict[str, Any]) -> dict[str, Any]:
+def exception_json(detail: ExceptionDetail) -> dict[str, Any]:
     """An :func:`exception_details` entry for a JSON document (times in ISO 8601, ``until`` in words)."""
     return {
         **{k: v.isoformat() if isinstance(v, datetime) else v for k, v in detail.items()},
@@ -253,7 +272,7 @@ def exception_json(detail: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def until_text(detail: dict[str, Any]) -> str:
+def until_text(detail: ExceptionDetail) -> str:
     """How long an acceptance lasts, in one word or date: ``2026-03-01T00:00:00+00:00``, ``until-fix``
     or ``never`` (a VEX statement holds until its document says otherwise)."""
     if detail["expires_at"] is not None:

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from posture.model import asset_table, finding_sighting_table, finding_table, run_table, scope_table
 from posture.scoring.formula import explain
-from posture.store.exceptions import exception_json
+from posture.store.exceptions import ExceptionDetail, exception_json
 from posture.store.sqltext import contains_ci
 from posture.taxonomy import FindingStatus, Severity
 
@@ -132,7 +132,7 @@ def gate_counts(session: Session, flt: FindingFilter, threshold: Severity) -> di
 
 
 def finding_json(
-    row: dict[str, Any], remediation: str | None = None, exception: dict[str, Any] | None = None
+    row: dict[str, Any], remediation: str | None = None, exception: ExceptionDetail | None = None
 ) -> dict[str, Any]:
     """The ``posture findings --format json`` contract for one finding; ``exception``: the one that
     accepts it (:func:`posture.store.exceptions.exception_details`), shown as ``exception`` (null when open)."""
