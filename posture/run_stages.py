@@ -46,7 +46,7 @@ class RunStages:
 
     def __init__(self, settings: Settings, queued: list[str] | None = None) -> None:
         """``queued``: receives one line per channel and run saying what the outbox queued, or why nothing."""
-        self.scoring = ScoringSettings(settings.team_label, settings.thresholds.regression_delta)
+        self.scoring = ScoringSettings.of(settings)
         self.outbox = OutboxWriter(settings, queued)
 
     def after_reconcile(self, session: Session, run: Reconciled) -> list[FindingChange]:

@@ -19,6 +19,6 @@ def settle(session: Session, settings: Settings, now: datetime,
            changes: Sequence[FindingChange] = ()) -> ScoringOutcome:
     """Re-score, write a score snapshot and queue the announcements, in the caller's transaction."""
     outcome = score_estate(session, run_id=None, now=now, changes=changes,
-                           settings=ScoringSettings(settings.team_label, settings.thresholds.regression_delta))
+                           settings=ScoringSettings.of(settings))
     OutboxWriter(settings).write_changes(session, [*changes, *outcome.regressions], outcome, now)
     return outcome

@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, Text, bindparam, cast, insert, select, upd
 from sqlalchemy.types import JSON
 from sqlmodel import Session
 
+from posture.config import Settings
 from posture.gcpause import gc_paused
 from posture.model import asset_table, finding_event_table, finding_table, score_table
 from posture.scoring.estate import Estate
@@ -64,6 +65,11 @@ class ScoringSettings:
     team_label: str = "team"
     #: A finding whose risk rises by at least this much (without a severity change) is "regressed".
     regression_delta: int = 10
+
+    @classmethod
+    def of(cls, settings: Settings) -> ScoringSettings:
+        """What scoring reads of the configuration (a run's stages and changes settled outside a run alike)."""
+        return cls(settings.team_label, settings.thresholds.regression_delta)
 
 
 @dataclass
