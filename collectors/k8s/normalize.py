@@ -26,6 +26,7 @@ from collectors.k8s.keys import (
     object_ref,
 )
 from collectors.k8s.podspec import as_list, as_map, summarize_pod
+from posture.attributes.k8s import PodSummary
 from posture.facts.ownership import names_team, team_of
 from posture.facts.references import digest_from_image_id, parse_image
 from posture.records import AssetKind, AssetRecord, AssetRef, Problem, Record, RelationRecord
@@ -90,7 +91,7 @@ class _Object:
     namespace: str | None
     raw: Mapping[str, Any]
     key: str
-    pod: dict[str, Any] | None = None
+    pod: PodSummary | None = None
     secrets: list[dict[str, Any]] = field(default_factory=list)
     owner: _Object | None = None
     exposure: list[dict[str, Any]] = field(default_factory=list)
@@ -307,9 +308,9 @@ class _Graph:
             if obj.kind == "Namespace":
                 known = "unlisted_kinds" not in attributes
                 attributes["network_policies"] = netpol_count.get(obj.name, 0) if known else None
-            pod = obj.pod or {}
+            pod_labels, pod_annotations = (obj.pod["labels"], obj.pod["annotations"]) if obj.pod else ({}, {})
             labels, annotations = attributes["labels"], attributes.get("annotations", {})
-            team = team_of(self.team_label, [labels, pod.get("labels", {})], [annotations, pod.get("annotations", {})])
+            team = team_of(self.team_label, [labels, pod_labels], [annotations, pod_annotations])
             if not team and obj.namespace:
                 team = namespace_teams.get(obj.namespace)
             if team:

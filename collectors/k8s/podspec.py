@@ -2,7 +2,8 @@
 
 Rules (Pod Security Standards, CIS 5.x) read these summaries, never the raw object, so the field
 names stay Kubernetes' own (``securityContext``, ``hostPID``, ``capabilities.add``) and a reader can
-check a rule against the API reference. Everything else in a pod spec (probes' bodies, command lines,
+check a rule against the API reference; the summary's keys and types are declared in
+``posture/attributes/k8s.py``. Everything else in a pod spec (probes' bodies, command lines,
 env literal values) is dropped here: env literal values go through the secret scanner and only the
 redacted hit leaves this module.
 """
@@ -10,14 +11,25 @@ redacted hit leaves this module.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
+from posture.attributes.k8s import (
+    ContainerKind,
+    ContainerSummary,
+    EnvSource,
+    EnvVar,
+    PodSummary,
+    Port,
+    ProbeHost,
+    VolumeMount,
+    VolumeSummary,
+)
 from posture.facts.ownership import names_team
 from posture.facts.references import parse_image
 from posture.secrets import SecretScanner
 
 #: (spec field, container kind) for every list of containers a pod can have.
-CONTAINER_LISTS: tuple[tuple[str, str], ...] = (
+CONTAINER_LISTS: tuple[tuple[str, ContainerKind], ...] = (
     ("initContainers", "init"),
     ("containers", "container"),
     ("ephemeralContainers", "ephemeral"),
@@ -87,9 +99,9 @@ def _security_context(value: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     return kept
 
 
-def _probe_hosts(container: Mapping[str, Any]) -> list[dict[str, str]]:
+def _probe_hosts(container: Mapping[str, Any]) -> list[ProbeHost]:
     """``host`` fields of probes and lifecycle hooks (PSS baseline "Host Probes / Lifecycle Hooks")."""
-    hosts: list[dict[str, str]] = []
+    hosts: list[ProbeHost] = []
     handlers = [(name, as_map(container.get(name))) for name in _PROBES]
     lifecycle = as_map(container.get("lifecycle"))
     handlers += [(f"lifecycle.{name}", as_map(lifecycle.get(name))) for name in _HOOKS]
@@ -103,13 +115,13 @@ def _probe_hosts(container: Mapping[str, Any]) -> list[dict[str, str]]:
 
 def _env(
     container: Mapping[str, Any], secrets: SecretScanner | None, found: list[dict[str, Any]]
-) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+) -> tuple[list[EnvVar], list[EnvSource]]:
     name = str(container.get("name", ""))
-    env: list[dict[str, str]] = []
+    env: list[EnvVar] = []
     for item in as_list(container.get("env")):
         var = as_map(item)
         key = str(var.get("name", ""))
-        entry = {"name": key}
+        entry: EnvVar = {"name": key}
         source = as_map(var.get("valueFrom"))
         if source:
             kind = next(iter(source))
@@ -121,7 +133,7 @@ def _env(
             if hit is not None:
                 found.append({**hit.as_evidence(), "container": name})
         env.append(entry)
-    env_from = []
+    env_from: list[EnvSource] = []
     for item in as_list(container.get("envFrom")):
         source = as_map(item)
         for kind in ("secretRef", "configMapRef"):
@@ -130,17 +142,19 @@ def _env(
     return env, env_from
 
 
-def _container(raw: Any, kind: str, secrets: SecretScanner | None, found: list[dict[str, Any]]) -> dict[str, Any]:
+def _container(
+    raw: Any, kind: ContainerKind, secrets: SecretScanner | None, found: list[dict[str, Any]]
+) -> ContainerSummary:
     container = as_map(raw)
     resources = as_map(container.get("resources"))
     env, env_from = _env(container, secrets, found)
-    summary: dict[str, Any] = {
+    summary: ContainerSummary = {
         "name": str(container.get("name", "")),
         "kind": kind,
         "image": str(container.get("image", "")),
         "securityContext": _security_context(container.get("securityContext"), _CONTAINER_SC_FIELDS),
         "ports": [
-            {k: p[k] for k in ("containerPort", "hostPort", "protocol", "name") if k in p}
+            cast(Port, {k: p[k] for k in ("containerPort", "hostPort", "protocol", "name") if k in p})
             for p in map(as_map, as_list(container.get("ports")))
         ],
         "resources": {
@@ -150,7 +164,7 @@ def _container(raw: Any, kind: str, secrets: SecretScanner | None, found: list[d
         "env": env,
         "envFrom": env_from,
         "volumeMounts": [
-            {k: m[k] for k in ("name", "mountPath", "readOnly") if k in m}
+            cast(VolumeMount, {k: m[k] for k in ("name", "mountPath", "readOnly") if k in m})
             for m in map(as_map, as_list(container.get("volumeMounts")))
         ],
         "probes": [p for p in _PROBES if container.get(p)],
@@ -167,10 +181,10 @@ def _container(raw: Any, kind: str, secrets: SecretScanner | None, found: list[d
     return summary
 
 
-def _volume(raw: Any) -> dict[str, Any]:
+def _volume(raw: Any) -> VolumeSummary:
     volume = as_map(raw)
     types = [str(k) for k in volume if k != "name"]
-    summary: dict[str, Any] = {"name": str(volume.get("name", "")), "type": types[0] if len(types) == 1 else None}
+    summary: VolumeSummary = {"name": str(volume.get("name", "")), "type": types[0] if len(types) == 1 else None}
     if len(types) > 1:
         summary["types"] = types
     host_path = volume.get("hostPath")
@@ -181,10 +195,10 @@ def _volume(raw: Any) -> dict[str, Any]:
 
 def summarize_pod(
     metadata: Mapping[str, Any], spec: Mapping[str, Any], secrets: SecretScanner | None, team_label: str
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[PodSummary, list[dict[str, Any]]]:
     """``(pod summary, secret hits)`` for a pod's (or pod template's) metadata and spec."""
     found: list[dict[str, Any]] = []
-    pod: dict[str, Any] = {
+    pod: PodSummary = {
         "labels": _str_map(metadata.get("labels")),
         "annotations": kept_annotations(as_map(metadata.get("annotations")), team_label),
         "securityContext": _security_context(spec.get("securityContext"), _POD_SC_FIELDS),

@@ -14,12 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypedDict, cast
 
-from posture.errors import SourceFailure
-
-
-class MissingAttributes(SourceFailure, ValueError):
-    """An asset's attributes lack keys its kind's record declares (a normalizer and its readers disagree):
-    the source's run fails in one line rather than being judged on a default."""
+from posture.attributes.contract import require
 
 
 class Transport(TypedDict):
@@ -174,21 +169,15 @@ class ContainerAttributes(TypedDict):
     execs: list[ExecSession]
 
 
-def _require(attributes: Mapping[str, Any], declared: frozenset[str], what: str) -> None:
-    missing = declared - attributes.keys()
-    if missing:
-        raise MissingAttributes(f"{what} attributes lack {', '.join(sorted(missing))}")
-
-
 def container_attributes(attributes: Mapping[str, Any]) -> ContainerAttributes:
     """``attributes`` read as a container's; raises :class:`MissingAttributes` naming any key it lacks."""
-    _require(attributes, ContainerAttributes.__required_keys__, "container")
+    require(attributes, ContainerAttributes.__required_keys__, "container")
     return cast(ContainerAttributes, attributes)
 
 
 def engine_attributes(attributes: Mapping[str, Any]) -> EngineAttributes:
     """``attributes`` read as an engine's; raises :class:`MissingAttributes` naming any key it lacks."""
-    _require(attributes, EngineAttributes.__required_keys__, "engine")
+    require(attributes, EngineAttributes.__required_keys__, "engine")
     return cast(EngineAttributes, attributes)
 
 

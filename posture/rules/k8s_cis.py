@@ -14,7 +14,7 @@ from typing import Any
 
 from posture.records import AssetKind, AssetRecord
 from posture.rules.base import Evaluate, Hit, Rule, Snapshot, cis_k8s, kubescape, trivy
-from posture.rules.k8s_common import POD_KINDS, containers, context, field_path, is_windows, pod_of, sub, unlisted
+from posture.rules.k8s_common import POD_KINDS, field_path, is_windows, pod_of, sub, unlisted
 from posture.taxonomy import Phase, Severity
 
 _READ = frozenset({"get", "list", "watch"})
@@ -96,7 +96,7 @@ def default_sa_automount(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit
 
 def default_sa_used(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:
     pod = pod_of(asset)
-    if pod is not None and pod.get("serviceAccountName", "default") == "default":
+    if pod is not None and pod["serviceAccountName"] == "default":
         yield Hit("", {"serviceAccountName": "default"})
 
 
@@ -119,7 +119,7 @@ def token_automount(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:
             if account is not None and isinstance(account.attributes.get("automountServiceAccountToken"), bool):
                 source, mounted = "serviceaccount", account.attributes["automountServiceAccountToken"]
     if mounted:
-        yield Hit("", {"serviceAccountName": pod.get("serviceAccountName"), "decided_by": source})
+        yield Hit("", {"serviceAccountName": pod["serviceAccountName"], "decided_by": source})
 
 
 # -- Workloads (5.2.8, 5.4.1, 5.7.4) and namespaces (5.3.2) -------------------------------------
@@ -127,26 +127,24 @@ def net_raw(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:
     pod = pod_of(asset)
     if pod is None or is_windows(pod):
         return
-    for c in containers(pod):
-        caps = sub(context(c), "capabilities")
+    for c in pod["containers"]:
+        caps = sub(c["securityContext"], "capabilities")
         dropped = {str(x).upper() for x in caps.get("drop") or ()}
         added = {str(x).upper() for x in caps.get("add") or ()}
-        if context(c).get("privileged") is True or added & {"NET_RAW", "ALL"} or not dropped & {"ALL", "NET_RAW"}:
-            yield Hit(
-                str(c.get("name", "")),
-                {"field": field_path(c, "securityContext.capabilities"), "drop": sorted(dropped)},
-            )
+        privileged = c["securityContext"].get("privileged") is True
+        if privileged or added & {"NET_RAW", "ALL"} or not dropped & {"ALL", "NET_RAW"}:
+            yield Hit(c["name"], {"field": field_path(c, "securityContext.capabilities"), "drop": sorted(dropped)})
 
 
 def secret_env(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:
     pod = pod_of(asset)
     if pod is None:
         return
-    for c in containers(pod):
-        names = [e["name"] for e in c.get("env", ()) if e.get("from") == "secretKeyRef"]
-        sources = [e["name"] for e in c.get("envFrom", ()) if e.get("from") == "secretRef"]
+    for c in pod["containers"]:
+        names = [e["name"] for e in c["env"] if e.get("from") == "secretKeyRef"]
+        sources = [e["name"] for e in c["envFrom"] if e["from"] == "secretRef"]
         if names or sources:
-            yield Hit(str(c.get("name", "")), {"env": names, "envFrom_secrets": sources})
+            yield Hit(c["name"], {"env": names, "envFrom_secrets": sources})
 
 
 def secret_literal(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:

@@ -7,17 +7,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from posture.attributes.k8s import ContainerSummary
 from posture.facts.sockets import reachable_sockets
 from posture.records import AssetKind, AssetRecord
 from posture.rules.base import Evaluate, Hit, Rule, Snapshot, cis_k8s, kubescape, trivy
-from posture.rules.k8s_common import POD_KINDS, containers, context, pod_of
+from posture.rules.k8s_common import POD_KINDS, pod_of
 from posture.taxonomy import Phase, Severity
 
 _SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 
-def on_containers(check: Callable[[Mapping[str, Any]], Mapping[str, Any] | None], kinds: Iterable[str]) -> Evaluate:
+def on_containers(check: Callable[[ContainerSummary], Mapping[str, Any] | None], kinds: Iterable[str]) -> Evaluate:
     """A check of each container of the ``kinds`` (init, container, ephemeral) in the asset's pod summary:
     the evidence it returns, if any, becomes a hit named after the container."""
     wanted = frozenset(kinds)
@@ -26,11 +27,11 @@ def on_containers(check: Callable[[Mapping[str, Any]], Mapping[str, Any] | None]
         pod = pod_of(asset)
         if pod is None:
             return
-        for c in containers(pod):
-            if c.get("kind") in wanted:
+        for c in pod["containers"]:
+            if c["kind"] in wanted:
                 evidence = check(c)
                 if evidence is not None:
-                    yield Hit(str(c.get("name", "")), evidence)
+                    yield Hit(c["name"], evidence)
 
     return evaluate
 
@@ -39,33 +40,35 @@ _ALL = ("init", "container", "ephemeral")
 _RUNNING = ("init", "container")  # ephemeral containers cannot declare resources
 
 
-def latest_tag(container: Mapping[str, Any]) -> Mapping[str, Any] | None:
+def latest_tag(container: ContainerSummary) -> Mapping[str, Any] | None:
     reference = container.get("imageRef")
-    if isinstance(reference, Mapping) and reference.get("digest") is None and reference.get("tag") in (None, "latest"):
-        return {"image": container.get("image"), "tag": reference.get("tag")}
+    if reference is not None and reference["digest"] is None and reference["tag"] in (None, "latest"):
+        return {"image": container["image"], "tag": reference["tag"]}
     return None
 
 
-def not_pinned(container: Mapping[str, Any]) -> Mapping[str, Any] | None:
+def not_pinned(container: ContainerSummary) -> Mapping[str, Any] | None:
     reference = container.get("imageRef")
-    if isinstance(reference, Mapping) and reference.get("digest") is None:
-        return {"image": container.get("image")}
+    if reference is not None and reference["digest"] is None:
+        return {"image": container["image"]}
     return None
 
 
-def _missing(container: Mapping[str, Any], section: str, resource: str) -> Mapping[str, Any] | None:
-    values = (container.get("resources") or {}).get(section) or {}
+def _missing(
+    container: ContainerSummary, section: Literal["limits", "requests"], resource: str
+) -> Mapping[str, Any] | None:
+    values = container["resources"][section]
     return None if resource in values else {"missing": f"resources.{section}.{resource}"}
 
 
-def missing_requests(container: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    requests = (container.get("resources") or {}).get("requests") or {}
+def missing_requests(container: ContainerSummary) -> Mapping[str, Any] | None:
+    requests = container["resources"]["requests"]
     missing = [r for r in ("cpu", "memory") if r not in requests]
     return {"missing": [f"resources.requests.{r}" for r in missing]} if missing else None
 
 
-def writable_rootfs(container: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    value = context(container).get("readOnlyRootFilesystem")
+def writable_rootfs(container: ContainerSummary) -> Mapping[str, Any] | None:
+    value = container["securityContext"].get("readOnlyRootFilesystem")
     return None if value is True else {"readOnlyRootFilesystem": value}
 
 
@@ -73,11 +76,11 @@ def runtime_socket(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:
     pod = pod_of(asset)
     if pod is None:
         return
-    for volume in pod.get("volumes", ()):
+    for volume in pod["volumes"]:
         path = volume.get("path")
         sockets = reachable_sockets(str(path)) if path else []
         if sockets:
-            yield Hit(str(volume.get("name", "")), {"path": path, "sockets": sockets})
+            yield Hit(volume["name"], {"path": path, "sockets": sockets})
 
 
 def exposed(asset: AssetRecord, snapshot: Snapshot) -> Iterator[Hit]:

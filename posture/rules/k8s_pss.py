@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from posture.attributes.k8s import ContainerSummary, PodSummary
 from posture.facts.capabilities import dangerous as dangerous_capabilities
 from posture.rules.base import Hit, Rule, cis_k8s, kubescape, pss, trivy
-from posture.rules.k8s_common import POD_KINDS, containers, context, field_path, is_windows, on_pod, sub
+from posture.rules.k8s_common import POD_KINDS, field_path, is_windows, on_pod, sub
 from posture.taxonomy import Phase, Severity
 
 # Allowed values, as listed on the official page.
@@ -75,37 +76,37 @@ _APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
 _APPARMOR_ANNOTATION_VALUES = frozenset({"", "runtime/default"})
 
 
-def _container_hit(container: Mapping[str, Any], suffix: str, value: Any, **extra: Any) -> Hit:
-    return Hit(str(container.get("name", "")), {"field": field_path(container, suffix), "value": value, **extra})
+def _container_hit(container: ContainerSummary, suffix: str, value: Any, **extra: Any) -> Hit:
+    return Hit(container["name"], {"field": field_path(container, suffix), "value": value, **extra})
 
 
 # -- Baseline -------------------------------------------------------------------------------------
-def host_process(pod: Mapping[str, Any]) -> Iterator[Hit]:
-    if sub(context(pod), "windowsOptions").get("hostProcess") is True:
+def host_process(pod: PodSummary) -> Iterator[Hit]:
+    if sub(pod["securityContext"], "windowsOptions").get("hostProcess") is True:
         yield Hit("", {"field": "spec.securityContext.windowsOptions.hostProcess", "value": True})
-    for c in containers(pod):
-        if sub(context(c), "windowsOptions").get("hostProcess") is True:
+    for c in pod["containers"]:
+        if sub(c["securityContext"], "windowsOptions").get("hostProcess") is True:
             yield _container_hit(c, "securityContext.windowsOptions.hostProcess", True)
 
 
-def host_namespaces(pod: Mapping[str, Any]) -> Iterator[Hit]:
+def host_namespaces(pod: PodSummary) -> Iterator[Hit]:
     for field in ("hostNetwork", "hostPID", "hostIPC"):
         if pod.get(field) is True:
             yield Hit(field, {"field": f"spec.{field}", "value": True})
 
 
-def privileged(pod: Mapping[str, Any]) -> Iterator[Hit]:
-    for c in containers(pod):
-        if context(c).get("privileged") is True:
+def privileged(pod: PodSummary) -> Iterator[Hit]:
+    for c in pod["containers"]:
+        if c["securityContext"].get("privileged") is True:
             yield _container_hit(c, "securityContext.privileged", True)
 
 
-def _added(container: Mapping[str, Any]) -> list[str]:
-    return [str(cap) for cap in sub(context(container), "capabilities").get("add") or ()]
+def _added(container: ContainerSummary) -> list[str]:
+    return [str(cap) for cap in sub(container["securityContext"], "capabilities").get("add") or ()]
 
 
-def capabilities_baseline(pod: Mapping[str, Any]) -> Iterator[Hit]:
-    for c in containers(pod):
+def capabilities_baseline(pod: PodSummary) -> Iterator[Hit]:
+    for c in pod["containers"]:
         extra = [cap for cap in _added(c) if cap not in BASELINE_CAPABILITIES]
         if extra:
             dangerous = bool(dangerous_capabilities(extra))
@@ -113,37 +114,35 @@ def capabilities_baseline(pod: Mapping[str, Any]) -> Iterator[Hit]:
             yield Hit(hit.discriminator, hit.evidence, severity=Severity.HIGH if dangerous else None)
 
 
-def hostpath_volumes(pod: Mapping[str, Any]) -> Iterator[Hit]:
-    for volume in pod.get("volumes", ()):
-        if volume.get("type") == "hostPath" or "hostPath" in volume.get("types", ()):
-            yield Hit(
-                str(volume.get("name", "")), {"field": "spec.volumes[*].hostPath", "path": volume.get("path", "")}
-            )
+def hostpath_volumes(pod: PodSummary) -> Iterator[Hit]:
+    for volume in pod["volumes"]:
+        if volume["type"] == "hostPath" or "hostPath" in volume.get("types", ()):
+            yield Hit(volume["name"], {"field": "spec.volumes[*].hostPath", "path": volume.get("path", "")})
 
 
-def host_ports(pod: Mapping[str, Any]) -> Iterator[Hit]:
-    for c in containers(pod):
-        ports = [p.get("hostPort") for p in c.get("ports", ()) if p.get("hostPort") not in (None, 0)]
+def host_ports(pod: PodSummary) -> Iterator[Hit]:
+    for c in pod["containers"]:
+        ports = [p.get("hostPort") for p in c["ports"] if p.get("hostPort") not in (None, 0)]
         if ports:
             yield _container_hit(c, "ports[*].hostPort", ports)
 
 
-def host_probes(pod: Mapping[str, Any]) -> Iterator[Hit]:
-    for c in containers(pod):
+def host_probes(pod: PodSummary) -> Iterator[Hit]:
+    for c in pod["containers"]:
         hosts = c.get("probeHosts")
         if hosts:
-            yield Hit(str(c.get("name", "")), {"fields": list(hosts)})
+            yield Hit(c["name"], {"fields": list(hosts)})
 
 
-def apparmor(pod: Mapping[str, Any]) -> Iterator[Hit]:
-    profile = sub(context(pod), "appArmorProfile").get("type")
+def apparmor(pod: PodSummary) -> Iterator[Hit]:
+    profile = sub(pod["securityContext"], "appArmorProfile").get("type")
     if profile is not None and profile not in APPARMOR_TYPES:
         yield Hit("", {"field": "spec.securityContext.appArmorProfile.type", "value": profile})
-    for c in containers(pod):
-        profile = sub(context(c), "appArmorProfile").get("type")
+    for c in pod["containers"]:
+        profile = sub(c["securityContext"], "appArmorProfile").get("type")
         if profile is not None and profile not in APPARMOR_TYPES:
             yield _container_hit(c, "securityContext.appArmorProfile.type", profile)
-    for key, value in sorted(sub(pod, "annotations").items()):
+    for key, value in sorted(pod["annotations"].items()):
         allowed = value in _APPARMOR_ANNOTATION_VALUES or value.startswith("localhost/")
         if key.startswith(_APPARMOR_ANNOTATION) and not allowed:
             yield Hit(key[len(_APPARMOR_ANNOTATION) :], {"field": f"metadata.annotations['{key}']", "value": value})
@@ -159,94 +158,94 @@ def _selinux_problems(options: Mapping[str, Any]) -> dict[str, Any]:
     return bad
 
 
-def selinux(pod: Mapping[str, Any]) -> Iterator[Hit]:
-    bad = _selinux_problems(sub(context(pod), "seLinuxOptions"))
+def selinux(pod: PodSummary) -> Iterator[Hit]:
+    bad = _selinux_problems(sub(pod["securityContext"], "seLinuxOptions"))
     if bad:
         yield Hit("", {"field": "spec.securityContext.seLinuxOptions", "value": bad})
-    for c in containers(pod):
-        bad = _selinux_problems(sub(context(c), "seLinuxOptions"))
+    for c in pod["containers"]:
+        bad = _selinux_problems(sub(c["securityContext"], "seLinuxOptions"))
         if bad:
             yield _container_hit(c, "securityContext.seLinuxOptions", bad)
 
 
-def proc_mount(pod: Mapping[str, Any]) -> Iterator[Hit]:
-    for c in containers(pod):
-        value = context(c).get("procMount")
+def proc_mount(pod: PodSummary) -> Iterator[Hit]:
+    for c in pod["containers"]:
+        value = c["securityContext"].get("procMount")
         if value not in (None, "Default"):
             yield _container_hit(c, "securityContext.procMount", value)
 
 
-def seccomp_baseline(pod: Mapping[str, Any]) -> Iterator[Hit]:
-    profile = sub(context(pod), "seccompProfile").get("type")
+def seccomp_baseline(pod: PodSummary) -> Iterator[Hit]:
+    profile = sub(pod["securityContext"], "seccompProfile").get("type")
     if profile is not None and profile not in SECCOMP_TYPES:
         yield Hit("", {"field": "spec.securityContext.seccompProfile.type", "value": profile})
-    for c in containers(pod):
-        profile = sub(context(c), "seccompProfile").get("type")
+    for c in pod["containers"]:
+        profile = sub(c["securityContext"], "seccompProfile").get("type")
         if profile is not None and profile not in SECCOMP_TYPES:
             yield _container_hit(c, "securityContext.seccompProfile.type", profile)
 
 
-def sysctls(pod: Mapping[str, Any]) -> Iterator[Hit]:
-    for name in context(pod).get("sysctls", ()):
+def sysctls(pod: PodSummary) -> Iterator[Hit]:
+    for name in pod["securityContext"].get("sysctls", ()):
         if name not in SAFE_SYSCTLS:
             yield Hit(str(name), {"field": "spec.securityContext.sysctls[*].name", "value": name})
 
 
 # -- Restricted -----------------------------------------------------------------------------------
-def volume_types(pod: Mapping[str, Any]) -> Iterator[Hit]:
-    for volume in pod.get("volumes", ()):
-        kinds = volume.get("types") or ([volume["type"]] if volume.get("type") else [])
+def volume_types(pod: PodSummary) -> Iterator[Hit]:
+    for volume in pod["volumes"]:
+        kinds = volume.get("types") or ([volume["type"]] if volume["type"] else [])
         # A volume naming no source is defaulted to emptyDir by the API server.
         disallowed = [k for k in kinds if k not in RESTRICTED_VOLUME_TYPES]
         if disallowed:
-            yield Hit(str(volume.get("name", "")), {"field": "spec.volumes[*]", "value": disallowed})
+            yield Hit(volume["name"], {"field": "spec.volumes[*]", "value": disallowed})
 
 
-def privilege_escalation(pod: Mapping[str, Any]) -> Iterator[Hit]:
+def privilege_escalation(pod: PodSummary) -> Iterator[Hit]:
     if is_windows(pod):
         return
-    for c in containers(pod):
-        value = context(c).get("allowPrivilegeEscalation")
+    for c in pod["containers"]:
+        value = c["securityContext"].get("allowPrivilegeEscalation")
         if value is not False:
             yield _container_hit(c, "securityContext.allowPrivilegeEscalation", value)
 
 
-def run_as_non_root(pod: Mapping[str, Any]) -> Iterator[Hit]:
-    pod_value = context(pod).get("runAsNonRoot")
+def run_as_non_root(pod: PodSummary) -> Iterator[Hit]:
+    pod_value = pod["securityContext"].get("runAsNonRoot")
     if pod_value is False:
         yield Hit("", {"field": "spec.securityContext.runAsNonRoot", "value": False})
-    for c in containers(pod):
-        value = context(c).get("runAsNonRoot")
+    for c in pod["containers"]:
+        value = c["securityContext"].get("runAsNonRoot")
         if value is False or (value is None and pod_value is not True):
             yield _container_hit(c, "securityContext.runAsNonRoot", value, pod_level=pod_value)
 
 
-def run_as_user(pod: Mapping[str, Any]) -> Iterator[Hit]:
-    if context(pod).get("runAsUser") == 0:
+def run_as_user(pod: PodSummary) -> Iterator[Hit]:
+    if pod["securityContext"].get("runAsUser") == 0:
         yield Hit("", {"field": "spec.securityContext.runAsUser", "value": 0})
-    for c in containers(pod):
-        if context(c).get("runAsUser") == 0:
+    for c in pod["containers"]:
+        if c["securityContext"].get("runAsUser") == 0:
             yield _container_hit(c, "securityContext.runAsUser", 0)
 
 
-def seccomp_restricted(pod: Mapping[str, Any]) -> Iterator[Hit]:
+def seccomp_restricted(pod: PodSummary) -> Iterator[Hit]:
     if is_windows(pod):
         return
-    pod_profile = sub(context(pod), "seccompProfile").get("type")
+    pod_profile = sub(pod["securityContext"], "seccompProfile").get("type")
     if pod_profile is not None and pod_profile not in SECCOMP_TYPES:
         yield Hit("", {"field": "spec.securityContext.seccompProfile.type", "value": pod_profile})
     pod_set = pod_profile in SECCOMP_TYPES
-    for c in containers(pod):
-        profile = sub(context(c), "seccompProfile").get("type")
+    for c in pod["containers"]:
+        profile = sub(c["securityContext"], "seccompProfile").get("type")
         if (profile is not None and profile not in SECCOMP_TYPES) or (profile is None and not pod_set):
             yield _container_hit(c, "securityContext.seccompProfile.type", profile, pod_level=pod_profile)
 
 
-def capabilities_restricted(pod: Mapping[str, Any]) -> Iterator[Hit]:
+def capabilities_restricted(pod: PodSummary) -> Iterator[Hit]:
     if is_windows(pod):
         return
-    for c in containers(pod):
-        caps = sub(context(c), "capabilities")
+    for c in pod["containers"]:
+        caps = sub(c["securityContext"], "capabilities")
         dropped = [str(cap) for cap in caps.get("drop") or ()]
         added = [cap for cap in _added(c) if cap not in RESTRICTED_ADD_CAPABILITIES]
         if "ALL" not in dropped or added:

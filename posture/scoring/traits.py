@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+from posture.attributes.k8s import ContainerSummary, PodSummary, VolumeSummary, stored_pod
 from posture.facts.sockets import mounted_sockets, reachable_sockets
 from posture.facts.users import is_root_user
 
@@ -58,7 +59,7 @@ def container_traits(attributes: Mapping[str, Any], image_user: str | None = Non
     return Traits(frozenset(privileges), exposed, bool(attributes.get("running")))
 
 
-def _runs_as_root(pod: Mapping[str, Any], container: Mapping[str, Any]) -> bool:
+def _runs_as_root(pod: PodSummary, container: ContainerSummary) -> bool:
     """Root unless the container or the pod sets a non-zero runAsUser or runAsNonRoot (container wins)."""
     pod_sc, sc = _map(pod.get("securityContext")), _map(container.get("securityContext"))
     user = sc.get("runAsUser", pod_sc.get("runAsUser"))
@@ -67,16 +68,21 @@ def _runs_as_root(pod: Mapping[str, Any], container: Mapping[str, Any]) -> bool:
     return sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is not True
 
 
-def pod_summary_privileges(pod: Mapping[str, Any]) -> frozenset[str]:
-    """Privileges of a pod summary (``attributes["pod"]`` of a workload or an unowned pod)."""
+def _containers(pod: PodSummary) -> list[ContainerSummary]:
+    """A stored summary's containers, each read as empty when it is not a mapping (see ``stored_pod``)."""
+    return [cast(ContainerSummary, _map(c)) for c in _list(pod.get("containers"))]
+
+
+def pod_summary_privileges(pod: PodSummary) -> frozenset[str]:
+    """Privileges of a stored pod summary (``attributes["pod"]`` of a workload or an unowned pod)."""
     privileges: set[str] = set()
     for field, name in (("hostPID", "host-pid"), ("hostNetwork", "host-network"), ("hostIPC", "host-ipc")):
         if pod.get(field) is True:
             privileges.add(name)
-    for volume in map(_map, _list(pod.get("volumes"))):
+    for volume in (cast(VolumeSummary, _map(v)) for v in _list(pod.get("volumes"))):
         if reachable_sockets(str(volume.get("path") or "")):
             privileges.add("docker-socket")
-    for container in map(_map, _list(pod.get("containers"))):
+    for container in _containers(pod):
         if _map(container.get("securityContext")).get("privileged") is True:
             privileges.add("privileged")
         if _runs_as_root(pod, container):
@@ -86,11 +92,9 @@ def pod_summary_privileges(pod: Mapping[str, Any]) -> frozenset[str]:
 
 def kubernetes_traits(attributes: Mapping[str, Any], pods_running: bool | None = None) -> Traits:
     """A workload or pod. ``pods_running`` is known for workloads (their pods); a pod reads its phase."""
-    pod = _map(attributes.get("pod"))
+    pod = stored_pod(attributes.get("pod"))
     privileges = pod_summary_privileges(pod) if pod else frozenset()
-    host_ports = any(
-        _map(p).get("hostPort") for c in map(_map, _list(pod.get("containers"))) for p in _list(c.get("ports"))
-    )
+    host_ports = any(_map(p).get("hostPort") for c in _containers(pod) for p in _list(c.get("ports")))
     running = attributes.get("phase") == "Running" if pods_running is None else pods_running
     return Traits(privileges, bool(attributes.get("exposed")) or host_ports, running)
 

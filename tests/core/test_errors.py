@@ -19,7 +19,7 @@ from collectors.docker.layers import BudgetExhausted
 from collectors.registry.client import RegistryError
 from collectors.registry.target import TargetError
 from collectors.yamlaliases import AliasBudgetExceeded
-from posture.attributes.docker import MissingAttributes
+from posture.attributes.contract import MissingAttributes
 from posture.cli.context import CommandError
 from posture.config import ConfigError
 from posture.db import DatabaseError

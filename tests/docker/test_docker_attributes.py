@@ -20,6 +20,7 @@ import pytest
 from collectors.docker.normalize import container_record, engine_record
 from collectors.docker.runtime import exec_sessions
 from collectors.docker.snapshot import DockerSnapshotCollector
+from posture.attributes.contract import MissingAttributes
 from posture.attributes.docker import (
     ContainerAttributes,
     DefaultBridge,
@@ -27,7 +28,6 @@ from posture.attributes.docker import (
     EngineAttributes,
     ExecSession,
     Healthcheck,
-    MissingAttributes,
     Mount,
     PortBinding,
     RestartPolicy,

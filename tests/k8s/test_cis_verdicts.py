@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from collectors.k8s.normalize import SUPPORTED_KINDS, records_from_objects
+from collectors.k8s.podspec import summarize_pod
 from posture.records import AssetKind, AssetRecord, RelationRecord
 from posture.rules import k8s_cis
 from posture.rules.base import RuleRegistry, Snapshot, evaluate_all
@@ -505,7 +506,7 @@ def test_only_env_literals_are_reported_as_env_secrets() -> None:
         "apps/Pod/p",
         Phase.RUN,
         {
-            "pod": {"containers": []},
+            "pod": summarize_pod({}, {}, None, "team")[0],
             "secrets": [
                 {"location": "env", "key": "A", "container": "c"},
                 {"location": "label", "key": "B", "container": "c"},

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from collectors.k8s.podspec import summarize_pod
+from posture.attributes.k8s import ContainerSummary
 from posture.facts.sockets import reachable_sockets
 from posture.records import AssetKind, AssetRecord
 from posture.rules import k8s_hygiene
@@ -189,6 +191,11 @@ def test_requests_name_each_missing_resource() -> None:
     }
 
 
+def summary(raw: dict[str, Any]) -> ContainerSummary:
+    """The container summary the normalizer makes of a raw container spec."""
+    return summarize_pod({}, {"containers": [raw]}, None, "team")[0]["containers"][0]
+
+
 @pytest.mark.parametrize(
     ("raw", "missing"),
     [
@@ -201,8 +208,8 @@ def test_requests_name_each_missing_resource() -> None:
 )
 def test_resource_checks_read_absent_sections_as_empty(raw: dict[str, Any], missing: list[str]) -> None:
     expected = {"missing": [f"resources.requests.{r}" for r in missing]} if missing else None
-    assert k8s_hygiene.missing_requests(raw) == expected
-    limits = {"resources": {"limits": (raw.get("resources") or {}).get("requests")}}
+    assert k8s_hygiene.missing_requests(summary(raw)) == expected
+    limits = summary({"resources": {"limits": (raw.get("resources") or {}).get("requests")}})
     assert k8s_hygiene._missing(limits, "limits", "memory") == (
         {"missing": "resources.limits.memory"} if "memory" in missing else None
     )
