@@ -339,6 +339,12 @@ def test_hostpath_is_found_in_a_single_and_in_a_multi_source_volume() -> None:
     assert (restricted.hit.discriminator, restricted.hit.evidence["value"]) == ("two", ["hostPath"])
 
 
+def test_a_hostpath_without_a_path_is_still_a_hostpath() -> None:
+    # ``hostPath: null`` names the source without its object (the API server refuses it; a manifest may not).
+    (verdict,) = verdicts(RULES["baseline/hostpath-volumes"], [pod(volumes=[{"name": "bare", "hostPath": None}])])
+    assert verdict.hit.evidence == {"field": "spec.volumes[*].hostPath", "path": ""}
+
+
 # -- host ports, hostProcess, privileged, procMount ------------------------------------------------
 @pytest.mark.parametrize("where", ["containers", "init", "ephemeral"])
 def test_host_ports_in_every_container_list(where: str) -> None:
