@@ -699,7 +699,7 @@ def _api_transport(e: EngineAttributes) -> list[Hit]:
     if transport["scheme"] != "tcp":
         return []
     if not transport["tls"]:
-        return [Hit(evidence=dict(transport), title="Docker API reachable over TCP without TLS")]
+        return [Hit(evidence=dict(transport))]  # the rule's own title
     if not transport["client_cert"]:
         return [
             Hit(

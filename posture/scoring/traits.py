@@ -22,9 +22,11 @@ _ALL_INTERFACES = frozenset({"", "0.0.0.0", "::", "[::]"})
 
 @dataclass(frozen=True, slots=True)
 class Traits:
-    privileges: frozenset[str] = frozenset()
-    exposed: bool = False
-    running: bool = False
+    """Every reader builds one from an asset's attributes (no defaults: a trait left out is a bug)."""
+
+    privileges: frozenset[str]
+    exposed: bool
+    running: bool
 
 
 def _map(value: Any) -> Mapping[str, Any]:

@@ -175,7 +175,7 @@ def test_merge_is_the_union() -> None:
 
 def test_traits_are_immutable_and_slotted() -> None:
     """Shared by every finding of an asset and cached per asset: frozen, and without a per-instance dict."""
-    traits = Traits()
+    traits = Traits(frozenset(), False, False)
     assert not hasattr(traits, "__dict__")
     with pytest.raises(dataclasses.FrozenInstanceError):
         traits.exposed = True  # type: ignore[misc]
