@@ -126,6 +126,20 @@ def test_every_kubernetes_asset_is_grouped_by_cluster_and_namespace(kind: AssetK
     assert estate.groups(4) == {"cluster": {"prod"}}  # cluster-scoped: no namespace
 
 
+def test_the_cluster_is_the_namespace_asset_s_parent_whatever_its_key_says() -> None:
+    # A namespace asset found in the estate names its cluster by its parent; its key's "/Namespace/" is only
+    # the fallback for a namespace the estate does not hold, and a key without it names no cluster.
+    nodes = [_node(1, "k8s-cluster", key="uid-1", name="prod"),
+             _node(2, "k8s-namespace", ("k8s-cluster", "uid-1"), key="other/Namespace/shop", name="shop"),
+             _node(3, "k8s-workload", ("k8s-namespace", "other/Namespace/shop"), namespace="shop"),
+             _node(4, "k8s-workload", ("k8s-namespace", "uid-1/Namespace/gone"), namespace="gone"),
+             _node(5, "k8s-workload", ("k8s-namespace", "loose"), namespace="loose")]
+    estate = Estate(nodes, [])
+    assert estate.groups(3)["cluster"] == {"prod"}
+    assert estate.groups(4)["cluster"] == {"prod"}
+    assert "cluster" not in estate.groups(5)
+
+
 @pytest.mark.parametrize("kind", ["image", "registry", "container", "docker-engine", "report", "manifest-set"])
 def test_other_kinds_have_no_cluster_or_namespace(kind: str) -> None:
     nodes = [_node(1, "k8s-cluster", key="uid-1", name="prod"),
