@@ -150,6 +150,24 @@ def test_a_dormant_hit_is_one_severity_below_the_hits_or_the_rules() -> None:
     assert Verdict(r, ref, "n", Hit("d", severity=Severity.INFO, dormant=True)).severity == Severity.INFO
 
 
+#: A stopped container's finding is one step lower (docs/docker-checks.md), never below info.
+ONE_LOWER = [(Severity.CRITICAL, Severity.HIGH), (Severity.HIGH, Severity.MEDIUM), (Severity.MEDIUM, Severity.LOW),
+             (Severity.LOW, Severity.INFO), (Severity.INFO, Severity.INFO)]
+
+
+@pytest.mark.parametrize(("severity", "dormant"), ONE_LOWER)
+def test_each_severity_of_a_dormant_hit(severity: Severity, dormant: Severity) -> None:
+    r, ref = rule(), AssetRef(AssetKind.CONTAINER, "k")
+    assert Verdict(r, ref, "n", Hit("d", severity=severity, dormant=True)).severity == dormant
+    assert Verdict(r, ref, "n", Hit("d", severity=severity)).severity == severity
+
+
+def test_a_rule_is_declared_by_keyword_only() -> None:
+    """One way to declare a rule (issue 22): positional fields are refused, so no module grows its own order."""
+    with pytest.raises(TypeError):
+        Rule("X-1", "t", Severity.LOW, Phase.RUN, "3.4.3", "fix")  # type: ignore[call-arg]
+
+
 def test_evaluate_all_runs_each_rule_of_the_assets_kind() -> None:
     reg = RuleRegistry([rule("T-1"), rule("T-2", kinds=(AssetKind.NODE,))])
     assets = [asset("good"), asset("bad", bad=True), asset("node", AssetKind.NODE, bad=True)]
