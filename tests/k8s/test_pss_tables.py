@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 
 from posture.facts.capabilities import DANGEROUS_CAPABILITIES
+from posture.records import AssetKind, AssetRecord
 from posture.rules import k8s_pss
-from posture.taxonomy import Severity
+from posture.rules.base import Snapshot
+from posture.taxonomy import Phase, Severity
 from tests.k8s.pss_support import container, discriminators, pod, verdicts
 
 RULES = {r.references[0].id: r for r in k8s_pss.RULES}
@@ -677,3 +679,17 @@ def test_rule_metadata_is_pinned() -> None:
     }
     assert found == METADATA
     assert all(r.title and r.remediation for r in k8s_pss.RULES)
+
+
+def test_each_pss_rule_s_description_names_its_control() -> None:
+    """The description restates the first reference (the control): pinned so the two cannot drift apart."""
+    for control, rule in RULES.items():
+        assert rule.description == f"Pod Security Standards control {control}.", rule.id
+
+
+def test_an_asset_without_a_pod_summary_is_not_judged() -> None:
+    # A workload whose template was not collected (or a kind without one) carries no "pod": no verdict, no crash.
+    bare = AssetRecord(AssetKind.WORKLOAD, "c/apps/Deployment/web", "web", Phase.RUN, {"kind": "Deployment"})
+    for rule in k8s_pss.RULES:
+        assert rule.evaluate is not None
+        assert list(rule.evaluate(bare, Snapshot([bare]))) == [], rule.id
