@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from posture.acceptance import VEX, Acceptance
+from posture.attributes.contract import MissingAttributes
 from posture.clock import utcnow
 from posture.coverage import FULL, Coverage
 from posture.db import read_session, write_session
@@ -179,11 +180,7 @@ def _collect(
     except CollectorError as exc:
         return _fail(engine, scope, run_id, scrub.text(str(exc)), first_run)
     except Exception as exc:  # a collector bug must still end its run, not leave it "running"
-        # The exception's text comes from the source (a value, a name): it is stored and shown only
-        # through the gates, never in a raw traceback; the frames, which are Posture's own, go to debug.
-        log.debug("collector %s crashed:\n%s", scope, "".join(traceback.format_tb(exc.__traceback__)))
-        message = f"{scope}: unexpected error: {type(exc).__name__}: {exc}"
-        return _fail(engine, scope, run_id, scrub.text(message), first_run)
+        return _fail(engine, scope, run_id, scrub.text(_crashed(scope, exc, "collector")), first_run)
 
     status = RunStatus.PARTIAL if gathered.problems else RunStatus.COMPLETE
     coverage = _coverage(collector, scope, state)
@@ -194,7 +191,12 @@ def _collect(
         stored = stored_attributes(session, unchanged) if unchanged else {}
     assets = _restore_unchanged(assets, stored)
     snapshot = Snapshot(assets, gathered.relations, previous)
-    verdicts = list(evaluate_all(registry, snapshot, assets))
+    try:
+        verdicts = list(evaluate_all(registry, snapshot, assets))
+    except MissingAttributes as exc:  # a record the rules cannot judge: nothing may resolve on it
+        return _fail(engine, scope, run_id, scrub.text(f"{scope}: {exc}"), first_run)
+    except Exception as exc:  # a rule bug ends the run as failed too: every earlier finding stays open
+        return _fail(engine, scope, run_id, scrub.text(_crashed(scope, exc, "rules")), first_run)
     # The gate: rules judged the raw records; from here on only scrubbed text goes on, to be stored
     # (the findings a source stated pass it in _observed, which knows what the scope stated before).
     assets = scrub.assets(assets)
@@ -304,6 +306,14 @@ def _is_first_run(session: Session, scope_id: int, run_id: int) -> bool:
         .limit(1)
     ).first()
     return earlier is None
+
+
+def _crashed(scope: ScopeRef, exc: Exception, where: str) -> str:
+    """The run's error for an unexpected exception. Its text comes from the source (a value, a name): it
+    is stored and shown only through the gates, never in a raw traceback; the frames, which are
+    Posture's own, go to debug."""
+    log.debug("%s of %s crashed:\n%s", where, scope, "".join(traceback.format_tb(exc.__traceback__)))
+    return f"{scope}: unexpected error: {type(exc).__name__}: {exc}"
 
 
 def _fail(engine: Engine, scope: ScopeRef, run_id: int, message: str, first_run: bool) -> RunResult:
