@@ -48,9 +48,14 @@ def _user_fact(user: str) -> str:
     return f"{user} (root)" if is_root_user(user) and user.strip() != "root" else user
 
 
+def _image_config(attributes: dict[str, Any]) -> dict[str, Any]:
+    """An image's configuration (``config``; an attributes mapping without one is read as the config)."""
+    return _mapping(attributes.get("config")) or attributes
+
+
 def build_facts(attributes: dict[str, Any]) -> list[tuple[str, str]]:
     """An image's configuration as the image rules read it (``config.*``, ``base_image``, ``secrets``)."""
-    config = _mapping(attributes.get("config")) or attributes
+    config = _image_config(attributes)
     facts: list[tuple[str, str]] = []
     if "user" in config:
         user = str(config.get("user") or "")
@@ -244,7 +249,7 @@ def render_trace(trace: Trace) -> Text:
         _finding_lines(text, tag["findings"], 3)
 
     text.append("\n\nRUN", style="bold reverse")
-    image_user = str(_mapping(image["attributes"].get("config")).get("user") or "")
+    image_user = str(_image_config(image["attributes"]).get("user") or "")
     if not trace.run:
         text.append("\nnothing collected runs this digest", style="dim")
     for asset in trace.run:
